@@ -1,0 +1,76 @@
+//! Locates the external test vectors. They are never copied into the repository: tests read
+//! them from `../shared/vectors` beside the workspace root, or from `$ATP_TEST_VECTORS`.
+//!
+//! When the folder is absent, [`vectors_dir`] prints a loud skip notice and returns `None`,
+//! except under `CI=true`, where it panics so that CI can never pass without the vectors.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (two levels above this crate's manifest).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
+}
+
+/// The vectors folder, or `None` (after a loud notice) when it is absent outside CI.
+///
+/// # Panics
+/// Under `CI=true` when the folder is absent.
+pub fn vectors_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("ATP_TEST_VECTORS") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_root().join("../shared/vectors"),
+    };
+    if dir.join("README.md").is_file() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "test vectors not found at {} (set ATP_TEST_VECTORS to override)",
+        dir.display()
+    );
+    if in_ci() {
+        panic!("{msg}: required under CI=true");
+    }
+    eprintln!("\n!!!!! SKIP: {msg}; vector tests are NOT being run !!!!!\n");
+    None
+}
+
+/// Path of one vector file; `None` (after the notice) when the folder is absent outside CI.
+///
+/// # Panics
+/// When the folder exists but the file does not (a broken vector set must fail loudly), or
+/// under `CI=true` when the folder is absent.
+pub fn vector_path(relative: &str) -> Option<PathBuf> {
+    let path = vectors_dir()?.join(relative);
+    assert!(path.is_file(), "vector file missing: {}", path.display());
+    Some(path)
+}
+
+/// Read a vector file as text.
+///
+/// # Panics
+/// As [`vector_path`], or when the file cannot be read.
+pub fn read_text(relative: &str) -> Option<String> {
+    let path = vector_path(relative)?;
+    Some(
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())),
+    )
+}
+
+/// Read and parse a JSON vector file.
+///
+/// # Panics
+/// As [`read_text`], or when the file is not JSON.
+pub fn read_json(relative: &str) -> Option<serde_json::Value> {
+    let text = read_text(relative)?;
+    Some(
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{relative} is not valid JSON: {e}")),
+    )
+}
