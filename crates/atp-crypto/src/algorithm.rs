@@ -63,10 +63,7 @@ impl AlgorithmId {
 
     /// Whether this is a composite (ML-DSA + Ed25519) algorithm.
     pub fn is_composite(&self) -> bool {
-        matches!(
-            self,
-            AlgorithmId::MlDsa44Ed25519 | AlgorithmId::MlDsa65Ed25519
-        )
+        matches!(self, AlgorithmId::MlDsa44Ed25519 | AlgorithmId::MlDsa65Ed25519)
     }
 
     /// For a composite, its ML-DSA component algorithm.
@@ -106,9 +103,15 @@ impl AlgorithmId {
         }
     }
 
-    /// Length of the private seed from which the key is derived.
+    /// Length of the private seed from which the key is derived. (The legacy scheme has no
+    /// seed format: its "seed" is the expanded secret key followed by the public key.)
     pub fn seed_len(&self) -> usize {
-        if self.is_composite() { 64 } else { 32 }
+        match self {
+            AlgorithmId::MlDsa44Ed25519 | AlgorithmId::MlDsa65Ed25519 => 64,
+            #[cfg(feature = "legacy-dilithium")]
+            AlgorithmId::LegacyDilithium3 => 4032 + 1952,
+            _ => 32,
+        }
     }
 }
 

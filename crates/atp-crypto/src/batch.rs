@@ -21,12 +21,8 @@ pub struct BatchItem<'a> {
 pub fn verify_batch(provider: &CryptoProvider, items: &[BatchItem<'_>]) -> Result<(), CryptoError> {
     let mut failed = vec![false; items.len()];
     // (item index, Ed25519 key, message to check, signature bytes)
-    let mut ed_items: Vec<(
-        usize,
-        ed25519_dalek::VerifyingKey,
-        Vec<u8>,
-        ed25519_dalek::Signature,
-    )> = Vec::new();
+    let mut ed_items: Vec<(usize, ed25519_dalek::VerifyingKey, Vec<u8>, ed25519_dalek::Signature)> =
+        Vec::new();
     for (i, item) in items.iter().enumerate() {
         let alg = item.key.algorithm();
         if !provider.accepts(alg) {
@@ -38,9 +34,7 @@ pub fn verify_batch(provider: &CryptoProvider, items: &[BatchItem<'_>]) -> Resul
                 prepare_ed(item.key.as_bytes(), item.message, item.ctx, item.signature)
             }
             a if a.is_composite() => prepare_composite(a, item),
-            _ => provider
-                .verify(item.key, item.message, item.ctx, item.signature)
-                .map(|()| None),
+            _ => provider.verify(item.key, item.message, item.ctx, item.signature).map(|()| None),
         };
         match prepared {
             Ok(Some((vk, msg, sig))) => ed_items.push((i, vk, msg, sig)),
@@ -60,41 +54,24 @@ pub fn verify_batch(provider: &CryptoProvider, items: &[BatchItem<'_>]) -> Resul
             }
         }
     }
-    let failed: Vec<usize> = failed
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| **f)
-        .map(|(i, _)| i)
-        .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CryptoError::BatchFailed { failed })
-    }
+    let failed: Vec<usize> =
+        failed.iter().enumerate().filter(|(_, f)| **f).map(|(i, _)| i).collect();
+    if failed.is_empty() { Ok(()) } else { Err(CryptoError::BatchFailed { failed }) }
 }
 
-type Prepared = Option<(
-    ed25519_dalek::VerifyingKey,
-    Vec<u8>,
-    ed25519_dalek::Signature,
-)>;
+type Prepared = Option<(ed25519_dalek::VerifyingKey, Vec<u8>, ed25519_dalek::Signature)>;
 
 fn prepare_ed(pk: &[u8], msg: &[u8], ctx: &[u8], sig: &[u8]) -> Result<Prepared, CryptoError> {
     if !ctx.is_empty() {
         return Err(CryptoError::ContextUnsupported("Ed25519"));
     }
-    Ok(Some((
-        ed25519::parse_public(pk)?,
-        msg.to_vec(),
-        ed25519::parse_signature(sig)?,
-    )))
+    Ok(Some((ed25519::parse_public(pk)?, msg.to_vec(), ed25519::parse_signature(sig)?)))
 }
 
 /// Check the ML-DSA half now; queue the Ed25519 half for the batch. Both must pass.
 fn prepare_composite(alg: AlgorithmId, item: &BatchItem<'_>) -> Result<Prepared, CryptoError> {
-    let component = alg
-        .mldsa_component()
-        .ok_or(CryptoError::UnknownAlgorithm(alg.name().into()))?;
+    let component =
+        alg.mldsa_component().ok_or(CryptoError::UnknownAlgorithm(alg.name().into()))?;
     let (mldsa_pk, ed_pk) = composite::split_public(alg, item.key.as_bytes())?;
     if item.signature.len() != alg.signature_len() {
         return Err(CryptoError::SignatureLength {
@@ -105,16 +82,6 @@ fn prepare_composite(alg: AlgorithmId, item: &BatchItem<'_>) -> Result<Prepared,
     }
     let (mldsa_sig, ed_sig) = item.signature.split_at(item.signature.len() - 64);
     let m_prime = composite::composite_message_representative(alg, item.message, item.ctx)?;
-    mldsa::verify(
-        component,
-        mldsa_pk,
-        &m_prime,
-        composite::label(alg)?,
-        mldsa_sig,
-    )?;
-    Ok(Some((
-        ed25519::parse_public(ed_pk)?,
-        m_prime,
-        ed25519::parse_signature(ed_sig)?,
-    )))
+    mldsa::verify(component, mldsa_pk, &m_prime, composite::label(alg)?, mldsa_sig)?;
+    Ok(Some((ed25519::parse_public(ed_pk)?, m_prime, ed25519::parse_signature(ed_sig)?)))
 }

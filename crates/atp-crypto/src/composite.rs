@@ -76,10 +76,26 @@ pub(crate) fn verify(
     ctx: &[u8],
     signature: &[u8],
 ) -> Result<(), CryptoError> {
-    let component = alg
-        .mldsa_component()
-        .ok_or(CryptoError::UnknownAlgorithm(alg.name().into()))?;
     let (mldsa_pk, ed_pk) = split_public(alg, public_key)?;
+    let ed_key = ed25519::parse_public(ed_pk).map_err(|e| CryptoError::InvalidKey {
+        algorithm: alg.name(),
+        reason: format!("Ed25519 component: {e}"),
+    })?;
+    verify_with(alg, mldsa_pk, &ed_key, msg, ctx, signature)
+}
+
+/// Verify with the Ed25519 component already decompressed.
+pub(crate) fn verify_with(
+    alg: AlgorithmId,
+    mldsa_pk: &[u8],
+    ed_key: &ed25519_dalek::VerifyingKey,
+    msg: &[u8],
+    ctx: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    let component =
+        alg.mldsa_component().ok_or(CryptoError::UnknownAlgorithm(alg.name().into()))?;
+
     if signature.len() != alg.signature_len() {
         return Err(CryptoError::SignatureLength {
             algorithm: alg.name(),
@@ -91,7 +107,7 @@ pub(crate) fn verify(
     let m_prime = composite_message_representative(alg, msg, ctx)?;
     // Both components are always checked, and both must pass.
     let mldsa_ok = mldsa::verify(component, mldsa_pk, &m_prime, label(alg)?, mldsa_sig);
-    let ed_ok = ed25519::verify(ed_pk, &m_prime, ed_sig);
+    let ed_ok = ed25519::verify_with(ed_key, &m_prime, ed_sig);
     match (mldsa_ok, ed_ok) {
         (Ok(()), Ok(())) => Ok(()),
         (Err(CryptoError::InvalidKey { reason, .. }), _) => Err(CryptoError::InvalidKey {

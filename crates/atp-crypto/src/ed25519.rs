@@ -48,8 +48,15 @@ pub(crate) fn parse_signature(signature: &[u8]) -> Result<ed25519_dalek::Signatu
 }
 
 pub(crate) fn verify(public_key: &[u8], msg: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
-    let key = parse_public(public_key)?;
+    verify_with(&parse_public(public_key)?, msg, signature)
+}
+
+/// Verify with an already decompressed key (saves the point decompression on every call).
+pub(crate) fn verify_with(
+    key: &VerifyingKey,
+    msg: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
     let sig = parse_signature(signature)?;
-    key.verify_strict(msg, &sig)
-        .map_err(|_| CryptoError::InvalidSignature { algorithm: NAME })
+    key.verify_strict(msg, &sig).map_err(|_| CryptoError::InvalidSignature { algorithm: NAME })
 }

@@ -39,11 +39,7 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// OWASP-style interactive default: 64 MiB, 3 passes, 1 lane.
-    pub const DEFAULT: KdfParams = KdfParams {
-        m_kib: 64 * 1024,
-        t: 3,
-        p: 1,
-    };
+    pub const DEFAULT: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 1 };
     /// Bounds accepted when reading a file, so a hostile file can neither make the KDF trivial
     /// nor exhaust memory.
     const MIN_M_KIB: u32 = 8 * 1024;
@@ -56,9 +52,7 @@ impl KdfParams {
             || !(1..=Self::MAX_T).contains(&self.t)
             || !(1..=Self::MAX_P).contains(&self.p)
         {
-            return Err(CryptoError::KeyFile(format!(
-                "KDF parameters out of bounds: {self:?}"
-            )));
+            return Err(CryptoError::KeyFile(format!("KDF parameters out of bounds: {self:?}")));
         }
         Ok(())
     }
@@ -120,9 +114,7 @@ pub fn encode(
     let algorithm = key.algorithm().name().to_owned();
     let public_key = B64.encode(key.public_key_ref().as_bytes());
     let secret = match passphrase {
-        None => SecretJson::Plain {
-            seed: B64.encode(key.secret_bytes()),
-        },
+        None => SecretJson::Plain { seed: B64.encode(key.secret_bytes()) },
         Some(pass) => {
             let mut salt = [0u8; 16];
             let mut nonce = [0u8; 24];
@@ -133,10 +125,7 @@ pub fn encode(
             let ct = cipher
                 .encrypt(
                     XNonce::from_slice(&nonce),
-                    Payload {
-                        msg: key.secret_bytes(),
-                        aad: &aad(&algorithm, &public_key),
-                    },
+                    Payload { msg: key.secret_bytes(), aad: &aad(&algorithm, &public_key) },
                 )
                 .map_err(|_| CryptoError::KeyFile("encryption failed".into()))?;
             SecretJson::Encrypted {
@@ -149,13 +138,7 @@ pub fn encode(
             }
         }
     };
-    let file = FileJson {
-        format: FORMAT.into(),
-        version: VERSION,
-        algorithm,
-        public_key,
-        secret,
-    };
+    let file = FileJson { format: FORMAT.into(), version: VERSION, algorithm, public_key, secret };
     let json =
         serde_json::to_string_pretty(&file).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
     // `file` held the plaintext seed string in the unencrypted case; wipe it.
@@ -179,15 +162,11 @@ pub fn decode(text: &str, passphrase: Option<&[u8]>) -> Result<SigningKey, Crypt
         )));
     }
     if file.version != VERSION {
-        return Err(CryptoError::KeyFile(format!(
-            "unsupported version {}",
-            file.version
-        )));
+        return Err(CryptoError::KeyFile(format!("unsupported version {}", file.version)));
     }
     let algorithm = AlgorithmId::from_name(&file.algorithm)?;
     let b64 = |s: &str, what: &str| {
-        B64.decode(s)
-            .map_err(|_| CryptoError::KeyFile(format!("{what} is not base64url")))
+        B64.decode(s).map_err(|_| CryptoError::KeyFile(format!("{what} is not base64url")))
     };
     let seed = Zeroizing::new(match (&file.secret, passphrase) {
         (SecretJson::Plain { seed }, None) => b64(seed, "seed")?,
@@ -197,34 +176,15 @@ pub fn decode(text: &str, passphrase: Option<&[u8]>) -> Result<SigningKey, Crypt
             ));
         }
         (SecretJson::Encrypted { .. }, None) => {
-            return Err(CryptoError::KeyFile(
-                "file is encrypted: a passphrase is required".into(),
-            ));
+            return Err(CryptoError::KeyFile("file is encrypted: a passphrase is required".into()));
         }
-        (
-            SecretJson::Encrypted {
-                m_kib,
-                t,
-                p,
-                salt,
-                nonce,
-                ciphertext,
-            },
-            Some(pass),
-        ) => {
+        (SecretJson::Encrypted { m_kib, t, p, salt, nonce, ciphertext }, Some(pass)) => {
             let nonce = b64(nonce, "nonce")?;
             if nonce.len() != 24 {
                 return Err(CryptoError::KeyFile("nonce must be 24 bytes".into()));
             }
-            let k = derive_key(
-                pass,
-                &b64(salt, "salt")?,
-                KdfParams {
-                    m_kib: *m_kib,
-                    t: *t,
-                    p: *p,
-                },
-            )?;
+            let k =
+                derive_key(pass, &b64(salt, "salt")?, KdfParams { m_kib: *m_kib, t: *t, p: *p })?;
             XChaCha20Poly1305::new((&*k).into())
                 .decrypt(
                     XNonce::from_slice(&nonce),
@@ -239,9 +199,7 @@ pub fn decode(text: &str, passphrase: Option<&[u8]>) -> Result<SigningKey, Crypt
     let key = SigningKey::from_seed(algorithm, &seed)?;
     let expected = b64(&file.public_key, "publicKey")?;
     if key.public_key_ref().as_bytes() != expected.as_slice() {
-        return Err(CryptoError::KeyFile(
-            "public key does not match the secret".into(),
-        ));
+        return Err(CryptoError::KeyFile("public key does not match the secret".into()));
     }
     Ok(key)
 }
@@ -257,19 +215,11 @@ pub fn write(
     use std::io::Write;
     let io = |e: std::io::Error| CryptoError::KeyFile(format!("{}: {e}", path.display()));
     if path.exists() {
-        return Err(CryptoError::KeyFile(format!(
-            "{} already exists",
-            path.display()
-        )));
+        return Err(CryptoError::KeyFile(format!("{} already exists", path.display())));
     }
     let text = encode(key, passphrase, params)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| CryptoError::KeyFile("no file name".into()))?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().ok_or_else(|| CryptoError::KeyFile("no file name".into()))?;
     let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -312,8 +262,6 @@ pub fn read(path: &Path, passphrase: Option<&[u8]>) -> Result<SigningKey, Crypto
         return Err(CryptoError::KeyFile("file too large".into()));
     }
     let mut text = Zeroizing::new(String::new());
-    f.take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(io)?;
+    f.take(MAX_KEY_FILE_BYTES + 1).read_to_string(&mut text).map_err(io)?;
     decode(&text, passphrase)
 }

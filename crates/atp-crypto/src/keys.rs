@@ -46,11 +46,7 @@ impl SigningKey {
         if seed.len() != algorithm.seed_len() {
             return Err(CryptoError::InvalidKey {
                 algorithm: algorithm.name(),
-                reason: format!(
-                    "seed must be {} bytes, got {}",
-                    algorithm.seed_len(),
-                    seed.len()
-                ),
+                reason: format!("seed must be {} bytes, got {}", algorithm.seed_len(), seed.len()),
             });
         }
         let secret = Zeroizing::new(seed.to_vec());
@@ -83,10 +79,7 @@ impl SigningKey {
             algorithm,
             secret,
             inner,
-            public: PublicKey {
-                algorithm,
-                bytes: public_bytes,
-            },
+            public: PublicKey::from_bytes(algorithm, &public_bytes)?,
         })
     }
 
@@ -103,6 +96,7 @@ impl SigningKey {
             public: PublicKey {
                 algorithm: AlgorithmId::LegacyDilithium3,
                 bytes: public,
+                ed25519: None,
             },
         }
     }
@@ -180,36 +174,62 @@ impl PartialEq for SigningKey {
 impl Eq for SigningKey {}
 
 /// A public key of any supported algorithm, validated on construction.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Equality, ordering and hashing use the algorithm and the raw bytes only.
+#[derive(Clone)]
 pub struct PublicKey {
     algorithm: AlgorithmId,
     bytes: Vec<u8>,
+    /// The Ed25519 key (or composite's Ed25519 component), decompressed once at parse time.
+    ed25519: Option<ed25519_dalek::VerifyingKey>,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.algorithm == other.algorithm && self.bytes == other.bytes
+    }
+}
+impl Eq for PublicKey {}
+impl std::hash::Hash for PublicKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.algorithm.hash(state);
+        self.bytes.hash(state);
+    }
+}
+impl PartialOrd for PublicKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for PublicKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.algorithm, &self.bytes).cmp(&(other.algorithm, &other.bytes))
+    }
 }
 
 impl PublicKey {
     /// Parse raw public key bytes. Composite keys are the ML-DSA key followed by the Ed25519 key.
     pub fn from_bytes(algorithm: AlgorithmId, bytes: &[u8]) -> Result<Self, CryptoError> {
-        match algorithm {
-            AlgorithmId::Ed25519 => {
-                ed25519::parse_public(bytes)?;
-            }
+        let ed25519 = match algorithm {
+            AlgorithmId::Ed25519 => Some(ed25519::parse_public(bytes)?),
             AlgorithmId::MlDsa44 | AlgorithmId::MlDsa65 | AlgorithmId::MlDsa87 => {
                 mldsa::check_public(algorithm, bytes)?;
+                None
             }
             AlgorithmId::MlDsa44Ed25519 | AlgorithmId::MlDsa65Ed25519 => {
                 let (_, ed) = composite::split_public(algorithm, bytes)?;
-                ed25519::parse_public(ed).map_err(|e| CryptoError::InvalidKey {
+                Some(ed25519::parse_public(ed).map_err(|e| CryptoError::InvalidKey {
                     algorithm: algorithm.name(),
                     reason: format!("Ed25519 component: {e}"),
-                })?;
+                })?)
             }
             #[cfg(feature = "legacy-dilithium")]
-            AlgorithmId::LegacyDilithium3 => crate::legacy::check_public(bytes)?,
-        }
-        Ok(PublicKey {
-            algorithm,
-            bytes: bytes.to_vec(),
-        })
+            AlgorithmId::LegacyDilithium3 => {
+                crate::legacy::check_public(bytes)?;
+                None
+            }
+        };
+        Ok(PublicKey { algorithm, bytes: bytes.to_vec(), ed25519 })
     }
 
     /// Combine an ML-DSA and an Ed25519 public key into the matching composite key.
@@ -223,7 +243,7 @@ impl PublicKey {
         };
         let mut bytes = mldsa.bytes.clone();
         bytes.extend_from_slice(&ed25519.bytes);
-        Ok(PublicKey { algorithm, bytes })
+        Ok(PublicKey { algorithm, bytes, ed25519: ed25519.ed25519 })
     }
 
     /// The algorithm of this key.
@@ -241,21 +261,27 @@ impl PublicKey {
         let component = self.algorithm.mldsa_component()?;
         let (m, e) = self.bytes.split_at(self.bytes.len() - 32);
         Some((
-            PublicKey {
-                algorithm: component,
-                bytes: m.to_vec(),
-            },
-            PublicKey {
-                algorithm: AlgorithmId::Ed25519,
-                bytes: e.to_vec(),
-            },
+            PublicKey { algorithm: component, bytes: m.to_vec(), ed25519: None },
+            PublicKey { algorithm: AlgorithmId::Ed25519, bytes: e.to_vec(), ed25519: self.ed25519 },
         ))
     }
 
     /// Verify `signature` over `msg` with context `ctx`. For a composite key both components
     /// must verify.
     pub fn verify(&self, msg: &[u8], ctx: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
-        verify_raw(self.algorithm, &self.bytes, msg, ctx, signature)
+        match (self.algorithm, &self.ed25519) {
+            (AlgorithmId::Ed25519, Some(vk)) if ctx.is_empty() => {
+                ed25519::verify_with(vk, msg, signature)
+            }
+            (alg, Some(vk)) if alg.is_composite() => {
+                if ctx.len() > 255 {
+                    return Err(CryptoError::ContextTooLong(ctx.len()));
+                }
+                let (m, _) = composite::split_public(alg, &self.bytes)?;
+                composite::verify_with(alg, m, vk, msg, ctx, signature)
+            }
+            _ => verify_raw(self.algorithm, &self.bytes, msg, ctx, signature),
+        }
     }
 
     /// Multikey encoding: `z6Mk…` (base58btc) for Ed25519, `u…` (base64url) for ML-DSA.
@@ -273,13 +299,7 @@ impl PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let head: String = hex::encode(&self.bytes[..self.bytes.len().min(8)]);
-        write!(
-            f,
-            "PublicKey({}, {}…, {} bytes)",
-            self.algorithm,
-            head,
-            self.bytes.len()
-        )
+        write!(f, "PublicKey({}, {}…, {} bytes)", self.algorithm, head, self.bytes.len())
     }
 }
 

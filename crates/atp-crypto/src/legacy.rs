@@ -34,15 +34,10 @@ pub(crate) fn generate() -> Result<SigningKey, CryptoError> {
 pub(crate) fn from_secret(secret: &[u8]) -> Result<SigningKey, CryptoError> {
     let sk_len = pq::secret_key_bytes();
     if secret.len() != sk_len + pq::public_key_bytes() {
-        return Err(CryptoError::InvalidKey {
-            algorithm: NAME,
-            reason: "secret length".into(),
-        });
+        return Err(CryptoError::InvalidKey { algorithm: NAME, reason: "secret length".into() });
     }
-    let sk = pq::SecretKey::from_bytes(&secret[..sk_len]).map_err(|_| CryptoError::InvalidKey {
-        algorithm: NAME,
-        reason: "secret key".into(),
-    })?;
+    let sk = pq::SecretKey::from_bytes(&secret[..sk_len])
+        .map_err(|_| CryptoError::InvalidKey { algorithm: NAME, reason: "secret key".into() })?;
     Ok(SigningKey::from_legacy_parts(
         Zeroizing::new(secret.to_vec()),
         Secret(Box::new(sk)),
@@ -72,10 +67,8 @@ pub(crate) fn verify(pk: &[u8], msg: &[u8], ctx: &[u8], sig: &[u8]) -> Result<()
         return Err(CryptoError::ContextUnsupported(NAME));
     }
     check_public(pk)?;
-    let pk = pq::PublicKey::from_bytes(pk).map_err(|_| CryptoError::InvalidKey {
-        algorithm: NAME,
-        reason: "public key".into(),
-    })?;
+    let pk = pq::PublicKey::from_bytes(pk)
+        .map_err(|_| CryptoError::InvalidKey { algorithm: NAME, reason: "public key".into() })?;
     let sig = pq::DetachedSignature::from_bytes(sig)
         .map_err(|_| CryptoError::InvalidSignature { algorithm: NAME })?;
     pq::verify_detached_signature(&sig, msg, &pk)

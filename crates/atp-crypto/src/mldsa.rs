@@ -34,10 +34,7 @@ macro_rules! level {
                 let (pk, sk) = fips204::$fips::KG::keygen_from_seed(seed);
                 let sk_bytes = Zeroizing::new(sk.into_bytes());
                 let secret = pq::SecretKey::from_bytes(&sk_bytes[..]).map_err(|_| {
-                    CryptoError::InvalidKey {
-                        algorithm: NAME,
-                        reason: "secret key size".into(),
-                    }
+                    CryptoError::InvalidKey { algorithm: NAME, reason: "secret key size".into() }
                 })?;
                 Ok((Secret(Box::new(secret)), pk.into_bytes().to_vec()))
             }
@@ -84,11 +81,9 @@ macro_rules! level {
                         actual: signature.len(),
                     });
                 }
-                let pk =
-                    pq::PublicKey::from_bytes(public_key).map_err(|_| CryptoError::InvalidKey {
-                        algorithm: NAME,
-                        reason: "public key size".into(),
-                    })?;
+                let pk = pq::PublicKey::from_bytes(public_key).map_err(|_| {
+                    CryptoError::InvalidKey { algorithm: NAME, reason: "public key size".into() }
+                })?;
                 let sig = pq::DetachedSignature::from_bytes(signature)
                     .map_err(|_| CryptoError::InvalidSignature { algorithm: NAME })?;
                 pq::verify_detached_signature_ctx(&sig, msg, ctx, &pk)

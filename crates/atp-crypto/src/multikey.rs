@@ -25,11 +25,7 @@ fn code_for(algorithm: AlgorithmId) -> Option<(u16, Base)> {
 
 /// Unsigned LEB128 varint of a code below 2^14 (two bytes at most, enough for these codes).
 fn varint(code: u16) -> Vec<u8> {
-    if code < 0x80 {
-        vec![code as u8]
-    } else {
-        vec![(code & 0x7f) as u8 | 0x80, (code >> 7) as u8]
-    }
+    if code < 0x80 { vec![code as u8] } else { vec![(code & 0x7f) as u8 | 0x80, (code >> 7) as u8] }
 }
 
 fn read_varint(bytes: &[u8]) -> Result<(u16, usize), CryptoError> {
@@ -38,9 +34,7 @@ fn read_varint(bytes: &[u8]) -> Result<(u16, usize), CryptoError> {
         [b0, b1, ..] if b1 & 0x80 == 0 && *b1 != 0 => {
             Ok((u16::from(b0 & 0x7f) | (u16::from(*b1) << 7), 2))
         }
-        _ => Err(CryptoError::Multikey(
-            "bad or unsupported multicodec varint".into(),
-        )),
+        _ => Err(CryptoError::Multikey("bad or unsupported multicodec varint".into())),
     }
 }
 
@@ -67,9 +61,7 @@ pub fn decode(s: &str) -> Result<PublicKey, CryptoError> {
         MLDSA65_PUB => AlgorithmId::MlDsa65,
         MLDSA87_PUB => AlgorithmId::MlDsa87,
         other => {
-            return Err(CryptoError::Multikey(format!(
-                "unsupported multicodec 0x{other:x}"
-            )));
+            return Err(CryptoError::Multikey(format!("unsupported multicodec 0x{other:x}")));
         }
     };
     let expected_base = code_for(algorithm).map(|(_, b)| b);

@@ -89,10 +89,7 @@ impl CryptoProvider {
     }
 
     fn find(&self, algorithm: AlgorithmId) -> Option<&'static dyn SignatureAlgorithm> {
-        self.signature_algorithms
-            .iter()
-            .copied()
-            .find(|a| a.id() == algorithm)
+        self.signature_algorithms.iter().copied().find(|a| a.id() == algorithm)
     }
 
     /// Verify under this policy.

@@ -4,11 +4,7 @@
 use atp_crypto::keyfile::{self, KdfParams};
 use atp_crypto::{AlgorithmId, CryptoError, SigningKey};
 
-const FAST: KdfParams = KdfParams {
-    m_kib: 8 * 1024,
-    t: 1,
-    p: 1,
-};
+const FAST: KdfParams = KdfParams { m_kib: 8 * 1024, t: 1, p: 1 };
 
 fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("atp-keyfile-{name}-{}", std::process::id()));
@@ -24,15 +20,9 @@ fn plain_and_encrypted_round_trips() {
         let plain = keyfile::encode(&key, None, FAST).unwrap();
         assert_eq!(keyfile::decode(&plain, None).unwrap(), key);
         let enc = keyfile::encode(&key, Some(b"correct horse"), FAST).unwrap();
-        assert!(
-            !enc.contains("\"seed\""),
-            "no plaintext seed in an encrypted file"
-        );
+        assert!(!enc.contains("\"seed\""), "no plaintext seed in an encrypted file");
         assert_eq!(keyfile::decode(&enc, Some(b"correct horse")).unwrap(), key);
-        assert_eq!(
-            keyfile::decode(&enc, Some(b"wrong")).unwrap_err(),
-            CryptoError::KeyFileDecrypt
-        );
+        assert_eq!(keyfile::decode(&enc, Some(b"wrong")).unwrap_err(), CryptoError::KeyFileDecrypt);
         assert!(keyfile::decode(&enc, None).is_err());
         assert!(keyfile::decode(&plain, Some(b"x")).is_err());
     }
@@ -56,10 +46,7 @@ fn tampering_is_detected() {
     let mut p: serde_json::Value =
         serde_json::from_str(&keyfile::encode(&key, None, FAST).unwrap()).unwrap();
     p["publicKey"] = other_file["publicKey"].clone();
-    assert!(matches!(
-        keyfile::decode(&p.to_string(), None),
-        Err(CryptoError::KeyFile(_))
-    ));
+    assert!(matches!(keyfile::decode(&p.to_string(), None), Err(CryptoError::KeyFile(_))));
     // KDF parameters below the floor (a downgrade of the passphrase protection) are refused.
     let mut weak: serde_json::Value = serde_json::from_str(&enc).unwrap();
     weak["secret"]["mKib"] = 1.into();

@@ -17,19 +17,11 @@ const ALGS: [AlgorithmId; 6] = [
 
 fn keys() -> &'static Vec<SigningKey> {
     static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        ALGS.iter()
-            .map(|a| SigningKey::generate(*a).unwrap())
-            .collect()
-    })
+    KEYS.get_or_init(|| ALGS.iter().map(|a| SigningKey::generate(*a).unwrap()).collect())
 }
 
 fn ctx_for(alg: AlgorithmId, ctx: &[u8]) -> Vec<u8> {
-    if alg == AlgorithmId::Ed25519 {
-        Vec::new()
-    } else {
-        ctx.to_vec()
-    }
+    if alg == AlgorithmId::Ed25519 { Vec::new() } else { ctx.to_vec() }
 }
 
 fn flip(bytes: &[u8], bit: usize) -> Vec<u8> {
@@ -94,10 +86,7 @@ fn seeds_are_deterministic_and_distinct() {
         let c = SigningKey::generate(alg).unwrap();
         assert_ne!(a.public_key(), c.public_key());
         assert_ne!(a, c);
-        assert!(
-            SigningKey::from_seed(alg, &seed[1..]).is_err(),
-            "short seed refused"
-        );
+        assert!(SigningKey::from_seed(alg, &seed[1..]).is_err(), "short seed refused");
         // Debug output never contains the secret.
         let dbg = format!("{a:?}");
         assert!(dbg.contains("redacted") && !dbg.contains(&hex::encode(&seed)));
@@ -109,38 +98,21 @@ fn contexts_are_distinct_and_bound() {
     let mut seen = std::collections::HashSet::new();
     for c in SigningContext::ALL {
         assert!(c.as_str().starts_with("atp/") && c.as_str().ends_with("/v1"));
-        assert!(
-            seen.insert(c.as_bytes()),
-            "duplicate context {}",
-            c.as_str()
-        );
+        assert!(seen.insert(c.as_bytes()), "duplicate context {}", c.as_str());
     }
     let key = &keys()[5];
     let sig = key.sign(b"m", SigningContext::Kel.as_bytes()).unwrap();
-    for other in SigningContext::ALL
-        .iter()
-        .filter(|c| **c != SigningContext::Kel)
-    {
-        assert!(
-            key.public_key()
-                .verify(b"m", other.as_bytes(), &sig)
-                .is_err()
-        );
+    for other in SigningContext::ALL.iter().filter(|c| **c != SigningContext::Kel) {
+        assert!(key.public_key().verify(b"m", other.as_bytes(), &sig).is_err());
     }
 }
 
 #[test]
 fn ed25519_refuses_context_and_long_contexts_refused() {
     let ed = &keys()[0];
-    assert_eq!(
-        ed.sign(b"m", b"atp/kel/v1"),
-        Err(CryptoError::ContextUnsupported("Ed25519"))
-    );
+    assert_eq!(ed.sign(b"m", b"atp/kel/v1"), Err(CryptoError::ContextUnsupported("Ed25519")));
     let composite = &keys()[5];
-    assert_eq!(
-        composite.sign(b"m", &[0u8; 256]),
-        Err(CryptoError::ContextTooLong(256))
-    );
+    assert_eq!(composite.sign(b"m", &[0u8; 256]), Err(CryptoError::ContextTooLong(256)));
 }
 
 /// Downgrade: a composite signature is only valid with both halves valid, for the same key.
@@ -166,32 +138,20 @@ fn composite_downgrade_attempts_fail() {
             component(pk.verify(msg, ctx, &[&vec![0u8; m.len()][..], e].concat())),
             "ML-DSA"
         );
-        assert_eq!(
-            component(pk.verify(msg, ctx, &[m, &[0u8; 64][..]].concat())),
-            "Ed25519"
-        );
+        assert_eq!(component(pk.verify(msg, ctx, &[m, &[0u8; 64][..]].concat())), "Ed25519");
         // A part swapped with another key's valid part for the same message.
         assert_eq!(component(pk.verify(msg, ctx, &[om, e].concat())), "ML-DSA");
         assert_eq!(component(pk.verify(msg, ctx, &[m, oe].concat())), "Ed25519");
         // A part removed: only one component present.
-        assert!(matches!(
-            pk.verify(msg, ctx, m),
-            Err(CryptoError::SignatureLength { .. })
-        ));
-        assert!(matches!(
-            pk.verify(msg, ctx, e),
-            Err(CryptoError::SignatureLength { .. })
-        ));
+        assert!(matches!(pk.verify(msg, ctx, m), Err(CryptoError::SignatureLength { .. })));
+        assert!(matches!(pk.verify(msg, ctx, e), Err(CryptoError::SignatureLength { .. })));
         assert!(pk.verify(msg, ctx, &[]).is_err());
         // A bare component signature over the message (no composite encoding) under the
         // component keys must not verify as the composite either.
         let (mk, ek) = key.components().unwrap();
         let bare_ml = mk.sign(msg, ctx).unwrap();
         let bare_ed = ek.sign(msg, &[]).unwrap();
-        assert!(
-            pk.verify(msg, ctx, &[bare_ml.as_slice(), bare_ed.as_slice()].concat())
-                .is_err()
-        );
+        assert!(pk.verify(msg, ctx, &[bare_ml.as_slice(), bare_ed.as_slice()].concat()).is_err());
         // And the composite's halves do not verify as bare component signatures.
         let (mpk, epk) = pk.components().unwrap();
         assert!(mpk.verify(msg, ctx, m).is_err());
@@ -214,9 +174,7 @@ fn default_policy_accepts_composites_only() {
         } else {
             assert_eq!(r, Err(CryptoError::AlgorithmNotAllowed(alg.name())));
         }
-        CryptoProvider::all_standard()
-            .verify(&key.public_key(), b"m", &ctx, &sig)
-            .unwrap();
+        CryptoProvider::all_standard().verify(&key.public_key(), b"m", &ctx, &sig).unwrap();
     }
 }
 
@@ -237,12 +195,7 @@ fn batch_reports_exactly_the_failing_items() {
     let items = |sigs: &Vec<Vec<u8>>| -> Vec<Vec<u8>> { sigs.clone() };
     let all = items(&sigs);
     let batch: Vec<BatchItem<'_>> = (0..12)
-        .map(|i| BatchItem {
-            key: &pks[i],
-            message: &msgs[i],
-            ctx: &ctxs[i],
-            signature: &all[i],
-        })
+        .map(|i| BatchItem { key: &pks[i], message: &msgs[i], ctx: &ctxs[i], signature: &all[i] })
         .collect();
     verify_batch(&policy, &batch).unwrap();
 
@@ -253,28 +206,16 @@ fn batch_reports_exactly_the_failing_items() {
     bad[11][l - 1] ^= 1; // composite's Ed25519 half
     bad[2][0] ^= 1; // ML-DSA-65
     let batch: Vec<BatchItem<'_>> = (0..12)
-        .map(|i| BatchItem {
-            key: &pks[i],
-            message: &msgs[i],
-            ctx: &ctxs[i],
-            signature: &bad[i],
-        })
+        .map(|i| BatchItem { key: &pks[i], message: &msgs[i], ctx: &ctxs[i], signature: &bad[i] })
         .collect();
     assert_eq!(
         verify_batch(&policy, &batch),
-        Err(CryptoError::BatchFailed {
-            failed: vec![2, 6, 11]
-        })
+        Err(CryptoError::BatchFailed { failed: vec![2, 6, 11] })
     );
 
     // Under the composite-only policy, every non-composite item fails.
     let batch: Vec<BatchItem<'_>> = (0..12)
-        .map(|i| BatchItem {
-            key: &pks[i],
-            message: &msgs[i],
-            ctx: &ctxs[i],
-            signature: &all[i],
-        })
+        .map(|i| BatchItem { key: &pks[i], message: &msgs[i], ctx: &ctxs[i], signature: &all[i] })
         .collect();
     let Err(CryptoError::BatchFailed { failed }) =
         verify_batch(&CryptoProvider::default_quantum_safe(), &batch)
@@ -291,10 +232,7 @@ fn legacy_dilithium_is_distinct_and_rejected_by_default() {
     let sig = key.sign(b"m", &[]).unwrap();
     let pk = key.public_key();
     pk.verify(b"m", &[], &sig).unwrap();
-    for policy in [
-        CryptoProvider::default_quantum_safe(),
-        CryptoProvider::all_standard(),
-    ] {
+    for policy in [CryptoProvider::default_quantum_safe(), CryptoProvider::all_standard()] {
         assert_eq!(
             policy.verify(&pk, b"m", &[], &sig),
             Err(CryptoError::AlgorithmNotAllowed("legacy-dilithium3"))
@@ -303,8 +241,5 @@ fn legacy_dilithium_is_distinct_and_rejected_by_default() {
     // The same bytes read as an ML-DSA-65 key: a round-3 Dilithium signature is not ML-DSA.
     let as_mldsa = PublicKey::from_bytes(AlgorithmId::MlDsa65, pk.as_bytes()).unwrap();
     assert!(as_mldsa.verify(b"m", &[], &sig).is_err());
-    assert!(
-        key.sign(b"m", b"ctx").is_err(),
-        "legacy scheme has no context"
-    );
+    assert!(key.sign(b"m", b"ctx").is_err(), "legacy scheme has no context");
 }

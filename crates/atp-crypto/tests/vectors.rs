@@ -36,35 +36,20 @@ fn lamps_composite_draft_vectors() {
         };
         let pk_bytes = b64(&test["pk"]);
         let pk = PublicKey::from_bytes(*alg, &pk_bytes).unwrap();
-        pk.verify(&m, &[], &b64(&test["s"]))
-            .unwrap_or_else(|e| panic!("{id} s: {e}"));
+        pk.verify(&m, &[], &b64(&test["s"])).unwrap_or_else(|e| panic!("{id} s: {e}"));
         pk.verify(&m, &ctx, &b64(&test["sWithContext"]))
             .unwrap_or_else(|e| panic!("{id} sWithContext: {e}"));
         // The signature made without context must not verify with it, and vice versa.
-        assert!(
-            pk.verify(&m, &ctx, &b64(&test["s"])).is_err(),
-            "{id}: ctx not bound"
-        );
-        assert!(
-            pk.verify(&m, &[], &b64(&test["sWithContext"])).is_err(),
-            "{id}: ctx not bound"
-        );
+        assert!(pk.verify(&m, &ctx, &b64(&test["s"])).is_err(), "{id}: ctx not bound");
+        assert!(pk.verify(&m, &[], &b64(&test["sWithContext"])).is_err(), "{id}: ctx not bound");
         // The draft's private key is the seed (ML-DSA seed || Ed25519 seed for composites).
         let sk = SigningKey::from_seed(*alg, &b64(&test["sk"])).unwrap();
-        assert_eq!(
-            sk.public_key().as_bytes(),
-            pk_bytes.as_slice(),
-            "{id}: seed → public key"
-        );
+        assert_eq!(sk.public_key().as_bytes(), pk_bytes.as_slice(), "{id}: seed → public key");
         let ours = sk.sign(&m, &ctx).unwrap();
         pk.verify(&m, &ctx, &ours).unwrap();
         checked += 1;
     }
-    assert_eq!(
-        checked,
-        wanted.len(),
-        "every wanted algorithm is present in the vectors"
-    );
+    assert_eq!(checked, wanted.len(), "every wanted algorithm is present in the vectors");
 }
 
 /// NIST ACVP ML-DSA-65 keyGen: the seed expands to exactly the expected public and secret keys,
@@ -78,10 +63,8 @@ fn acvp_mldsa65_keygen() {
     for group in doc["testGroups"].as_array().unwrap() {
         assert_eq!(group["parameterSet"], "ML-DSA-65");
         for t in group["tests"].as_array().unwrap() {
-            let seed: [u8; 32] = hex::decode(t["seed"].as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap();
+            let seed: [u8; 32] =
+                hex::decode(t["seed"].as_str().unwrap()).unwrap().try_into().unwrap();
             let pk = hex::decode(t["pk"].as_str().unwrap()).unwrap();
             let sk = hex::decode(t["sk"].as_str().unwrap()).unwrap();
             let (fpk, fsk) = fips204::ml_dsa_65::KG::keygen_from_seed(&seed);
@@ -106,12 +89,7 @@ fn multicodec_table() {
             .lines()
             .find(|l| l.split(',').next().map(str::trim) == Some(name))
             .unwrap_or_else(|| panic!("{name} not in table"));
-        let code = line
-            .split(',')
-            .nth(2)
-            .unwrap()
-            .trim()
-            .trim_start_matches("0x");
+        let code = line.split(',').nth(2).unwrap().trim().trim_start_matches("0x");
         u16::from_str_radix(code, 16).unwrap()
     };
     assert_eq!(code_of("ed25519-pub"), multikey::ED25519_PUB);
@@ -132,10 +110,7 @@ fn multicodec_table() {
         let mk = key.to_multikey().unwrap();
         assert!(mk.starts_with(lead), "{alg}: {mk:.8}");
         assert_eq!(mk.len(), len, "{alg}");
-        assert!(
-            prefixes.contains(&format!("`{lead}")),
-            "{lead} documented in prefixes.md"
-        );
+        assert!(prefixes.contains(&format!("`{lead}")), "{lead} documented in prefixes.md");
         assert_eq!(PublicKey::from_multikey(&mk).unwrap(), key);
     }
 }
@@ -149,25 +124,17 @@ fn vc_di_eddsa_key_pair() {
     let (_, secret) = multibase::decode(kp["privateKeyMultibase"].as_str().unwrap()).unwrap();
     assert_eq!(&secret[..2], &[0x80, 0x26]);
     let key = SigningKey::from_seed(AlgorithmId::Ed25519, &secret[2..]).unwrap();
-    assert_eq!(
-        key.public_key().to_multikey().unwrap(),
-        kp["publicKeyMultibase"].as_str().unwrap()
-    );
+    assert_eq!(key.public_key().to_multikey().unwrap(), kp["publicKeyMultibase"].as_str().unwrap());
 }
 
 #[test]
 fn multikey_rejects_wrong_base_and_garbage() {
-    let key = SigningKey::from_seed(AlgorithmId::Ed25519, &[1u8; 32])
-        .unwrap()
-        .public_key();
+    let key = SigningKey::from_seed(AlgorithmId::Ed25519, &[1u8; 32]).unwrap().public_key();
     let mk = key.to_multikey().unwrap();
     // Same bytes in base64url: Ed25519 Multikeys must be base58btc.
     let (_, raw) = multibase::decode(&mk).unwrap();
     let wrong = multibase::encode(multibase::Base::Base64Url, &raw);
-    assert!(matches!(
-        PublicKey::from_multikey(&wrong),
-        Err(CryptoError::Multikey(_))
-    ));
+    assert!(matches!(PublicKey::from_multikey(&wrong), Err(CryptoError::Multikey(_))));
     let mut trailing = raw.clone();
     trailing.push(0);
     let trailing = multibase::encode(multibase::Base::Base58Btc, &trailing);
