@@ -13,9 +13,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| v == "true" || v == "1")
-        .unwrap_or(false)
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
 }
 
 /// The vectors folder, or `None` (after a loud notice) when it is absent outside CI.
@@ -30,10 +28,8 @@ pub fn vectors_dir() -> Option<PathBuf> {
     if dir.join("README.md").is_file() {
         return Some(dir);
     }
-    let msg = format!(
-        "test vectors not found at {} (set ATP_TEST_VECTORS to override)",
-        dir.display()
-    );
+    let msg =
+        format!("test vectors not found at {} (set ATP_TEST_VECTORS to override)", dir.display());
     if in_ci() {
         panic!("{msg}: required under CI=true");
     }

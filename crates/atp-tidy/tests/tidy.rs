@@ -28,35 +28,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("atp-trust", &["atp-core", "atp-crypto"]),
     ("atp-store", &["atp-core", "atp-crypto"]),
     ("atp-grpc", &["atp-core"]),
-    (
-        "atp-server",
-        &[
-            "atp-store",
-            "atp-core",
-            "atp-crypto",
-            "atp-grpc",
-            "atp-trust",
-        ],
-    ),
+    ("atp-server", &["atp-store", "atp-core", "atp-crypto", "atp-grpc", "atp-trust"]),
     // Enterprise crates are allowed for atp-node too, but only as optional dependencies; that
     // is checked by `no_apache_crate_depends_on_enterprise`.
     (
         "atp-node",
-        &[
-            "atp-server",
-            "atp-store",
-            "atp-trust",
-            "atp-grpc",
-            "atp-core",
-            "atp-crypto",
-            "atp-sdk",
-        ],
+        &["atp-server", "atp-store", "atp-trust", "atp-grpc", "atp-core", "atp-crypto", "atp-sdk"],
     ),
     ("atp-sdk", &["atp-core", "atp-crypto", "atp-grpc"]),
-    (
-        "atp-cli",
-        &["atp-sdk", "atp-core", "atp-crypto", "atp-grpc"],
-    ),
+    ("atp-cli", &["atp-sdk", "atp-core", "atp-crypto", "atp-grpc"]),
     // Test support: locates ../shared/vectors. Usable only as a dev-dependency (TEST_SUPPORT).
     ("atp-test-vectors", &[]),
 ];
@@ -70,14 +50,8 @@ const EXEMPT: &[&str] = &["atp-tidy"];
 
 /// Apache crates that an enterprise crate may depend on. Enterprise crates depend only on Apache
 /// crates (never on each other, never on the node that composes them).
-const ENTERPRISE_MAY_USE: &[&str] = &[
-    "atp-crypto",
-    "atp-core",
-    "atp-trust",
-    "atp-store",
-    "atp-grpc",
-    "atp-server",
-];
+const ENTERPRISE_MAY_USE: &[&str] =
+    &["atp-crypto", "atp-core", "atp-trust", "atp-store", "atp-grpc", "atp-server"];
 
 /// The only Apache crate that may name an enterprise crate (as an optional dependency).
 const COMPOSITION_POINT: &str = "atp-node";
@@ -199,9 +173,7 @@ impl Workspace {
         if let Some(m) = self.member(&dep.name) {
             return m.enterprise;
         }
-        dep.path
-            .as_deref()
-            .is_some_and(|p| p.starts_with(self.root.join("enterprise")))
+        dep.path.as_deref().is_some_and(|p| p.starts_with(self.root.join("enterprise")))
     }
 
     fn dep_is_member(&self, dep: &Dep) -> bool {
@@ -215,9 +187,7 @@ fn str_field(v: &Value, key: &str) -> Option<String> {
 
 fn parse_workspace(meta: &Value) -> Workspace {
     let root = PathBuf::from(
-        meta["workspace_root"]
-            .as_str()
-            .expect("cargo metadata has no workspace_root"),
+        meta["workspace_root"].as_str().expect("cargo metadata has no workspace_root"),
     );
     let member_ids: BTreeSet<&str> = meta["workspace_members"]
         .as_array()
@@ -226,10 +196,7 @@ fn parse_workspace(meta: &Value) -> Workspace {
         .filter_map(Value::as_str)
         .collect();
     let mut members = Vec::new();
-    for p in meta["packages"]
-        .as_array()
-        .expect("cargo metadata has no packages")
-    {
+    for p in meta["packages"].as_array().expect("cargo metadata has no packages") {
         let id = str_field(p, "id").expect("package without id");
         if !member_ids.contains(id.as_str()) {
             continue;
@@ -253,12 +220,9 @@ fn parse_workspace(meta: &Value) -> Workspace {
                 path: str_field(d, "path").map(PathBuf::from),
             })
             .collect();
-        let publish = p["publish"].as_array().map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        });
+        let publish = p["publish"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect());
         let features = p["features"]
             .as_object()
             .map(|o| {
@@ -298,10 +262,7 @@ fn parse_workspace(meta: &Value) -> Workspace {
 // ---------------------------------------------------------------------------------------------
 
 fn layer_of(name: &str) -> Option<&'static [&'static str]> {
-    LAYERS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, deps)| *deps)
+    LAYERS.iter().find(|(n, _)| *n == name).map(|(_, deps)| *deps)
 }
 
 /// Every crate reachable from `name` through the layer table (the "lower layers").
@@ -332,10 +293,7 @@ fn check_table_coverage(ws: &Workspace) -> Vec<String> {
         }
     }
     for p in &ws.members {
-        let rel = p
-            .manifest_path
-            .strip_prefix(&ws.root)
-            .unwrap_or(&p.manifest_path);
+        let rel = p.manifest_path.strip_prefix(&ws.root).unwrap_or(&p.manifest_path);
         if !(rel.starts_with("crates") || rel.starts_with("enterprise")) {
             out.push(format!(
                 "workspace member `{}` lives at {}, outside crates/ and enterprise/",
@@ -354,11 +312,7 @@ fn check_direction(ws: &Workspace) -> Vec<String> {
         if EXEMPT.contains(&p.name.as_str()) {
             continue;
         }
-        for d in p
-            .deps
-            .iter()
-            .filter(|d| d.kind != Kind::Dev && ws.dep_is_member(d))
-        {
+        for d in p.deps.iter().filter(|d| d.kind != Kind::Dev && ws.dep_is_member(d)) {
             if p.enterprise {
                 let target_is_enterprise = ws.dep_is_enterprise(d);
                 if target_is_enterprise || !ENTERPRISE_MAY_USE.contains(&d.name.as_str()) {
@@ -419,11 +373,7 @@ fn check_dev_direction(ws: &Workspace) -> Vec<String> {
             lower_layers(&p.name)
         };
         lower.extend(TEST_SUPPORT.iter().filter(|t| **t != p.name));
-        for d in p
-            .deps
-            .iter()
-            .filter(|d| d.kind == Kind::Dev && ws.dep_is_member(d))
-        {
+        for d in p.deps.iter().filter(|d| d.kind == Kind::Dev && ws.dep_is_member(d)) {
             if ws.dep_is_enterprise(d) {
                 continue; // judged by `check_enterprise_edges`
             }
@@ -463,12 +413,8 @@ fn check_enterprise_edges(ws: &Workspace) -> Vec<String> {
 
 /// Optional dependencies switched on by the `default` feature of `p`.
 fn deps_enabled_by_default(p: &Pkg) -> BTreeSet<String> {
-    let optional: BTreeSet<&str> = p
-        .deps
-        .iter()
-        .filter(|d| d.optional)
-        .map(|d| d.name.as_str())
-        .collect();
+    let optional: BTreeSet<&str> =
+        p.deps.iter().filter(|d| d.optional).map(|d| d.name.as_str()).collect();
     let mut enabled = BTreeSet::new();
     let mut seen = BTreeSet::new();
     let mut stack = vec!["default".to_owned()];
@@ -501,11 +447,7 @@ fn check_default_features(ws: &Workspace) -> Vec<String> {
     let mut out = Vec::new();
     for p in ws.members.iter().filter(|p| !p.enterprise) {
         let enabled = deps_enabled_by_default(p);
-        for d in p
-            .deps
-            .iter()
-            .filter(|d| ws.dep_is_enterprise(d) && enabled.contains(&d.name))
-        {
+        for d in p.deps.iter().filter(|d| ws.dep_is_enterprise(d) && enabled.contains(&d.name)) {
             out.push(format!(
                 "the default features of {} enable enterprise crate {}; enterprise code must be \
                  opt-in (e.g. `--features {}` or `--features enterprise`)",
@@ -590,21 +532,17 @@ fn assert_clean(what: &str, violations: Vec<String>) {
 
 fn repo_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    here.canonicalize()
-        .expect("cannot canonicalize the workspace root (CARGO_MANIFEST_DIR/../..)")
+    here.canonicalize().expect("cannot canonicalize the workspace root (CARGO_MANIFEST_DIR/../..)")
 }
 
 fn cargo_metadata(no_deps: bool) -> Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(&cargo);
-    cmd.current_dir(repo_root())
-        .args(["metadata", "--format-version", "1"]);
+    cmd.current_dir(repo_root()).args(["metadata", "--format-version", "1"]);
     if no_deps {
         cmd.arg("--no-deps");
     }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `{cargo} metadata`: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run `{cargo} metadata`: {e}"));
     assert!(
         out.status.success(),
         "`{cargo} metadata` failed: {}",
@@ -618,11 +556,7 @@ fn workspace() -> &'static Workspace {
     static WS: OnceLock<Workspace> = OnceLock::new();
     WS.get_or_init(|| {
         let ws = parse_workspace(&cargo_metadata(true));
-        assert_eq!(
-            ws.root,
-            repo_root(),
-            "cargo metadata reports a different workspace root"
-        );
+        assert_eq!(ws.root, repo_root(), "cargo metadata reports a different workspace root");
         ws
     })
 }
@@ -646,9 +580,7 @@ fn toml_flat_keys(text: &str) -> BTreeMap<String, String> {
         line
     }
     fn norm(s: &str) -> String {
-        s.chars()
-            .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
-            .collect()
+        s.chars().filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'').collect()
     }
     let mut out = BTreeMap::new();
     let mut section = String::new();
@@ -662,11 +594,7 @@ fn toml_flat_keys(text: &str) -> BTreeMap<String, String> {
             continue;
         }
         if let Some((k, v)) = line.split_once('=') {
-            let key = if section.is_empty() {
-                norm(k)
-            } else {
-                format!("{section}.{}", norm(k))
-            };
+            let key = if section.is_empty() { norm(k) } else { format!("{section}.{}", norm(k)) };
             let value: String = v.chars().filter(|c| !c.is_whitespace()).collect();
             out.insert(key, value);
         }
@@ -772,10 +700,7 @@ fn dev_dependencies_point_only_to_lower_layers() {
 
 #[test]
 fn no_apache_crate_depends_on_enterprise() {
-    assert_clean(
-        "Apache -> enterprise dependencies",
-        check_enterprise_edges(workspace()),
-    );
+    assert_clean("Apache -> enterprise dependencies", check_enterprise_edges(workspace()));
 }
 
 #[test]
@@ -795,9 +720,7 @@ fn crate_licences_match_their_location() {
 fn workspace_lints_forbid_unsafe_code() {
     let root = repo_root();
     let keys = toml_flat_keys(&read(&root.join("Cargo.toml")));
-    let value = keys
-        .get("workspace.lints.rust.unsafe_code")
-        .map(String::as_str);
+    let value = keys.get("workspace.lints.rust.unsafe_code").map(String::as_str);
     assert!(
         matches!(value, Some("\"forbid\""))
             || value.is_some_and(|v| v.contains("level=\"forbid\"")),
@@ -834,11 +757,7 @@ fn pure_crates_forbid_unsafe_code() {
             bad.push(format!("pure crate {name} is missing from the workspace"));
         }
     }
-    for p in ws
-        .members
-        .iter()
-        .filter(|p| PURE.contains(&p.name.as_str()))
-    {
+    for p in ws.members.iter().filter(|p| PURE.contains(&p.name.as_str())) {
         let lib = p.dir().join("src/lib.rs");
         let text = read(&lib);
         let has = text.lines().any(|l| {
@@ -846,11 +765,7 @@ fn pure_crates_forbid_unsafe_code() {
             l == "#![forbid(unsafe_code)]"
         });
         if !has {
-            bad.push(format!(
-                "{}: {} lacks `#![forbid(unsafe_code)]`",
-                p.name,
-                lib.display()
-            ));
+            bad.push(format!("{}: {} lacks `#![forbid(unsafe_code)]`", p.name, lib.display()));
         }
     }
     assert_clean("unsafe code in pure crates", bad);
@@ -862,15 +777,9 @@ fn pure_crates_do_no_network_or_database_io() {
     let mut bad = Vec::new();
 
     // 1. Declared normal and build dependencies.
-    for p in ws
-        .members
-        .iter()
-        .filter(|p| PURE.contains(&p.name.as_str()))
-    {
-        for d in p
-            .deps
-            .iter()
-            .filter(|d| d.kind != Kind::Dev && IO_CRATES.contains(&d.name.as_str()))
+    for p in ws.members.iter().filter(|p| PURE.contains(&p.name.as_str())) {
+        for d in
+            p.deps.iter().filter(|d| d.kind != Kind::Dev && IO_CRATES.contains(&d.name.as_str()))
         {
             bad.push(format!(
                 "pure crate {} declares {} dependency {}, which does network or database I/O",
@@ -903,18 +812,12 @@ fn pure_crates_do_no_network_or_database_io() {
             .unwrap_or_default()
             .iter()
             .filter(|d| {
-                d["dep_kinds"]
-                    .as_array()
-                    .is_some_and(|ks| ks.iter().any(|k| k["kind"].is_null()))
+                d["dep_kinds"].as_array().is_some_and(|ks| ks.iter().any(|k| k["kind"].is_null()))
             })
             .filter_map(|d| d["pkg"].as_str().map(str::to_owned))
             .collect()
     };
-    for p in ws
-        .members
-        .iter()
-        .filter(|p| PURE.contains(&p.name.as_str()))
-    {
+    for p in ws.members.iter().filter(|p| PURE.contains(&p.name.as_str())) {
         // Breadth-first walk, remembering how each package was reached.
         let mut via: BTreeMap<String, String> = BTreeMap::new();
         let mut queue = std::collections::VecDeque::from([p.id.clone()]);
@@ -948,11 +851,7 @@ fn pure_crates_do_no_network_or_database_io() {
     }
 
     // 3. Source code.
-    for p in ws
-        .members
-        .iter()
-        .filter(|p| PURE.contains(&p.name.as_str()))
-    {
+    for p in ws.members.iter().filter(|p| PURE.contains(&p.name.as_str())) {
         for f in repo_files(&p.dir().join("src")) {
             if f.extension().is_none_or(|e| e != "rs") {
                 continue;
@@ -960,11 +859,7 @@ fn pure_crates_do_no_network_or_database_io() {
             let text = read(&f);
             for pat in NET_PATTERNS {
                 if text.contains(pat) {
-                    bad.push(format!(
-                        "pure crate {}: {} mentions `{pat}`",
-                        p.name,
-                        f.display()
-                    ));
+                    bad.push(format!("pure crate {}: {} mentions `{pat}`", p.name, f.display()));
                 }
             }
         }
@@ -1035,24 +930,16 @@ fn readme_and_ci_share_the_test_command() {
     let mut bad = Vec::new();
     let readme = read(&root.join("README.md"));
     if !readme.contains(TEST_COMMAND) {
-        bad.push(format!(
-            "README.md does not give the test command `{TEST_COMMAND}`"
-        ));
+        bad.push(format!("README.md does not give the test command `{TEST_COMMAND}`"));
     }
     let ci = read(&root.join(".ci/run"));
-    let calls = ci
-        .lines()
-        .map(str::trim)
-        .any(|l| !l.starts_with('#') && l.contains(TEST_COMMAND));
+    let calls = ci.lines().map(str::trim).any(|l| !l.starts_with('#') && l.contains(TEST_COMMAND));
     if !calls {
-        bad.push(format!(
-            ".ci/run does not call the README's test command `{TEST_COMMAND}`"
-        ));
+        bad.push(format!(".ci/run does not call the README's test command `{TEST_COMMAND}`"));
     }
-    for needle in [
-        "cargo fmt --all -- --check",
-        "cargo clippy --workspace --all-targets -- -D warnings",
-    ] {
+    for needle in
+        ["cargo fmt --all -- --check", "cargo clippy --workspace --all-targets -- -D warnings"]
+    {
         if !ci.contains(needle) {
             bad.push(format!(".ci/run does not run `{needle}`"));
         }
@@ -1139,28 +1026,17 @@ fn good_packages() -> Vec<Value> {
             ]),
             json!({}),
         ),
-        fake_pkg(
-            "atp-test-vectors",
-            "crates/atp-test-vectors",
-            json!([]),
-            json!({}),
-        ),
+        fake_pkg("atp-test-vectors", "crates/atp-test-vectors", json!([]), json!({})),
         fake_pkg(
             "atp-server",
             "crates/atp-server",
-            json!([
-                dep("atp-core", None, false),
-                dep("atp-crypto", Some("dev"), false)
-            ]),
+            json!([dep("atp-core", None, false), dep("atp-crypto", Some("dev"), false)]),
             json!({}),
         ),
         fake_pkg(
             "atp-node",
             "crates/atp-node",
-            json!([
-                dep("atp-server", None, false),
-                dep("atp-ee-rbac", None, true)
-            ]),
+            json!([dep("atp-server", None, false), dep("atp-ee-rbac", None, true)]),
             json!({ "features": { "default": [], "rbac": ["dep:atp-ee-rbac"], "enterprise": ["rbac"] } }),
         ),
         fake_pkg(
@@ -1203,10 +1079,7 @@ fn selftest_upward_edge_is_caught() {
         fake_pkg(
             "atp-core",
             "crates/atp-core",
-            json!([
-                dep("atp-crypto", None, false),
-                dep("atp-server", None, false)
-            ]),
+            json!([dep("atp-crypto", None, false), dep("atp-server", None, false)]),
             json!({}),
         ),
     );
@@ -1242,19 +1115,11 @@ fn selftest_test_support_as_normal_dependency_is_caught() {
         fake_pkg(
             "atp-core",
             "crates/atp-core",
-            json!([
-                dep("atp-crypto", None, false),
-                dep("atp-test-vectors", None, false)
-            ]),
+            json!([dep("atp-crypto", None, false), dep("atp-test-vectors", None, false)]),
             json!({}),
         ),
     );
-    pkgs.push(fake_pkg(
-        "atp-test-vectors",
-        "crates/atp-test-vectors",
-        json!([]),
-        json!({}),
-    ));
+    pkgs.push(fake_pkg("atp-test-vectors", "crates/atp-test-vectors", json!([]), json!({})));
     let ws = fake_workspace(pkgs);
     let v = check_direction(&ws);
     assert!(
@@ -1268,17 +1133,9 @@ fn selftest_test_support_as_normal_dependency_is_caught() {
 #[test]
 fn selftest_unknown_member_is_caught() {
     let mut pkgs = good_packages();
-    pkgs.push(fake_pkg(
-        "atp-mystery",
-        "crates/atp-mystery",
-        json!([]),
-        json!({}),
-    ));
+    pkgs.push(fake_pkg("atp-mystery", "crates/atp-mystery", json!([]), json!({})));
     let v = check_table_coverage(&fake_workspace(pkgs));
-    assert!(
-        v.iter().any(|m| m.contains("atp-mystery")),
-        "unknown member not reported: {v:?}"
-    );
+    assert!(v.iter().any(|m| m.contains("atp-mystery")), "unknown member not reported: {v:?}");
 }
 
 #[test]
@@ -1295,8 +1152,7 @@ fn selftest_apache_to_enterprise_edges_are_caught() {
     );
     let v = check_enterprise_edges(&fake_workspace(pkgs));
     assert!(
-        v.iter()
-            .any(|m| m.contains("atp-server depends on enterprise crate atp-ee-rbac")),
+        v.iter().any(|m| m.contains("atp-server depends on enterprise crate atp-ee-rbac")),
         "Apache -> enterprise edge not reported: {v:?}"
     );
 
@@ -1306,17 +1162,13 @@ fn selftest_apache_to_enterprise_edges_are_caught() {
         fake_pkg(
             "atp-node",
             "crates/atp-node",
-            json!([
-                dep("atp-server", None, false),
-                dep("atp-ee-rbac", None, false)
-            ]),
+            json!([dep("atp-server", None, false), dep("atp-ee-rbac", None, false)]),
             json!({}),
         ),
     );
     let v = check_enterprise_edges(&fake_workspace(pkgs));
     assert!(
-        v.iter()
-            .any(|m| m.contains("atp-node depends on enterprise crate atp-ee-rbac")),
+        v.iter().any(|m| m.contains("atp-node depends on enterprise crate atp-ee-rbac")),
         "non-optional node -> enterprise edge not reported: {v:?}"
     );
 
@@ -1333,8 +1185,7 @@ fn selftest_apache_to_enterprise_edges_are_caught() {
     );
     let v = check_enterprise_edges(&fake_workspace(pkgs));
     assert!(
-        v.iter()
-            .any(|m| m.contains("atp-crypto depends on enterprise crate atp-ee-sso")),
+        v.iter().any(|m| m.contains("atp-crypto depends on enterprise crate atp-ee-sso")),
         "path dependency into enterprise/ not reported: {v:?}"
     );
 }
@@ -1346,18 +1197,14 @@ fn selftest_enterprise_in_default_features_is_caught() {
         fake_pkg(
             "atp-node",
             "crates/atp-node",
-            json!([
-                dep("atp-server", None, false),
-                dep("atp-ee-rbac", None, true)
-            ]),
+            json!([dep("atp-server", None, false), dep("atp-ee-rbac", None, true)]),
             json!({ "features": { "default": ["enterprise"], "rbac": ["dep:atp-ee-rbac"],
                                   "enterprise": ["rbac"] } }),
         ),
     );
     let v = check_default_features(&fake_workspace(pkgs));
     assert!(
-        v.iter()
-            .any(|m| m.contains("atp-node enable enterprise crate atp-ee-rbac")),
+        v.iter().any(|m| m.contains("atp-node enable enterprise crate atp-ee-rbac")),
         "enterprise crate in default features not reported: {v:?}"
     );
 }
@@ -1389,12 +1236,7 @@ fn selftest_bad_licences_are_caught() {
             json!([]),
             json!({ "license": "Apache-2.0", "license_file": null, "publish": null }),
         ),
-        fake_pkg(
-            "atp-core",
-            "crates/atp-core",
-            json!([]),
-            json!({ "license": "MIT" }),
-        ),
+        fake_pkg("atp-core", "crates/atp-core", json!([]), json!({ "license": "MIT" })),
     ];
     let v = check_licences(&fake_workspace(pkgs));
     for needle in [
@@ -1403,10 +1245,7 @@ fn selftest_bad_licences_are_caught() {
         "atp-ee-sso must set `publish = false`",
         "atp-core has license = Some(\"MIT\")",
     ] {
-        assert!(
-            v.iter().any(|m| m.contains(needle)),
-            "{needle:?} not reported: {v:?}"
-        );
+        assert!(v.iter().any(|m| m.contains(needle)), "{needle:?} not reported: {v:?}");
     }
 }
 
@@ -1416,19 +1255,12 @@ fn selftest_toml_reader_flattens_lint_tables() {
         "[workspace.lints.rust]\nunsafe_code = \"forbid\" # no unsafe\n[lints]\nworkspace = true\n",
     );
     assert_eq!(
-        keys.get("workspace.lints.rust.unsafe_code")
-            .map(String::as_str),
+        keys.get("workspace.lints.rust.unsafe_code").map(String::as_str),
         Some("\"forbid\"")
     );
-    assert_eq!(
-        keys.get("lints.workspace").map(String::as_str),
-        Some("true")
-    );
+    assert_eq!(keys.get("lints.workspace").map(String::as_str), Some("true"));
     let keys = toml_flat_keys("lints.workspace = true\n[package]\nname = \"x\"\n");
-    assert_eq!(
-        keys.get("lints.workspace").map(String::as_str),
-        Some("true")
-    );
+    assert_eq!(keys.get("lints.workspace").map(String::as_str), Some("true"));
     let keys = toml_flat_keys("[lints]\n# workspace = true\n");
     assert_eq!(keys.get("lints.workspace"), None);
 }

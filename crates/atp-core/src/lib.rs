@@ -1,0 +1,19 @@
+//! ATP protocol rules, pure: no network, no database, no clock of its own.
+//!
+//! Every module here is deterministic given its inputs; time, key lookup and replay state are
+//! passed in by the caller so that the node and the SDK share one implementation.
+#![forbid(unsafe_code)]
+
+pub mod checkpoint;
+pub mod data_integrity;
+pub mod did;
+pub mod did_key;
+pub mod envelope;
+pub mod error;
+pub mod jcs;
+pub mod kel;
+pub mod status_list;
+pub mod tlog;
+pub mod vc;
+
+pub use error::CoreError;
