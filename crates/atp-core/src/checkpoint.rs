@@ -458,8 +458,9 @@ pub fn verify_note(
 
 /// Like [`verify_note`], with verifier keys (which may carry different key names).
 ///
-/// Lines from other keys are ignored; every line from `ed25519` or `mldsa65` must verify, and
-/// each of them must have at least one line.
+/// Lines from other keys are ignored; `ed25519` and `mldsa65` must each have exactly one line,
+/// and it must verify. A second line from either key is refused before any signature is
+/// checked, so a note costs at most two signature verifications.
 pub fn verify_note_with(
     note: &str,
     ed25519: &VerifierKey,
@@ -468,24 +469,26 @@ pub fn verify_note_with(
     require_alg(ed25519.key.algorithm(), AlgorithmId::Ed25519)?;
     require_alg(mldsa65.key.algorithm(), AlgorithmId::MlDsa65)?;
     let parsed = SignedNote::parse(note)?;
-    let mut found = [false; 2];
+    let keys = [ed25519, mldsa65];
+    let mut lines: [Option<&NoteSignature>; 2] = [None, None];
     for sig in &parsed.signatures {
-        for (i, vk) in [ed25519, mldsa65].into_iter().enumerate() {
+        for (vk, line) in keys.iter().zip(lines.iter_mut()) {
             if vk.matches(sig) {
-                vk.key.verify(parsed.text.as_bytes(), vk.ctx(), &sig.signature).map_err(|_| {
-                    CoreError::CheckpointSignatureInvalid { algorithm: vk.algorithm_name() }
-                })?;
-                if let Some(f) = found.get_mut(i) {
-                    *f = true;
+                if line.is_some() {
+                    return Err(CoreError::CheckpointSignatureLine(
+                        "more than one signature line from a log key",
+                    ));
                 }
+                *line = Some(sig);
             }
         }
     }
-    if !found[0] {
-        return Err(CoreError::CheckpointSignatureMissing { algorithm: ED25519_NAME });
-    }
-    if !found[1] {
-        return Err(CoreError::CheckpointSignatureMissing { algorithm: MLDSA65_NAME });
+    for (vk, line) in keys.iter().zip(lines) {
+        let sig =
+            line.ok_or(CoreError::CheckpointSignatureMissing { algorithm: vk.algorithm_name() })?;
+        vk.key.verify(parsed.text.as_bytes(), vk.ctx(), &sig.signature).map_err(|_| {
+            CoreError::CheckpointSignatureInvalid { algorithm: vk.algorithm_name() }
+        })?;
     }
     Checkpoint::parse_body(&parsed.text)
 }

@@ -64,8 +64,6 @@
 use std::fmt;
 
 use atp_crypto::{AlgorithmId, PublicKey, SigningKey};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use sha2::Digest;
 
@@ -252,10 +250,7 @@ impl Cryptosuite {
 
     /// Encode a signature as this suite's `proofValue`.
     pub fn encode_proof_value(&self, signature: &[u8]) -> String {
-        match self {
-            Cryptosuite::EddsaJcs2022 => multibase::encode(multibase::Base::Base58Btc, signature),
-            _ => format!("u{}", URL_SAFE_NO_PAD.encode(signature)),
-        }
+        multibase::encode(self.multibase(), signature)
     }
 
     /// Decode this suite's `proofValue` (canonical encoding and exact signature length only).
@@ -354,7 +349,8 @@ pub fn proof_inputs(
     })
 }
 
-/// Size and depth limits; `PARSING_ERROR` when exceeded.
+/// Size and depth limits, and numbers that JCS can represent exactly; `PARSING_ERROR` when
+/// broken.
 fn check_limits(doc: &Value) -> Result<&Map<String, Value>, CoreError> {
     let obj = doc
         .as_object()
@@ -364,6 +360,7 @@ fn check_limits(doc: &Value) -> Result<&Map<String, Value>, CoreError> {
             "the document nests deeper than {MAX_DOCUMENT_DEPTH} levels"
         )));
     }
+    jcs::check_value(doc).map_err(|e| CoreError::VcParsing(format!("not I-JSON: {e}")))?;
     let size = serde_json::to_vec(doc)?.len();
     if size > MAX_DOCUMENT_BYTES {
         return Err(CoreError::VcParsing(format!(
@@ -830,6 +827,27 @@ fn opt_time(proof: &Map<String, Value>, key: &str) -> Result<Option<DateTimeStam
         .transpose()
 }
 
+/// A verifier of `authentication` proofs must say which challenge and domain it expects;
+/// without them any (replayed) presentation proof would pass.
+fn check_authentication_options(options: &VerifyOptions) -> Result<(), CoreError> {
+    if options.proof_purpose != AUTHENTICATION {
+        return Ok(());
+    }
+    if options.challenge.is_none() {
+        return Err(security(
+            ProofErrorKind::InvalidChallenge,
+            "authentication proofs need an expected challenge",
+        ));
+    }
+    if options.domain.is_none() {
+        return Err(security(
+            ProofErrorKind::InvalidDomain,
+            "authentication proofs need an expected domain",
+        ));
+    }
+    Ok(())
+}
+
 /// Verify one proof over `unsecured_document` (the document without any proof).
 ///
 /// Checks, in order: the proof's shape, `type`, `cryptosuite`, no `previousProof`, the
@@ -843,6 +861,7 @@ pub fn verify_proof(
     resolver: &Resolver<'_>,
 ) -> Result<VerifiedProof, CoreError> {
     use ProofErrorKind as K;
+    check_authentication_options(options)?;
     let p = proof
         .as_object()
         .ok_or_else(|| security(K::MalformedProof, "a proof must be a JSON object"))?;
@@ -948,20 +967,7 @@ pub fn verify_proofs(
 ) -> Result<VerifiedProofs, CoreError> {
     use ProofErrorKind as K;
     let obj = check_limits(doc)?;
-    if options.proof_purpose == AUTHENTICATION {
-        if options.challenge.is_none() {
-            return Err(security(
-                K::InvalidChallenge,
-                "authentication proofs need an expected challenge",
-            ));
-        }
-        if options.domain.is_none() {
-            return Err(security(
-                K::InvalidDomain,
-                "authentication proofs need an expected domain",
-            ));
-        }
-    }
+    check_authentication_options(options)?;
     let (unsecured, proofs) = split_proofs(obj)?;
     if proofs.is_empty() {
         return Err(security(K::MissingProof, "the document has no proof"));

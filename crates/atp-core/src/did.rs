@@ -179,13 +179,26 @@ impl ResolutionResult {
     }
 }
 
+/// A `DidInvalid` error that says why and quotes (the start of) the offending text.
+pub(crate) fn invalid_did(did: &str, why: impl std::fmt::Display) -> CoreError {
+    CoreError::DidInvalid(format!("{why}: {:?}", did.chars().take(80).collect::<String>()))
+}
+
+/// The error for a DID without the expected method prefix: `DidMethodNotSupported` when it is
+/// a well-formed DID of another method, `DidInvalid` otherwise.
+pub(crate) fn other_method(did: &str, expected: &str) -> CoreError {
+    if validate_did(did).is_ok() {
+        CoreError::DidMethodNotSupported(did.chars().take(80).collect())
+    } else {
+        invalid_did(did, format_args!("not a {expected} DID"))
+    }
+}
+
 /// Check DID syntax (DID Core §3.1): `did:` method-name `:` method-specific-id, where the
 /// method name is `[a-z0-9]+` and the id is `idchar`s (`[A-Za-z0-9._-]` or `%XX`) separated by
 /// `:`, not ending in `:`. No path, query or fragment. At most [`MAX_DID_LEN`] bytes.
 pub fn validate_did(did: &str) -> Result<(), CoreError> {
-    let bad = |why: &str| {
-        CoreError::DidInvalid(format!("{why}: {:?}", did.chars().take(80).collect::<String>()))
-    };
+    let bad = |why: &str| invalid_did(did, why);
     if did.len() > MAX_DID_LEN {
         return Err(bad("too long"));
     }
@@ -216,18 +229,9 @@ pub fn validate_did(did: &str) -> Result<(), CoreError> {
 
 /// Parse a `did:atp` DID and return its scid (a base58btc SHA-256 multihash).
 pub fn parse_did_atp(did: &str) -> Result<&str, CoreError> {
-    let scid = did.strip_prefix(DID_ATP_PREFIX).ok_or_else(|| {
-        if validate_did(did).is_ok() {
-            CoreError::DidMethodNotSupported(did.chars().take(80).collect())
-        } else {
-            CoreError::DidInvalid(did.chars().take(80).collect())
-        }
-    })?;
+    let scid = did.strip_prefix(DID_ATP_PREFIX).ok_or_else(|| other_method(did, "did:atp"))?;
     if !is_sha256_multihash_b58(scid) {
-        return Err(CoreError::DidInvalid(format!(
-            "did:atp scid is not a base58btc SHA-256 multihash: {:?}",
-            scid.chars().take(80).collect::<String>()
-        )));
+        return Err(invalid_did(scid, "did:atp scid is not a base58btc SHA-256 multihash"));
     }
     Ok(scid)
 }
@@ -315,13 +319,7 @@ pub fn resolve_did_atp_with(
         }
         Some(v) => {
             let (at, latest) = verifier.verify_at(events, v)?;
-            if latest.did != did {
-                return Err(CoreError::KelDidMismatch {
-                    index: 0,
-                    expected: did.chars().take(128).collect(),
-                    found: latest.did,
-                });
-            }
+            crate::kel::check_did(did, &latest)?;
             (at, latest)
         }
     };

@@ -15,7 +15,8 @@ use atp_crypto::multikey::{ED25519_PUB, MLDSA44_PUB, MLDSA65_PUB, MLDSA87_PUB};
 
 use crate::CoreError;
 use crate::did::{
-    DidDocument, DidDocumentMetadata, ResolutionResult, VerificationMethod, validate_did,
+    DidDocument, DidDocumentMetadata, ResolutionResult, VerificationMethod, invalid_did,
+    other_method,
 };
 
 /// The prefix of every `did:key` DID.
@@ -24,15 +25,15 @@ pub const DID_KEY_PREFIX: &str = "did:key:";
 /// The longest `did:key` (or `did:key` DID URL) accepted: enough for ML-DSA-87 and a fragment.
 pub const MAX_DID_KEY_LEN: usize = 8 + 2 * 3500;
 
+/// Multicodec public-key codes that ATP supports (`atp_crypto::multikey`).
+const SUPPORTED_PUBLIC_KEY_CODECS: [u32; 4] =
+    [ED25519_PUB as u32, MLDSA44_PUB as u32, MLDSA65_PUB as u32, MLDSA87_PUB as u32];
+
 /// Multicodec public-key codes of key types that `did:key` defines but ATP does not support
 /// (secp256k1, BLS12-381, X25519, P-256/384/521, RSA, ML-KEM, SLH-DSA, …). A `did:key` with one
 /// of these is well formed but unsupported; any other code makes it invalid.
 const OTHER_PUBLIC_KEY_CODECS: [std::ops::RangeInclusive<u32>; 3] =
     [0xe7..=0xec, 0xee..=0xef, 0x1200..=0x122f];
-
-fn invalid(did: &str, why: impl std::fmt::Display) -> CoreError {
-    CoreError::DidInvalid(format!("{why}: {:?}", did.chars().take(80).collect::<String>()))
-}
 
 /// The `did:key` of an Ed25519 or ML-DSA public key.
 pub fn did_key_from_public_key(key: &PublicKey) -> Result<String, CoreError> {
@@ -43,22 +44,16 @@ pub fn did_key_from_public_key(key: &PublicKey) -> Result<String, CoreError> {
 /// repeat the Multikey (the only verification method a `did:key` document has).
 fn split(did_or_url: &str) -> Result<(&str, &str), CoreError> {
     if did_or_url.len() > MAX_DID_KEY_LEN {
-        return Err(invalid(did_or_url, "too long"));
+        return Err(invalid_did(did_or_url, "too long"));
     }
     let (did, fragment) = match did_or_url.split_once('#') {
         Some((d, f)) => (d, Some(f)),
         None => (did_or_url, None),
     };
-    let mk = did.strip_prefix(DID_KEY_PREFIX).ok_or_else(|| {
-        if validate_did(did).is_ok() {
-            CoreError::DidMethodNotSupported(did.chars().take(80).collect())
-        } else {
-            invalid(did, "not a did:key")
-        }
-    })?;
+    let mk = did.strip_prefix(DID_KEY_PREFIX).ok_or_else(|| other_method(did, "did:key"))?;
     if let Some(f) = fragment {
         if f != mk {
-            return Err(invalid(did_or_url, "the fragment must equal the key"));
+            return Err(invalid_did(did_or_url, "the fragment must equal the key"));
         }
     }
     Ok((did, mk))
@@ -68,31 +63,37 @@ fn split(did_or_url: &str) -> Result<(&str, &str), CoreError> {
 /// (`did:key:<mk>#<mk>`). Ed25519 and ML-DSA-44/65/87 keys are supported.
 pub fn parse_did_key(did_or_url: &str) -> Result<PublicKey, CoreError> {
     let (did, mk) = split(did_or_url)?;
-    // Identify the codec first, so that an unsupported key type gets its own error.
-    let (_, data) =
-        multibase::decode(mk).map_err(|e| invalid(did, format!("bad multibase ({e})")))?;
-    let code = match data.as_slice() {
-        [b0, ..] if b0 & 0x80 == 0 => u32::from(*b0),
-        [b0, b1, ..] if b1 & 0x80 == 0 => u32::from(b0 & 0x7f) | (u32::from(*b1) << 7),
-        [b0, b1, b2, ..] if b1 & 0x80 != 0 && b2 & 0x80 == 0 => {
-            u32::from(b0 & 0x7f) | (u32::from(b1 & 0x7f) << 7) | (u32::from(*b2) << 14)
-        }
-        _ => return Err(invalid(did, "bad multicodec varint")),
-    };
-    if ![ED25519_PUB, MLDSA44_PUB, MLDSA65_PUB, MLDSA87_PUB].iter().any(|c| u32::from(*c) == code) {
-        return Err(if OTHER_PUBLIC_KEY_CODECS.iter().any(|r| r.contains(&code)) {
+    // The Multikey decoder of `atp-crypto` is the single, strict parser (canonical multibase,
+    // supported codec, exact key length). Only when it refuses do we look at the codec, so
+    // that a key type `did:key` defines but ATP does not support gets its own error.
+    PublicKey::from_multikey(mk).map_err(|e| match multicodec(mk) {
+        Some(code)
+            if !SUPPORTED_PUBLIC_KEY_CODECS.contains(&code)
+                && OTHER_PUBLIC_KEY_CODECS.iter().any(|r| r.contains(&code)) =>
+        {
             CoreError::DidKeyUnsupportedKeyType(format!("multicodec 0x{code:x}"))
-        } else {
-            invalid(did, format!("multicodec 0x{code:x} is not a public key type"))
-        });
+        }
+        _ => invalid_did(did, e),
+    })
+}
+
+/// The multicodec code at the start of a Multikey, if it decodes (a varint of at most two
+/// bytes, as in `atp_crypto::multikey`: every public-key code is below 2^14).
+fn multicodec(mk: &str) -> Option<u32> {
+    let (_, data) = multibase::decode(mk).ok()?;
+    match data.as_slice() {
+        [b0, ..] if b0 & 0x80 == 0 => Some(u32::from(*b0)),
+        [b0, b1, ..] if b1 & 0x80 == 0 && *b1 != 0 => {
+            Some(u32::from(b0 & 0x7f) | (u32::from(*b1) << 7))
+        }
+        _ => None,
     }
-    PublicKey::from_multikey(mk).map_err(|e| invalid(did, e))
 }
 
 /// Resolve a `did:key` DID (not a DID URL) to its DID document.
 pub fn resolve_did_key(did: &str) -> Result<DidDocument, CoreError> {
     if did.contains('#') {
-        return Err(invalid(did, "a DID, not a DID URL, is resolved"));
+        return Err(invalid_did(did, "a DID, not a DID URL, is resolved"));
     }
     let key = parse_did_key(did)?;
     let mk = key.to_multikey()?;

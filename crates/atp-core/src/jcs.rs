@@ -1,10 +1,17 @@
 //! JSON Canonicalization Scheme (RFC 8785), the input to every hash and signature over JSON.
 //!
 //! The canonical form sorts object members by the UTF-16 code units of their names, writes
-//! numbers as ECMAScript `Number.prototype.toString` does (every number is an IEEE-754 double,
-//! so integers above 2^53 lose precision exactly as the RFC requires), escapes only what JSON
-//! requires, and has no insignificant whitespace. The work is done by [`serde_jcs`]; this module
-//! adds a nesting limit (so hostile input cannot exhaust the stack) and the crate's error type.
+//! numbers as ECMAScript `Number.prototype.toString` does (every number is an IEEE-754 double),
+//! escapes only what JSON requires, and has no insignificant whitespace. The work is done by
+//! [`serde_jcs`]; this module adds a nesting limit (so hostile input cannot exhaust the stack)
+//! and the crate's error type.
+//!
+//! RFC 8785 requires I-JSON input (RFC 7493), whose numbers are IEEE-754 doubles. An integer
+//! that a double cannot hold exactly (such as `9007199254740993`, beyond 2^53) is refused: as
+//! a double it would be rounded, so two different integers would share one canonical form and
+//! a signature over one would verify over the other, while the application reads the exact
+//! integer. Floating-point values are canonicalised as they are held, which is what the
+//! application reads.
 use serde::Serialize;
 use serde_json::Value;
 
@@ -46,11 +53,20 @@ pub fn check_depth(value: &Value) -> Result<(), CoreError> {
 
 /// The RFC 8785 canonical UTF-8 bytes of `value`.
 ///
-/// A `serde_json::Value` cannot hold NaN or infinities, so the only failure is a value nested
-/// deeper than [`MAX_DEPTH`].
+/// A `serde_json::Value` cannot hold NaN or infinities, so the failures are a value nested
+/// deeper than [`MAX_DEPTH`] ([`CoreError::JcsTooDeep`]) and an integer that is not exactly
+/// an IEEE-754 double ([`CoreError::JcsSerialize`]).
 pub fn canonicalize(value: &Value) -> Result<Vec<u8>, CoreError> {
-    check_depth(value)?;
+    check_value(value)?;
     serde_jcs::to_vec(value).map_err(|e| CoreError::JcsSerialize(e.to_string()))
+}
+
+/// Fails unless [`canonicalize`] can represent `value` exactly: [`CoreError::JcsTooDeep`]
+/// beyond [`MAX_DEPTH`], [`CoreError::JcsSerialize`] for an integer that is not exactly an
+/// IEEE-754 double.
+pub fn check_value(value: &Value) -> Result<(), CoreError> {
+    check_depth(value)?;
+    value.serialize(numbers::NumberCheck).map_err(|e| CoreError::JcsSerialize(e.0))
 }
 
 /// The RFC 8785 canonical form of `value` as a string.
@@ -61,18 +77,20 @@ pub fn to_canonical_string(value: &Value) -> Result<String, CoreError> {
 
 /// The RFC 8785 canonical bytes of any serialisable value.
 ///
-/// Fails with [`CoreError::JcsSerialize`] when the value has no JSON form under RFC 8785: a
-/// non-finite float anywhere in it (`serde_json` would silently write `null`), a map whose keys
-/// are not strings, or a failing `Serialize` impl. Serialisation recurses as deeply as the
-/// value's type does; for an untrusted `serde_json::Value` use [`canonicalize`], which enforces
+/// Fails with [`CoreError::JcsSerialize`] when the value has no exact JSON form under
+/// RFC 8785: a non-finite float anywhere in it (`serde_json` would silently write `null`), an
+/// integer that is not exactly an IEEE-754 double (it would be rounded), a map whose keys are not
+/// strings, or a failing `Serialize` impl. Serialisation recurses as deeply as the value's type
+/// does; for an untrusted `serde_json::Value` use [`canonicalize`], which enforces
 /// [`MAX_DEPTH`].
 pub fn canonicalize_serializable<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CoreError> {
-    value.serialize(finite::FiniteCheck).map_err(|e| CoreError::JcsSerialize(e.0))?;
+    value.serialize(numbers::NumberCheck).map_err(|e| CoreError::JcsSerialize(e.0))?;
     serde_jcs::to_vec(value).map_err(|e| CoreError::JcsSerialize(e.to_string()))
 }
 
-/// A serializer that only walks a value and fails on the first non-finite float.
-mod finite {
+/// A serializer that only walks a value and fails on the first number that RFC 8785 cannot
+/// represent exactly: a non-finite float, or an integer that no IEEE-754 double equals.
+mod numbers {
     use serde::ser::{self, Serialize};
     use std::fmt;
 
@@ -94,7 +112,7 @@ mod finite {
     }
 
     #[derive(Clone, Copy)]
-    pub(super) struct FiniteCheck;
+    pub(super) struct NumberCheck;
 
     fn float(v: f64) -> Result<(), Error> {
         if v.is_finite() {
@@ -104,13 +122,27 @@ mod finite {
         }
     }
 
+    fn integer(v: i128) -> Result<(), Error> {
+        // `as f64` rounds to the nearest double, exactly as the canonical form would; the
+        // integer survives only if that double converts back to it.
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        let exact = (v as f64) as i128 == v;
+        if exact {
+            Ok(())
+        } else {
+            Err(Error(format!(
+                "the integer {v} is not exactly an IEEE-754 double and has no exact RFC 8785 form"
+            )))
+        }
+    }
+
     macro_rules! accept {
         ($($name:ident($ty:ty)),* $(,)?) => {
             $(fn $name(self, _v: $ty) -> Result<(), Error> { Ok(()) })*
         };
     }
 
-    impl ser::Serializer for FiniteCheck {
+    impl ser::Serializer for NumberCheck {
         type Ok = ();
         type Error = Error;
         type SerializeSeq = Self;
@@ -126,19 +158,27 @@ mod finite {
             serialize_i8(i8),
             serialize_i16(i16),
             serialize_i32(i32),
-            serialize_i64(i64),
-            serialize_i128(i128),
             serialize_u8(u8),
             serialize_u16(u16),
             serialize_u32(u32),
-            serialize_u64(u64),
-            serialize_u128(u128),
             serialize_char(char),
             serialize_str(&str),
             serialize_bytes(&[u8]),
             serialize_unit_struct(&'static str),
         );
 
+        fn serialize_i64(self, v: i64) -> Result<(), Error> {
+            integer(i128::from(v))
+        }
+        fn serialize_i128(self, v: i128) -> Result<(), Error> {
+            integer(v)
+        }
+        fn serialize_u64(self, v: u64) -> Result<(), Error> {
+            integer(i128::from(v))
+        }
+        fn serialize_u128(self, v: u128) -> Result<(), Error> {
+            integer(i128::try_from(v).unwrap_or(i128::MAX))
+        }
         fn serialize_f32(self, v: f32) -> Result<(), Error> {
             float(f64::from(v))
         }
@@ -215,10 +255,30 @@ mod finite {
 
     macro_rules! compound {
         ($($tr:ident :: $method:ident),* $(,)?) => {
-            $(impl ser::$tr for FiniteCheck {
+            $(impl ser::$tr for NumberCheck {
                 type Ok = ();
                 type Error = Error;
                 fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                    v.serialize(*self)
+                }
+                fn end(self) -> Result<(), Error> {
+                    Ok(())
+                }
+            })*
+        };
+    }
+
+    /// The same, for compounds whose fields have static names.
+    macro_rules! named_compound {
+        ($($tr:ident),* $(,)?) => {
+            $(impl ser::$tr for NumberCheck {
+                type Ok = ();
+                type Error = Error;
+                fn serialize_field<T: Serialize + ?Sized>(
+                    &mut self,
+                    _: &'static str,
+                    v: &T,
+                ) -> Result<(), Error> {
                     v.serialize(*self)
                 }
                 fn end(self) -> Result<(), Error> {
@@ -234,44 +294,15 @@ mod finite {
         SerializeTupleStruct::serialize_field,
         SerializeTupleVariant::serialize_field,
     );
+    named_compound!(SerializeStruct, SerializeStructVariant);
 
-    impl ser::SerializeMap for FiniteCheck {
+    impl ser::SerializeMap for NumberCheck {
         type Ok = ();
         type Error = Error;
         fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), Error> {
             k.serialize(*self)
         }
         fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-            v.serialize(*self)
-        }
-        fn end(self) -> Result<(), Error> {
-            Ok(())
-        }
-    }
-
-    impl ser::SerializeStruct for FiniteCheck {
-        type Ok = ();
-        type Error = Error;
-        fn serialize_field<T: Serialize + ?Sized>(
-            &mut self,
-            _: &'static str,
-            v: &T,
-        ) -> Result<(), Error> {
-            v.serialize(*self)
-        }
-        fn end(self) -> Result<(), Error> {
-            Ok(())
-        }
-    }
-
-    impl ser::SerializeStructVariant for FiniteCheck {
-        type Ok = ();
-        type Error = Error;
-        fn serialize_field<T: Serialize + ?Sized>(
-            &mut self,
-            _: &'static str,
-            v: &T,
-        ) -> Result<(), Error> {
             v.serialize(*self)
         }
         fn end(self) -> Result<(), Error> {

@@ -32,8 +32,6 @@
 //! - **Limits.** At most [`MAX_EVENTS`] events, [`MAX_SERVICES`] services per event and
 //!   [`MAX_EVENT_BYTES`] bytes per canonical signed event.
 
-use std::cmp::Ordering;
-
 use atp_crypto::{AlgorithmId, CryptoError, CryptoProvider, PublicKey, SigningContext, SigningKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,6 +39,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::CoreError;
 use crate::envelope::KeyValidity;
+use crate::vc::DateTimeStamp;
 
 /// The value of every event's `v` field.
 pub const EVENT_VERSION: &str = "atp/kel/1";
@@ -322,21 +321,56 @@ impl SignedEvent {
 }
 
 /// Parse a whole log: a JSON array of signed events.
+///
+/// The event count is limited while parsing: parsing stops at the first event beyond
+/// [`MAX_EVENTS`] (reported as `MAX_EVENTS + 1`), before the rest is read.
 pub fn parse_log(json: &[u8]) -> Result<Vec<SignedEvent>, CoreError> {
     let max = MAX_EVENTS.saturating_mul(MAX_EVENT_BYTES);
     if json.len() > max {
         return Err(CoreError::KelLimit { what: "log bytes", limit: max, actual: json.len() });
     }
-    let events: Vec<SignedEvent> = serde_json::from_slice(json)
-        .map_err(|e| CoreError::KelMalformed { index: 0, reason: e.to_string() })?;
-    if events.len() > MAX_EVENTS {
-        return Err(CoreError::KelLimit {
+    let too_many = std::cell::Cell::new(false);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let parsed = serde::Deserializer::deserialize_seq(
+        &mut de,
+        BoundedEvents { limit: MAX_EVENTS, too_many: &too_many },
+    )
+    .and_then(|events| de.end().map(|()| events));
+    match parsed {
+        Ok(events) => Ok(events),
+        Err(_) if too_many.get() => Err(CoreError::KelLimit {
             what: "events",
             limit: MAX_EVENTS,
-            actual: events.len(),
-        });
+            actual: MAX_EVENTS.saturating_add(1),
+        }),
+        Err(e) => Err(CoreError::KelMalformed { index: 0, reason: e.to_string() }),
     }
-    Ok(events)
+}
+
+/// A JSON array of at most `limit` signed events; `too_many` is set when it holds more.
+struct BoundedEvents<'a> {
+    limit: usize,
+    too_many: &'a std::cell::Cell<bool>,
+}
+
+impl<'de> serde::de::Visitor<'de> for BoundedEvents<'_> {
+    type Value = Vec<SignedEvent>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an array of at most {} signed events", self.limit)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.limit).min(64));
+        while let Some(event) = seq.next_element::<SignedEvent>()? {
+            if events.len() == self.limit {
+                self.too_many.set(true);
+                return Err(serde::de::Error::custom("too many events"));
+            }
+            events.push(event);
+        }
+        Ok(events)
+    }
 }
 
 /// The verified state of a DID after some prefix of its log.
@@ -466,13 +500,7 @@ impl KeyEventLog {
     /// Verify a complete log and check that it is the log of `did`.
     pub fn verify_did(&self, did: &str, events: &[SignedEvent]) -> Result<KelState, CoreError> {
         let state = self.verify(events)?;
-        if state.did != did {
-            return Err(CoreError::KelDidMismatch {
-                index: 0,
-                expected: trunc(did),
-                found: state.did,
-            });
-        }
+        check_did(did, &state)?;
         Ok(state)
     }
 
@@ -554,15 +582,20 @@ impl KeyEventLog {
         })
     }
 
-    /// Verify the log and report the validity window of the key established by event `seq`:
-    /// from that event's `ts` until the `ts` of the next event (rotation or deactivation), if
-    /// any. `Ok(None)` when `seq` is not an inception or rotation of this log.
+    /// Verify that `events` is the log of `did` and report the validity window of the key
+    /// established by event `seq`: from that event's `ts` until the `ts` of the next event
+    /// (rotation or deactivation), if any. `Ok(None)` when `seq` is not an inception or
+    /// rotation of this log.
+    ///
+    /// The DID is checked because the log usually comes from elsewhere (a node, a cache): a
+    /// valid log of *another* DID must never lend its keys to `did` (`KelDidMismatch`).
     pub fn key_validity(
         &self,
+        did: &str,
         events: &[SignedEvent],
         seq: u64,
     ) -> Result<Option<KeyValidity>, CoreError> {
-        self.verify(events)?;
+        self.verify_did(did, events)?;
         let Some(i) = usize::try_from(seq).ok().filter(|i| *i < events.len()) else {
             return Ok(None);
         };
@@ -700,10 +733,10 @@ impl KeyEventLog {
         }
 
         // Time.
-        let ts = parse_timestamp_parts(&ev.ts).map_err(|r| malformed(&r))?;
+        let ts = parse_event_time(&ev.ts).map_err(|r| malformed(&r))?;
         if let Some(st) = prev {
-            let prev_ts = parse_timestamp_parts(&st.updated).map_err(|r| malformed(&r))?;
-            if ts.cmp(&prev_ts) == Ordering::Less {
+            let prev_ts = parse_event_time(&st.updated).map_err(|r| malformed(&r))?;
+            if ts < prev_ts {
                 return Err(CoreError::KelTimestampRegression {
                     index,
                     previous: st.updated.clone(),
@@ -769,6 +802,18 @@ impl KeyEventLog {
     }
 }
 
+/// Check that a verified `state` is the state of `did` (`KelDidMismatch` otherwise).
+pub(crate) fn check_did(did: &str, state: &KelState) -> Result<(), CoreError> {
+    if state.did != did {
+        return Err(CoreError::KelDidMismatch {
+            index: 0,
+            expected: trunc(did),
+            found: state.did.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// Verify a complete log with the default policy and limits.
 pub fn verify_log(events: &[SignedEvent]) -> Result<KelState, CoreError> {
     KeyEventLog::default().verify(events)
@@ -827,30 +872,7 @@ pub fn rotate(
     services: Option<Vec<Service>>,
     ts: &str,
 ) -> Result<SignedEvent, CoreError> {
-    let index = usize::try_from(state.sequence.saturating_add(1)).unwrap_or(usize::MAX);
-    if state.deactivated {
-        return Err(CoreError::KelEventAfterDeactivation { index });
-    }
-    check_composite(index, new_current.public_key_ref())?;
-    check_composite(index, next_public)?;
-    let k = CompositeKey::from_public_key(new_current.public_key_ref())?;
-    if state.next_commitment.as_deref() != Some(k.commitment()?.as_str()) {
-        return Err(CoreError::KelRotationNotCommitted { index });
-    }
-    let event = Event {
-        v: EVENT_VERSION.to_owned(),
-        t: EventType::Rotation,
-        d: Some(state.did.clone()),
-        s: state.sequence.saturating_add(1),
-        p: Some(state.last_digest.clone()),
-        k: Some(k),
-        n: Some(key_commitment(next_public)?),
-        services,
-        ts: ts.to_owned(),
-    };
-    let signed = SignedEvent::sign(event, new_current)?;
-    KeyEventLog::default().append(state, &signed)?;
-    Ok(signed)
+    sign_next_event(state, EventType::Rotation, new_current, Some(next_public), services, ts)
 }
 
 /// Create and sign the (final) deactivation event after `state`.
@@ -862,24 +884,42 @@ pub fn deactivate(
     committed: &SigningKey,
     ts: &str,
 ) -> Result<SignedEvent, CoreError> {
-    let index = usize::try_from(state.sequence.saturating_add(1)).unwrap_or(usize::MAX);
+    sign_next_event(state, EventType::Deactivation, committed, None, None, ts)
+}
+
+/// Build, sign and check the event after `state`, signed by (and revealing) `committed`, the
+/// key that `state` committed to. `next_public` is the next key of a rotation (`None` for a
+/// deactivation).
+fn sign_next_event(
+    state: &KelState,
+    t: EventType,
+    committed: &SigningKey,
+    next_public: Option<&PublicKey>,
+    services: Option<Vec<Service>>,
+    ts: &str,
+) -> Result<SignedEvent, CoreError> {
+    let sequence = state.sequence.saturating_add(1);
+    let index = usize::try_from(sequence).unwrap_or(usize::MAX);
     if state.deactivated {
         return Err(CoreError::KelEventAfterDeactivation { index });
     }
     check_composite(index, committed.public_key_ref())?;
+    if let Some(next) = next_public {
+        check_composite(index, next)?;
+    }
     let k = CompositeKey::from_public_key(committed.public_key_ref())?;
     if state.next_commitment.as_deref() != Some(k.commitment()?.as_str()) {
         return Err(CoreError::KelRotationNotCommitted { index });
     }
     let event = Event {
         v: EVENT_VERSION.to_owned(),
-        t: EventType::Deactivation,
+        t,
         d: Some(state.did.clone()),
-        s: state.sequence.saturating_add(1),
+        s: sequence,
         p: Some(state.last_digest.clone()),
         k: Some(k),
-        n: None,
-        services: None,
+        n: next_public.map(key_commitment).transpose()?,
+        services,
         ts: ts.to_owned(),
     };
     let signed = SignedEvent::sign(event, committed)?;
@@ -913,58 +953,19 @@ pub fn is_sha256_multihash_b58(s: &str) -> bool {
 /// Parse an event timestamp into Unix milliseconds.
 ///
 /// The accepted form is RFC 3339 in UTC only: `YYYY-MM-DDTHH:MM:SSZ` with an optional fraction
-/// of 1 to 9 digits (`.123Z`), upper-case `T` and `Z`, no leap seconds, years 0000–9999.
-/// Fractions below a millisecond are truncated.
+/// of 1 to 9 digits (`.123Z`), upper-case `T` and `Z`, no leap seconds, years 0000–9999
+/// ([`DateTimeStamp::parse_rfc3339_utc`]). Fractions below a millisecond are truncated.
 pub fn parse_timestamp(ts: &str) -> Result<i64, CoreError> {
-    let (secs, nanos) =
-        parse_timestamp_parts(ts).map_err(|reason| CoreError::KelMalformed { index: 0, reason })?;
-    Ok(secs * 1000 + i64::from(nanos / 1_000_000))
+    parse_event_time(ts)
+        .map(|t| t.unix_millis())
+        .map_err(|reason| CoreError::KelMalformed { index: 0, reason })
 }
 
-fn parse_timestamp_parts(ts: &str) -> Result<(i64, u32), String> {
-    let bad = || format!("ts {:?} is not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SS[.fff]Z)", trunc(ts));
-    let b = ts.as_bytes();
-    if b.len() < 20 || b.len() > 30 {
-        return Err(bad());
-    }
-    let digits = |r: std::ops::Range<usize>| -> Result<i64, String> {
-        b[r].iter().try_fold(0i64, |acc, &c| {
-            if c.is_ascii_digit() { Ok(acc * 10 + i64::from(c - b'0')) } else { Err(bad()) }
-        })
-    };
-    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return Err(bad());
-    }
-    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    let nanos = match &b[19..] {
-        [b'Z'] => 0,
-        [b'.', frac @ .., b'Z'] if (1..=9).contains(&frac.len()) => {
-            let v = digits(20..20 + frac.len())?;
-            let scale = 10i64.pow(9 - u32::try_from(frac.len()).map_err(|_| bad())?);
-            u32::try_from(v * scale).map_err(|_| bad())?
-        }
-        _ => return Err(bad()),
-    };
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let max_day =
-        usize::try_from(month - 1).ok().and_then(|m| month_days.get(m).copied()).ok_or_else(bad)?;
-    if day < 1 || day > max_day || hour > 23 || minute > 59 || second > 59 {
-        return Err(bad());
-    }
-    Ok((days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second, nanos))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// The instant of an event's `ts`, with an error message that names the rule.
+fn parse_event_time(ts: &str) -> Result<DateTimeStamp, String> {
+    DateTimeStamp::parse_rfc3339_utc(ts).map_err(|why| {
+        format!("ts {:?} is not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SS[.fff]Z): {why}", trunc(ts))
+    })
 }
 
 /// A bounded copy of untrusted text for error messages.

@@ -55,7 +55,7 @@ pub const MAX_ENCODED_CHARS: usize = 1 + (MAX_DECODED_BYTES + 64 * 1024) / 3 * 4
 const MULTIBASE_BASE64URL: char = 'u';
 
 /// The `@context` of a VC Data Model 2.0 credential; it defines the status list terms too.
-pub const VC_V2_CONTEXT: &str = "https://www.w3.org/ns/credentials/v2";
+pub use crate::vc::VC_V2_CONTEXT;
 
 /// The `type` of a status list entry inside a credential's `credentialStatus`.
 pub const ENTRY_TYPE: &str = "BitstringStatusListEntry";
@@ -235,10 +235,7 @@ impl BitstringStatusList {
             .map_err(|_| CoreError::StatusListEncoding("GZIP compression failed"))?;
         let compressed =
             gz.finish().map_err(|_| CoreError::StatusListEncoding("GZIP compression failed"))?;
-        let mut out = String::with_capacity(1 + compressed.len().div_ceil(3) * 4);
-        out.push(MULTIBASE_BASE64URL);
-        URL_SAFE_NO_PAD.encode_string(&compressed, &mut out);
-        Ok(out)
+        Ok(multibase::encode(multibase::Base::Base64Url, compressed))
     }
 
     /// Decodes an `encodedList` value into a list of `status_size`-bit entries.
@@ -288,15 +285,12 @@ fn gunzip_capped(compressed: &[u8], max: usize) -> Result<Vec<u8>, CoreError> {
     Ok(out)
 }
 
-/// A URL-ish identifier: non-empty, no whitespace or control characters, with a scheme.
+/// An absolute URL, by the same rule as the credential checks ([`crate::vc::is_url`]).
 fn check_url(what: &'static str, s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err(format!("{what} is empty"));
     }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{what} contains whitespace or control characters"));
-    }
-    if !s.contains(':') {
+    if !crate::vc::is_url(s) {
         return Err(format!("{what} is not a URL"));
     }
     Ok(())
@@ -486,9 +480,8 @@ pub fn status_list_credential(
         return Err(bad("id must not have a fragment".to_owned()));
     }
     check_url("issuer", issuer).map_err(bad)?;
-    if valid_from.is_empty() || valid_from.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("validFrom must be a dateTimeStamp".to_owned()));
-    }
+    crate::vc::DateTimeStamp::parse(valid_from)
+        .map_err(|why| bad(format!("validFrom must be a dateTimeStamp: {why}")))?;
     Ok(json!({
         "@context": [VC_V2_CONTEXT],
         "id": id,

@@ -360,6 +360,10 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// The bound on the size of a rebuilt [`MerkleAccumulator`] (2^63 leaves). Appending one leaf
+/// at a time from below it can never overflow the `u64` leaf count.
+pub const MAX_ACCUMULATOR_SIZE: u64 = 1 << 63;
+
 /// An append-only Merkle accumulator: the roots of the perfect subtrees that make up the tree
 /// (one per set bit of the size, largest first), from which the root follows in `O(log n)`.
 ///
@@ -381,9 +385,10 @@ impl MerkleAccumulator {
     /// [`MerkleAccumulator::peaks`]), for example after a restart.
     ///
     /// Fails with [`CoreError::TlogAccumulatorShape`] unless there is exactly one root per set
-    /// bit of `size`.
+    /// bit of `size`, and for sizes of [`MAX_ACCUMULATOR_SIZE`] or more: no log reaches them,
+    /// and appending to them could overflow the leaf count.
     pub fn from_parts(size: u64, peaks: Vec<Hash>) -> Result<Self, CoreError> {
-        if peaks.len() != size.count_ones() as usize {
+        if size >= MAX_ACCUMULATOR_SIZE || peaks.len() != size.count_ones() as usize {
             return Err(CoreError::TlogAccumulatorShape { size, peaks: peaks.len() });
         }
         Ok(Self { size, peaks })

@@ -193,9 +193,31 @@ impl Cursor<'_> {
     }
 }
 
+/// The two accepted lexical forms: one parser, two profiles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    /// XML Schema 1.1 `dateTimeStamp` (credentials and proofs).
+    XmlSchema,
+    /// The RFC 3339 UTC subset used by key event logs: `YYYY-MM-DDThh:mm:ss[.f{1,9}]Z`.
+    Rfc3339Utc,
+}
+
 impl DateTimeStamp {
     /// Parse an XML Schema 1.1 `dateTimeStamp`; the error says what is wrong.
     pub fn parse(s: &str) -> Result<Self, &'static str> {
+        Self::parse_profile(s, Profile::XmlSchema)
+    }
+
+    /// Parse the strict RFC 3339 UTC form of key event timestamps:
+    /// `YYYY-MM-DDThh:mm:ssZ` with an optional fraction of 1 to 9 digits (`.123Z`), a
+    /// four-digit year (`0000`–`9999`), upper-case `T` and `Z`, hours `00`–`23`, no leap
+    /// seconds and no other offset. It is a subset of [`DateTimeStamp::parse`].
+    pub fn parse_rfc3339_utc(s: &str) -> Result<Self, &'static str> {
+        Self::parse_profile(s, Profile::Rfc3339Utc)
+    }
+
+    fn parse_profile(s: &str, profile: Profile) -> Result<Self, &'static str> {
+        let utc_only = profile == Profile::Rfc3339Utc;
         if s.len() > MAX_DATETIME_LEN {
             return Err("too long");
         }
@@ -205,6 +227,9 @@ impl DateTimeStamp {
         let mut c = Cursor { s: s.as_bytes(), pos: 0 };
         let negative = c.peek() == Some(b'-');
         if negative {
+            if utc_only {
+                return Err("the year must be four digits without a sign");
+            }
             c.pos += 1;
         }
         let year_digits = c.digit_run();
@@ -213,6 +238,9 @@ impl DateTimeStamp {
         }
         if year_digits.len() > 9 {
             return Err("the year is out of range");
+        }
+        if utc_only && year_digits.len() != 4 {
+            return Err("the year must be four digits");
         }
         if year_digits.len() > 4 && year_digits[0] == b'0' {
             return Err("a year of more than four digits must not start with 0");
@@ -245,12 +273,15 @@ impl DateTimeStamp {
             if frac.is_empty() {
                 return Err("a '.' must be followed by digits");
             }
+            if utc_only && frac.len() > 9 {
+                return Err("the fraction must have at most nine digits");
+            }
             fraction_zero = frac.iter().all(|d| *d == b'0');
             for i in 0..9 {
                 nanos = nanos * 10 + frac.get(i).map_or(0, |d| u32::from(d - b'0'));
             }
         }
-        if hour == 24 {
+        if hour == 24 && !utc_only {
             if minute != 0 || second != 0 || !fraction_zero {
                 return Err("24:00:00 is the only time allowed with hour 24");
             }
@@ -268,6 +299,7 @@ impl DateTimeStamp {
                 c.pos += 1;
                 0
             }
+            Some(b'+' | b'-') if utc_only => return Err("the time zone must be Z"),
             Some(sign @ (b'+' | b'-')) => {
                 c.pos += 1;
                 let oh = c.digits(2, "the zone hours must be two digits")?;
@@ -303,6 +335,12 @@ impl DateTimeStamp {
     /// The sub-second part, in nanoseconds.
     pub fn nanos(&self) -> u32 {
         self.nanos
+    }
+
+    /// Milliseconds since 1970-01-01T00:00:00Z (sub-millisecond digits truncated), saturating
+    /// at the ends of `i64`.
+    pub fn unix_millis(&self) -> i64 {
+        self.unix_seconds.saturating_mul(1000).saturating_add(i64::from(self.nanos / 1_000_000))
     }
 }
 
@@ -695,11 +733,89 @@ pub fn verify_presentation(vp: &Value, now: i64) -> Result<PresentationInfo, Cor
 // Builders
 // ------------------------------------------------------------------------------------------
 
-fn reserved(key: &str, managed: &[&str]) -> Result<(), CoreError> {
-    if managed.contains(&key) {
-        return Err(malformed(key, "is set by the builder's own method"));
+/// What both builders hold: `@context`, `id`, `type` and the free-form extra properties.
+#[derive(Clone, Debug, Default)]
+struct BuilderCommon {
+    contexts: Vec<Value>,
+    id: Option<String>,
+    types: Vec<String>,
+    extra: Vec<(String, Value)>,
+}
+
+impl BuilderCommon {
+    fn new(base_type: &str) -> Self {
+        BuilderCommon {
+            contexts: vec![Value::String(VC_V2_CONTEXT.into())],
+            id: None,
+            types: vec![base_type.into()],
+            extra: Vec::new(),
+        }
     }
-    Ok(())
+
+    /// The document's first members (`@context`, `id`, `type`) and the extra properties,
+    /// which [`BuilderCommon::finish`] appends after the builder's own members.
+    fn start(self) -> (Map<String, Value>, Vec<(String, Value)>) {
+        let mut m = Map::new();
+        m.insert("@context".into(), Value::Array(self.contexts));
+        if let Some(id) = self.id {
+            m.insert("id".into(), Value::String(id));
+        }
+        m.insert("type".into(), json!(self.types));
+        (m, self.extra)
+    }
+
+    /// Append the extra properties, refusing those that a builder method sets.
+    fn finish(
+        mut m: Map<String, Value>,
+        extra: Vec<(String, Value)>,
+        managed: &[&str],
+    ) -> Result<Value, CoreError> {
+        for (k, v) in extra {
+            if managed.contains(&k.as_str()) {
+                return Err(malformed(k, "is set by the builder's own method"));
+            }
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+/// One value as itself, several as an array, none as nothing.
+fn one_or_many(mut items: Vec<Value>) -> Option<Value> {
+    match items.len() {
+        0 => None,
+        1 => items.pop(),
+        _ => Some(Value::Array(items)),
+    }
+}
+
+/// The setters that both builders share, with the document kind in their docs.
+macro_rules! common_builder_methods {
+    ($kind:literal, $base_type:literal) => {
+        /// Append a context after the base context (a URL string or an object).
+        pub fn context(mut self, context: impl Into<Value>) -> Self {
+            self.common.contexts.push(context.into());
+            self
+        }
+
+        #[doc = concat!("Set the ", $kind, "'s `id`.")]
+        pub fn id(mut self, id: impl Into<String>) -> Self {
+            self.common.id = Some(id.into());
+            self
+        }
+
+        #[doc = concat!("Add a type after `", $base_type, "`.")]
+        pub fn add_type(mut self, ty: impl Into<String>) -> Self {
+            self.common.types.push(ty.into());
+            self
+        }
+
+        #[doc = concat!("Add any other top-level property of the ", $kind, " (such as `name`).")]
+        pub fn property(mut self, name: impl Into<String>, value: Value) -> Self {
+            self.common.extra.push((name.into(), value));
+            self
+        }
+    };
 }
 
 /// Builds an unsigned VC 2.0 credential; [`CredentialBuilder::build`] runs
@@ -719,15 +835,12 @@ fn reserved(key: &str, managed: &[&str]) -> Result<(), CoreError> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct CredentialBuilder {
-    contexts: Vec<Value>,
-    id: Option<String>,
-    types: Vec<String>,
+    common: BuilderCommon,
     issuer: Value,
     subjects: Vec<Value>,
     valid_from: Option<String>,
     valid_until: Option<String>,
     status: Vec<Value>,
-    extra: Vec<(String, Value)>,
 }
 
 const CREDENTIAL_MANAGED: &[&str] = &[
@@ -751,35 +864,16 @@ impl CredentialBuilder {
     /// A credential whose `issuer` is an object (it must have an `id`).
     pub fn with_issuer_object(issuer: Value) -> Self {
         CredentialBuilder {
-            contexts: vec![Value::String(VC_V2_CONTEXT.into())],
-            id: None,
-            types: vec![VERIFIABLE_CREDENTIAL.into()],
+            common: BuilderCommon::new(VERIFIABLE_CREDENTIAL),
             issuer,
             subjects: Vec::new(),
             valid_from: None,
             valid_until: None,
             status: Vec::new(),
-            extra: Vec::new(),
         }
     }
 
-    /// Append a context after the base context (a URL string or an object).
-    pub fn context(mut self, context: impl Into<Value>) -> Self {
-        self.contexts.push(context.into());
-        self
-    }
-
-    /// Set the credential's `id`.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
-    /// Add a type after `VerifiableCredential`.
-    pub fn add_type(mut self, ty: impl Into<String>) -> Self {
-        self.types.push(ty.into());
-        self
-    }
+    common_builder_methods!("credential", "VerifiableCredential");
 
     /// Add a subject (an object of claims, usually with an `id`).
     pub fn subject(mut self, subject: Value) -> Self {
@@ -815,20 +909,9 @@ impl CredentialBuilder {
         self
     }
 
-    /// Add any other top-level property (such as `name` or `evidence`).
-    pub fn property(mut self, name: impl Into<String>, value: Value) -> Self {
-        self.extra.push((name.into(), value));
-        self
-    }
-
     /// The credential as JSON, checked with [`check_credential`].
     pub fn build(self) -> Result<Value, CoreError> {
-        let mut m = Map::new();
-        m.insert("@context".into(), Value::Array(self.contexts));
-        if let Some(id) = self.id {
-            m.insert("id".into(), Value::String(id));
-        }
-        m.insert("type".into(), json!(self.types));
+        let (mut m, extra) = self.common.start();
         m.insert("issuer".into(), self.issuer);
         if let Some(v) = self.valid_from {
             m.insert("validFrom".into(), Value::String(v));
@@ -836,31 +919,13 @@ impl CredentialBuilder {
         if let Some(v) = self.valid_until {
             m.insert("validUntil".into(), Value::String(v));
         }
-        let mut subjects = self.subjects;
-        match subjects.len() {
-            0 => return Err(malformed("credentialSubject", "is missing")),
-            1 => {
-                m.insert("credentialSubject".into(), subjects.remove(0));
-            }
-            _ => {
-                m.insert("credentialSubject".into(), Value::Array(subjects));
-            }
+        let subjects = one_or_many(self.subjects)
+            .ok_or_else(|| malformed("credentialSubject", "is missing"))?;
+        m.insert("credentialSubject".into(), subjects);
+        if let Some(status) = one_or_many(self.status) {
+            m.insert("credentialStatus".into(), status);
         }
-        let mut status = self.status;
-        match status.len() {
-            0 => {}
-            1 => {
-                m.insert("credentialStatus".into(), status.remove(0));
-            }
-            _ => {
-                m.insert("credentialStatus".into(), Value::Array(status));
-            }
-        }
-        for (k, v) in self.extra {
-            reserved(&k, CREDENTIAL_MANAGED)?;
-            m.insert(k, v);
-        }
-        let vc = Value::Object(m);
+        let vc = BuilderCommon::finish(m, extra, CREDENTIAL_MANAGED)?;
         check_credential(&vc)?;
         Ok(vc)
     }
@@ -870,14 +935,17 @@ impl CredentialBuilder {
 /// [`check_presentation`] on the result. Sign it with
 /// [`crate::data_integrity`] using proof purpose `authentication`, a `challenge` and a
 /// `domain`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PresentationBuilder {
-    contexts: Vec<Value>,
-    id: Option<String>,
-    types: Vec<String>,
+    common: BuilderCommon,
     holder: Option<String>,
     credentials: Vec<Value>,
-    extra: Vec<(String, Value)>,
+}
+
+impl Default for PresentationBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 const PRESENTATION_MANAGED: &[&str] =
@@ -887,29 +955,13 @@ impl PresentationBuilder {
     /// An empty presentation.
     pub fn new() -> Self {
         PresentationBuilder {
-            contexts: vec![Value::String(VC_V2_CONTEXT.into())],
-            types: vec![VERIFIABLE_PRESENTATION.into()],
-            ..Default::default()
+            common: BuilderCommon::new(VERIFIABLE_PRESENTATION),
+            holder: None,
+            credentials: Vec::new(),
         }
     }
 
-    /// Append a context after the base context.
-    pub fn context(mut self, context: impl Into<Value>) -> Self {
-        self.contexts.push(context.into());
-        self
-    }
-
-    /// Set the presentation's `id`.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
-    /// Add a type after `VerifiablePresentation`.
-    pub fn add_type(mut self, ty: impl Into<String>) -> Self {
-        self.types.push(ty.into());
-        self
-    }
+    common_builder_methods!("presentation", "VerifiablePresentation");
 
     /// Set the `holder` (a URL, usually the holder's DID).
     pub fn holder(mut self, holder: impl Into<String>) -> Self {
@@ -923,31 +975,16 @@ impl PresentationBuilder {
         self
     }
 
-    /// Add any other top-level property.
-    pub fn property(mut self, name: impl Into<String>, value: Value) -> Self {
-        self.extra.push((name.into(), value));
-        self
-    }
-
     /// The presentation as JSON, checked with [`check_presentation`].
     pub fn build(self) -> Result<Value, CoreError> {
-        let mut m = Map::new();
-        m.insert("@context".into(), Value::Array(self.contexts));
-        if let Some(id) = self.id {
-            m.insert("id".into(), Value::String(id));
-        }
-        m.insert("type".into(), json!(self.types));
+        let (mut m, extra) = self.common.start();
         if let Some(h) = self.holder {
             m.insert("holder".into(), Value::String(h));
         }
         if !self.credentials.is_empty() {
             m.insert("verifiableCredential".into(), Value::Array(self.credentials));
         }
-        for (k, v) in self.extra {
-            reserved(&k, PRESENTATION_MANAGED)?;
-            m.insert(k, v);
-        }
-        let vp = Value::Object(m);
+        let vp = BuilderCommon::finish(m, extra, PRESENTATION_MANAGED)?;
         check_presentation(&vp)?;
         Ok(vp)
     }

@@ -185,9 +185,8 @@ fn both_lines_are_required() {
     let only_ml = format!("{body}{ml}");
     assert_eq!(code(&only_ml), "CHECKPOINT_SIGNATURE_MISSING");
     assert!(verify(&only_ml).unwrap_err().to_string().contains("Ed25519"));
-    // Order does not matter; duplicates are fine if valid.
+    // Order does not matter.
     verify(&format!("{body}{ml}{ed}")).unwrap();
-    verify(&format!("{body}{ed}{ml}{ed}")).unwrap();
 
     // A cosigner's line is ignored, valid or not.
     let cosigner = NoteSignature {
@@ -201,14 +200,11 @@ fn both_lines_are_required() {
     verify(&format!("{body}{ed}{ml}{}", rotated.to_line())).unwrap();
     assert_eq!(code(&format!("{body}{ed}{}", rotated.to_line())), "CHECKPOINT_SIGNATURE_MISSING");
 
-    // A line from the log key that does not verify fails the note, even next to a good one.
+    // A line from the log key that does not verify fails the note.
     let parsed = SignedNote::parse(note).unwrap();
     let mut bad_ed = parsed.signatures[0].clone();
     bad_ed.signature[0] ^= 1;
-    assert_eq!(
-        code(&format!("{body}{ed}{ml}{}", bad_ed.to_line())),
-        "CHECKPOINT_SIGNATURE_INVALID"
-    );
+    assert_eq!(code(&format!("{body}{}{ml}", bad_ed.to_line())), "CHECKPOINT_SIGNATURE_INVALID");
     let mut bad_ml = parsed.signatures[1].clone();
     bad_ml.signature.truncate(100);
     assert_eq!(code(&format!("{body}{ed}{}", bad_ml.to_line())), "CHECKPOINT_SIGNATURE_INVALID");
@@ -219,6 +215,26 @@ fn both_lines_are_required() {
     let line =
         NoteSignature { name: NAME.into(), key_id: parsed.signatures[1].key_id, signature: no_ctx };
     assert_eq!(code(&format!("{body}{ed}{}", line.to_line())), "CHECKPOINT_SIGNATURE_INVALID");
+}
+
+/// Regression: a note may carry up to `MAX_SIGNATURES` lines, and every line naming a log key
+/// used to be verified, so one note could cost a hundred ML-DSA verifications. A log key signs
+/// a note once: a second line from it (valid or not, next to a good one or not) is refused
+/// before any signature is checked.
+#[test]
+fn duplicate_log_key_lines_are_refused() {
+    let note = signed();
+    let lines: Vec<&str> = note.split_inclusive('\n').collect();
+    let (body, ed, ml) = (lines[..4].concat(), lines[4], lines[5]);
+    let dup = "CHECKPOINT_SIGNATURE_LINE_MALFORMED";
+    assert_eq!(code(&format!("{body}{ed}{ml}{ed}")), dup);
+    assert_eq!(code(&format!("{body}{ed}{ml}{ml}")), dup);
+    let many = format!("{body}{ed}{}", ml.repeat(MAX_SIGNATURES - 1));
+    assert!(SignedNote::parse(&many).is_ok());
+    assert_eq!(code(&many), dup);
+    let mut bad_ml = SignedNote::parse(note).unwrap().signatures[1].clone();
+    bad_ml.signature[0] ^= 1;
+    assert_eq!(code(&format!("{body}{ed}{}{ml}", bad_ml.to_line())), dup);
 }
 
 #[test]

@@ -486,6 +486,50 @@ fn any_invalid_proof_rejects_the_document() {
     );
 }
 
+/// Regression: JCS writes numbers as doubles, so `9007199254740993` used to canonicalise like
+/// `9007199254740992`: a proof over one value verified over the other, while the relying
+/// party read the exact (tampered) integer. Such documents are now refused before hashing.
+#[test]
+fn integers_that_jcs_would_round_cannot_be_swapped() {
+    let [alice, _] = parties();
+    let doc = CredentialBuilder::new(&alice.did)
+        .subject(json!({"id": "did:atp:agent-7", "accountId": 9_007_199_254_740_992u64}))
+        .build()
+        .unwrap();
+    let signed = qs_signed(alice, &doc);
+    di::verify_credential(&signed, NOW, &VerifyOptions::default(), &resolver).unwrap();
+    let mut swapped = signed.clone();
+    swapped["credentialSubject"]["accountId"] = json!(9_007_199_254_740_993u64);
+    let e = di::verify_credential(&swapped, NOW, &VerifyOptions::default(), &resolver);
+    assert_eq!(e.unwrap_err().code(), "PARSING_ERROR");
+    // Nor can such a document be signed.
+    let opts = ProofOptions::assertion(Cryptosuite::EddsaJcs2022, alice.vm_ed()).created(CREATED);
+    let (_, e) = alice.components();
+    assert_eq!(sign_proof(&unsecured(&swapped), &opts, e).unwrap_err().code(), "PARSING_ERROR");
+}
+
+/// Regression: `verify_proof` is public, and with purpose `authentication` but no expected
+/// challenge (or domain) it accepted a presentation proof binding any challenge, so a captured
+/// presentation could be replayed. Only `verify_proofs` used to insist on them.
+#[test]
+fn verify_proof_insists_on_the_expected_challenge_and_domain() {
+    let [_, bob] = parties();
+    let vp = PresentationBuilder::new().holder(&bob.did).build().unwrap();
+    let (_, bob_e) = bob.components();
+    let opts = ProofOptions::authentication(Cryptosuite::EddsaJcs2022, bob.vm_ed(), "c-1", "d.ex")
+        .created(CREATED);
+    let signed = sign_proof(&vp, &opts, bob_e).unwrap();
+    let proof = &signed["proof"];
+    let expect = VerifyOptions::authentication("c-1", "d.ex").with_policy(ProofPolicy::Any);
+    verify_proof(&vp, proof, &expect, &resolver).unwrap();
+    let mut no_c = expect.clone();
+    no_c.challenge = None;
+    assert_kind(verify_proof(&vp, proof, &no_c, &resolver), ProofErrorKind::InvalidChallenge);
+    let mut no_d = expect.clone();
+    no_d.domain = None;
+    assert_kind(verify_proof(&vp, proof, &no_d, &resolver), ProofErrorKind::InvalidDomain);
+}
+
 #[test]
 fn tampering_gives_cryptographic_security_error() {
     let signed = alice_vc();

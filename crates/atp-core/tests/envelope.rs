@@ -446,7 +446,7 @@ fn kel_backed_key_lookup() {
             return Err(CoreError::EnvelopeUnknownSender { did: d.into(), seq });
         }
         KeyEventLog::new()
-            .key_validity(&log, seq)?
+            .key_validity(d, &log, seq)?
             .ok_or(CoreError::EnvelopeUnknownSender { did: d.into(), seq })
     };
     let send = |key: &SigningKey, seq: u64, at: i64| {
@@ -473,7 +473,7 @@ fn kel_backed_key_lookup() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The worked example of docs/protocol-identity-envelope.md (merged into docs/protocol.md).
+// The worked example of docs/protocol.md §B5.
 // ---------------------------------------------------------------------------------------------
 
 const EXAMPLE_SIGNED_BYTES_HEX: &str = "415450454e563100000000376469643a6174703a7a516d62584c45766f74384c7534687850726e69503967617454596147685872506f6a6d4d764e3637464545796870000000000000000000000001000000386469643a6b65793a7a364d6b6954427a31796d75657041513448454859534631483871754735474c5656515233646a6458336d446f6f57700000019b76daa8000000019b76df3be0000102030405060708090a0b0c0d0e0f0000000a746578742f706c61696e0000000568656c6c6f";
@@ -503,7 +503,7 @@ fn worked_example_matches_the_published_bytes() {
     let pk: PublicKey = key.public_key();
     pk.verify(&tbs, b"atp/envelope/v1", &sealed.signature).unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-    let docs: Vec<String> = ["protocol-identity-envelope.md", "protocol.md"]
+    let docs: Vec<String> = ["protocol.md"]
         .iter()
         .filter_map(|n| std::fs::read_to_string(root.join(n)).ok())
         .map(|d| d.split_whitespace().collect::<String>())

@@ -95,9 +95,33 @@ fn rfc8785_examples() {
         jcs::to_canonical_string(&v).unwrap(),
         "{\"a\":0,\"b\":1e+21,\"c\":1e-7,\"\u{1F600}\":1,\"\u{FB33}\":2}"
     );
-    // Integers beyond 2^53 are IEEE-754 doubles in JCS.
-    let big: Value = serde_json::from_str("[9007199254740993]").unwrap();
-    assert_eq!(jcs::to_canonical_string(&big).unwrap(), "[9007199254740992]");
+    // Integers that are exact doubles keep their value, however large.
+    let big: Value = serde_json::from_str("[9007199254740992,-9007199254740992,1e21]").unwrap();
+    assert_eq!(
+        jcs::to_canonical_string(&big).unwrap(),
+        "[9007199254740992,-9007199254740992,1e+21]"
+    );
+}
+
+/// Regression: JCS writes every number as a double, so an integer that no double equals
+/// (beyond 2^53) used to be rounded, and `9007199254740993` had the canonical form (and so
+/// the hash and signature) of `9007199254740992` while the application read the exact value.
+/// Such integers are now refused, for `Value`s and for typed values alike.
+#[test]
+fn integers_that_would_be_rounded_are_refused() {
+    for text in ["[9007199254740993]", "[-9007199254740993]", "{\"n\":18446744073709551615}"] {
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(jcs::canonicalize(&v).unwrap_err().code(), "JCS_INVALID", "{text}");
+    }
+    let a: Value = serde_json::from_str(r#"{"amount":9007199254740993}"#).unwrap();
+    let b: Value = serde_json::from_str(r#"{"amount":9007199254740992}"#).unwrap();
+    assert_ne!(jcs::canonicalize(&a).ok(), jcs::canonicalize(&b).ok());
+    assert_eq!(jcs::canonicalize_serializable(&(u64::MAX - 1)).unwrap_err().code(), "JCS_INVALID");
+    assert_eq!(jcs::canonicalize_serializable(&i128::MAX).unwrap_err().code(), "JCS_INVALID");
+    assert_eq!(jcs::canonicalize_serializable(&u128::MAX).unwrap_err().code(), "JCS_INVALID");
+    jcs::canonicalize_serializable(&(1u64 << 53)).unwrap();
+    jcs::canonicalize_serializable(&((1u64 << 53) - 1)).unwrap();
+    jcs::canonicalize_serializable(&i64::MIN).unwrap(); // -2^63 is a double
 }
 
 #[test]

@@ -395,9 +395,17 @@ fn timestamps() {
         "2026-01-01T00:00:00.1234567890Z",
         "2100-02-29T00:00:00Z",
         "",
+        // Forms that credentials accept (one shared parser) but event timestamps do not.
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-01T24:00:00Z",
+        "12026-01-01T00:00:00Z",
+        "-2026-01-01T00:00:00Z",
+        "226-01-01T00:00:00Z",
     ] {
         assert!(kel::parse_timestamp(bad).is_err(), "{bad}");
     }
+    assert_eq!(kel::parse_timestamp("0000-01-01T00:00:00Z").unwrap(), -62_167_219_200_000);
+    assert_eq!(kel::parse_timestamp("1969-12-31T23:59:59.5Z").unwrap(), -500);
     let s0 = state_after(1);
     assert_eq!(
         code(kel::rotate(
@@ -430,6 +438,23 @@ fn limits() {
 
     let v = KeyEventLog::with_limits(KelLimits { max_event_bytes: 4096, ..KelLimits::default() });
     assert_eq!(code(v.verify(&f.log[..1])), "KEL_LIMIT");
+}
+
+/// Regression: `parse_log` counted the events only after parsing the whole array, so a log of
+/// any number of events was read in full before the limit applied. The count is now enforced
+/// while parsing: the first event beyond the limit stops it, and what follows is never read.
+#[test]
+fn parse_log_stops_at_the_event_limit() {
+    let tiny = r#"{"event":{"v":"","t":"icp","s":0,"ts":""},"sig":""}"#;
+    let at_limit = vec![tiny; kel::MAX_EVENTS].join(",");
+    assert_eq!(kel::parse_log(format!("[{at_limit}]").as_bytes()).unwrap().len(), kel::MAX_EVENTS);
+    // One event too many, followed by garbage that a full parse would trip over first.
+    let over = format!("[{at_limit},{tiny},{{\"not\":\"an event\"}}]");
+    assert_eq!(code(kel::parse_log(over.as_bytes())), "KEL_LIMIT");
+    assert_eq!(code(kel::parse_log(format!("[{at_limit},1]").as_bytes())), "KEL_MALFORMED");
+    assert_eq!(code(kel::parse_log(b"[] x")), "KEL_MALFORMED");
+    assert_eq!(code(kel::parse_log(b"{}")), "KEL_MALFORMED");
+    assert!(kel::parse_log(b" [ ] ").unwrap().is_empty());
 }
 
 #[test]
@@ -564,16 +589,31 @@ fn did_document_shape() {
 fn key_validity_windows() {
     let f = fixture();
     let v = KeyEventLog::new();
-    let k0 = v.key_validity(&f.log, 0).unwrap().unwrap();
+    let did = &state_after(1).did;
+    let k0 = v.key_validity(did, &f.log, 0).unwrap().unwrap();
     assert_eq!(k0.key, f.keys[0].public_key());
     assert_eq!(k0.valid_from, kel::parse_timestamp(T0).unwrap());
     assert_eq!(k0.valid_until, Some(kel::parse_timestamp(T1).unwrap()));
-    let k2 = v.key_validity(&f.log, 2).unwrap().unwrap();
+    let k2 = v.key_validity(did, &f.log, 2).unwrap().unwrap();
     assert_eq!(k2.key, f.keys[2].public_key());
     assert_eq!(k2.valid_until, Some(kel::parse_timestamp(T3).unwrap()));
-    assert_eq!(v.key_validity(&f.log[..3], 2).unwrap().unwrap().valid_until, None);
-    assert!(v.key_validity(&f.log, 3).unwrap().is_none()); // the deactivation
-    assert!(v.key_validity(&f.log, 9).unwrap().is_none());
+    assert_eq!(v.key_validity(did, &f.log[..3], 2).unwrap().unwrap().valid_until, None);
+    assert!(v.key_validity(did, &f.log, 3).unwrap().is_none()); // the deactivation
+    assert!(v.key_validity(did, &f.log, 9).unwrap().is_none());
+}
+
+/// Regression: a key lookup for an envelope sender must not accept a valid log of another DID
+/// (for example one served by a malicious node), or that DID's keys would sign for the sender.
+#[test]
+fn key_validity_refuses_the_log_of_another_did() {
+    let f = fixture();
+    let victim = state_after(1).did;
+    let attacker_key = key(40);
+    let other = kel::incept(&attacker_key, key(41).public_key_ref(), vec![], T0).unwrap();
+    let other_log = std::slice::from_ref(&other);
+    assert_ne!(kel::verify_log(other_log).unwrap().did, victim);
+    assert_eq!(code(KeyEventLog::new().key_validity(&victim, other_log, 0)), "KEL_DID_MISMATCH");
+    assert!(KeyEventLog::new().key_validity(&victim, &f.log, 0).unwrap().is_some());
 }
 
 #[test]
@@ -589,41 +629,36 @@ fn event_types_serialise_as_wire_names() {
     assert!(CompositeKey::from_public_key(&ed).is_err());
 }
 
+/// Set the byte at `pos` of event `idx`'s canonical JSON to `byte`: if the result still
+/// parses, the log must no longer verify.
+fn edited_event_fails(idx: usize, pos: prop::sample::Index, byte: u8) -> Result<(), TestCaseError> {
+    let f = fixture();
+    let mut edited = f.log[idx].to_json().unwrap().into_bytes();
+    let p = pos.index(edited.len());
+    prop_assume!(edited[p] != byte);
+    edited[p] = byte;
+    if let Ok(ev) = SignedEvent::from_json(&edited) {
+        let mut log = f.log.clone();
+        log[idx] = ev;
+        prop_assert!(kel::verify_log(&log).is_err(), "edit at {p} to {byte:#x} verified");
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Any single-byte edit of any event's JSON that still parses fails verification.
     #[test]
     fn single_byte_edit_fails(idx in 0usize..4, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
-        let f = fixture();
-        let json = f.log[idx].to_json().unwrap().into_bytes();
-        let p = pos.index(json.len());
-        prop_assume!(json[p] != byte);
-        let mut edited = json.clone();
-        edited[p] = byte;
-        if let Ok(ev) = SignedEvent::from_json(&edited) {
-            let mut log = f.log.clone();
-            log[idx] = ev;
-            prop_assert!(kel::verify_log(&log).is_err(), "edit at {p} to {byte:#x} verified");
-        }
+        edited_event_fails(idx, pos, byte)?;
     }
 
     /// Editing the character at a random position to a random *printable* character, which
     /// parses far more often than an arbitrary byte.
     #[test]
     fn single_char_edit_fails(idx in 0usize..4, pos in any::<prop::sample::Index>(), c in "[A-Za-z0-9_:.#/-]") {
-        let f = fixture();
-        let json = f.log[idx].to_json().unwrap().into_bytes();
-        let p = pos.index(json.len());
-        let byte = c.as_bytes()[0];
-        prop_assume!(json[p] != byte);
-        let mut edited = json.clone();
-        edited[p] = byte;
-        if let Ok(ev) = SignedEvent::from_json(&edited) {
-            let mut log = f.log.clone();
-            log[idx] = ev;
-            prop_assert!(kel::verify_log(&log).is_err(), "edit at {p} to {c:?} verified");
-        }
+        edited_event_fails(idx, pos, c.as_bytes()[0])?;
     }
 
     /// Any reordering of the events fails verification.
@@ -637,7 +672,7 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The worked example of docs/protocol-identity-envelope.md (merged into docs/protocol.md).
+// The worked example of docs/protocol.md §B5.
 // ---------------------------------------------------------------------------------------------
 
 /// The DID of the worked example: current key seed 0x01 × 64, next key seed 0x02 × 64.
@@ -694,10 +729,8 @@ fn worked_example_matches_the_published_values() {
 
     // The document publishes the same values (in the draft or, once merged, in protocol.md).
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-    let docs: Vec<String> = ["protocol-identity-envelope.md", "protocol.md"]
-        .iter()
-        .filter_map(|n| std::fs::read_to_string(root.join(n)).ok())
-        .collect();
+    let docs: Vec<String> =
+        ["protocol.md"].iter().filter_map(|n| std::fs::read_to_string(root.join(n)).ok()).collect();
     assert!(
         docs.iter().any(|d| d.contains(EXAMPLE_DID)
             && d.contains(EXAMPLE_NEXT_COMMITMENT)

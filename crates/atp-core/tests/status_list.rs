@@ -467,13 +467,22 @@ fn credential_build_parse_and_resolve() {
     let build = |id: &str, issuer: &str, from: &str| {
         status_list_credential(id, issuer, StatusPurpose::Suspension, from, &list)
     };
-    assert!(build(LIST_URL, "did:example:1", "2024-01-01T00:00:00Z").is_ok());
+    let built = build(LIST_URL, "did:example:1", "2024-01-01T00:00:00Z").unwrap();
+    atp_core::vc::check_credential(&built).unwrap();
     for (id, issuer, from) in [
         ("", "did:example:1", "2024-01-01T00:00:00Z"),
         ("https://x/#frag", "did:example:1", "2024-01-01T00:00:00Z"),
         (LIST_URL, "", "2024-01-01T00:00:00Z"),
         (LIST_URL, "did:example:1", ""),
         (LIST_URL, "did:example:1", "2024-01-01 00:00:00"),
+        // Regression: anything without whitespace used to pass as `validFrom`, so the builder
+        // produced credentials that the VC 2.0 checks then refuse.
+        (LIST_URL, "did:example:1", "2024-01-01"),
+        (LIST_URL, "did:example:1", "yesterday"),
+        (LIST_URL, "did:example:1", "2024-02-30T00:00:00Z"),
+        // And an issuer or id must be a URL with a scheme, as in the credential checks.
+        (LIST_URL, ":example", "2024-01-01T00:00:00Z"),
+        ("1http://x", "did:example:1", "2024-01-01T00:00:00Z"),
     ] {
         assert_eq!(build(id, issuer, from).unwrap_err().code(), "STATUS_LIST_CREDENTIAL_INVALID");
     }

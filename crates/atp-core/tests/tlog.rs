@@ -4,9 +4,9 @@
 
 use atp_core::CoreError;
 use atp_core::tlog::{
-    EMPTY_ROOT, Hash, MerkleAccumulator, consistency_proof, consistency_proof_ranges,
-    inclusion_proof, inclusion_proof_ranges, leaf_hash, node_hash, root_from_inclusion_proof,
-    root_from_leaf_hashes, verify_consistency, verify_inclusion,
+    EMPTY_ROOT, Hash, MAX_ACCUMULATOR_SIZE, MerkleAccumulator, consistency_proof,
+    consistency_proof_ranges, inclusion_proof, inclusion_proof_ranges, leaf_hash, node_hash,
+    root_from_inclusion_proof, root_from_leaf_hashes, verify_consistency, verify_inclusion,
 };
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
@@ -421,6 +421,24 @@ fn precise_errors_and_codes() {
 
     let e = MerkleAccumulator::from_parts(3, vec![[0; 32]]).unwrap_err();
     assert_eq!(e.code(), "TLOG_ACCUMULATOR_SHAPE");
+}
+
+/// Regression: an accumulator rebuilt at the largest sizes used to accept the next leaf by
+/// overflowing its `u64` leaf count (a panic in debug builds, a silent wrap to an empty tree
+/// with stale peaks in release builds).
+#[test]
+fn accumulator_refuses_sizes_that_could_overflow() {
+    let x = [7u8; 32];
+    for size in [u64::MAX, u64::MAX - 1, MAX_ACCUMULATOR_SIZE] {
+        let peaks = vec![x; size.count_ones() as usize];
+        let e = MerkleAccumulator::from_parts(size, peaks).unwrap_err();
+        assert_eq!(e.code(), "TLOG_ACCUMULATOR_SHAPE");
+    }
+    let below = MAX_ACCUMULATOR_SIZE - 1;
+    let mut acc = MerkleAccumulator::from_parts(below, vec![x; 63]).unwrap();
+    acc.push_leaf_hash(x);
+    assert_eq!(acc.size(), MAX_ACCUMULATOR_SIZE);
+    assert_eq!(acc.peaks().len(), 1);
 }
 
 #[test]
