@@ -63,6 +63,17 @@ fn sign(c: &mut Criterion) {
         })
     });
     g.bench_function("raw/ed25519-dalek", |b| b.iter(|| ed.sign(black_box(&m_prime))));
+    // Both raw components back to back: the floor for the composite, caches included.
+    g.bench_function("raw/pqcrypto-mldsa65+ed25519-dalek", |b| {
+        b.iter(|| {
+            let m = mldsa65::detached_sign_ctx(
+                black_box(&m_prime),
+                b"COMPSIG-MLDSA65-Ed25519-SHA512",
+                &mldsa_sk,
+            );
+            (m, ed.sign(black_box(&m_prime)))
+        })
+    });
     g.finish();
 }
 
@@ -97,6 +108,14 @@ fn verify(c: &mut Criterion) {
     let ed_sig = ed.sign(&m_prime);
     g.bench_function("raw/ed25519-dalek-strict", |b| {
         b.iter(|| vk.verify_strict(black_box(&m_prime), &ed_sig).unwrap())
+    });
+    // Both raw components back to back: the floor for the composite, caches included.
+    g.bench_function("raw/pqcrypto-mldsa65+ed25519-dalek-strict", |b| {
+        b.iter(|| {
+            let s = mldsa65::DetachedSignature::from_bytes(black_box(&sig_bytes)).unwrap();
+            mldsa65::verify_detached_signature_ctx(&s, &m_prime, label, &mldsa_pk).unwrap();
+            vk.verify_strict(black_box(&m_prime), &ed_sig).unwrap()
+        })
     });
     g.finish();
 }
