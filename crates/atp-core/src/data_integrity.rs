@@ -886,26 +886,26 @@ pub fn verify_proof(
         ));
     }
     let signature = suite.decode_proof_value(req_str(p, "proofValue")?)?;
-    if let Some(id) = opt_str(p, "id")? {
-        if !vc::is_url(id) {
-            return Err(security(K::MalformedProof, "a proof id must be a URL"));
-        }
+    if let Some(id) = opt_str(p, "id")?
+        && !vc::is_url(id)
+    {
+        return Err(security(K::MalformedProof, "a proof id must be a URL"));
     }
     let created = opt_time(p, "created")?;
     let expires = opt_time(p, "expires")?;
-    if let (Some(exp), Some(now)) = (expires, options.now) {
-        if DateTimeStamp::from_unix(now) > exp {
-            return Err(security(K::ProofExpired, format!("the proof expired at {exp}")));
-        }
+    if let (Some(exp), Some(now)) = (expires, options.now)
+        && DateTimeStamp::from_unix(now) > exp
+    {
+        return Err(security(K::ProofExpired, format!("the proof expired at {exp}")));
     }
     let challenge = opt_str(p, "challenge")?;
-    if let Some(expected) = &options.challenge {
-        if challenge != Some(expected.as_str()) {
-            return Err(security(
-                K::InvalidChallenge,
-                "the proof does not bind the expected challenge",
-            ));
-        }
+    if let Some(expected) = &options.challenge
+        && challenge != Some(expected.as_str())
+    {
+        return Err(security(
+            K::InvalidChallenge,
+            "the proof does not bind the expected challenge",
+        ));
     }
     let domains: Vec<String> = match p.get("domain") {
         None => Vec::new(),
@@ -917,20 +917,20 @@ pub fn verify_proof(
             .ok_or_else(|| security(K::MalformedProof, "domain must be strings"))?,
         Some(_) => return Err(security(K::MalformedProof, "domain must be a string or strings")),
     };
-    if let Some(expected) = &options.domain {
-        if !domains.iter().any(|d| d == expected) {
-            return Err(security(K::InvalidDomain, "the proof does not bind the expected domain"));
-        }
+    if let Some(expected) = &options.domain
+        && !domains.iter().any(|d| d == expected)
+    {
+        return Err(security(K::InvalidDomain, "the proof does not bind the expected domain"));
     }
     // Stricter than "starts with": the signed context must be exactly the document's, so no
     // context can be appended after signing.
-    if let Some(ctx) = p.get("@context") {
-        if unsecured_document.get("@context") != Some(ctx) {
-            return Err(security(
-                K::ContextMismatch,
-                "the proof's @context differs from the document's",
-            ));
-        }
+    if let Some(ctx) = p.get("@context")
+        && unsecured_document.get("@context") != Some(ctx)
+    {
+        return Err(security(
+            K::ContextMismatch,
+            "the proof's @context differs from the document's",
+        ));
     }
     let key = resolver(vm)?;
     if key.algorithm() != suite.algorithm() {

@@ -51,10 +51,10 @@ fn split(did_or_url: &str) -> Result<(&str, &str), CoreError> {
         None => (did_or_url, None),
     };
     let mk = did.strip_prefix(DID_KEY_PREFIX).ok_or_else(|| other_method(did, "did:key"))?;
-    if let Some(f) = fragment {
-        if f != mk {
-            return Err(invalid_did(did_or_url, "the fragment must equal the key"));
-        }
+    if let Some(f) = fragment
+        && f != mk
+    {
+        return Err(invalid_did(did_or_url, "the fragment must equal the key"));
     }
     Ok((did, mk))
 }

@@ -620,10 +620,10 @@ pub fn check_credential(vc: &Value) -> Result<CredentialInfo, CoreError> {
         obj.get("validFrom").map(|v| parse_datetime_property("validFrom", v)).transpose()?;
     let valid_until =
         obj.get("validUntil").map(|v| parse_datetime_property("validUntil", v)).transpose()?;
-    if let (Some(from), Some(until)) = (valid_from, valid_until) {
-        if from > until {
-            return Err(range("validFrom", format!("{from} is after validUntil {until}")));
-        }
+    if let (Some(from), Some(until)) = (valid_from, valid_until)
+        && from > until
+    {
+        return Err(range("validFrom", format!("{from} is after validUntil {until}")));
     }
     check_typed_objects(obj, "credentialStatus", false)?;
     check_typed_objects(obj, "credentialSchema", true)?;
@@ -637,15 +637,15 @@ pub fn check_credential(vc: &Value) -> Result<CredentialInfo, CoreError> {
 /// Check that `now` (Unix seconds) lies in the credential's validity period, bounds included.
 pub fn check_validity_period(info: &CredentialInfo, now: i64) -> Result<(), CoreError> {
     let now = DateTimeStamp::from_unix(now);
-    if let Some(from) = info.valid_from {
-        if now < from {
-            return Err(range("validFrom", format!("the credential is not valid before {from}")));
-        }
+    if let Some(from) = info.valid_from
+        && now < from
+    {
+        return Err(range("validFrom", format!("the credential is not valid before {from}")));
     }
-    if let Some(until) = info.valid_until {
-        if now > until {
-            return Err(range("validUntil", format!("the credential expired at {until}")));
-        }
+    if let Some(until) = info.valid_until
+        && now > until
+    {
+        return Err(range("validUntil", format!("the credential expired at {until}")));
     }
     Ok(())
 }

@@ -1,0 +1,34 @@
+//! Storage for the ATP node: the [`Store`] trait and its embedded SQLite implementation,
+//! [`SqliteStore`].
+//!
+//! The store keeps what a node must not lose: the key event logs of the identities it serves,
+//! the transparency log (every accepted state change, as a hash, DESIGN.md §8) with the hashes
+//! of its complete subtrees and its signed checkpoints, credential status lists, trust anchors,
+//! evidence and node metadata. Every state change and its log leaf commit in one transaction,
+//! and an acknowledged write is durable.
+//!
+//! - [`store`]: the [`Store`] trait, object-safe (`Arc<dyn Store>`).
+//! - [`sqlite`]: [`SqliteStore`], WAL + `synchronous=FULL`, one writer task with group commit.
+//! - [`entry`]: what a log leaf commits to (kind + data hash), shared with verifiers.
+//! - [`model`]: the records and limits.
+//!
+//! The SQL is kept portable so that a PostgreSQL implementation (for HA) can share the schema
+//! and queries; see `migrations/0001_initial.sql` for the few type differences.
+#![forbid(unsafe_code)]
+
+pub mod entry;
+pub mod error;
+pub mod model;
+pub mod sqlite;
+pub mod store;
+mod tree;
+
+pub use entry::LeafKind;
+pub use error::{Result, StoreError};
+pub use model::{
+    AppendedEvent, DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, KelHead, LogEntry,
+    MAX_ENTRIES_PER_CALL, MAX_PAGE_SIZE, MAX_TRUST_ANCHORS, NewEvidence, NewStatusList,
+    StatusListRecord, StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
+};
+pub use sqlite::{DB_FILE_NAME, SqliteConfig, SqliteStore};
+pub use store::{Store, StoreFuture};

@@ -1,0 +1,267 @@
+//! The records the store reads and writes, and its limits.
+
+use std::fmt;
+
+use atp_core::kel::SignedEvent;
+use atp_core::status_list::{BitstringStatusList, StatusPurpose};
+use atp_core::tlog::Hash;
+
+use crate::entry::{LeafKind, entry_leaf_hash};
+
+/// The head of a key event log as a writer saw it: the sequence number and digest of its last
+/// event. Appends are conditional on it (see [`crate::Store::append_kel_event`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KelHead {
+    /// The sequence number (`s`) of the last event.
+    pub sequence: u64,
+    /// The digest of the last signed event (`mh(JCS({"event","sig"}))`, docs/protocol.md §B2.4).
+    pub digest: String,
+}
+
+impl KelHead {
+    /// The head of a verified log state.
+    pub fn of(state: &atp_core::kel::KelState) -> Self {
+        Self { sequence: state.sequence, digest: state.last_digest.clone() }
+    }
+}
+
+impl fmt::Display for KelHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s={} digest={}", self.sequence, self.digest)
+    }
+}
+
+/// The largest page of [`crate::Store::list_identities`]; larger requests are clamped.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The page size of [`crate::Store::list_identities`] when the caller asks for 0.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// The most log entries one [`crate::Store::get_entries`] call returns; larger requests are
+/// clamped.
+pub const MAX_ENTRIES_PER_CALL: u32 = 1000;
+
+/// The most trust anchors in a set.
+pub const MAX_TRUST_ANCHORS: usize = 1024;
+
+/// The longest DID (or other identifier) the store accepts, in bytes.
+pub const MAX_ID_BYTES: usize = 2048;
+
+/// The longest status list id, in bytes; ids are `[A-Za-z0-9._-]+` so that they fit in a URL
+/// path segment (`GET /status/{list-id}`).
+pub const MAX_LIST_ID_BYTES: usize = 128;
+
+/// The longest node-metadata key, in bytes.
+pub const MAX_META_KEY_BYTES: usize = 128;
+
+/// The longest node-metadata value, in bytes.
+pub const MAX_META_VALUE_BYTES: usize = 64 * 1024;
+
+/// The largest evidence body, in bytes.
+pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
+
+/// The longest evidence type name, in bytes.
+pub const MAX_EVIDENCE_TYPE_BYTES: usize = 128;
+
+/// What a successful KEL append stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendedEvent {
+    /// The DID.
+    pub did: String,
+    /// The event's sequence number, now the head of the log.
+    pub sequence: u64,
+    /// The event's digest, now the head digest.
+    pub digest: String,
+    /// The transparency-log index of the event's leaf.
+    pub log_index: u64,
+}
+
+/// A stored key event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The signed event, exactly as accepted.
+    pub event: SignedEvent,
+    /// Its sequence number.
+    pub sequence: u64,
+    /// Its digest.
+    pub digest: String,
+    /// The transparency-log index of its leaf.
+    pub log_index: u64,
+}
+
+/// The summary row of one identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityRecord {
+    /// The DID.
+    pub did: String,
+    /// The sequence number of the latest event.
+    pub sequence: u64,
+    /// The digest of the latest event.
+    pub digest: String,
+    /// Whether the log ends with a deactivation.
+    pub deactivated: bool,
+    /// The inception event's `ts`.
+    pub created: String,
+    /// The latest event's `ts`.
+    pub updated: String,
+    /// When the node stored the inception (Unix milliseconds, node clock).
+    pub created_at_ms: i64,
+    /// When the node stored the latest event (Unix milliseconds, node clock).
+    pub updated_at_ms: i64,
+}
+
+impl IdentityRecord {
+    /// The head of this identity's log.
+    pub fn head(&self) -> KelHead {
+        KelHead { sequence: self.sequence, digest: self.digest.clone() }
+    }
+}
+
+/// One page of identities, in DID order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityPage {
+    /// The identities on this page.
+    pub identities: Vec<IdentityRecord>,
+    /// The token for the next page; `None` on the last page. Treat it as opaque.
+    pub next_page_token: Option<String>,
+}
+
+/// One transparency-log leaf as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    /// The leaf index.
+    pub index: u64,
+    /// What kind of state change it records.
+    pub kind: LeafKind,
+    /// The hash of the recorded data (see [`crate::entry`]).
+    pub data_hash: Hash,
+    /// The RFC 9162 leaf hash, `leaf_hash(leaf_entry(kind, data_hash))`.
+    pub leaf_hash: Hash,
+    /// Where the data lives in the store (`did:atp:…?versionId=3`, `list-id#index`, …); a
+    /// pointer for the node, not part of the hashed leaf, and erasable.
+    pub reference: Option<String>,
+    /// When the leaf was appended (Unix milliseconds, node clock).
+    pub created_at_ms: i64,
+}
+
+impl LogEntry {
+    /// The leaf entry bytes (the input of the leaf hash).
+    pub fn entry_bytes(&self) -> Vec<u8> {
+        crate::entry::leaf_entry(self.kind, &self.data_hash)
+    }
+
+    /// Whether the stored leaf hash matches the kind and data hash.
+    pub fn is_consistent(&self) -> bool {
+        entry_leaf_hash(self.kind, &self.data_hash) == self.leaf_hash
+    }
+}
+
+/// A stored signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The tree size it commits to.
+    pub size: u64,
+    /// The root hash it commits to.
+    pub root_hash: Hash,
+    /// The full signed note (C2SP signed-note text).
+    pub note: String,
+    /// When it was stored (Unix milliseconds, node clock).
+    pub created_at_ms: i64,
+}
+
+/// A status list to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewStatusList {
+    /// The list id (`[A-Za-z0-9._-]`, 1 to [`MAX_LIST_ID_BYTES`] bytes), unique in the store.
+    pub list_id: String,
+    /// The DID of the issuer that controls the list.
+    pub issuer: String,
+    /// What the list records.
+    pub purpose: StatusPurpose,
+    /// Bits per entry (1 to 8).
+    pub status_size: u8,
+    /// Number of entries (at least `atp_core::status_list::MIN_ENTRIES`).
+    pub entries: u64,
+    /// Whether [`crate::Store::allocate_status_index`] hands out its indices (the node's own
+    /// lists); lists of external issuers are not allocatable.
+    pub allocatable: bool,
+}
+
+/// A stored status list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusListRecord {
+    /// The list id.
+    pub list_id: String,
+    /// The issuer DID.
+    pub issuer: String,
+    /// The purpose.
+    pub purpose: StatusPurpose,
+    /// The bitstring (its status size and entry count included).
+    pub list: BitstringStatusList,
+    /// Incremented by each change; 0 for a new (all-zero) list.
+    pub version: u64,
+    /// Whether indices are allocated from it.
+    pub allocatable: bool,
+    /// The next index the allocator hands out.
+    pub next_index: u64,
+    /// Creation time (Unix milliseconds, node clock).
+    pub created_at_ms: i64,
+    /// Time of the latest change (Unix milliseconds, node clock).
+    pub updated_at_ms: i64,
+}
+
+/// The result of [`crate::Store::set_status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusUpdate {
+    /// The list version after the call.
+    pub version: u64,
+    /// The entry's value before the call.
+    pub previous: u8,
+    /// The log index of the change's leaf; `None` when the entry already had the value (no
+    /// change, nothing logged).
+    pub log_index: Option<u64>,
+}
+
+/// An allocated status list entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusSlot {
+    /// The list.
+    pub list_id: String,
+    /// The entry index, now reserved for one credential.
+    pub index: u64,
+}
+
+/// A piece of trust evidence to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvidence {
+    /// The DID the evidence is about.
+    pub subject: String,
+    /// Its type (for example `kel-fork`), 1 to [`MAX_EVIDENCE_TYPE_BYTES`] bytes.
+    pub evidence_type: String,
+    /// The evidence itself (signed bytes); at most [`MAX_EVIDENCE_BYTES`].
+    pub body: Vec<u8>,
+}
+
+/// Row counts and the log size, for node information and for tests that check that a
+/// rejected write stored nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Identities.
+    pub identities: u64,
+    /// Key events.
+    pub kel_events: u64,
+    /// Transparency-log leaves.
+    pub log_size: u64,
+    /// Stored tree nodes (all levels).
+    pub tree_nodes: u64,
+    /// Checkpoints.
+    pub checkpoints: u64,
+    /// Status lists.
+    pub status_lists: u64,
+    /// Trust anchors.
+    pub trust_anchors: u64,
+    /// Evidence records.
+    pub evidence: u64,
+    /// Node metadata keys.
+    pub meta_keys: u64,
+}

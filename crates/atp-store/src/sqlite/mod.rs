@@ -1,0 +1,581 @@
+//! [`SqliteStore`]: the embedded default implementation of [`Store`], on SQLite through sqlx.
+//!
+//! # Layout
+//!
+//! A data directory (created on first open, mode 0700 on Unix) holds one database file,
+//! [`DB_FILE_NAME`], plus SQLite's `-wal` and `-shm` files. The schema is in
+//! `crates/atp-store/migrations`, embedded in the binary and applied on open.
+//!
+//! # Durability
+//!
+//! The database runs in WAL mode with `synchronous = FULL`. In WAL mode a commit appends the
+//! transaction's pages to the `-wal` file; `FULL` makes SQLite `fsync` that file before
+//! `COMMIT` returns, so a transaction is on stable storage before any caller is answered.
+//! With `NORMAL` (the usual WAL setting) the WAL is only synced at checkpoints: a commit
+//! survives `kill -9` (the data is in the kernel's page cache) but can be lost on power loss or
+//! a kernel crash. An acknowledged write here survives both. The cost, one `fsync` per commit,
+//! is what group commit (below) spreads over many writes.
+//!
+//! # Concurrency
+//!
+//! SQLite allows one writer at a time. All writes go through **one writer task** fed by a
+//! bounded channel ([`SqliteConfig::queue_capacity`]); readers use a separate pool of
+//! `query_only` connections, which WAL lets run concurrently with the writer, each on a
+//! consistent snapshot. Write transactions start with `BEGIN IMMEDIATE`, which takes the write
+//! lock up front: a deferred `BEGIN` that reads first and writes later could fail with
+//! `SQLITE_BUSY` when it tries to upgrade, if another connection (say a second process on the
+//! same file) committed in between. The busy timeout bounds the wait for the lock.
+//!
+//! # Group commit
+//!
+//! The writer takes every request already queued (up to [`SqliteConfig::max_batch`], waiting
+//! at most [`SqliteConfig::batch_linger`] for more) and commits them together, so that one
+//! `fsync` covers the whole batch; each request is answered individually after the commit.
+//!
+//! - **Bulk path** (KEL appends and evidence, the high-volume writes): one query loads the
+//!   heads of every DID in the batch; each request is then validated in memory against the
+//!   batch's view (so back-to-back events of one DID, or racing ones, are judged in order); a
+//!   request that fails validation is answered with its own error and writes nothing; the rows
+//!   of the others go out in a handful of multi-row statements. Statements, not `fsync`, are
+//!   the cost that matters here: sqlx hands each statement to a worker thread, about 0.1 ms a
+//!   statement on a small VM, so a batch costs a fixed dozen statements whatever its size.
+//! - **Isolated path** (everything else, and the fallback): the requests run one after the
+//!   other, each inside its own `SAVEPOINT`; a request that fails rolls back to its savepoint
+//!   and the others go on. If a bulk batch fails as a whole (a database error while writing),
+//!   it is retried on this path, so that one bad request cannot fail the others.
+//!
+//! With `batch_linger` at zero (the default) a lone writer pays no extra latency, and under
+//! load batches form by themselves: requests that arrive while one batch commits make up the
+//! next.
+
+mod read;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use atp_core::checkpoint::{Checkpoint, SignedNote};
+use atp_core::kel::{
+    DID_ATP_PREFIX, EventType, MAX_EVENT_BYTES, SignedEvent, sha256_multihash_b58,
+};
+use atp_core::status_list::{BitstringStatusList, StatusPurpose};
+use atp_core::tlog::Hash;
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::entry::{anchors_data_hash, evidence_data_hash};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    AppendedEvent, IdentityPage, IdentityRecord, KelHead, LogEntry, MAX_EVIDENCE_BYTES,
+    MAX_EVIDENCE_TYPE_BYTES, MAX_ID_BYTES, MAX_LIST_ID_BYTES, MAX_META_KEY_BYTES,
+    MAX_META_VALUE_BYTES, MAX_TRUST_ANCHORS, NewEvidence, NewStatusList, StatusListRecord,
+    StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
+};
+use crate::store::{Store, StoreFuture};
+use writer::{KelAppendReq, Reply, WriteOp};
+
+/// The database file inside the data directory.
+pub const DB_FILE_NAME: &str = "atp.sqlite3";
+
+/// The embedded schema migrations (`crates/atp-store/migrations`).
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Tuning of a [`SqliteStore`].
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    /// The most write requests committed in one transaction (at least 1; 1 disables group
+    /// commit).
+    pub max_batch: usize,
+    /// How long the writer waits for more requests once it has one, before committing a batch
+    /// that is not full. Zero: commit what is queued at once.
+    pub batch_linger: Duration,
+    /// The capacity of the write queue; writers wait (back-pressure) when it is full.
+    pub queue_capacity: usize,
+    /// The number of read connections.
+    pub read_connections: u32,
+    /// How long a connection waits for a lock held by another connection before failing.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 256,
+            batch_linger: Duration::ZERO,
+            queue_capacity: 1024,
+            read_connections: 4,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The SQLite implementation of [`Store`]. See the [module documentation](self).
+///
+/// Open it inside a Tokio runtime: it spawns its writer task there.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    read: SqlitePool,
+    sender: Mutex<Option<mpsc::Sender<WriteOp>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io { path: path.to_owned(), source }
+}
+
+/// Creates the data directory (mode 0700 on Unix) and an empty database file (mode 0600 on
+/// Unix, so that SQLite's `-wal` and `-shm` files inherit it), when they do not exist.
+fn prepare_data_dir(dir: &Path, db: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| io_error(dir, e))?;
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    match file.open(db) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_error(db, e)),
+    }
+}
+
+/// The current time in Unix milliseconds (node clock; 0 before 1970).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A `u64` from the API as a database `BIGINT`.
+pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::invalid(format!("{what} {v} is too large")))
+}
+
+/// A stored `BIGINT` that must not be negative.
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::corrupt(format!("negative {what} {v}")))
+}
+
+/// A stored 32-byte hash.
+pub(crate) fn to_hash(v: Vec<u8>, what: &str) -> Result<Hash> {
+    Hash::try_from(v.as_slice())
+        .map_err(|_| StoreError::corrupt(format!("{what} is {} bytes, not 32", v.len())))
+}
+
+/// An identifier (DID, issuer, subject): non-empty, bounded, printable, no whitespace.
+fn check_id(what: &str, id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(StoreError::invalid(format!("{what} must be 1 to {MAX_ID_BYTES} bytes")));
+    }
+    if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(StoreError::invalid(format!("{what} contains whitespace or control chars")));
+    }
+    Ok(())
+}
+
+/// A status list id: `[A-Za-z0-9._-]{1,128}`.
+fn check_list_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_LIST_ID_BYTES
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !ok {
+        return Err(StoreError::invalid(format!(
+            "status list id must be 1 to {MAX_LIST_ID_BYTES} characters of [A-Za-z0-9._-]"
+        )));
+    }
+    Ok(())
+}
+
+/// The cheap structural checks of a KEL append, done on the caller's task before the request
+/// reaches the writer; also computes the digest, data hash and canonical JSON.
+fn prepare_kel(did: String, event: SignedEvent, expected: Option<KelHead>) -> Result<KelAppendReq> {
+    check_id("DID", &did)?;
+    let e = &event.event;
+    let want = match &expected {
+        None => 0,
+        Some(h) => h
+            .sequence
+            .checked_add(1)
+            .ok_or_else(|| StoreError::invalid("expected head sequence overflows"))?,
+    };
+    if e.s != want {
+        return Err(StoreError::invalid(format!(
+            "event sequence {} does not follow the expected head (want {want})",
+            e.s
+        )));
+    }
+    match &expected {
+        None => {
+            if e.t != EventType::Inception {
+                return Err(StoreError::invalid("the first event of a log must be an inception"));
+            }
+            let derived = format!("{DID_ATP_PREFIX}{}", e.scid()?);
+            if derived != did {
+                return Err(StoreError::invalid("the DID is not the one the inception derives"));
+            }
+        }
+        Some(head) => {
+            if e.t == EventType::Inception {
+                return Err(StoreError::invalid("an inception can only start a log"));
+            }
+            if e.d.as_deref() != Some(did.as_str()) {
+                return Err(StoreError::invalid("the event names another DID"));
+            }
+            if e.p.as_deref() != Some(head.digest.as_str()) {
+                return Err(StoreError::invalid("the event does not link to the expected head"));
+            }
+        }
+    }
+    let canonical = event.canonical_bytes()?;
+    if canonical.len() > MAX_EVENT_BYTES {
+        return Err(StoreError::invalid(format!(
+            "event is {} bytes, above {MAX_EVENT_BYTES}",
+            canonical.len()
+        )));
+    }
+    let digest = sha256_multihash_b58(&canonical);
+    let data_hash: Hash = Sha256::digest(&canonical).into();
+    let json = String::from_utf8(canonical)
+        .map_err(|_| StoreError::invalid("canonical event is not UTF-8"))?;
+    Ok(KelAppendReq {
+        sequence: e.s,
+        event_type: e.t.as_str(),
+        deactivated: e.t == EventType::Deactivation,
+        ts: e.ts.clone(),
+        did,
+        digest,
+        data_hash,
+        json,
+        expected,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir` with the default configuration.
+    pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(dir, SqliteConfig::default()).await
+    }
+
+    /// Opens (creating if needed) the store in `dir`: creates the directory and database,
+    /// applies the migrations, and starts the writer task.
+    pub async fn open_with(dir: impl AsRef<Path>, config: SqliteConfig) -> Result<Self> {
+        let dir = dir.as_ref();
+        let path = dir.join(DB_FILE_NAME);
+        prepare_data_dir(dir, &path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(config.busy_timeout);
+        // One connection: SQLite has one writer, and the writer task is its only user.
+        let write_pool =
+            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        MIGRATOR.run(&write_pool).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(config.read_connections.max(1))
+            .connect_with(options.pragma("query_only", "ON"))
+            .await?;
+        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let writer = tokio::spawn(writer::run(write_pool, receiver, config));
+        tracing::debug!(path = %path.display(), "atp-store opened");
+        Ok(Self { path, read, sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(writer)) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues a write and waits for its answer, which comes after the commit.
+    async fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> WriteOp) -> Result<T> {
+        let sender = {
+            let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+            guard.clone().ok_or(StoreError::Closed)?
+        };
+        let (tx, rx) = oneshot::channel();
+        sender.send(make(tx)).await.map_err(|_| StoreError::Closed)?;
+        drop(sender);
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn append_kel_event_impl(
+        &self,
+        did: String,
+        event: SignedEvent,
+        expected: Option<KelHead>,
+    ) -> Result<AppendedEvent> {
+        let req = prepare_kel(did, event, expected)?;
+        self.submit(|reply| WriteOp::AppendKel { req, reply }).await
+    }
+
+    async fn put_checkpoint_impl(&self, note: String) -> Result<bool> {
+        let signed = SignedNote::parse(&note)?;
+        let checkpoint = Checkpoint::parse_body(&signed.text)?;
+        if signed.signatures.is_empty() {
+            return Err(StoreError::invalid("checkpoint note carries no signature"));
+        }
+        let size = checkpoint.size;
+        to_i64(size, "checkpoint size")?;
+        let root = checkpoint.root_hash;
+        self.submit(|reply| WriteOp::PutCheckpoint { note, size, root, reply }).await
+    }
+
+    async fn create_status_list_impl(&self, list: NewStatusList) -> Result<()> {
+        check_list_id(&list.list_id)?;
+        check_id("issuer", &list.issuer)?;
+        if list.entries & 7 != 0 {
+            return Err(StoreError::invalid("status list entries must be a multiple of 8"));
+        }
+        let bits = BitstringStatusList::new(list.entries, list.status_size)?;
+        to_i64(list.entries, "entries")?;
+        self.submit(|reply| WriteOp::CreateStatusList {
+            list,
+            bits: bits.as_bytes().to_vec(),
+            reply,
+        })
+        .await
+    }
+
+    async fn set_status_impl(
+        &self,
+        list_id: String,
+        index: u64,
+        value: u8,
+    ) -> Result<StatusUpdate> {
+        check_list_id(&list_id)?;
+        self.submit(|reply| WriteOp::SetStatus { list_id, index, value, reply }).await
+    }
+
+    async fn allocate_impl(
+        &self,
+        issuer: String,
+        purpose: StatusPurpose,
+    ) -> Result<Option<StatusSlot>> {
+        check_id("issuer", &issuer)?;
+        self.submit(|reply| WriteOp::Allocate { issuer, purpose, reply }).await
+    }
+
+    async fn set_trust_anchors_impl(&self, mut anchors: Vec<String>) -> Result<u64> {
+        if anchors.len() > MAX_TRUST_ANCHORS {
+            return Err(StoreError::invalid(format!(
+                "{} trust anchors, above the limit of {MAX_TRUST_ANCHORS}",
+                anchors.len()
+            )));
+        }
+        for a in &anchors {
+            check_id("trust anchor", a)?;
+        }
+        anchors.sort();
+        anchors.dedup();
+        let data_hash = anchors_data_hash(&anchors)?;
+        self.submit(|reply| WriteOp::SetAnchors { anchors, data_hash, reply }).await
+    }
+
+    async fn append_evidence_impl(&self, evidence: NewEvidence) -> Result<u64> {
+        check_id("evidence subject", &evidence.subject)?;
+        let t = &evidence.evidence_type;
+        if t.is_empty() || t.len() > MAX_EVIDENCE_TYPE_BYTES || t.chars().any(char::is_control) {
+            return Err(StoreError::invalid(format!(
+                "evidence type must be 1 to {MAX_EVIDENCE_TYPE_BYTES} bytes without control chars"
+            )));
+        }
+        if evidence.body.is_empty() || evidence.body.len() > MAX_EVIDENCE_BYTES {
+            return Err(StoreError::invalid(format!(
+                "evidence body must be 1 to {MAX_EVIDENCE_BYTES} bytes"
+            )));
+        }
+        let data_hash = evidence_data_hash(&evidence.body);
+        self.submit(|reply| WriteOp::AppendEvidence { evidence, data_hash, reply }).await
+    }
+
+    async fn set_meta_impl(&self, key: String, value: String) -> Result<()> {
+        if key.is_empty() || key.len() > MAX_META_KEY_BYTES || key.chars().any(char::is_control) {
+            return Err(StoreError::invalid(format!(
+                "metadata key must be 1 to {MAX_META_KEY_BYTES} bytes without control chars"
+            )));
+        }
+        if value.len() > MAX_META_VALUE_BYTES {
+            return Err(StoreError::invalid(format!(
+                "metadata value is above {MAX_META_VALUE_BYTES} bytes"
+            )));
+        }
+        self.submit(|reply| WriteOp::SetMeta { key, value, reply }).await
+    }
+
+    async fn close_impl(&self) -> Result<()> {
+        // Dropping the last sender lets the writer drain the queue and stop.
+        drop(self.sender.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            handle.await.map_err(|e| StoreError::WriteFailed(format!("writer task: {e}")))?;
+        }
+        self.read.close().await;
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn append_kel_event(
+        &self,
+        did: String,
+        event: SignedEvent,
+        expected_head: Option<KelHead>,
+    ) -> StoreFuture<'_, AppendedEvent> {
+        Box::pin(self.append_kel_event_impl(did, event, expected_head))
+    }
+
+    fn get_kel<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Vec<StoredEvent>> {
+        Box::pin(read::get_kel(&self.read, did))
+    }
+
+    fn get_kel_event<'a>(
+        &'a self,
+        did: &'a str,
+        sequence: u64,
+    ) -> StoreFuture<'a, Option<StoredEvent>> {
+        Box::pin(read::get_kel_event(&self.read, did, sequence))
+    }
+
+    fn get_identity<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Option<IdentityRecord>> {
+        Box::pin(read::get_identity(&self.read, did))
+    }
+
+    fn list_identities<'a>(
+        &'a self,
+        page_size: u32,
+        page_token: Option<&'a str>,
+    ) -> StoreFuture<'a, IdentityPage> {
+        Box::pin(read::list_identities(&self.read, page_size, page_token))
+    }
+
+    fn identity_count(&self) -> StoreFuture<'_, u64> {
+        Box::pin(read::identity_count(&self.read))
+    }
+
+    fn log_size(&self) -> StoreFuture<'_, u64> {
+        Box::pin(read::log_size(&self.read))
+    }
+
+    fn root_at(&self, size: u64) -> StoreFuture<'_, Hash> {
+        Box::pin(read::root_at(&self.read, size))
+    }
+
+    fn inclusion_proof(&self, index: u64, size: u64) -> StoreFuture<'_, Vec<Hash>> {
+        Box::pin(read::inclusion_proof(&self.read, index, size))
+    }
+
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> StoreFuture<'_, Vec<Hash>> {
+        Box::pin(read::consistency_proof(&self.read, old_size, new_size))
+    }
+
+    fn get_entries(&self, start: u64, limit: u32) -> StoreFuture<'_, Vec<LogEntry>> {
+        Box::pin(read::get_entries(&self.read, start, limit))
+    }
+
+    fn put_checkpoint(&self, note: String) -> StoreFuture<'_, bool> {
+        Box::pin(self.put_checkpoint_impl(note))
+    }
+
+    fn latest_checkpoint(&self) -> StoreFuture<'_, Option<StoredCheckpoint>> {
+        Box::pin(read::checkpoint(&self.read, None))
+    }
+
+    fn checkpoint_at(&self, size: u64) -> StoreFuture<'_, Option<StoredCheckpoint>> {
+        Box::pin(read::checkpoint(&self.read, Some(size)))
+    }
+
+    fn create_status_list(&self, list: NewStatusList) -> StoreFuture<'_, ()> {
+        Box::pin(self.create_status_list_impl(list))
+    }
+
+    fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate> {
+        Box::pin(self.set_status_impl(list_id, index, value))
+    }
+
+    fn get_status_list<'a>(
+        &'a self,
+        list_id: &'a str,
+    ) -> StoreFuture<'a, Option<StatusListRecord>> {
+        Box::pin(read::get_status_list(&self.read, list_id))
+    }
+
+    fn allocate_status_index(
+        &self,
+        issuer: String,
+        purpose: StatusPurpose,
+    ) -> StoreFuture<'_, Option<StatusSlot>> {
+        Box::pin(self.allocate_impl(issuer, purpose))
+    }
+
+    fn set_trust_anchors(&self, anchors: Vec<String>) -> StoreFuture<'_, u64> {
+        Box::pin(self.set_trust_anchors_impl(anchors))
+    }
+
+    fn list_trust_anchors(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(read::list_trust_anchors(&self.read))
+    }
+
+    fn append_evidence(&self, evidence: NewEvidence) -> StoreFuture<'_, u64> {
+        Box::pin(self.append_evidence_impl(evidence))
+    }
+
+    fn get_meta<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(read::get_meta(&self.read, key))
+    }
+
+    fn set_meta(&self, key: String, value: String) -> StoreFuture<'_, ()> {
+        Box::pin(self.set_meta_impl(key, value))
+    }
+
+    fn stats(&self) -> StoreFuture<'_, StoreStats> {
+        Box::pin(read::stats(&self.read))
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.close_impl())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The durability settings are in force on the connections (the read pool shares the
+    /// writer's options, plus `query_only`).
+    #[tokio::test]
+    async fn connections_use_wal_full_sync_and_foreign_keys() {
+        let dir = std::env::temp_dir().join(format!(
+            "atp-store-unit-pragmas-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let mut conn = store.read.acquire().await.unwrap();
+        let mode: String =
+            sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
+        let sync: i64 =
+            sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+        let fk: i64 =
+            sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
+        let ro: i64 = sqlx::query_scalar("PRAGMA query_only").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!((mode.as_str(), sync, fk, ro), ("wal", 2, 1, 1)); // synchronous 2 = FULL
+        // The read pool cannot write.
+        assert!(sqlx::query("DELETE FROM node_meta").execute(&mut *conn).await.is_err());
+        drop(conn);
+        store.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

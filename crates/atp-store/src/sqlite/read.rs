@@ -1,0 +1,375 @@
+//! The read side: queries on the `query_only` pool, and the tree-node helpers the writer
+//! shares.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use atp_core::kel::SignedEvent;
+use atp_core::status_list::{BitstringStatusList, StatusPurpose};
+use atp_core::tlog::{Hash, consistency_proof_ranges, inclusion_proof_ranges};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+
+use super::{to_hash, to_i64, to_u64};
+use crate::entry::LeafKind;
+use crate::error::{Result, StoreError};
+use crate::model::{
+    DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, MAX_ID_BYTES,
+    MAX_PAGE_SIZE, StatusListRecord, StoreStats, StoredCheckpoint, StoredEvent,
+};
+use crate::tree::{NodeKey, Plan};
+
+/// Fetches stored tree nodes in one query; every requested node must exist.
+pub(crate) async fn fetch_nodes(
+    conn: &mut SqliteConnection,
+    keys: &BTreeSet<NodeKey>,
+) -> Result<HashMap<NodeKey, Hash>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Only placeholders are formatted into the text; the values are bound.
+    let mut sql = String::from("SELECT tree_level, node_index, hash FROM tlog_nodes WHERE ");
+    for i in 0..keys.len() {
+        if i > 0 {
+            sql.push_str(" OR ");
+        }
+        let _ = write!(sql, "(tree_level = ${} AND node_index = ${})", 2 * i + 1, 2 * i + 2);
+    }
+    let mut q = sqlx::query_as::<_, (i64, i64, Vec<u8>)>(AssertSqlSafe(sql));
+    for (level, index) in keys {
+        q = q.bind(i64::from(*level)).bind(to_i64(*index, "node index")?);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for (level, index, hash) in rows {
+        let level = u32::try_from(level).map_err(|_| StoreError::corrupt("bad tree level"))?;
+        out.insert((level, to_u64(index, "node index")?), to_hash(hash, "tree node")?);
+    }
+    if out.len() != keys.len() {
+        return Err(StoreError::corrupt(format!(
+            "{} of {} tree nodes missing",
+            keys.len() - out.len(),
+            keys.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// The number of leaves, as seen by `conn`.
+pub(crate) async fn log_size_on(conn: &mut SqliteConnection) -> Result<u64> {
+    let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(leaf_index) + 1, 0) FROM tlog_leaves")
+        .fetch_one(&mut *conn)
+        .await?;
+    to_u64(size, "log size")
+}
+
+/// The hashes of leaf ranges, from stored nodes.
+async fn range_hashes(
+    conn: &mut SqliteConnection,
+    ranges: Vec<std::ops::Range<u64>>,
+) -> Result<Vec<Hash>> {
+    let plan = Plan::new(ranges)?;
+    let nodes = fetch_nodes(conn, plan.keys()).await?;
+    plan.hashes(&nodes)
+}
+
+/// The root of the first `size` leaves, as seen by `conn` (which must hold at least `size`).
+pub(crate) async fn root_on(conn: &mut SqliteConnection, size: u64) -> Result<Hash> {
+    let plan = Plan::root(size);
+    let nodes = fetch_nodes(conn, plan.keys()).await?;
+    let hashes = plan.hashes(&nodes)?;
+    hashes.first().copied().ok_or_else(|| StoreError::corrupt("empty root computation"))
+}
+
+fn check_size(size: u64, log_size: u64) -> Result<()> {
+    if size > log_size {
+        return Err(StoreError::OutOfRange(format!(
+            "tree size {size} is beyond the log size {log_size}"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) async fn log_size(pool: &SqlitePool) -> Result<u64> {
+    let mut conn = pool.acquire().await?;
+    log_size_on(&mut conn).await
+}
+
+pub(super) async fn root_at(pool: &SqlitePool, size: u64) -> Result<Hash> {
+    let mut conn = pool.acquire().await?;
+    check_size(size, log_size_on(&mut conn).await?)?;
+    root_on(&mut conn, size).await
+}
+
+pub(super) async fn inclusion_proof(pool: &SqlitePool, index: u64, size: u64) -> Result<Vec<Hash>> {
+    let ranges = inclusion_proof_ranges(index, size)?;
+    let mut conn = pool.acquire().await?;
+    check_size(size, log_size_on(&mut conn).await?)?;
+    range_hashes(&mut conn, ranges).await
+}
+
+pub(super) async fn consistency_proof(
+    pool: &SqlitePool,
+    old_size: u64,
+    new_size: u64,
+) -> Result<Vec<Hash>> {
+    let ranges = consistency_proof_ranges(old_size, new_size)?;
+    let mut conn = pool.acquire().await?;
+    check_size(new_size, log_size_on(&mut conn).await?)?;
+    range_hashes(&mut conn, ranges).await
+}
+
+type EntryRow = (i64, String, Vec<u8>, Vec<u8>, Option<String>, i64);
+
+pub(super) async fn get_entries(
+    pool: &SqlitePool,
+    start: u64,
+    limit: u32,
+) -> Result<Vec<LogEntry>> {
+    let limit = limit.min(MAX_ENTRIES_PER_CALL);
+    let Ok(start) = i64::try_from(start) else { return Ok(Vec::new()) };
+    let rows: Vec<EntryRow> = sqlx::query_as(
+        "SELECT l.leaf_index, l.kind, l.data_hash, n.hash, l.subject_ref, l.created_at_ms \
+         FROM tlog_leaves l JOIN tlog_nodes n ON n.tree_level = 0 AND n.node_index = l.leaf_index \
+         WHERE l.leaf_index >= $1 ORDER BY l.leaf_index LIMIT $2",
+    )
+    .bind(start)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(index, kind, data_hash, leaf_hash, reference, created_at_ms)| {
+            Ok(LogEntry {
+                index: to_u64(index, "leaf index")?,
+                kind: LeafKind::parse(&kind)
+                    .ok_or_else(|| StoreError::corrupt(format!("unknown leaf kind {kind:?}")))?,
+                data_hash: to_hash(data_hash, "data hash")?,
+                leaf_hash: to_hash(leaf_hash, "leaf hash")?,
+                reference,
+                created_at_ms,
+            })
+        })
+        .collect()
+}
+
+type EventRow = (i64, String, String, i64);
+
+fn stored_event((sequence, digest, json, log_index): EventRow) -> Result<StoredEvent> {
+    let event = SignedEvent::from_json(json.as_bytes())
+        .map_err(|e| StoreError::corrupt(format!("stored event does not parse: {e}")))?;
+    Ok(StoredEvent {
+        event,
+        sequence: to_u64(sequence, "sequence")?,
+        digest,
+        log_index: to_u64(log_index, "log index")?,
+    })
+}
+
+pub(super) async fn get_kel(pool: &SqlitePool, did: &str) -> Result<Vec<StoredEvent>> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT seq, digest, event_json, log_index FROM kel_events WHERE did = $1 ORDER BY seq",
+    )
+    .bind(did)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(stored_event).collect()
+}
+
+pub(super) async fn get_kel_event(
+    pool: &SqlitePool,
+    did: &str,
+    sequence: u64,
+) -> Result<Option<StoredEvent>> {
+    let Ok(seq) = i64::try_from(sequence) else { return Ok(None) };
+    let row: Option<EventRow> = sqlx::query_as(
+        "SELECT seq, digest, event_json, log_index FROM kel_events WHERE did = $1 AND seq = $2",
+    )
+    .bind(did)
+    .bind(seq)
+    .fetch_optional(pool)
+    .await?;
+    row.map(stored_event).transpose()
+}
+
+type IdentityRow = (String, i64, String, bool, String, String, i64, i64);
+
+const IDENTITY_COLUMNS: &str =
+    "did, seq, digest, deactivated, created, updated, created_at_ms, updated_at_ms";
+
+fn identity(
+    (did, seq, digest, deactivated, created, updated, c, u): IdentityRow,
+) -> Result<IdentityRecord> {
+    Ok(IdentityRecord {
+        did,
+        sequence: to_u64(seq, "sequence")?,
+        digest,
+        deactivated,
+        created,
+        updated,
+        created_at_ms: c,
+        updated_at_ms: u,
+    })
+}
+
+pub(super) async fn get_identity(pool: &SqlitePool, did: &str) -> Result<Option<IdentityRecord>> {
+    let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE did = $1");
+    let row: Option<IdentityRow> =
+        sqlx::query_as(AssertSqlSafe(sql)).bind(did).fetch_optional(pool).await?;
+    row.map(identity).transpose()
+}
+
+pub(super) async fn list_identities(
+    pool: &SqlitePool,
+    page_size: u32,
+    page_token: Option<&str>,
+) -> Result<IdentityPage> {
+    let size = match page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    };
+    let after = page_token.unwrap_or("");
+    if after.len() > MAX_ID_BYTES {
+        return Err(StoreError::invalid("page token too long"));
+    }
+    // One row more than the page tells whether there is a next page.
+    let sql =
+        format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE did > $1 ORDER BY did LIMIT $2");
+    let rows: Vec<IdentityRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(after)
+        .bind(i64::from(size) + 1)
+        .fetch_all(pool)
+        .await?;
+    let mut identities = rows.into_iter().map(identity).collect::<Result<Vec<_>>>()?;
+    let next_page_token = if identities.len() > size as usize {
+        identities.truncate(size as usize);
+        identities.last().map(|r| r.did.clone())
+    } else {
+        None
+    };
+    Ok(IdentityPage { identities, next_page_token })
+}
+
+pub(super) async fn identity_count(pool: &SqlitePool) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT counter_value FROM store_counters WHERE counter_name = 'identities'",
+    )
+    .fetch_one(pool)
+    .await?;
+    to_u64(n, "identity count")
+}
+
+pub(super) async fn checkpoint(
+    pool: &SqlitePool,
+    size: Option<u64>,
+) -> Result<Option<StoredCheckpoint>> {
+    let row: Option<(i64, Vec<u8>, String, i64)> = match size {
+        None => {
+            sqlx::query_as(
+                "SELECT tree_size, root_hash, note, created_at_ms FROM checkpoints \
+                 ORDER BY tree_size DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+        }
+        Some(size) => {
+            let Ok(size) = i64::try_from(size) else { return Ok(None) };
+            sqlx::query_as(
+                "SELECT tree_size, root_hash, note, created_at_ms FROM checkpoints \
+                 WHERE tree_size = $1",
+            )
+            .bind(size)
+            .fetch_optional(pool)
+            .await?
+        }
+    };
+    row.map(|(size, root, note, created_at_ms)| {
+        Ok(StoredCheckpoint {
+            size: to_u64(size, "checkpoint size")?,
+            root_hash: to_hash(root, "checkpoint root")?,
+            note,
+            created_at_ms,
+        })
+    })
+    .transpose()
+}
+
+type StatusRow = (String, String, String, i64, i64, Vec<u8>, i64, bool, i64, i64, i64);
+
+pub(super) async fn get_status_list(
+    pool: &SqlitePool,
+    list_id: &str,
+) -> Result<Option<StatusListRecord>> {
+    let row: Option<StatusRow> = sqlx::query_as(
+        "SELECT list_id, issuer, purpose, status_size, entries, bitstring, list_version, \
+         allocatable, next_index, created_at_ms, updated_at_ms FROM status_lists WHERE list_id = $1",
+    )
+    .bind(list_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((
+        list_id,
+        issuer,
+        purpose,
+        status_size,
+        entries,
+        bits,
+        version,
+        allocatable,
+        next,
+        c,
+        u,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let status_size =
+        u8::try_from(status_size).map_err(|_| StoreError::corrupt("bad status size"))?;
+    let list = BitstringStatusList::from_bytes(bits, status_size)
+        .map_err(|e| StoreError::corrupt(format!("stored status list: {e}")))?;
+    if list.entries() != to_u64(entries, "entries")? {
+        return Err(StoreError::corrupt("status list length does not match its entry count"));
+    }
+    Ok(Some(StatusListRecord {
+        list_id,
+        issuer,
+        purpose: StatusPurpose::parse(&purpose)
+            .map_err(|_| StoreError::corrupt(format!("unknown status purpose {purpose:?}")))?,
+        list,
+        version: to_u64(version, "list version")?,
+        allocatable,
+        next_index: to_u64(next, "next index")?,
+        created_at_ms: c,
+        updated_at_ms: u,
+    }))
+}
+
+pub(super) async fn list_trust_anchors(pool: &SqlitePool) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT did FROM trust_anchors ORDER BY did").fetch_all(pool).await?)
+}
+
+pub(super) async fn get_meta(pool: &SqlitePool, key: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT meta_value FROM node_meta WHERE meta_key = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Row counts; `COUNT(*)` scans, so this is for diagnostics and tests, not hot paths.
+pub(super) async fn stats(pool: &SqlitePool) -> Result<StoreStats> {
+    let mut conn = pool.acquire().await?;
+    let mut count = async |table: &'static str| -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(&mut *conn).await?;
+        to_u64(n, "row count")
+    };
+    Ok(StoreStats {
+        identities: count("identities").await?,
+        kel_events: count("kel_events").await?,
+        log_size: count("tlog_leaves").await?,
+        tree_nodes: count("tlog_nodes").await?,
+        checkpoints: count("checkpoints").await?,
+        status_lists: count("status_lists").await?,
+        trust_anchors: count("trust_anchors").await?,
+        evidence: count("evidence").await?,
+        meta_keys: count("node_meta").await?,
+    })
+}

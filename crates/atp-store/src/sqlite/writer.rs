@@ -1,0 +1,944 @@
+//! The single writer task: group commit with one savepoint per request.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use atp_core::CoreError;
+use atp_core::status_list::{BitstringStatusList, StatusPurpose};
+use atp_core::tlog::Hash;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::read::{fetch_nodes, log_size_on, root_on};
+use super::{SqliteConfig, now_ms, to_i64, to_u64};
+use crate::entry::{LeafKind, entry_leaf_hash, status_data_hash};
+use crate::error::{Result, StoreError};
+use crate::model::{AppendedEvent, KelHead, NewEvidence, NewStatusList, StatusSlot, StatusUpdate};
+use crate::tree::{Frontier, NodeKey, peak_keys};
+
+/// Where a request's answer goes.
+pub(super) type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// A KEL append, checked and pre-computed on the caller's task.
+#[derive(Debug)]
+pub(super) struct KelAppendReq {
+    pub(super) did: String,
+    pub(super) sequence: u64,
+    pub(super) event_type: &'static str,
+    pub(super) deactivated: bool,
+    pub(super) ts: String,
+    pub(super) digest: String,
+    pub(super) data_hash: Hash,
+    pub(super) json: String,
+    pub(super) expected: Option<KelHead>,
+}
+
+/// One write request.
+#[derive(Debug)]
+pub(super) enum WriteOp {
+    AppendKel { req: KelAppendReq, reply: Reply<AppendedEvent> },
+    PutCheckpoint { note: String, size: u64, root: Hash, reply: Reply<bool> },
+    CreateStatusList { list: NewStatusList, bits: Vec<u8>, reply: Reply<()> },
+    SetStatus { list_id: String, index: u64, value: u8, reply: Reply<StatusUpdate> },
+    Allocate { issuer: String, purpose: StatusPurpose, reply: Reply<Option<StatusSlot>> },
+    SetAnchors { anchors: Vec<String>, data_hash: Hash, reply: Reply<u64> },
+    AppendEvidence { evidence: NewEvidence, data_hash: Hash, reply: Reply<u64> },
+    SetMeta { key: String, value: String, reply: Reply<()> },
+}
+
+impl WriteOp {
+    /// Requests on the bulk path: the high-volume appends, validated in memory and written with
+    /// a few multi-row statements per batch.
+    fn is_bulk(&self) -> bool {
+        matches!(self, WriteOp::AppendKel { .. } | WriteOp::AppendEvidence { .. })
+    }
+
+    /// Answers the request with an error without running it.
+    fn fail(self, e: StoreError) {
+        // A caller that went away is not waiting for the answer.
+        match self {
+            WriteOp::AppendKel { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::PutCheckpoint { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::CreateStatusList { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::SetStatus { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::Allocate { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::SetAnchors { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::AppendEvidence { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::SetMeta { reply, .. } => drop(reply.send(Err(e))),
+        }
+    }
+}
+
+/// Sends a request's answer once the batch's fate is known: `Some(reason)` if the batch
+/// transaction failed as a whole.
+type Finish = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// Pairs a request's own result with its reply; whether it succeeded decides its savepoint.
+fn finish<T: Send + 'static>(reply: Reply<T>, result: Result<T>) -> (bool, Finish) {
+    let ok = result.is_ok();
+    let f: Finish = Box::new(move |batch_error: Option<&str>| {
+        let answer = match (batch_error, result) {
+            // A request that failed on its own is answered with its own error either way.
+            (_, Err(e)) => Err(e),
+            (Some(reason), Ok(_)) => Err(StoreError::WriteFailed(reason.to_owned())),
+            (None, Ok(v)) => Ok(v),
+        };
+        drop(reply.send(answer));
+    });
+    (ok, f)
+}
+
+/// The writer task: receives requests until every sender is gone, commits them in batches.
+pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<WriteOp>, config: SqliteConfig) {
+    let max = config.max_batch.max(1);
+    let mut batch = Vec::with_capacity(max);
+    loop {
+        if rx.recv_many(&mut batch, max).await == 0 {
+            break;
+        }
+        if !config.batch_linger.is_zero() {
+            let deadline = tokio::time::Instant::now() + config.batch_linger;
+            while batch.len() < max {
+                let room = max - batch.len();
+                let more = rx.recv_many(&mut batch, room);
+                match tokio::time::timeout_at(deadline, more).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+        commit_batch(&pool, std::mem::take(&mut batch)).await;
+        batch.reserve(max);
+    }
+    pool.close().await;
+    tracing::debug!("atp-store writer stopped");
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), String> {
+    sqlx::query(sql).execute(conn).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Commits one batch: the bulk requests in one transaction on the bulk path, the others in one
+/// transaction with a savepoint each.
+async fn commit_batch(pool: &SqlitePool, batch: Vec<WriteOp>) {
+    let (bulk, other): (Vec<_>, Vec<_>) = batch.into_iter().partition(WriteOp::is_bulk);
+    if !other.is_empty() {
+        commit_isolated(pool, other).await;
+    }
+    if !bulk.is_empty() {
+        commit_bulk(pool, bulk).await;
+    }
+}
+
+/// Runs requests in one transaction, each inside its own savepoint, and answers every one.
+async fn commit_isolated(pool: &SqlitePool, batch: Vec<WriteOp>) {
+    let n = batch.len();
+    let mut tx: Transaction<'static, Sqlite> = match pool.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let reason = format!("begin: {e}");
+            batch.into_iter().for_each(|op| op.fail(StoreError::WriteFailed(reason.clone())));
+            return;
+        }
+    };
+    let mut frontier = match load_frontier(&mut tx).await {
+        Ok(f) => f,
+        Err(e) => {
+            let reason = format!("reading the log frontier: {e}");
+            drop(tx.rollback().await);
+            batch.into_iter().for_each(|op| op.fail(StoreError::WriteFailed(reason.clone())));
+            return;
+        }
+    };
+    let now = now_ms();
+    let mut finishes: Vec<Finish> = Vec::with_capacity(n);
+    let mut broken: Option<String> = None;
+    let mut ops = batch.into_iter();
+    for op in ops.by_ref() {
+        if let Err(e) = exec(&mut tx, "SAVEPOINT atp_item").await {
+            broken = Some(format!("savepoint: {e}"));
+            op.fail(StoreError::WriteFailed(format!("savepoint: {e}")));
+            break;
+        }
+        let saved = frontier.clone();
+        let (ok, fin) = apply(&mut tx, &mut frontier, op, now).await;
+        finishes.push(fin);
+        let end = if ok {
+            exec(&mut tx, "RELEASE SAVEPOINT atp_item").await
+        } else {
+            frontier = saved;
+            match exec(&mut tx, "ROLLBACK TO SAVEPOINT atp_item").await {
+                Ok(()) => exec(&mut tx, "RELEASE SAVEPOINT atp_item").await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = end {
+            broken = Some(format!("savepoint: {e}"));
+            break;
+        }
+    }
+    let outcome = match broken {
+        Some(reason) => {
+            drop(tx.rollback().await);
+            Err(reason)
+        }
+        None => tx.commit().await.map_err(|e| format!("commit: {e}")),
+    };
+    if let Err(reason) = &outcome {
+        tracing::warn!(requests = n, %reason, "atp-store write batch failed");
+    } else {
+        tracing::trace!(requests = n, log_size = frontier.size(), "atp-store batch committed");
+    }
+    let batch_error = outcome.as_ref().err().map(String::as_str);
+    for f in finishes {
+        f(batch_error);
+    }
+    for op in ops {
+        op.fail(StoreError::WriteFailed(batch_error.unwrap_or("batch aborted").to_owned()));
+    }
+}
+
+/// Reads the log's size and peaks inside the write transaction.
+async fn load_frontier(conn: &mut SqliteConnection) -> Result<Frontier> {
+    let size = log_size_on(conn).await?;
+    let keys = peak_keys(size);
+    let nodes = fetch_nodes(conn, &keys.iter().copied().collect()).await?;
+    let peaks = keys
+        .iter()
+        .map(|k| nodes.get(k).copied().ok_or_else(|| StoreError::corrupt("missing log peak")))
+        .collect::<Result<Vec<_>>>()?;
+    Frontier::new(size, peaks)
+}
+
+/// Runs one request inside the open savepoint.
+async fn apply(
+    conn: &mut SqliteConnection,
+    frontier: &mut Frontier,
+    op: WriteOp,
+    now: i64,
+) -> (bool, Finish) {
+    match op {
+        WriteOp::AppendKel { req, reply } => {
+            finish(reply, append_kel(conn, frontier, req, now).await)
+        }
+        WriteOp::PutCheckpoint { note, size, root, reply } => {
+            finish(reply, put_checkpoint(conn, frontier, note, size, root, now).await)
+        }
+        WriteOp::CreateStatusList { list, bits, reply } => {
+            finish(reply, create_status_list(conn, list, bits, now).await)
+        }
+        WriteOp::SetStatus { list_id, index, value, reply } => {
+            finish(reply, set_status(conn, frontier, list_id, index, value, now).await)
+        }
+        WriteOp::Allocate { issuer, purpose, reply } => {
+            finish(reply, allocate(conn, issuer, purpose).await)
+        }
+        WriteOp::SetAnchors { anchors, data_hash, reply } => {
+            finish(reply, set_anchors(conn, frontier, anchors, data_hash, now).await)
+        }
+        WriteOp::AppendEvidence { evidence, data_hash, reply } => {
+            finish(reply, append_evidence(conn, frontier, evidence, data_hash, now).await)
+        }
+        WriteOp::SetMeta { key, value, reply } => {
+            finish(reply, set_meta(conn, key, value, now).await)
+        }
+    }
+}
+
+/// Appends a leaf and the tree nodes it completes; returns its index.
+async fn append_leaf(
+    conn: &mut SqliteConnection,
+    frontier: &mut Frontier,
+    kind: LeafKind,
+    data_hash: &Hash,
+    reference: Option<String>,
+    now: i64,
+) -> Result<u64> {
+    let leaf = entry_leaf_hash(kind, data_hash);
+    let (index, nodes) = frontier.append(leaf);
+    sqlx::query(
+        "INSERT INTO tlog_leaves (leaf_index, kind, data_hash, subject_ref, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(to_i64(index, "leaf index")?)
+    .bind(kind.as_str())
+    .bind(&data_hash[..])
+    .bind(reference)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    for ((level, node_index), hash) in nodes {
+        sqlx::query("INSERT INTO tlog_nodes (tree_level, node_index, hash) VALUES ($1, $2, $3)")
+            .bind(i64::from(level))
+            .bind(to_i64(node_index, "node index")?)
+            .bind(&hash[..])
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(index)
+}
+
+async fn append_kel(
+    conn: &mut SqliteConnection,
+    frontier: &mut Frontier,
+    req: KelAppendReq,
+    now: i64,
+) -> Result<AppendedEvent> {
+    let row: Option<(i64, String, bool)> =
+        sqlx::query_as("SELECT seq, digest, deactivated FROM identities WHERE did = $1")
+            .bind(&req.did)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let found = row
+        .map(|(seq, digest, deactivated)| {
+            Ok::<_, StoreError>((
+                KelHead { sequence: to_u64(seq, "sequence")?, digest },
+                deactivated,
+            ))
+        })
+        .transpose()?;
+    match (&req.expected, &found) {
+        (None, None) => {}
+        (Some(expected), Some((head, deactivated))) if expected == head => {
+            if *deactivated {
+                return Err(StoreError::invalid("the log is deactivated; no event can follow"));
+            }
+        }
+        _ => {
+            return Err(StoreError::Conflict {
+                did: req.did,
+                expected: req.expected,
+                found: found.map(|(h, _)| h),
+            });
+        }
+    }
+    let seq = to_i64(req.sequence, "sequence")?;
+    let reference = format!("{}?versionId={}", req.did, req.sequence);
+    let log_index =
+        append_leaf(conn, frontier, LeafKind::Kel, &req.data_hash, Some(reference), now).await?;
+    match &req.expected {
+        None => {
+            sqlx::query(
+                "INSERT INTO identities (did, seq, digest, deactivated, created, updated, \
+                 created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $5, $6, $6)",
+            )
+            .bind(&req.did)
+            .bind(seq)
+            .bind(&req.digest)
+            .bind(req.deactivated)
+            .bind(&req.ts)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| conflict_on_unique(e, &req))?;
+            sqlx::query(
+                "UPDATE store_counters SET counter_value = counter_value + 1 \
+                 WHERE counter_name = 'identities'",
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Some(head) => {
+            let done = sqlx::query(
+                "UPDATE identities SET seq = $1, digest = $2, deactivated = $3, updated = $4, \
+                 updated_at_ms = $5 WHERE did = $6 AND seq = $7 AND digest = $8",
+            )
+            .bind(seq)
+            .bind(&req.digest)
+            .bind(req.deactivated)
+            .bind(&req.ts)
+            .bind(now)
+            .bind(&req.did)
+            .bind(to_i64(head.sequence, "sequence")?)
+            .bind(&head.digest)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::corrupt("identity row changed inside the write lock"));
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO kel_events (did, seq, event_type, digest, event_json, log_index, \
+         stored_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&req.did)
+    .bind(seq)
+    .bind(req.event_type)
+    .bind(&req.digest)
+    .bind(&req.json)
+    .bind(to_i64(log_index, "log index")?)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| conflict_on_unique(e, &req))?;
+    Ok(AppendedEvent { did: req.did, sequence: req.sequence, digest: req.digest, log_index })
+}
+
+/// A unique violation on a KEL row means another writer got there first (a second line of
+/// defence behind the head check).
+fn conflict_on_unique(e: sqlx::Error, req: &KelAppendReq) -> StoreError {
+    if StoreError::is_unique_violation(&e) {
+        StoreError::Conflict { did: req.did.clone(), expected: req.expected.clone(), found: None }
+    } else {
+        StoreError::Database(e)
+    }
+}
+
+async fn put_checkpoint(
+    conn: &mut SqliteConnection,
+    frontier: &Frontier,
+    note: String,
+    size: u64,
+    root: Hash,
+    now: i64,
+) -> Result<bool> {
+    if size > frontier.size() {
+        return Err(StoreError::OutOfRange(format!(
+            "checkpoint size {size} is beyond the log size {}",
+            frontier.size()
+        )));
+    }
+    if root_on(conn, size).await? != root {
+        return Err(StoreError::invalid(format!(
+            "checkpoint root is not the log's root at size {size}"
+        )));
+    }
+    let done = sqlx::query(
+        "INSERT INTO checkpoints (tree_size, root_hash, note, created_at_ms) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING",
+    )
+    .bind(to_i64(size, "checkpoint size")?)
+    .bind(&root[..])
+    .bind(note)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn create_status_list(
+    conn: &mut SqliteConnection,
+    list: NewStatusList,
+    bits: Vec<u8>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO status_lists (list_id, issuer, purpose, status_size, entries, bitstring, \
+         list_version, allocatable, next_index, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, $8, $8)",
+    )
+    .bind(&list.list_id)
+    .bind(&list.issuer)
+    .bind(list.purpose.as_str())
+    .bind(i64::from(list.status_size))
+    .bind(to_i64(list.entries, "entries")?)
+    .bind(bits)
+    .bind(list.allocatable)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        if StoreError::is_unique_violation(&e) {
+            StoreError::AlreadyExists { what: "status list", id: list.list_id.clone() }
+        } else {
+            StoreError::Database(e)
+        }
+    })?;
+    Ok(())
+}
+
+async fn set_status(
+    conn: &mut SqliteConnection,
+    frontier: &mut Frontier,
+    list_id: String,
+    index: u64,
+    value: u8,
+    now: i64,
+) -> Result<StatusUpdate> {
+    let row: Option<(i64, i64, Vec<u8>, i64)> = sqlx::query_as(
+        "SELECT status_size, entries, bitstring, list_version FROM status_lists \
+         WHERE list_id = $1",
+    )
+    .bind(&list_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((status_size, entries, bits, version)) = row else {
+        return Err(StoreError::NotFound { what: "status list", id: list_id });
+    };
+    let entries = to_u64(entries, "entries")?;
+    if index >= entries {
+        return Err(CoreError::StatusListIndexOutOfRange { index, entries }.into());
+    }
+    let status_size =
+        u8::try_from(status_size).map_err(|_| StoreError::corrupt("bad status size"))?;
+    let mut list = BitstringStatusList::from_bytes(bits, status_size)
+        .map_err(|e| StoreError::corrupt(format!("stored status list: {e}")))?;
+    let previous = list.get(index)?;
+    list.set(index, value)?;
+    let version = to_u64(version, "list version")?;
+    if previous == value {
+        return Ok(StatusUpdate { version, previous, log_index: None });
+    }
+    let new_version =
+        version.checked_add(1).ok_or_else(|| StoreError::corrupt("list version overflow"))?;
+    sqlx::query(
+        "UPDATE status_lists SET bitstring = $1, list_version = $2, updated_at_ms = $3 \
+         WHERE list_id = $4",
+    )
+    .bind(list.as_bytes())
+    .bind(to_i64(new_version, "list version")?)
+    .bind(now)
+    .bind(&list_id)
+    .execute(&mut *conn)
+    .await?;
+    let data_hash = status_data_hash(&list_id, index, value, new_version)?;
+    let reference = format!("{list_id}#{index}");
+    let log_index =
+        append_leaf(conn, frontier, LeafKind::Status, &data_hash, Some(reference), now).await?;
+    Ok(StatusUpdate { version: new_version, previous, log_index: Some(log_index) })
+}
+
+async fn allocate(
+    conn: &mut SqliteConnection,
+    issuer: String,
+    purpose: StatusPurpose,
+) -> Result<Option<StatusSlot>> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT list_id, next_index FROM status_lists \
+         WHERE issuer = $1 AND purpose = $2 AND allocatable = $3 AND next_index < entries \
+         ORDER BY created_at_ms, list_id LIMIT 1",
+    )
+    .bind(&issuer)
+    .bind(purpose.as_str())
+    .bind(true)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((list_id, next)) = row else { return Ok(None) };
+    sqlx::query("UPDATE status_lists SET next_index = next_index + 1 WHERE list_id = $1")
+        .bind(&list_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(StatusSlot { list_id, index: to_u64(next, "next index")? }))
+}
+
+async fn set_anchors(
+    conn: &mut SqliteConnection,
+    frontier: &mut Frontier,
+    anchors: Vec<String>,
+    data_hash: Hash,
+    now: i64,
+) -> Result<u64> {
+    sqlx::query("DELETE FROM trust_anchors").execute(&mut *conn).await?;
+    for did in &anchors {
+        sqlx::query("INSERT INTO trust_anchors (did, added_at_ms) VALUES ($1, $2)")
+            .bind(did)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    append_leaf(conn, frontier, LeafKind::Anchors, &data_hash, Some("trust-anchors".into()), now)
+        .await
+}
+
+async fn append_evidence(
+    conn: &mut SqliteConnection,
+    frontier: &mut Frontier,
+    evidence: NewEvidence,
+    data_hash: Hash,
+    now: i64,
+) -> Result<u64> {
+    let index = append_leaf(
+        conn,
+        frontier,
+        LeafKind::Evidence,
+        &data_hash,
+        Some(evidence.subject.clone()),
+        now,
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO evidence (log_index, subject, evidence_type, body, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(to_i64(index, "log index")?)
+    .bind(&evidence.subject)
+    .bind(&evidence.evidence_type)
+    .bind(&evidence.body)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(index)
+}
+
+async fn set_meta(conn: &mut SqliteConnection, key: String, value: String, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO node_meta (meta_key, meta_value, updated_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (meta_key) DO UPDATE SET meta_value = excluded.meta_value, \
+         updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+// --- The bulk path ------------------------------------------------------------------------------
+
+/// Rows per multi-row statement: at most 8 columns each, so a statement stays under SQLite's
+/// historical limit of 999 bound parameters (and far under PostgreSQL's 65535).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// The result of one bulk request, before the commit.
+enum BulkResult {
+    Kel(Result<AppendedEvent>),
+    Evidence(Result<u64>),
+}
+
+/// A DID's head as the batch sees it.
+struct HeadState {
+    head: KelHead,
+    deactivated: bool,
+}
+
+/// The final identity row of a DID touched by the batch.
+struct IdentityUpsert<'a> {
+    seq: i64,
+    digest: &'a str,
+    deactivated: bool,
+    /// The inception's `ts` for a new DID; ignored (not updated) for an existing one.
+    created: &'a str,
+    updated: &'a str,
+}
+
+/// Everything the bulk requests of a batch write, accumulated in memory.
+#[derive(Default)]
+struct BulkRows<'a> {
+    leaves: Vec<(i64, LeafKind, Hash, String)>,
+    nodes: Vec<(NodeKey, Hash)>,
+    events: Vec<(&'a KelAppendReq, i64)>,
+    identities: BTreeMap<&'a str, IdentityUpsert<'a>>,
+    new_identities: i64,
+    evidence: Vec<(i64, &'a NewEvidence)>,
+}
+
+impl<'a> BulkRows<'a> {
+    fn push_leaf(
+        &mut self,
+        frontier: &mut Frontier,
+        kind: LeafKind,
+        data_hash: &Hash,
+        reference: String,
+    ) -> Result<(u64, i64)> {
+        // The index fits: the log is far from 2^63 leaves.
+        let index = frontier.size();
+        let index_i64 = to_i64(index, "leaf index")?;
+        let (appended, nodes) = frontier.append(entry_leaf_hash(kind, data_hash));
+        debug_assert_eq!(appended, index);
+        self.leaves.push((index_i64, kind, *data_hash, reference));
+        self.nodes.extend(nodes);
+        Ok((index, index_i64))
+    }
+
+    /// Validates a KEL append against the batch's view of the heads and records its rows.
+    fn plan_kel(
+        &mut self,
+        req: &'a KelAppendReq,
+        heads: &mut HashMap<String, HeadState>,
+        frontier: &mut Frontier,
+    ) -> Result<AppendedEvent> {
+        let found = heads.get(&req.did);
+        match (&req.expected, found) {
+            (None, None) => {}
+            (Some(expected), Some(h)) if *expected == h.head => {
+                if h.deactivated {
+                    return Err(StoreError::invalid("the log is deactivated; no event can follow"));
+                }
+            }
+            _ => {
+                return Err(StoreError::Conflict {
+                    did: req.did.clone(),
+                    expected: req.expected.clone(),
+                    found: found.map(|h| h.head.clone()),
+                });
+            }
+        }
+        let seq = to_i64(req.sequence, "sequence")?;
+        let reference = format!("{}?versionId={}", req.did, req.sequence);
+        let (log_index, index_i64) =
+            self.push_leaf(frontier, LeafKind::Kel, &req.data_hash, reference)?;
+        self.events.push((req, index_i64));
+        let row = IdentityUpsert {
+            seq,
+            digest: &req.digest,
+            deactivated: req.deactivated,
+            created: &req.ts,
+            updated: &req.ts,
+        };
+        match self.identities.get_mut(req.did.as_str()) {
+            Some(existing) => {
+                let created = existing.created;
+                *existing = IdentityUpsert { created, ..row };
+            }
+            None => {
+                self.identities.insert(&req.did, row);
+            }
+        }
+        if req.expected.is_none() {
+            self.new_identities += 1;
+        }
+        heads.insert(
+            req.did.clone(),
+            HeadState {
+                head: KelHead { sequence: req.sequence, digest: req.digest.clone() },
+                deactivated: req.deactivated,
+            },
+        );
+        Ok(AppendedEvent {
+            did: req.did.clone(),
+            sequence: req.sequence,
+            digest: req.digest.clone(),
+            log_index,
+        })
+    }
+
+    fn plan_evidence(
+        &mut self,
+        evidence: &'a NewEvidence,
+        data_hash: &Hash,
+        frontier: &mut Frontier,
+    ) -> Result<u64> {
+        let (index, index_i64) =
+            self.push_leaf(frontier, LeafKind::Evidence, data_hash, evidence.subject.clone())?;
+        self.evidence.push((index_i64, evidence));
+        Ok(index)
+    }
+
+    /// Writes the accumulated rows: a handful of multi-row statements, in foreign-key order.
+    async fn flush(&self, conn: &mut SqliteConnection, now: i64) -> Result<()> {
+        #[cfg(test)]
+        if tests::FAIL_NEXT_BULK_FLUSH.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::corrupt("injected bulk flush failure"));
+        }
+        for chunk in self.leaves.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO tlog_leaves (leaf_index, kind, data_hash, subject_ref, created_at_ms) ",
+            );
+            qb.push_values(chunk, |mut b, (index, kind, data_hash, reference)| {
+                b.push_bind(*index)
+                    .push_bind(kind.as_str())
+                    .push_bind(data_hash.to_vec())
+                    .push_bind(reference.as_str())
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        for chunk in self.nodes.chunks(ROWS_PER_STATEMENT) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for ((level, index), hash) in chunk {
+                rows.push((i64::from(*level), to_i64(*index, "node index")?, hash.to_vec()));
+            }
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO tlog_nodes (tree_level, node_index, hash) ",
+            );
+            qb.push_values(rows, |mut b, (level, index, hash)| {
+                b.push_bind(level).push_bind(index).push_bind(hash);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        let identities: Vec<_> = self.identities.iter().collect();
+        for chunk in identities.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO identities (did, seq, digest, deactivated, created, updated, \
+                 created_at_ms, updated_at_ms) ",
+            );
+            qb.push_values(chunk, |mut b, (did, row)| {
+                b.push_bind(**did)
+                    .push_bind(row.seq)
+                    .push_bind(row.digest)
+                    .push_bind(row.deactivated)
+                    .push_bind(row.created)
+                    .push_bind(row.updated)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            // An existing DID keeps its creation fields; each DID appears once per statement.
+            qb.push(
+                " ON CONFLICT (did) DO UPDATE SET seq = excluded.seq, digest = excluded.digest, \
+                 deactivated = excluded.deactivated, updated = excluded.updated, \
+                 updated_at_ms = excluded.updated_at_ms",
+            );
+            qb.build().execute(&mut *conn).await?;
+        }
+        for chunk in self.events.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO kel_events (did, seq, event_type, digest, event_json, log_index, \
+                 stored_at_ms) ",
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (req, log_index) in chunk {
+                rows.push((req, to_i64(req.sequence, "sequence")?, *log_index));
+            }
+            qb.push_values(rows, |mut b, (req, seq, log_index)| {
+                b.push_bind(req.did.as_str())
+                    .push_bind(seq)
+                    .push_bind(req.event_type)
+                    .push_bind(req.digest.as_str())
+                    .push_bind(req.json.as_str())
+                    .push_bind(log_index)
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        for chunk in self.evidence.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO evidence (log_index, subject, evidence_type, body, created_at_ms) ",
+            );
+            qb.push_values(chunk, |mut b, (index, ev)| {
+                b.push_bind(*index)
+                    .push_bind(ev.subject.as_str())
+                    .push_bind(ev.evidence_type.as_str())
+                    .push_bind(ev.body.as_slice())
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        if self.new_identities > 0 {
+            sqlx::query(
+                "UPDATE store_counters SET counter_value = counter_value + $1 \
+                 WHERE counter_name = 'identities'",
+            )
+            .bind(self.new_identities)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads the heads of `dids` inside the write transaction.
+async fn load_heads(
+    conn: &mut SqliteConnection,
+    dids: &BTreeSet<&str>,
+) -> Result<HashMap<String, HeadState>> {
+    let dids: Vec<&str> = dids.iter().copied().collect();
+    let mut heads = HashMap::with_capacity(dids.len());
+    for chunk in dids.chunks(ROWS_PER_STATEMENT * 5) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT did, seq, digest, deactivated FROM identities WHERE did IN (",
+        );
+        let mut list = qb.separated(", ");
+        for did in chunk {
+            list.push_bind(did.to_string());
+        }
+        list.push_unseparated(")");
+        let rows: Vec<(String, i64, String, bool)> =
+            qb.build_query_as().fetch_all(&mut *conn).await?;
+        for (did, seq, digest, deactivated) in rows {
+            let head = KelHead { sequence: to_u64(seq, "sequence")?, digest };
+            heads.insert(did, HeadState { head, deactivated });
+        }
+    }
+    Ok(heads)
+}
+
+/// Plans and writes the bulk requests in one transaction; `Err` if the transaction failed as
+/// a whole (nothing was committed).
+async fn try_bulk(pool: &SqlitePool, ops: &[WriteOp]) -> Result<Vec<BulkResult>, String> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| format!("begin: {e}"))?;
+    let mut frontier =
+        load_frontier(&mut tx).await.map_err(|e| format!("reading the log frontier: {e}"))?;
+    let dids: BTreeSet<&str> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::AppendKel { req, .. } => Some(req.did.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut heads =
+        load_heads(&mut tx, &dids).await.map_err(|e| format!("reading KEL heads: {e}"))?;
+    let now = now_ms();
+    let mut rows = BulkRows::default();
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        results.push(match op {
+            WriteOp::AppendKel { req, .. } => {
+                BulkResult::Kel(rows.plan_kel(req, &mut heads, &mut frontier))
+            }
+            WriteOp::AppendEvidence { evidence, data_hash, .. } => {
+                BulkResult::Evidence(rows.plan_evidence(evidence, data_hash, &mut frontier))
+            }
+            _ => return Err("a non-bulk request on the bulk path".into()),
+        });
+    }
+    rows.flush(&mut tx, now).await.map_err(|e| format!("bulk write: {e}"))?;
+    tx.commit().await.map_err(|e| format!("commit: {e}"))?;
+    tracing::trace!(requests = ops.len(), log_size = frontier.size(), "atp-store bulk commit");
+    Ok(results)
+}
+
+/// Commits bulk requests; if the bulk transaction fails as a whole, runs them again one
+/// savepoint each, so that one bad request cannot fail the others.
+async fn commit_bulk(pool: &SqlitePool, ops: Vec<WriteOp>) {
+    match try_bulk(pool, &ops).await {
+        Ok(results) => {
+            for (op, result) in ops.into_iter().zip(results) {
+                match (op, result) {
+                    (WriteOp::AppendKel { reply, .. }, BulkResult::Kel(r)) => drop(reply.send(r)),
+                    (WriteOp::AppendEvidence { reply, .. }, BulkResult::Evidence(r)) => {
+                        drop(reply.send(r))
+                    }
+                    (op, _) => op.fail(StoreError::corrupt("bulk result out of step")),
+                }
+            }
+        }
+        Err(reason) => {
+            tracing::warn!(requests = ops.len(), %reason, "atp-store bulk batch failed; retrying isolated");
+            commit_isolated(pool, ops).await;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(super) mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::super::SqliteStore;
+    use crate::{NewEvidence, Store};
+
+    /// Makes the next bulk flush fail, to exercise the isolated retry.
+    pub(crate) static FAIL_NEXT_BULK_FLUSH: AtomicBool = AtomicBool::new(false);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_bulk_batch_is_retried_isolated() {
+        let dir = std::env::temp_dir().join(format!(
+            "atp-store-unit-bulk-{}-{}",
+            std::process::id(),
+            super::now_ms()
+        ));
+        let store = Arc::new(SqliteStore::open(&dir).await.unwrap());
+        FAIL_NEXT_BULK_FLUSH.store(true, Ordering::SeqCst);
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let s = store.clone();
+            set.spawn(async move {
+                let ev = NewEvidence {
+                    subject: "did:atp:x".into(),
+                    evidence_type: "t".into(),
+                    body: vec![i; 10],
+                };
+                s.append_evidence(ev).await
+            });
+        }
+        let mut indices: Vec<u64> = set.join_all().await.into_iter().map(|r| r.unwrap()).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, (0..20).collect::<Vec<_>>());
+        assert!(!FAIL_NEXT_BULK_FLUSH.load(Ordering::SeqCst), "the injected failure was hit");
+        assert_eq!(store.stats().await.unwrap().evidence, 20);
+        store.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

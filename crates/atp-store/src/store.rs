@@ -1,0 +1,176 @@
+//! The [`Store`] trait: everything the node persists.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use atp_core::kel::SignedEvent;
+use atp_core::status_list::StatusPurpose;
+use atp_core::tlog::Hash;
+
+use crate::error::Result;
+use crate::model::{
+    AppendedEvent, IdentityPage, IdentityRecord, KelHead, LogEntry, NewEvidence, NewStatusList,
+    StatusListRecord, StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
+};
+
+/// The future every [`Store`] method returns: boxed, `Send`, borrowing the store and the
+/// arguments for `'a`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// The node's persistent state: key event logs, the transparency log and its checkpoints,
+/// credential status lists, trust anchors, evidence and node metadata.
+///
+/// # Why boxed futures
+///
+/// The server holds its store as `Arc<dyn Store>`, so that SQLite and (next) PostgreSQL
+/// implementations, and test doubles, are chosen at run time without making every service
+/// generic. A trait with native `async fn` (Rust 2024) is not dyn-compatible, and the
+/// `async_trait` macro adds a dependency to produce exactly this signature. Each method
+/// therefore returns a [`StoreFuture`]; implementations write ordinary `async fn`s and wrap
+/// them in `Box::pin`. The one allocation per call is noise next to a database round trip.
+///
+/// # Contract
+///
+/// - **Atomic.** Every write is one transaction together with its transparency-log leaf: it
+///   happens entirely or not at all, and a write that returns an error stored nothing.
+/// - **Durable.** A write that returned `Ok` survives a crash of the process or the machine.
+///   A caller that drops the future after its request was queued does not cancel the write:
+///   it may still commit (re-read to find out).
+/// - **Append-only log.** Leaves get consecutive indices in the order their transactions
+///   commit; nothing in the log is ever rewritten.
+/// - **No verification here.** The store checks the cheap structural facts it relies on
+///   (sequence numbers, hash links, the DID binding, sizes) but does not verify signatures:
+///   the caller verifies an event against the head it read and passes that head back
+///   ([`Store::append_kel_event`]), which the store checks atomically.
+pub trait Store: Send + Sync {
+    // --- Key event logs ---------------------------------------------------------------------
+
+    /// Appends a verified event to the log of `did`, if and only if the stored head is still
+    /// `expected_head` (`None`: the DID must not exist yet, and `event` must be its inception).
+    ///
+    /// In one transaction: checks the head, stores the event, updates the identity row
+    /// (sequence, digest, deactivated, updated time) and appends a `kel` leaf to the
+    /// transparency log. A writer that lost a race gets [`crate::StoreError::Conflict`] with
+    /// the head it found, re-reads and re-verifies: two writers can never fork a log.
+    ///
+    /// The event must fit the head: `s` = head + 1 (0 for an inception), `p` = head digest,
+    /// `d` = `did` (for an inception, `did` = `did:atp:` + scid), else
+    /// [`crate::StoreError::InvalidArgument`]; nothing is appended after a deactivation.
+    fn append_kel_event(
+        &self,
+        did: String,
+        event: SignedEvent,
+        expected_head: Option<KelHead>,
+    ) -> StoreFuture<'_, AppendedEvent>;
+
+    /// The whole log of `did`, in order; empty for an unknown DID.
+    fn get_kel<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Vec<StoredEvent>>;
+
+    /// Event `sequence` of `did`'s log.
+    fn get_kel_event<'a>(
+        &'a self,
+        did: &'a str,
+        sequence: u64,
+    ) -> StoreFuture<'a, Option<StoredEvent>>;
+
+    /// The summary row of `did`.
+    fn get_identity<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Option<IdentityRecord>>;
+
+    /// Identities in DID order, `page_size` at a time (0: [`crate::DEFAULT_PAGE_SIZE`];
+    /// clamped to [`crate::MAX_PAGE_SIZE`]), after `page_token` (from the previous page).
+    /// Keyset pagination: a page costs the same however deep it is.
+    fn list_identities<'a>(
+        &'a self,
+        page_size: u32,
+        page_token: Option<&'a str>,
+    ) -> StoreFuture<'a, IdentityPage>;
+
+    /// The number of identities.
+    fn identity_count(&self) -> StoreFuture<'_, u64>;
+
+    // --- Transparency log -------------------------------------------------------------------
+
+    /// The number of leaves.
+    fn log_size(&self) -> StoreFuture<'_, u64>;
+
+    /// The RFC 9162 root of the first `size` leaves (`size` ≤ [`Store::log_size`]).
+    fn root_at(&self, size: u64) -> StoreFuture<'_, Hash>;
+
+    /// The inclusion proof of leaf `index` in the tree of the first `size` leaves.
+    fn inclusion_proof(&self, index: u64, size: u64) -> StoreFuture<'_, Vec<Hash>>;
+
+    /// The consistency proof between the trees of the first `old_size` and `new_size` leaves.
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> StoreFuture<'_, Vec<Hash>>;
+
+    /// Up to `limit` leaves from index `start` (clamped to [`crate::MAX_ENTRIES_PER_CALL`]).
+    fn get_entries(&self, start: u64, limit: u32) -> StoreFuture<'_, Vec<LogEntry>>;
+
+    // --- Checkpoints ------------------------------------------------------------------------
+
+    /// Stores a signed checkpoint note (C2SP signed-note with a tlog-checkpoint body). The
+    /// store parses it and checks that its size is within the log and its root is the log's
+    /// root at that size; the caller has signed it. Returns `false` (and keeps the first) when
+    /// a checkpoint of that size is already stored.
+    fn put_checkpoint(&self, note: String) -> StoreFuture<'_, bool>;
+
+    /// The checkpoint with the largest size.
+    fn latest_checkpoint(&self) -> StoreFuture<'_, Option<StoredCheckpoint>>;
+
+    /// The checkpoint of exactly `size` leaves.
+    fn checkpoint_at(&self, size: u64) -> StoreFuture<'_, Option<StoredCheckpoint>>;
+
+    // --- Credential status ------------------------------------------------------------------
+
+    /// Creates an all-zero status list (version 0).
+    fn create_status_list(&self, list: NewStatusList) -> StoreFuture<'_, ()>;
+
+    /// Sets entry `index` of `list_id` to `value`, in one transaction with a `status` log
+    /// leaf. Setting the value an entry already has changes and logs nothing.
+    fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate>;
+
+    /// A status list with its bitstring.
+    fn get_status_list<'a>(&'a self, list_id: &'a str)
+    -> StoreFuture<'a, Option<StatusListRecord>>;
+
+    /// Reserves the next free index of an allocatable list of `issuer` with `purpose` (oldest
+    /// list first). `None` when every such list is full (or there is none): the caller
+    /// creates a new list and asks again.
+    fn allocate_status_index(
+        &self,
+        issuer: String,
+        purpose: StatusPurpose,
+    ) -> StoreFuture<'_, Option<StatusSlot>>;
+
+    // --- Trust anchors ----------------------------------------------------------------------
+
+    /// Replaces the trust-anchor set (de-duplicated) with one `anchors` log leaf; returns the
+    /// leaf index.
+    fn set_trust_anchors(&self, anchors: Vec<String>) -> StoreFuture<'_, u64>;
+
+    /// The trust anchors, sorted.
+    fn list_trust_anchors(&self) -> StoreFuture<'_, Vec<String>>;
+
+    // --- Evidence ---------------------------------------------------------------------------
+
+    /// Records a piece of evidence (for example a KEL fork, docs/protocol.md §B2.7) with an
+    /// `evidence` log leaf; returns the leaf index.
+    fn append_evidence(&self, evidence: NewEvidence) -> StoreFuture<'_, u64>;
+
+    // --- Node metadata ----------------------------------------------------------------------
+
+    /// A node metadata value (for example the node's DID).
+    fn get_meta<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>>;
+
+    /// Sets a node metadata value (not logged: this is node configuration, not protocol
+    /// state).
+    fn set_meta(&self, key: String, value: String) -> StoreFuture<'_, ()>;
+
+    // --- Housekeeping -----------------------------------------------------------------------
+
+    /// Row counts and the log size.
+    fn stats(&self) -> StoreFuture<'_, StoreStats>;
+
+    /// Finishes the queued writes, then refuses new ones ([`crate::StoreError::Closed`]) and
+    /// releases the database. Idempotent.
+    fn close(&self) -> StoreFuture<'_, ()>;
+}
