@@ -24,18 +24,35 @@ pub enum AlgorithmId {
 }
 
 impl AlgorithmId {
+    /// The standard algorithms (FIPS 204, RFC 8032 and the composites), without the legacy one.
+    pub const STANDARD: [AlgorithmId; 6] = [
+        AlgorithmId::Ed25519,
+        AlgorithmId::MlDsa44,
+        AlgorithmId::MlDsa65,
+        AlgorithmId::MlDsa87,
+        AlgorithmId::MlDsa44Ed25519,
+        AlgorithmId::MlDsa65Ed25519,
+    ];
+
     /// Every algorithm compiled in.
     pub fn all() -> &'static [AlgorithmId] {
-        &[
-            AlgorithmId::Ed25519,
-            AlgorithmId::MlDsa44,
-            AlgorithmId::MlDsa65,
-            AlgorithmId::MlDsa87,
-            AlgorithmId::MlDsa44Ed25519,
-            AlgorithmId::MlDsa65Ed25519,
-            #[cfg(feature = "legacy-dilithium")]
-            AlgorithmId::LegacyDilithium3,
-        ]
+        #[cfg(feature = "legacy-dilithium")]
+        {
+            const ALL: [AlgorithmId; 7] = [
+                AlgorithmId::Ed25519,
+                AlgorithmId::MlDsa44,
+                AlgorithmId::MlDsa65,
+                AlgorithmId::MlDsa87,
+                AlgorithmId::MlDsa44Ed25519,
+                AlgorithmId::MlDsa65Ed25519,
+                AlgorithmId::LegacyDilithium3,
+            ];
+            &ALL
+        }
+        #[cfg(not(feature = "legacy-dilithium"))]
+        {
+            &Self::STANDARD
+        }
     }
 
     /// The ATP name used in key files, the CLI and protocol messages.

@@ -6,14 +6,7 @@ use atp_crypto::{AlgorithmId, CryptoError, CryptoProvider, PublicKey, SigningCon
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
-const ALGS: [AlgorithmId; 6] = [
-    AlgorithmId::Ed25519,
-    AlgorithmId::MlDsa44,
-    AlgorithmId::MlDsa65,
-    AlgorithmId::MlDsa87,
-    AlgorithmId::MlDsa44Ed25519,
-    AlgorithmId::MlDsa65Ed25519,
-];
+const ALGS: [AlgorithmId; 6] = AlgorithmId::STANDARD;
 
 fn keys() -> &'static Vec<SigningKey> {
     static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
