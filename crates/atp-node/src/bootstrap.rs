@@ -89,6 +89,12 @@ impl NodeIdentity {
         &self.key
     }
 
+    /// The KEL and the current signing key, taking the identity apart (the key is not
+    /// `Clone`; the server holds it behind an `Arc`).
+    pub fn into_kel_and_key(self) -> (Vec<SignedEvent>, SigningKey) {
+        (self.kel, self.key)
+    }
+
     /// Whether this start created the identity.
     pub fn created(&self) -> bool {
         self.created

@@ -13,8 +13,11 @@
 //!
 //! Library modules return [`NodeError`]; only [`run`] (the binary's body) uses `anyhow`.
 //!
-//! **Status:** the gRPC/HTTP server (`atp-server`) is not part of this build yet. [`run`]
-//! bootstraps, says so at WARN, and waits for SIGINT or SIGTERM; it never claims to serve.
+//! [`run`] bootstraps, opens the SQLite store in the data directory, makes sure the node's own
+//! key event log is in it, starts the checkpointer and serves gRPC and HTTP (`atp-server`) on
+//! the listen address until SIGINT or SIGTERM. The extension seam is built in one place,
+//! [`build_extensions`]. TLS serving is not implemented yet: TLS options are validated and then
+//! refused at start.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -26,6 +29,9 @@ pub mod telemetry;
 
 use std::future::Future;
 use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context as _;
 
 pub use admin::AdminToken;
 pub use bootstrap::{Bootstrapped, NodeIdentity, bootstrap};
@@ -107,12 +113,47 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     run_until(config, signals.recv()).await
 }
 
+/// The extension seam of this build: who is calling, who may do what, metrics and audit.
+///
+/// This is the only place where the enterprise edition's `cfg(feature = …)`s will appear; the
+/// community build uses the Apache-2.0 implementations of `atp-server` with the admin token.
+pub fn build_extensions(config: &NodeConfig, admin_token: AdminToken) -> atp_server::Extensions {
+    let _ = config;
+    atp_server::Extensions::community(move |presented: &str| admin_token.verify(presented))
+}
+
+/// The server's limits from the node's configuration.
+fn server_limits(config: &NodeConfig) -> atp_server::ServerLimits {
+    let l = &config.limits;
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    atp_server::ServerLimits {
+        max_message_bytes: l.max_message_bytes,
+        max_page_size: l.max_page_size,
+        default_page_size: l.default_page_size,
+        request_timeout: l.request_timeout,
+        rate_limit_per_second: l.rate_limit_per_second,
+        rate_limit_burst: l.rate_limit_burst,
+        replay_cache_capacity: l.replay_cache_capacity,
+        resolution_cache_capacity: l.resolution_cache_capacity,
+        clock_skew_ms: ms(l.envelope_max_skew),
+        max_envelope_lifetime_ms: ms(l.envelope_max_lifetime),
+        checkpoint_interval: config.checkpoint_interval,
+        ..atp_server::ServerLimits::default()
+    }
+}
+
 /// Run the node until `shutdown` completes. [`run`] passes the signal handlers; tests and
 /// embedders may pass any future.
 pub async fn run_until<F>(config: NodeConfig, shutdown: F) -> anyhow::Result<()>
 where
     F: Future<Output = ShutdownReason>,
 {
+    if config.tls.enabled() {
+        anyhow::bail!(
+            "TLS serving is not implemented yet: remove --tls-cert/--tls-key/--tls-self-signed \
+             and listen on a loopback address (plaintext), or terminate TLS in a proxy"
+        );
+    }
     for var in &config.unknown_env {
         tracing::warn!(variable = %var, "ignoring an unknown ATP_* environment variable");
     }
@@ -171,21 +212,80 @@ where
         telemetry::plaintext_banner(config.listen);
     }
 
-    // ---- Server placeholder --------------------------------------------------------------
-    // `atp-server` plugs in here: build the store in `node.data_dir`, the `Extensions` (the
-    // community authorizer gets `node.admin_token`), the services and the TLS acceptor from
-    // `config`, bind `config.listen`, and serve with `shutdown` as the graceful-shutdown
-    // signal. Until then nothing listens, and the node must not pretend otherwise.
-    tracing::warn!(
-        listen = %config.listen,
-        "gRPC server not yet available in this build: nothing is listening"
-    );
+    // ---- Store, server state, server -----------------------------------------------------
+    let store = atp_store::SqliteStore::open(&node.data_dir)
+        .await
+        .with_context(|| format!("opening the store in {}", node.data_dir.display()))?;
+    let store: Arc<dyn atp_store::Store> = Arc::new(store);
+    let node_did = identity.did().to_owned();
+    let log_origin = config.effective_log_origin(&node_did);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let public_base_url = config
+        .public_url
+        .clone()
+        .or_else(|| config.advertised_endpoint())
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let crate::Bootstrapped { identity, admin_token, .. } = node;
+    let (kel, key) = identity.into_kel_and_key();
+    let extensions = build_extensions(&config, admin_token);
+    let state: atp_server::AppState = Arc::new(atp_server::NodeState::new(
+        store.clone(),
+        Arc::new(key),
+        node_did,
+        log_origin,
+        public_base_url,
+        server_limits(&config),
+        extensions,
+    ));
+    let added = atp_server::serve::ensure_kel(&state, &kel)
+        .await
+        .context("storing the node's key event log")?;
+    if added > 0 {
+        tracing::info!(events = added, "node key event log stored");
+    }
+    atp_server::checkpointer::sign_now(&state).await.context("signing the first checkpoint")?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let checkpointer =
+        tokio::spawn(atp_server::checkpointer::run(state.clone(), stopped(stop_rx.clone())));
+    let mut server = tokio::spawn(atp_server::serve::serve_with_incoming_shutdown(
+        state.clone(),
+        listener,
+        stopped(stop_rx),
+    ));
+    tracing::info!(listen = %bound, "serving gRPC and HTTP");
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening: {bound}");
+        let _ = out.flush();
+    }
     // --------------------------------------------------------------------------------------
 
-    let reason = shutdown.await;
-    tracing::info!(%reason, "shutdown requested; stopping");
-    // The server's graceful shutdown (drain in-flight requests, flush the store) goes here.
-    drop(node);
+    let early = tokio::select! {
+        reason = shutdown => {
+            tracing::info!(%reason, "shutdown requested; stopping");
+            None
+        }
+        result = &mut server => Some(result),
+    };
+    let _ = stop_tx.send(true);
+    let served = match early {
+        Some(r) => r,
+        None => server.await,
+    };
+    let _ = checkpointer.await;
+    store.close().await.context("closing the store")?;
+    match served {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(anyhow::Error::new(e).context("the server stopped")),
+        Err(e) => return Err(anyhow::Error::new(e).context("the server task failed")),
+    }
     tracing::info!("shutdown complete");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The built `atp-node` binary: it bootstraps, prints its DID and the token path, and exits 0
 //! after a graceful shutdown on SIGTERM or SIGINT. Configuration errors stop it before it
-//! touches the data directory. (Nothing here listens on the network: the server is not part of
-//! this build yet.)
+//! touches the data directory. Every run listens on `127.0.0.1:0` (a free port) and prints the
+//! bound address as `listening: <addr>`.
 #![cfg(unix)]
 #![allow(missing_docs)]
 
@@ -18,6 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 fn node() -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env("ATP_LISTEN", "127.0.0.1:0");
     cmd
 }
 
@@ -107,6 +108,10 @@ fn the_binary_bootstraps_and_shuts_down_gracefully_on_sigterm_and_sigint() {
     let mut run = Running::start(cmd);
     let did = run.wait_for("node DID");
     let token_path = run.wait_for("admin token");
+    let listening = run.wait_for("listening");
+    let addr: std::net::SocketAddr = listening.parse().expect("bound address");
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    std::net::TcpStream::connect(addr).expect("the node accepts connections");
     run.signal("TERM");
     let (status, stderr) = run.finish();
     assert_eq!(status.code(), Some(0), "exit status {status}; stderr:\n{stderr}");
@@ -116,7 +121,7 @@ fn the_binary_bootstraps_and_shuts_down_gracefully_on_sigterm_and_sigint() {
     for needle in [
         "node identity created",
         "PLAINTEXT",
-        "gRPC server not yet available in this build",
+        "serving gRPC and HTTP",
         "shutdown requested",
         "SIGTERM",
         "shutdown complete",

@@ -1,0 +1,259 @@
+//! `atp.v1.AdminService`: node information (public) and the trust-anchor set (admin only,
+//! audited).
+//!
+//! Admin calls go through the extension seam: the authenticator names the caller, the
+//! authorizer decides (operation `trust_anchors.set` / `trust_anchors.list`, resource `node`),
+//! and the audit sink records the action *before* it is performed, so that an action that
+//! cannot be audited is not performed.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use atp_grpc::reasons;
+use atp_grpc::v1 as pb;
+use atp_grpc::v1::admin_service_server::AdminService;
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Response, Status};
+
+use crate::error::{Result, ServerError};
+use crate::extensions::{AuditRecord, CallInfo, Principal};
+use crate::state::AppState;
+
+/// The node-metadata key under which the ordered trust-anchor set, its notes and its revision
+/// are kept (the store itself keeps the sorted DIDs and logs each change).
+pub const TRUST_ANCHORS_META_KEY: &str = "admin.trust_anchors.v1";
+
+/// The longest trust-anchor note, in bytes.
+pub const MAX_NOTE_BYTES: usize = 256;
+
+/// The longest DID, in bytes (proto conventions).
+pub const MAX_DID_BYTES: usize = 512;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct AnchorSet {
+    revision: u64,
+    anchors: Vec<Anchor>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Anchor {
+    did: String,
+    note: String,
+}
+
+/// The AdminService implementation.
+#[derive(Debug)]
+pub struct AdminServiceImpl {
+    state: AppState,
+    // Serializes SetTrustAnchors so that the revision check and the write are atomic.
+    write: tokio::sync::Mutex<()>,
+}
+
+impl AdminServiceImpl {
+    /// The service over `state`.
+    pub fn new(state: AppState) -> Self {
+        AdminServiceImpl { state, write: tokio::sync::Mutex::new(()) }
+    }
+}
+
+/// The node information (the body of `GetNodeInfo`).
+pub fn node_info(state: &AppState) -> Result<pb::GetNodeInfoResponse> {
+    let (ed, ml) = crate::checkpointer::verifier_keys(state)?;
+    let l = &state.limits;
+    Ok(pb::GetNodeInfoResponse {
+        node_did: state.node_did.clone(),
+        node_version: state.node_version.clone(),
+        api_versions: vec!["atp.v1".to_owned()],
+        log_origin: state.log_origin.clone(),
+        checkpoint_verifier_keys: vec![ed.to_vkey(), ml.to_vkey()],
+        edition: pb::NodeEdition::Community as i32,
+        features: Vec::new(),
+        limits: Some(pb::NodeLimits {
+            max_request_bytes: l.max_message_bytes as u64,
+            max_page_size: l.max_page_size,
+            clock_skew_ms: l.clock_skew_ms,
+            max_envelope_lifetime_ms: l.max_envelope_lifetime_ms,
+            session_token_lifetime_ms: l.session_token_lifetime_ms,
+        }),
+        public_base_url: state.public_base_url.clone(),
+    })
+}
+
+async fn load_anchors(state: &AppState) -> Result<AnchorSet> {
+    match state.store.get_meta(TRUST_ANCHORS_META_KEY).await? {
+        None => Ok(AnchorSet::default()),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| ServerError::internal(format!("stored trust anchors unreadable: {e}"))),
+    }
+}
+
+fn validate_anchors(anchors: &[pb::TrustAnchor]) -> Result<()> {
+    if anchors.len() > atp_store::MAX_TRUST_ANCHORS {
+        return Err(ServerError::field(
+            "anchors",
+            format!("at most {} anchors", atp_store::MAX_TRUST_ANCHORS),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for a in anchors {
+        if a.did.len() > MAX_DID_BYTES {
+            return Err(ServerError::field("anchors.did", "longer than 512 bytes"));
+        }
+        atp_core::did::validate_did(&a.did)?;
+        if a.did.starts_with("did:key:") {
+            atp_core::did_key::parse_did_key(&a.did)?;
+        } else {
+            atp_core::did::parse_did_atp(&a.did)?;
+        }
+        if a.note.len() > MAX_NOTE_BYTES {
+            return Err(ServerError::field("anchors.note", "longer than 256 bytes"));
+        }
+        if !seen.insert(a.did.as_str()) {
+            return Err(ServerError::field("anchors", format!("duplicate DID {}", a.did)));
+        }
+    }
+    Ok(())
+}
+
+impl AdminServiceImpl {
+    /// Authenticates and authorizes an admin call; refusals are audited (best effort).
+    async fn admit(&self, call: &CallInfo, operation: &str) -> Result<Principal> {
+        match self.state.extensions.authorize(call, operation, "node").await {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                let record = AuditRecord {
+                    operation: operation.to_owned(),
+                    principal: "unknown".to_owned(),
+                    resource: "node".to_owned(),
+                    peer: call.peer,
+                    outcome: e.reason().to_owned(),
+                    at_unix_ms: self.state.now_ms(),
+                    detail: String::new(),
+                };
+                if let Err(audit) = self.state.extensions.audit.record(&record).await {
+                    tracing::warn!(error = %audit, "auditing a refused admin call failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn audit(
+        &self,
+        call: &CallInfo,
+        p: &Principal,
+        operation: &str,
+        detail: String,
+    ) -> Result<()> {
+        let record = AuditRecord {
+            operation: operation.to_owned(),
+            principal: p.name().to_owned(),
+            resource: "node".to_owned(),
+            peer: call.peer,
+            outcome: "OK".to_owned(),
+            at_unix_ms: self.state.now_ms(),
+            detail,
+        };
+        self.state.extensions.audit.record(&record).await
+    }
+
+    async fn set_anchors(
+        &self,
+        call: &CallInfo,
+        req: pb::SetTrustAnchorsRequest,
+    ) -> Result<pb::SetTrustAnchorsResponse> {
+        const OP: &str = "trust_anchors.set";
+        let principal = self.admit(call, OP).await?;
+        validate_anchors(&req.anchors)?;
+        let _guard = self.write.lock().await;
+        let current = load_anchors(&self.state).await?;
+        if let Some(expected) = req.expected_revision
+            && expected != current.revision
+        {
+            return Err(ServerError::rejected(
+                reasons::TRUST_ANCHORS_REVISION_MISMATCH,
+                format!("the current revision is {}, not {expected}", current.revision),
+            ));
+        }
+        let revision = current.revision + 1;
+        self.audit(
+            call,
+            &principal,
+            OP,
+            format!("revision {revision}, {} anchors", req.anchors.len()),
+        )
+        .await?;
+        let dids: Vec<String> = req.anchors.iter().map(|a| a.did.clone()).collect();
+        let leaf_index = self.state.store.set_trust_anchors(dids).await?;
+        self.state.log_grew.notify_one();
+        let set = AnchorSet {
+            revision,
+            anchors: req.anchors.into_iter().map(|a| Anchor { did: a.did, note: a.note }).collect(),
+        };
+        let json = serde_json::to_string(&set).map_err(|e| ServerError::internal(e.to_string()))?;
+        self.state.store.set_meta(TRUST_ANCHORS_META_KEY.to_owned(), json).await?;
+        let entry = self.state.store.get_entries(leaf_index, 1).await?;
+        let leaf_hash = entry.first().map(|e| e.leaf_hash.to_vec()).unwrap_or_default();
+        Ok(pb::SetTrustAnchorsResponse {
+            revision,
+            log_receipt: Some(pb::LogReceipt { leaf_index, leaf_hash }),
+        })
+    }
+
+    async fn list_anchors(&self, call: &CallInfo) -> Result<pb::ListTrustAnchorsResponse> {
+        const OP: &str = "trust_anchors.list";
+        let principal = self.admit(call, OP).await?;
+        self.audit(call, &principal, OP, String::new()).await?;
+        let set = load_anchors(&self.state).await?;
+        Ok(pb::ListTrustAnchorsResponse {
+            anchors: set
+                .anchors
+                .into_iter()
+                .map(|a| pb::TrustAnchor { did: a.did, note: a.note })
+                .collect(),
+            revision: set.revision,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminServiceImpl {
+    async fn get_node_info(
+        &self,
+        request: Request<pb::GetNodeInfoRequest>,
+    ) -> std::result::Result<Response<pb::GetNodeInfoResponse>, Status> {
+        let started = Instant::now();
+        let r = node_info(&self.state);
+        self.state.observe_rpc(
+            "atp.v1.AdminService/GetNodeInfo",
+            request.remote_addr(),
+            started,
+            &r,
+        );
+        Ok(Response::new(r?))
+    }
+
+    async fn set_trust_anchors(
+        &self,
+        request: Request<pb::SetTrustAnchorsRequest>,
+    ) -> std::result::Result<Response<pb::SetTrustAnchorsResponse>, Status> {
+        const METHOD: &str = "atp.v1.AdminService/SetTrustAnchors";
+        let started = Instant::now();
+        let call = CallInfo::from_grpc(METHOD, &request);
+        let r = self.set_anchors(&call, request.into_inner()).await;
+        self.state.observe_rpc(METHOD, call.peer, started, &r);
+        Ok(Response::new(r?))
+    }
+
+    async fn list_trust_anchors(
+        &self,
+        request: Request<pb::ListTrustAnchorsRequest>,
+    ) -> std::result::Result<Response<pb::ListTrustAnchorsResponse>, Status> {
+        const METHOD: &str = "atp.v1.AdminService/ListTrustAnchors";
+        let started = Instant::now();
+        let call = CallInfo::from_grpc(METHOD, &request);
+        let r = self.list_anchors(&call).await;
+        self.state.observe_rpc(METHOD, call.peer, started, &r);
+        Ok(Response::new(r?))
+    }
+}

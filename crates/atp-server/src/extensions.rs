@@ -1,0 +1,383 @@
+//! The extension seam: who is calling, may they do this, what happened, and the audit trail.
+//!
+//! `atp-node` builds one [`Extensions`] value (in one function, the only place where the
+//! enterprise edition's `cfg(feature)`s appear) and every service goes through it. The
+//! community implementations here are:
+//!
+//! - [`BearerTokenAuthenticator`]: `authorization: Bearer <token>` checked by a verifier the
+//!   node passes in (constant-time; this crate never sees the token file);
+//! - [`AdminOnlyAuthorizer`]: the admin may do everything, everyone else nothing (deny by
+//!   default);
+//! - [`TracingObserver`] and [`TracingAuditSink`]: `tracing` events.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::ServerError;
+
+/// The boxed future of the async seam traits (they are used as `Arc<dyn …>`).
+pub type SeamFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the authenticator sees of a call: its operation, peer and credentials. Built from
+/// gRPC metadata ([`CallInfo::from_grpc`]) or HTTP headers ([`CallInfo::from_http`]).
+#[derive(Clone, Default)]
+pub struct CallInfo {
+    /// The operation, e.g. `trust_anchors.set` or `atp.v1.AdminService/SetTrustAnchors`.
+    pub operation: String,
+    /// The peer's address, when known.
+    pub peer: Option<SocketAddr>,
+    /// The raw `authorization` header value, when present and valid ASCII.
+    pub authorization: Option<String>,
+    /// Whether an `authorization` header was present but not valid text (always invalid).
+    pub authorization_unreadable: bool,
+}
+
+impl fmt::Debug for CallInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the credentials.
+        f.debug_struct("CallInfo")
+            .field("operation", &self.operation)
+            .field("peer", &self.peer)
+            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl CallInfo {
+    /// From a gRPC request.
+    pub fn from_grpc<T>(operation: &str, request: &tonic::Request<T>) -> Self {
+        let (authorization, authorization_unreadable) =
+            match request.metadata().get("authorization") {
+                None => (None, false),
+                Some(v) => match v.to_str() {
+                    Ok(s) => (Some(s.to_owned()), false),
+                    Err(_) => (None, true),
+                },
+            };
+        CallInfo {
+            operation: operation.to_owned(),
+            peer: request.remote_addr(),
+            authorization,
+            authorization_unreadable,
+        }
+    }
+
+    /// From HTTP request headers.
+    pub fn from_http(operation: &str, headers: &http::HeaderMap, peer: Option<SocketAddr>) -> Self {
+        let (authorization, authorization_unreadable) =
+            match headers.get(http::header::AUTHORIZATION) {
+                None => (None, false),
+                Some(v) => match v.to_str() {
+                    Ok(s) => (Some(s.to_owned()), false),
+                    Err(_) => (None, true),
+                },
+            };
+        CallInfo { operation: operation.to_owned(), peer, authorization, authorization_unreadable }
+    }
+
+    /// The bearer token: `Ok(None)` without credentials, `AUTH_INVALID` for an
+    /// `authorization` value that is not `Bearer <token>`.
+    pub fn bearer(&self) -> Result<Option<&str>, ServerError> {
+        if self.authorization_unreadable {
+            return Err(ServerError::AuthInvalid);
+        }
+        let Some(value) = self.authorization.as_deref() else { return Ok(None) };
+        let (scheme, token) = value.trim().split_once(' ').ok_or(ServerError::AuthInvalid)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(ServerError::AuthInvalid);
+        }
+        Ok(Some(token.trim()))
+    }
+}
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Principal {
+    /// No credentials.
+    Anonymous,
+    /// The node's administrator (the community admin token).
+    Admin,
+    /// A caller identified by an enterprise authenticator (SSO, client certificate, session).
+    User {
+        /// A stable identifier (subject, DID, certificate fingerprint).
+        id: String,
+        /// Roles or groups, for an RBAC authorizer.
+        roles: Vec<String>,
+    },
+}
+
+impl Principal {
+    /// A short, loggable name: `anonymous`, `admin`, or the user id.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Anonymous => "anonymous",
+            Principal::Admin => "admin",
+            Principal::User { id, .. } => id,
+        }
+    }
+}
+
+/// Who is calling, from the call's credentials.
+pub trait Authenticator: Send + Sync {
+    /// [`Principal::Anonymous`] for a call without credentials; `AUTH_INVALID` for credentials
+    /// that are present but wrong (never silently anonymous).
+    fn authenticate<'a>(
+        &'a self,
+        call: &'a CallInfo,
+    ) -> SeamFuture<'a, Result<Principal, ServerError>>;
+}
+
+/// May `principal` do `operation` on `resource`? Deny by default.
+pub trait Authorizer: Send + Sync {
+    /// `Ok` to allow. Refuse an anonymous principal with `AUTH_REQUIRED` and an identified one
+    /// with `PERMISSION_DENIED`.
+    fn authorize<'a>(
+        &'a self,
+        principal: &'a Principal,
+        operation: &'a str,
+        resource: &'a str,
+    ) -> SeamFuture<'a, Result<(), ServerError>>;
+}
+
+/// The outcome of one RPC or HTTP request, for metrics.
+#[derive(Clone, Debug)]
+pub struct RpcEvent<'a> {
+    /// `atp.v1.IdentityService/SubmitEvent`, or `GET /1.0/identifiers` for HTTP.
+    pub method: &'a str,
+    /// The peer, when known.
+    pub peer: Option<SocketAddr>,
+    /// `OK`, or the error's reason code.
+    pub outcome: &'a str,
+    /// How long the call took.
+    pub elapsed: Duration,
+}
+
+/// A state change or notable domain fact, for metrics and logs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum DomainEvent<'a> {
+    /// A key event was accepted and logged.
+    KelEventAccepted {
+        /// The DID.
+        did: &'a str,
+        /// The event's sequence number.
+        sequence: u64,
+        /// Its log index.
+        log_index: u64,
+    },
+    /// A fork of a key event log was detected and its evidence stored.
+    KelForkDetected {
+        /// The DID.
+        did: &'a str,
+        /// The sequence number at which the logs diverge.
+        sequence: u64,
+    },
+    /// A checkpoint was signed and stored.
+    CheckpointSigned {
+        /// Its tree size.
+        size: u64,
+    },
+    /// Anything else, named by `kind` (e.g. `credential.issued`).
+    Other {
+        /// A stable dotted name.
+        kind: &'static str,
+        /// A short, non-personal detail.
+        detail: String,
+    },
+}
+
+/// One event per RPC and per domain event. Must not block; errors are the observer's own.
+pub trait Observer: Send + Sync {
+    /// Called once per finished RPC (or HTTP request).
+    fn on_rpc(&self, event: &RpcEvent<'_>);
+    /// Called once per domain event.
+    fn on_domain_event(&self, event: &DomainEvent<'_>);
+}
+
+/// One recorded admin action.
+#[derive(Clone, Debug)]
+pub struct AuditRecord {
+    /// The operation, e.g. `trust_anchors.set`.
+    pub operation: String,
+    /// The principal's name ([`Principal::name`]).
+    pub principal: String,
+    /// The resource acted on.
+    pub resource: String,
+    /// The peer, when known.
+    pub peer: Option<SocketAddr>,
+    /// `OK`, or the reason code of the refusal.
+    pub outcome: String,
+    /// When (Unix milliseconds, node clock).
+    pub at_unix_ms: i64,
+    /// A short, non-secret detail (e.g. the new revision).
+    pub detail: String,
+}
+
+/// Records admin actions. An error fails the request: an action that cannot be audited is not
+/// performed (the sink is called before the change is made).
+pub trait AuditSink: Send + Sync {
+    /// Records `record`.
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> SeamFuture<'a, Result<(), ServerError>>;
+}
+
+/// The four seam implementations every service uses.
+#[derive(Clone)]
+pub struct Extensions {
+    /// Who is calling.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// May they do it.
+    pub authorizer: Arc<dyn Authorizer>,
+    /// Metrics and logs.
+    pub observer: Arc<dyn Observer>,
+    /// The audit trail of admin actions.
+    pub audit: Arc<dyn AuditSink>,
+}
+
+impl fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extensions").finish_non_exhaustive()
+    }
+}
+
+impl Extensions {
+    /// The community set: bearer admin token, admin-only authorizer, tracing observer and
+    /// audit sink. `verify_admin_token` must compare in constant time.
+    pub fn community(verify_admin_token: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        Extensions {
+            authenticator: Arc::new(BearerTokenAuthenticator::new(verify_admin_token)),
+            authorizer: Arc::new(AdminOnlyAuthorizer),
+            observer: Arc::new(TracingObserver),
+            audit: Arc::new(TracingAuditSink),
+        }
+    }
+
+    /// Authenticates the call and authorizes `operation` on `resource`.
+    pub async fn authorize(
+        &self,
+        call: &CallInfo,
+        operation: &str,
+        resource: &str,
+    ) -> Result<Principal, ServerError> {
+        let principal = self.authenticator.authenticate(call).await?;
+        self.authorizer.authorize(&principal, operation, resource).await?;
+        Ok(principal)
+    }
+}
+
+/// The community authenticator: `authorization: Bearer <admin token>` makes the caller
+/// [`Principal::Admin`]; no header makes it anonymous; anything else is `AUTH_INVALID`.
+pub struct BearerTokenAuthenticator {
+    verify: Box<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
+impl BearerTokenAuthenticator {
+    /// With a verifier of presented tokens; it must compare in constant time (atp-node passes
+    /// `AdminToken::verify`). See also [`BearerTokenAuthenticator::from_sha256`].
+    pub fn new(verify: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        BearerTokenAuthenticator { verify: Box::new(verify) }
+    }
+
+    /// With the SHA-256 of the token: presented tokens are hashed and compared in constant
+    /// time.
+    pub fn from_sha256(expected: [u8; 32]) -> Self {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        Self::new(move |presented: &str| {
+            let h: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+            bool::from(h.ct_eq(&expected))
+        })
+    }
+}
+
+impl fmt::Debug for BearerTokenAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerTokenAuthenticator")
+    }
+}
+
+impl Authenticator for BearerTokenAuthenticator {
+    fn authenticate<'a>(
+        &'a self,
+        call: &'a CallInfo,
+    ) -> SeamFuture<'a, Result<Principal, ServerError>> {
+        Box::pin(async move {
+            match call.bearer()? {
+                None => Ok(Principal::Anonymous),
+                Some(token) if (self.verify)(token) => Ok(Principal::Admin),
+                Some(_) => Err(ServerError::AuthInvalid),
+            }
+        })
+    }
+}
+
+/// The community authorizer: the admin may do every operation; an anonymous caller gets
+/// `AUTH_REQUIRED` and anyone else `PERMISSION_DENIED`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AdminOnlyAuthorizer;
+
+impl Authorizer for AdminOnlyAuthorizer {
+    fn authorize<'a>(
+        &'a self,
+        principal: &'a Principal,
+        operation: &'a str,
+        _resource: &'a str,
+    ) -> SeamFuture<'a, Result<(), ServerError>> {
+        Box::pin(async move {
+            match principal {
+                Principal::Admin => Ok(()),
+                Principal::Anonymous => Err(ServerError::AuthRequired),
+                Principal::User { .. } => Err(ServerError::PermissionDenied(format!(
+                    "{operation} needs the node administrator"
+                ))),
+            }
+        })
+    }
+}
+
+/// The community observer: one `tracing` event per RPC (DEBUG, WARN for internal errors) and
+/// per domain event (INFO).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TracingObserver;
+
+impl Observer for TracingObserver {
+    fn on_rpc(&self, e: &RpcEvent<'_>) {
+        let ms = u64::try_from(e.elapsed.as_millis()).unwrap_or(u64::MAX);
+        if e.outcome == atp_grpc::reasons::INTERNAL {
+            tracing::warn!(method = e.method, peer = ?e.peer, outcome = e.outcome, ms, "rpc");
+        } else {
+            tracing::debug!(method = e.method, peer = ?e.peer, outcome = e.outcome, ms, "rpc");
+        }
+    }
+
+    fn on_domain_event(&self, e: &DomainEvent<'_>) {
+        tracing::info!(event = ?e, "domain event");
+    }
+}
+
+/// The community audit sink: one INFO `tracing` event (target `atp::audit`) per admin action.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TracingAuditSink;
+
+impl AuditSink for TracingAuditSink {
+    fn record<'a>(&'a self, r: &'a AuditRecord) -> SeamFuture<'a, Result<(), ServerError>> {
+        Box::pin(async move {
+            tracing::info!(
+                target: "atp::audit",
+                operation = %r.operation,
+                principal = %r.principal,
+                resource = %r.resource,
+                peer = ?r.peer,
+                outcome = %r.outcome,
+                at_unix_ms = r.at_unix_ms,
+                detail = %r.detail,
+                "admin action"
+            );
+            Ok(())
+        })
+    }
+}

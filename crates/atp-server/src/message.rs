@@ -1,0 +1,642 @@
+//! `atp.v1.MessageService`: envelope verification and challenge/response authentication.
+//!
+//! - **VerifyEnvelope** runs the shared verifier `atp_core::envelope::verify` (docs/protocol.md
+//!   §B4.4). The sender key comes from the sender's *stored* key event log through
+//!   `KeyEventLog::key_validity`; the answers are kept in a bounded cache keyed by
+//!   `(did, key seq)` and tied to the log head they were computed from, so a log that grew is
+//!   looked up again. The node's replay cache is scoped per `verifier_did` (the same envelope
+//!   verifies once for each of its recipients). Time comes from the state's clock.
+//! - **CreateChallenge / Authenticate** follow message.proto: 32-byte CSPRNG challenges in a
+//!   bounded, expiring store ([`ChallengeStore`]); the authentication response (`ATPAUT1\0`)
+//!   is parsed exactly and checked in the documented order; the challenge is consumed only
+//!   after the signature verified; the session token (`ATPTOK1\0`) is signed by the node with
+//!   ctx `atp/session/v1`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use atp_core::CoreError;
+use atp_core::envelope::{self, KeyValidity, NONCE_LEN, ReplayCache, ReplayCheck, SealedEnvelope};
+use atp_crypto::{CryptoProvider, SigningContext};
+use atp_grpc::reasons;
+use atp_grpc::v1 as pb;
+use atp_grpc::v1::message_service_server::MessageService;
+use base64::Engine as _;
+use tonic::{Request, Response, Status};
+
+use crate::error::{Result, ServerError};
+use crate::state::AppState;
+
+/// The longest DID accepted in requests and signed layouts, in bytes.
+pub const MAX_DID_BYTES: usize = 512;
+/// The longest audience, in bytes.
+pub const MAX_AUDIENCE_BYTES: usize = 512;
+/// The length of a challenge.
+pub const CHALLENGE_LEN: usize = 32;
+/// How long a challenge stays valid, in milliseconds.
+pub const CHALLENGE_LIFETIME_MS: i64 = 60_000;
+/// The most outstanding challenges.
+pub const DEFAULT_CHALLENGE_CAPACITY: usize = 10_000;
+/// The most `(did, key seq)` answers kept by the key lookup cache.
+pub const DEFAULT_KEY_CACHE_CAPACITY: usize = 10_000;
+/// The longest session token lifetime the protocol allows, in milliseconds.
+pub const MAX_SESSION_LIFETIME_MS: i64 = 3_600_000;
+/// Magic of the authentication response.
+pub const AUTH_MAGIC: [u8; 8] = *b"ATPAUT1\0";
+/// Magic of the session token.
+pub const TOKEN_MAGIC: [u8; 8] = *b"ATPTOK1\0";
+
+/// Every check of the envelope verification, in order (all of them pass on success).
+const ALL_CHECKS: [pb::EnvelopeCheck; 10] = [
+    pb::EnvelopeCheck::Structure,
+    pb::EnvelopeCheck::Lifetime,
+    pb::EnvelopeCheck::NotYetValid,
+    pb::EnvelopeCheck::Expiry,
+    pb::EnvelopeCheck::Audience,
+    pb::EnvelopeCheck::SenderKey,
+    pb::EnvelopeCheck::Algorithm,
+    pb::EnvelopeCheck::KeyValidAtIssue,
+    pb::EnvelopeCheck::Signature,
+    pb::EnvelopeCheck::Replay,
+];
+
+// ------------------------------------------------------------------------------------------
+// Caches
+// ------------------------------------------------------------------------------------------
+
+/// The node replay cache seen through one verifier DID: entries are keyed by
+/// `(verifier, sender, nonce)`.
+struct ScopedReplay<'a> {
+    inner: &'a dyn ReplayCache,
+    verifier: &'a str,
+}
+
+impl ReplayCache for ScopedReplay<'_> {
+    fn check_and_insert(
+        &self,
+        sender: &str,
+        nonce: &[u8; NONCE_LEN],
+        keep_until: i64,
+        now: i64,
+    ) -> ReplayCheck {
+        // A NUL cannot occur in a DID, so the scoped key is unambiguous.
+        let scoped = format!("{}\u{0}{sender}", self.verifier);
+        self.inner.check_and_insert(&scoped, nonce, keep_until, now)
+    }
+}
+
+/// `(did, seq)` → (log head digest, answer).
+type KeyCacheMap = HashMap<(String, u64), (String, Option<KeyValidity>)>;
+
+/// Bounded cache of sender-key lookups: `(did, seq)` → (log head digest, answer).
+#[derive(Debug)]
+struct KeyCache {
+    capacity: usize,
+    map: Mutex<KeyCacheMap>,
+}
+
+impl KeyCache {
+    fn get(&self, did: &str, seq: u64, head: &str) -> Option<Option<KeyValidity>> {
+        let map = self.map.lock().ok()?;
+        match map.get(&(did.to_owned(), seq)) {
+            Some((digest, v)) if digest == head => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, did: &str, seq: u64, head: &str, v: Option<KeyValidity>) {
+        if self.capacity == 0 {
+            return;
+        }
+        if let Ok(mut map) = self.map.lock() {
+            let key = (did.to_owned(), seq);
+            if map.len() >= self.capacity
+                && !map.contains_key(&key)
+                && let Some(k) = map.keys().next().cloned()
+            {
+                map.remove(&k);
+            }
+            map.insert(key, (head.to_owned(), v));
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct PendingChallenge {
+    did: String,
+    audience: String,
+    expires_at: i64,
+}
+
+/// Outstanding authentication challenges: bounded, expiring, single use.
+#[derive(Debug)]
+pub struct ChallengeStore {
+    capacity: usize,
+    map: Mutex<HashMap<[u8; CHALLENGE_LEN], PendingChallenge>>,
+}
+
+impl ChallengeStore {
+    /// A store of at most `capacity` unexpired challenges.
+    pub fn new(capacity: usize) -> Self {
+        ChallengeStore { capacity, map: Mutex::new(HashMap::new()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; CHALLENGE_LEN], PendingChallenge>> {
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a challenge; `false` when the store is full of unexpired challenges.
+    fn insert(&self, challenge: [u8; CHALLENGE_LEN], pending: PendingChallenge, now: i64) -> bool {
+        let mut map = self.lock();
+        if map.len() >= self.capacity {
+            map.retain(|_, p| p.expires_at >= now);
+        }
+        if map.len() >= self.capacity {
+            return false;
+        }
+        map.insert(challenge, pending);
+        true
+    }
+
+    /// Whether `challenge` is outstanding, unexpired, and for `did` and `audience`.
+    fn matches(
+        &self,
+        challenge: &[u8; CHALLENGE_LEN],
+        did: &str,
+        audience: &str,
+        now: i64,
+    ) -> bool {
+        self.lock()
+            .get(challenge)
+            .is_some_and(|p| p.did == did && p.audience == audience && now <= p.expires_at)
+    }
+
+    /// Consumes a matching challenge; `false` if it is gone (used concurrently) or no longer
+    /// matches.
+    fn consume(
+        &self,
+        challenge: &[u8; CHALLENGE_LEN],
+        did: &str,
+        audience: &str,
+        now: i64,
+    ) -> bool {
+        let mut map = self.lock();
+        let ok = map
+            .get(challenge)
+            .is_some_and(|p| p.did == did && p.audience == audience && now <= p.expires_at);
+        if ok {
+            map.remove(challenge);
+        }
+        ok
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Layouts
+// ------------------------------------------------------------------------------------------
+
+/// A parsed authentication response (`ATPAUT1\0`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authentication {
+    /// The authenticating DID.
+    pub did: String,
+    /// The `s` of the KEL event that established the signing key.
+    pub key_seq: u64,
+    /// The node DID it names.
+    pub node_did: String,
+    /// The audience.
+    pub audience: String,
+    /// The challenge.
+    pub challenge: [u8; CHALLENGE_LEN],
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.buf.len() < n {
+            return None;
+        }
+        let (a, b) = self.buf.split_at(n);
+        self.buf = b;
+        Some(a)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Some(u64::from_be_bytes(a))
+    }
+    fn string(&mut self, max: usize) -> Option<String> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        if len > max {
+            return None;
+        }
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+}
+
+impl Authentication {
+    /// Parses the exact layout of message.proto; `None` for anything else.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader { buf: bytes };
+        if r.take(8)? != AUTH_MAGIC {
+            return None;
+        }
+        let did = r.string(MAX_DID_BYTES)?;
+        let key_seq = r.u64()?;
+        let node_did = r.string(MAX_DID_BYTES)?;
+        let audience = r.string(MAX_AUDIENCE_BYTES)?;
+        let mut challenge = [0u8; CHALLENGE_LEN];
+        challenge.copy_from_slice(r.take(CHALLENGE_LEN)?);
+        if !r.buf.is_empty() || did.is_empty() || node_did.is_empty() || !valid_audience(&audience)
+        {
+            return None;
+        }
+        Some(Authentication { did, key_seq, node_did, audience, challenge })
+    }
+
+    /// The signed bytes of this authentication response.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&AUTH_MAGIC);
+        put_str(&mut out, &self.did);
+        out.extend_from_slice(&self.key_seq.to_be_bytes());
+        put_str(&mut out, &self.node_did);
+        put_str(&mut out, &self.audience);
+        out.extend_from_slice(&self.challenge);
+        out
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    // Callers bound every string to 512 bytes.
+    out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A session token's fields (`ATPTOK1\0`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionToken {
+    /// The node's DID.
+    pub issuer: String,
+    /// The node's key event that established its signing key.
+    pub issuer_key_seq: u64,
+    /// The authenticated DID.
+    pub subject: String,
+    /// The subject's key that signed the authentication.
+    pub subject_key_seq: u64,
+    /// The audience.
+    pub audience: String,
+    /// Unix milliseconds.
+    pub issued_at: i64,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+    /// Random token id.
+    pub token_id: [u8; 16],
+}
+
+impl SessionToken {
+    /// The signed bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&TOKEN_MAGIC);
+        put_str(&mut out, &self.issuer);
+        out.extend_from_slice(&self.issuer_key_seq.to_be_bytes());
+        put_str(&mut out, &self.subject);
+        out.extend_from_slice(&self.subject_key_seq.to_be_bytes());
+        put_str(&mut out, &self.audience);
+        out.extend_from_slice(&self.issued_at.to_be_bytes());
+        out.extend_from_slice(&self.expires_at.to_be_bytes());
+        out.extend_from_slice(&self.token_id);
+        out
+    }
+
+    /// Parses the exact layout; `None` for anything else.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader { buf: bytes };
+        if r.take(8)? != TOKEN_MAGIC {
+            return None;
+        }
+        let issuer = r.string(MAX_DID_BYTES)?;
+        let issuer_key_seq = r.u64()?;
+        let subject = r.string(MAX_DID_BYTES)?;
+        let subject_key_seq = r.u64()?;
+        let audience = r.string(MAX_AUDIENCE_BYTES)?;
+        let issued_at = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
+        let expires_at = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
+        let token_id: [u8; 16] = r.take(16)?.try_into().ok()?;
+        if !r.buf.is_empty() {
+            return None;
+        }
+        Some(SessionToken {
+            issuer,
+            issuer_key_seq,
+            subject,
+            subject_key_seq,
+            audience,
+            issued_at,
+            expires_at,
+            token_id,
+        })
+    }
+}
+
+/// Splits a session token string `b64u(token) "." b64u(signature)`.
+pub fn split_session_token(token: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (a, b) = token.split_once('.')?;
+    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    Some((e.decode(a).ok()?, e.decode(b).ok()?))
+}
+
+fn valid_audience(a: &str) -> bool {
+    !a.is_empty() && a.len() <= MAX_AUDIENCE_BYTES && a.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+// ------------------------------------------------------------------------------------------
+// The service
+// ------------------------------------------------------------------------------------------
+
+/// `atp.v1.MessageService` over the shared [`AppState`].
+#[derive(Clone, Debug)]
+pub struct MessageApi {
+    state: AppState,
+    keys: Arc<KeyCache>,
+    challenges: Arc<ChallengeStore>,
+}
+
+impl MessageApi {
+    /// The service over `state`, with its own key-lookup cache and challenge store (construct
+    /// it once per node).
+    pub fn new(state: AppState) -> Self {
+        let keys = Arc::new(KeyCache {
+            capacity: state
+                .limits
+                .resolution_cache_capacity
+                .clamp(1, DEFAULT_KEY_CACHE_CAPACITY * 10),
+            map: Mutex::new(HashMap::new()),
+        });
+        MessageApi {
+            state,
+            keys,
+            challenges: Arc::new(ChallengeStore::new(DEFAULT_CHALLENGE_CAPACITY)),
+        }
+    }
+
+    fn observe<T>(&self, method: &str, started: std::time::Instant, r: &Result<T>) {
+        let outcome = match r {
+            Ok(_) => "OK",
+            Err(e) => e.reason(),
+        };
+        self.state.extensions.observer.on_rpc(&crate::extensions::RpcEvent {
+            method,
+            peer: None,
+            outcome,
+            elapsed: started.elapsed(),
+        });
+    }
+
+    /// The key established by event `seq` of `did`'s stored log, with its validity window.
+    /// `None` when the node holds no such log or `seq` names no key.
+    async fn key_validity(&self, did: &str, seq: u64) -> Result<Option<KeyValidity>> {
+        if atp_core::did::parse_did_atp(did).is_err() {
+            return Ok(None);
+        }
+        let Some(kel) = self.state.load_kel(did).await? else { return Ok(None) };
+        let head = kel.state.last_digest.as_str();
+        if let Some(v) = self.keys.get(did, seq, head) {
+            return Ok(v);
+        }
+        let events: Vec<_> = kel.events.iter().map(|e| e.event.clone()).collect();
+        let v = self
+            .state
+            .kel_verifier
+            .key_validity(did, &events, seq)
+            .map_err(|e| ServerError::internal(format!("stored log of {did}: {e}")))?;
+        self.keys.put(did, seq, head, v.clone());
+        Ok(v)
+    }
+
+    async fn verify_envelope_inner(
+        &self,
+        req: pb::VerifyEnvelopeRequest,
+    ) -> Result<pb::VerifyEnvelopeResponse> {
+        let me = req.verifier_did.as_str();
+        if me.is_empty() || me.len() > MAX_DID_BYTES {
+            return Err(ServerError::field(
+                "verifier_did",
+                format!("must be 1 to {MAX_DID_BYTES} bytes"),
+            ));
+        }
+        let sealed = SealedEnvelope::from_bytes(&req.envelope)?;
+        let env = &sealed.envelope;
+        // The store is async and the verifier is not: look the key up first. The closure below
+        // only hands the answer to the verifier, which still runs every check in order.
+        let validity = self.key_validity(&env.sender, env.sender_key_seq).await?;
+        let sender = env.sender.clone();
+        let seq = env.sender_key_seq;
+        let lookup = move |_did: &str, _seq: u64| -> std::result::Result<KeyValidity, CoreError> {
+            validity
+                .clone()
+                .ok_or_else(|| CoreError::EnvelopeUnknownSender { did: sender.clone(), seq })
+        };
+        let replay = ScopedReplay { inner: self.state.caches.replay.as_ref(), verifier: me };
+        let ctx = envelope::VerifyContext {
+            key_lookup: &lookup,
+            now: self.state.now_ms(),
+            max_skew_ms: self.state.limits.clock_skew_ms,
+            max_lifetime_ms: self.state.limits.max_envelope_lifetime_ms,
+            me,
+            replay_cache: &replay,
+        };
+        envelope::verify(&sealed, &ctx)?;
+        let env = sealed.envelope;
+        Ok(pb::VerifyEnvelopeResponse {
+            sender_did: env.sender,
+            sender_key_seq: env.sender_key_seq,
+            recipients: env.recipients,
+            issued_at_unix_ms: env.issued_at,
+            expires_at_unix_ms: env.expires_at,
+            nonce: env.nonce.to_vec(),
+            content_type: env.content_type,
+            payload: env.payload,
+            checks_passed: ALL_CHECKS.iter().map(|c| *c as i32).collect(),
+        })
+    }
+
+    async fn create_challenge_inner(
+        &self,
+        req: pb::CreateChallengeRequest,
+    ) -> Result<pb::CreateChallengeResponse> {
+        check_did_atp(&req.did)?;
+        if !valid_audience(&req.audience) {
+            return Err(ServerError::field(
+                "audience",
+                format!(
+                    "must be 1 to {MAX_AUDIENCE_BYTES} bytes of printable ASCII without spaces"
+                ),
+            ));
+        }
+        if self.state.load_kel(&req.did).await?.is_none() {
+            return Err(ServerError::DidNotFound(req.did));
+        }
+        let mut challenge = [0u8; CHALLENGE_LEN];
+        atp_crypto::random_bytes(&mut challenge)
+            .map_err(|e| ServerError::internal(format!("rng: {e}")))?;
+        let now = self.state.now_ms();
+        let expires_at = now.saturating_add(CHALLENGE_LIFETIME_MS);
+        let pending = PendingChallenge { did: req.did, audience: req.audience, expires_at };
+        if !self.challenges.insert(challenge, pending, now) {
+            return Err(ServerError::rejected(
+                reasons::SESSION_CHALLENGE_CACHE_FULL,
+                "too many outstanding challenges; retry later",
+            ));
+        }
+        Ok(pb::CreateChallengeResponse {
+            challenge: challenge.to_vec(),
+            node_did: self.state.node_did.clone(),
+            expires_at_unix_ms: expires_at,
+        })
+    }
+
+    async fn authenticate_inner(
+        &self,
+        req: pb::AuthenticateRequest,
+    ) -> Result<pb::AuthenticateResponse> {
+        let auth = Authentication::parse(&req.authentication).ok_or_else(|| {
+            ServerError::rejected(
+                reasons::SESSION_MALFORMED,
+                "the authentication response does not parse (layout ATPAUT1)",
+            )
+        })?;
+        if auth.node_did != self.state.node_did {
+            return Err(ServerError::rejected(
+                reasons::SESSION_WRONG_NODE,
+                "the authentication response names another node",
+            ));
+        }
+        let now = self.state.now_ms();
+        let unknown = || {
+            ServerError::rejected(
+                reasons::SESSION_CHALLENGE_UNKNOWN,
+                "unknown, expired or used challenge, or one issued for another DID or audience",
+            )
+        };
+        if !self.challenges.matches(&auth.challenge, &auth.did, &auth.audience, now) {
+            return Err(unknown());
+        }
+        let not_current = || {
+            ServerError::rejected(
+                reasons::SESSION_KEY_NOT_CURRENT,
+                "key_seq is not the DID's current key, or the DID is deactivated",
+            )
+        };
+        let kel = self.state.load_kel(&auth.did).await?.ok_or_else(not_current)?;
+        if kel.state.deactivated || kel.state.key_sequence != auth.key_seq {
+            return Err(not_current());
+        }
+        CryptoProvider::default_quantum_safe()
+            .verify(
+                &kel.state.current_key,
+                &req.authentication,
+                SigningContext::Session.as_bytes(),
+                &req.signature,
+            )
+            .map_err(|e| {
+                ServerError::rejected(
+                    reasons::SESSION_BAD_SIGNATURE,
+                    format!("the authentication signature does not verify: {e}"),
+                )
+            })?;
+        if !self.challenges.consume(&auth.challenge, &auth.did, &auth.audience, now) {
+            return Err(unknown());
+        }
+        let node =
+            self.state.load_kel(&self.state.node_did).await?.ok_or_else(|| {
+                ServerError::internal("the node's own key event log is not stored")
+            })?;
+        let mut token_id = [0u8; 16];
+        atp_crypto::random_bytes(&mut token_id)
+            .map_err(|e| ServerError::internal(format!("rng: {e}")))?;
+        let lifetime =
+            self.state.limits.session_token_lifetime_ms.clamp(1, MAX_SESSION_LIFETIME_MS);
+        let token = SessionToken {
+            issuer: self.state.node_did.clone(),
+            issuer_key_seq: node.state.key_sequence,
+            subject: auth.did.clone(),
+            subject_key_seq: auth.key_seq,
+            audience: auth.audience.clone(),
+            issued_at: now,
+            expires_at: now.saturating_add(lifetime),
+            token_id,
+        };
+        let bytes = token.to_bytes();
+        let signature = self
+            .state
+            .node_key
+            .sign(&bytes, SigningContext::Session.as_bytes())
+            .map_err(|e| ServerError::internal(format!("signing a session token: {e}")))?;
+        let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        Ok(pb::AuthenticateResponse {
+            session_token: format!("{}.{}", e.encode(&bytes), e.encode(&signature)),
+            did: auth.did,
+            audience: auth.audience,
+            expires_at_unix_ms: token.expires_at,
+        })
+    }
+}
+
+fn check_did_atp(did: &str) -> Result<()> {
+    if did.is_empty() || did.len() > MAX_DID_BYTES {
+        return Err(ServerError::Core(CoreError::DidInvalid(format!(
+            "a DID is 1 to {MAX_DID_BYTES} bytes"
+        ))));
+    }
+    if did.starts_with("did:") && !did.starts_with(atp_core::kel::DID_ATP_PREFIX) {
+        atp_core::did::validate_did(did)?;
+        let method = did.split(':').nth(1).unwrap_or_default();
+        return Err(ServerError::Core(CoreError::DidMethodNotSupported(format!(
+            "did:{method} cannot authenticate; only did:atp"
+        ))));
+    }
+    atp_core::did::parse_did_atp(did)?;
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl MessageService for MessageApi {
+    async fn verify_envelope(
+        &self,
+        request: Request<pb::VerifyEnvelopeRequest>,
+    ) -> std::result::Result<Response<pb::VerifyEnvelopeResponse>, Status> {
+        let started = std::time::Instant::now();
+        let r = self.verify_envelope_inner(request.into_inner()).await;
+        self.observe("atp.v1.MessageService/VerifyEnvelope", started, &r);
+        Ok(Response::new(r?))
+    }
+
+    async fn create_challenge(
+        &self,
+        request: Request<pb::CreateChallengeRequest>,
+    ) -> std::result::Result<Response<pb::CreateChallengeResponse>, Status> {
+        let started = std::time::Instant::now();
+        let r = self.create_challenge_inner(request.into_inner()).await;
+        self.observe("atp.v1.MessageService/CreateChallenge", started, &r);
+        Ok(Response::new(r?))
+    }
+
+    async fn authenticate(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> std::result::Result<Response<pb::AuthenticateResponse>, Status> {
+        let started = std::time::Instant::now();
+        let r = self.authenticate_inner(request.into_inner()).await;
+        self.observe("atp.v1.MessageService/Authenticate", started, &r);
+        Ok(Response::new(r?))
+    }
+}

@@ -1,0 +1,288 @@
+//! [`NodeState`]: what every service and route shares, behind an [`AppState`] (`Arc`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use atp_core::envelope::{InMemoryReplayCache, ReplayCache};
+use atp_core::kel::{KelState, KeyEventLog};
+use atp_crypto::SigningKey;
+use atp_store::{Store, StoredEvent};
+
+use crate::error::{Result, ServerError};
+use crate::extensions::Extensions;
+
+/// The shared state, cheap to clone.
+pub type AppState = Arc<NodeState>;
+
+/// The node's clock: Unix milliseconds (UTC). Tests pass a fixed or stepped clock.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock as a [`Clock`].
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+    })
+}
+
+/// The limits the server enforces (reported by `AdminService.GetNodeInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// The largest request (and response) message, in bytes.
+    pub max_message_bytes: usize,
+    /// The largest page; larger requests are clamped.
+    pub max_page_size: u32,
+    /// The page size for `page_size` 0.
+    pub default_page_size: u32,
+    /// The deadline of one request.
+    pub request_timeout: Duration,
+    /// Sustained requests per second per peer IP.
+    pub rate_limit_per_second: u32,
+    /// Burst per peer IP.
+    pub rate_limit_burst: u32,
+    /// The most peers the rate limiter tracks at once (the least recently seen are dropped).
+    pub rate_limit_max_peers: usize,
+    /// Capacity of the envelope replay cache.
+    pub replay_cache_capacity: usize,
+    /// Capacity of the key-event-log cache used for resolution and verification.
+    pub resolution_cache_capacity: usize,
+    /// Allowed clock skew for envelopes, signed updates and tokens, in milliseconds.
+    pub clock_skew_ms: i64,
+    /// The longest envelope lifetime accepted, in milliseconds.
+    pub max_envelope_lifetime_ms: i64,
+    /// The lifetime of issued session tokens, in milliseconds.
+    pub session_token_lifetime_ms: i64,
+    /// How often the checkpointer looks for log growth.
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_message_bytes: 4 * 1024 * 1024,
+            max_page_size: 1000,
+            default_page_size: 100,
+            request_timeout: Duration::from_secs(10),
+            rate_limit_per_second: 500,
+            rate_limit_burst: 1000,
+            rate_limit_max_peers: 10_000,
+            replay_cache_capacity: 100_000,
+            resolution_cache_capacity: 10_000,
+            clock_skew_ms: 60_000,
+            max_envelope_lifetime_ms: 300_000,
+            session_token_lifetime_ms: 3_600_000,
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ServerLimits {
+    /// The effective page size for a requested one (0: default; clamped to the maximum).
+    pub fn page_size(&self, requested: u32) -> u32 {
+        match requested {
+            0 => self.default_page_size.min(self.max_page_size),
+            n => n.min(self.max_page_size),
+        }
+    }
+}
+
+/// A verified key event log held in the [`KelCache`].
+#[derive(Debug)]
+pub struct CachedKel {
+    /// The stored events, in order.
+    pub events: Vec<StoredEvent>,
+    /// The state after the last event.
+    pub state: KelState,
+}
+
+/// A bounded cache of verified key event logs, keyed by DID. Entries are checked against the
+/// store's head on every read, so a stale entry is never served; it only saves re-verifying
+/// signatures.
+#[derive(Debug)]
+pub struct KelCache {
+    capacity: usize,
+    map: Mutex<HashMap<String, Arc<CachedKel>>>,
+}
+
+impl KelCache {
+    /// A cache of at most `capacity` logs (0 disables it).
+    pub fn new(capacity: usize) -> Self {
+        KelCache { capacity, map: Mutex::new(HashMap::new()) }
+    }
+
+    fn get(&self, did: &str) -> Option<Arc<CachedKel>> {
+        self.map.lock().ok()?.get(did).cloned()
+    }
+
+    fn put(&self, did: &str, kel: Arc<CachedKel>) {
+        if self.capacity == 0 {
+            return;
+        }
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= self.capacity && !map.contains_key(did) {
+                // Simple and bounded: drop an arbitrary entry.
+                if let Some(k) = map.keys().next().cloned() {
+                    map.remove(&k);
+                }
+            }
+            map.insert(did.to_owned(), kel);
+        }
+    }
+
+    /// Forgets `did` (after an append).
+    pub fn invalidate(&self, did: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(did);
+        }
+    }
+}
+
+/// The caches shared by the services.
+pub struct Caches {
+    /// Verified key event logs.
+    pub kel: KelCache,
+    /// The envelope replay cache (bounded; fails closed when full).
+    pub replay: Arc<dyn ReplayCache>,
+    /// Consumed presentation challenges, keyed by (domain, challenge digest); bounded like
+    /// the replay cache.
+    pub presentation_challenges: Arc<dyn ReplayCache>,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches").field("kel", &self.kel).finish_non_exhaustive()
+    }
+}
+
+impl Caches {
+    /// Caches sized by `limits`.
+    pub fn new(limits: &ServerLimits) -> Self {
+        Caches {
+            kel: KelCache::new(limits.resolution_cache_capacity),
+            replay: Arc::new(InMemoryReplayCache::new(limits.replay_cache_capacity)),
+            presentation_challenges: Arc::new(InMemoryReplayCache::new(
+                limits.replay_cache_capacity,
+            )),
+        }
+    }
+}
+
+/// Everything the services share.
+pub struct NodeState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The node's current composite (ML-DSA-65 + Ed25519) signing key.
+    pub node_key: Arc<SigningKey>,
+    /// The node's `did:atp`.
+    pub node_did: String,
+    /// The transparency log's origin (first line of every checkpoint).
+    pub log_origin: String,
+    /// The base URL of the node's HTTP routes as published (e.g. in status list URLs).
+    pub public_base_url: String,
+    /// The node software version, e.g. `0.1.0`.
+    pub node_version: String,
+    /// The enforced limits.
+    pub limits: ServerLimits,
+    /// The extension seam.
+    pub extensions: Extensions,
+    /// The clock.
+    pub clock: Clock,
+    /// The caches.
+    pub caches: Caches,
+    /// Notified whenever the log grew. Not awaited yet: the checkpointer signs on its
+    /// interval ([`ServerLimits::checkpoint_interval`]).
+    pub log_grew: tokio::sync::Notify,
+    /// The key event log verifier (limits, crypto provider).
+    pub kel_verifier: KeyEventLog,
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeState")
+            .field("node_did", &self.node_did)
+            .field("log_origin", &self.log_origin)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeState {
+    /// A state with the system clock, default caches and the default KEL verifier.
+    pub fn new(
+        store: Arc<dyn Store>,
+        node_key: Arc<SigningKey>,
+        node_did: String,
+        log_origin: String,
+        public_base_url: String,
+        limits: ServerLimits,
+        extensions: Extensions,
+    ) -> Self {
+        let caches = Caches::new(&limits);
+        NodeState {
+            store,
+            node_key,
+            node_did,
+            log_origin,
+            public_base_url,
+            node_version: env!("CARGO_PKG_VERSION").to_owned(),
+            limits,
+            extensions,
+            clock: system_clock(),
+            caches,
+            log_grew: tokio::sync::Notify::new(),
+            kel_verifier: KeyEventLog::new(),
+        }
+    }
+
+    /// Reports one finished RPC to the observer: `OK` or the error's reason code.
+    pub fn observe_rpc<T>(
+        &self,
+        method: &str,
+        peer: Option<std::net::SocketAddr>,
+        started: std::time::Instant,
+        result: &Result<T>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "OK",
+            Err(e) => e.reason(),
+        };
+        self.extensions.observer.on_rpc(&crate::extensions::RpcEvent {
+            method,
+            peer,
+            outcome,
+            elapsed: started.elapsed(),
+        });
+    }
+
+    /// Now, in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// The verified key event log of `did`, or `None` when the node holds none. Served from
+    /// the cache when its head still matches the store's.
+    pub async fn load_kel(&self, did: &str) -> Result<Option<Arc<CachedKel>>> {
+        let Some(identity) = self.store.get_identity(did).await? else {
+            return Ok(None);
+        };
+        if let Some(cached) = self.caches.kel.get(did)
+            && cached.state.sequence == identity.sequence
+            && cached.state.last_digest == identity.digest
+        {
+            return Ok(Some(cached));
+        }
+        let events = self.store.get_kel(did).await?;
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let signed: Vec<_> = events.iter().map(|e| e.event.clone()).collect();
+        let state = self.kel_verifier.verify_did(did, &signed).map_err(|e| {
+            ServerError::internal(format!("stored key event log of {did} does not verify: {e}"))
+        })?;
+        let kel = Arc::new(CachedKel { events, state });
+        self.caches.kel.put(did, kel.clone());
+        Ok(Some(kel))
+    }
+}
