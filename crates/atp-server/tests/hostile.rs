@@ -1,16 +1,28 @@
-//! Hostile input to IdentityService, LogService and AdminService: each case gets its exact
-//! reason code, and nothing is stored (log size and identity count unchanged; a fork stores
-//! exactly its evidence leaf).
+//! Hostile input through a real served node (every `atp.v1` service and the HTTP routes on one
+//! port): a data-driven table of cases, each with its exact outcome (gRPC code + ErrorInfo
+//! reason, or HTTP status + problem-details / resolution-error code), and after each case the
+//! store and the log are unchanged (log size, identities, key events, evidence, trust anchors,
+//! and the version of every status list). The one case that must store something, a fork,
+//! stores exactly its evidence leaf.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use atp_core::envelope::Envelope;
 use atp_core::kel::{self, CompositeKey, Event, EventType, SignedEvent, key_commitment};
 use atp_crypto::{SigningContext, SigningKey};
 use atp_grpc::v1 as pb;
+use atp_grpc::v1::credential_service_client::CredentialServiceClient;
+use atp_grpc::v1::message_service_client::MessageServiceClient;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{ADMIN_TOKEN, TestNode, key, reason};
+use common::{ADMIN_TOKEN, TestNode, key};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
 /// Signs an arbitrary event body with `key` (what an attacker can do).
@@ -44,9 +56,159 @@ fn with_token<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
     req
 }
 
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("ms")
+}
+
+/// What a call produced: a gRPC error (code, ErrorInfo reason), an HTTP answer (status, code
+/// from the body), or success.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    Grpc(Code, Option<String>),
+    Http(u16, Option<String>),
+    Ok,
+}
+
+fn g(code: Code, reason: &str) -> Outcome {
+    Outcome::Grpc(code, Some(reason.to_owned()))
+}
+
+fn h(status: u16, code: &str) -> Outcome {
+    Outcome::Http(status, Some(code.to_owned()))
+}
+
+fn grpc<T>(r: Result<tonic::Response<T>, tonic::Status>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Ok,
+        Err(e) => Outcome::Grpc(e.code(), atp_grpc::status::reason(&e)),
+    }
+}
+
+type Run<'a> = Pin<Box<dyn Future<Output = Outcome> + 'a>>;
+
+struct Case<'a> {
+    name: &'static str,
+    want: Outcome,
+    run: Run<'a>,
+    /// A fork is refused but its evidence is recorded: exactly one evidence row and one leaf.
+    stores_evidence: bool,
+}
+
+fn case<'a>(
+    name: &'static str,
+    want: Outcome,
+    run: impl Future<Output = Outcome> + 'a,
+) -> Case<'a> {
+    Case { name, want, run: Box::pin(run), stores_evidence: false }
+}
+
+/// Everything a hostile call could change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Snapshot {
+    log_size: u64,
+    identities: u64,
+    kel_events: u64,
+    evidence: u64,
+    trust_anchors: u64,
+    status_lists: u64,
+    /// (list id, version, next index) of every status list the test issued from.
+    lists: Vec<(String, u64, u64)>,
+}
+
+async fn snapshot(node: &TestNode, list_ids: &[String]) -> Snapshot {
+    let s = node.state.store.stats().await.expect("stats");
+    let mut lists = Vec::new();
+    for id in list_ids {
+        let r = node.state.store.get_status_list(id).await.expect("list").expect("list exists");
+        lists.push((id.clone(), r.version, r.next_index));
+    }
+    Snapshot {
+        log_size: s.log_size,
+        identities: s.identities,
+        kel_events: s.kel_events,
+        evidence: s.evidence,
+        trust_anchors: s.trust_anchors,
+        status_lists: s.status_lists,
+        lists,
+    }
+}
+
+/// One raw HTTP/1.1 request with full control of the headers. The outcome's code is the
+/// problem-details `reason`, or a DID resolution `didResolutionMetadata.error`.
+async fn http(
+    addr: SocketAddr,
+    method: &'static str,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+) -> Outcome {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in &headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    // The server may answer (413) before it has read the whole body.
+    let _ = s.write_all(&body).await;
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw).await;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let mut body = raw[split + 4..].to_vec();
+    let status: u16 = head.split(' ').nth(1).expect("status").parse().expect("status code");
+    if head.contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(reason) = v.get("reason").and_then(Value::as_str) {
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "problem details need their media type: {head}"
+        );
+        assert_eq!(v["status"], json!(status), "problem details repeat the status");
+        return Outcome::Http(status, Some(reason.to_owned()));
+    }
+    let code = v["didResolutionMetadata"]["error"].as_str().map(str::to_owned);
+    Outcome::Http(status, code)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).expect("utf-8").trim(), 16)
+            .expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+    out
+}
+
+fn json_ct() -> (&'static str, String) {
+    ("Content-Type", "application/json".to_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_is_refused_precisely_and_stores_nothing() {
     let node = TestNode::start().await;
+    let addr = node.addr;
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let creds = CredentialServiceClient::new(node.channel.clone());
+    let msgs = MessageServiceClient::new(node.channel.clone());
+
+    // ---- Setup (valid calls, before the table) ----------------------------------------------
     let (k0, k1, k2, k3, k9) = (key(), key(), key(), key(), key());
     let icp = kel::incept(&k0, k1.public_key_ref(), vec![], "2026-03-01T00:00:00Z").expect("icp");
     let did = format!("did:atp:{}", icp.event.scid().expect("scid"));
@@ -68,227 +230,827 @@ async fn hostile_input_is_refused_precisely_and_stores_nothing() {
     let wrong_prev = sign(rotation(&did, 2, &icp.digest().expect("d"), &k2, &k3), &k2);
     // A rotation signed by (and revealing) a key the log never committed to.
     let wrong_key = sign(rotation(&did, 2, &s1.last_digest, &k9, &k3), &k9);
+    // A replayed sequence number: chained to the head, signed by the current key, but at the
+    // sequence number the head already has. It is checked as event 1 against the prefix
+    // before it, so its previous digest (the head's) is the wrong one.
+    let replayed_seq = sign(rotation(&did, 1, &s1.last_digest, &k2, &k3), &k2);
+    // A gap in the sequence.
+    let seq_gap = sign(rotation(&did, 5, &s1.last_digest, &k2, &k3), &k2);
+    // A timestamp before the head's.
+    let mut early = rotation(&did, 2, &s1.last_digest, &k2, &k3);
+    early.ts = "2026-03-01T12:00:00Z".to_owned();
+    let ts_regression = sign(early, &k2);
+    // A non-inception event naming a DID of another method.
+    let wrong_method = sign(rotation("did:web:example.com", 1, &s1.last_digest, &k2, &k3), &k2);
     // A rotation of an unknown DID.
     let other = kel::incept(&k9, k3.public_key_ref(), vec![], "2026-03-01T00:00:00Z").expect("icp");
+    let other_did = format!("did:atp:{}", other.event.scid().expect("scid"));
     let other_state = kel::verify_log(std::slice::from_ref(&other)).expect("other");
     let unknown = kel::rotate(&other_state, &k3, k9.public_key_ref(), None, "2026-03-02T00:00:00Z")
         .expect("rot");
-
-    let json = |e: &SignedEvent| e.canonical_bytes().expect("json");
-    let submit_cases: Vec<(&str, Vec<u8>, Code, &str)> = vec![
-        ("bad signature", json(&bad_sig), Code::InvalidArgument, "KEL_BAD_SIGNATURE"),
-        ("wrong prev hash", json(&wrong_prev), Code::InvalidArgument, "KEL_BROKEN_HASH_LINK"),
-        (
-            "rotation by the wrong key",
-            json(&wrong_key),
-            Code::InvalidArgument,
-            "KEL_ROTATION_NOT_COMMITTED",
-        ),
-        ("unknown DID", json(&unknown), Code::NotFound, "DID_NOT_FOUND"),
-        ("garbage bytes", b"\xff\xfe\x00garbage{".to_vec(), Code::InvalidArgument, "KEL_MALFORMED"),
-        ("empty", Vec::new(), Code::InvalidArgument, "KEL_MALFORMED"),
-        ("oversized event", vec![b' '; 300_000], Code::InvalidArgument, "KEL_LIMIT"),
-    ];
-    for (name, bytes, code, want) in submit_cases {
-        let before = node.counts().await;
-        let e = node.submit_bytes(bytes).await.expect_err(name);
-        assert_eq!((e.code(), reason(&e).as_str()), (code, want), "{name}: {e:?}");
-        assert_eq!(node.counts().await, before, "{name}: something was stored");
-    }
-
-    // A replayed event is a duplicate: success, nothing stored.
-    let before = node.counts().await;
-    let r = node.submit(&rot).await.expect("replay");
-    assert_eq!(r.outcome, pb::SubmitEventOutcome::Duplicate as i32);
-    assert_eq!(node.counts().await, before, "replay stored something");
-
-    // A fork: the committed key signs a second, different rotation at sequence 1. Refused,
-    // with its evidence recorded as exactly one log leaf; no identity or event changes.
+    // A fork: the committed key signs a second, different rotation at sequence 1.
     let forked =
         kel::rotate(&s0, &k1, k9.public_key_ref(), None, "2026-03-02T12:00:00Z").expect("fork");
-    let before = node.counts().await;
-    let e = node.submit(&forked).await.expect_err("fork");
-    assert_eq!((e.code(), reason(&e).as_str()), (Code::InvalidArgument, "KEL_FORK"), "{e:?}");
-    let after = node.counts().await;
-    assert_eq!(after, (before.0 + 1, before.1), "a fork stores exactly its evidence leaf");
-    assert_eq!(node.state.store.stats().await.expect("stats").evidence, 1);
-    let kel = node.state.store.get_kel(&did).await.expect("kel");
-    assert_eq!(kel.len(), 2, "the stored log is unchanged");
 
-    // Resolve and GetKeyEventLog.
-    let resolve_cases: Vec<(&str, pb::ResolveRequest, Code, &str)> = vec![
-        (
-            "wrong DID method",
-            pb::ResolveRequest { did: "did:web:example.com".into(), version_id: None },
-            Code::InvalidArgument,
-            "DID_METHOD_NOT_SUPPORTED",
-        ),
-        (
-            "not a DID",
-            pb::ResolveRequest { did: "hello".into(), version_id: None },
-            Code::InvalidArgument,
-            "DID_INVALID",
-        ),
-        (
-            "empty DID",
-            pb::ResolveRequest { did: String::new(), version_id: None },
-            Code::InvalidArgument,
-            "FIELD_INVALID",
-        ),
-        (
-            "unknown did:atp",
-            pb::ResolveRequest {
-                did: format!("did:atp:{}", other.event.scid().expect("scid")),
-                version_id: None,
-            },
-            Code::NotFound,
-            "DID_NOT_FOUND",
-        ),
-        (
-            "version beyond the log",
-            pb::ResolveRequest { did: did.clone(), version_id: Some(7) },
-            Code::NotFound,
-            "DID_VERSION_NOT_FOUND",
-        ),
-    ];
-    for (name, req, code, want) in resolve_cases {
-        let before = node.counts().await;
-        let e = node.identity().resolve(req).await.expect_err(name);
-        assert_eq!((e.code(), reason(&e).as_str()), (code, want), "{name}: {e:?}");
-        assert_eq!(node.counts().await, before);
-    }
-    let e = node
-        .identity()
-        .get_key_event_log(pb::GetKeyEventLogRequest {
-            did: "did:key:z6Mk".into(),
-            from_sequence: 0,
-            page_size: 0,
-        })
-        .await
-        .expect_err("did:key has no KEL");
-    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
-    let e = node
-        .identity()
-        .list_identities(pb::ListIdentitiesRequest {
-            page_size: 1,
-            page_token: "not-a-token".into(),
-        })
-        .await
-        .expect_err("bad token");
-    assert_eq!(reason(&e), "PAGE_TOKEN_INVALID", "{e:?}");
+    // A deactivated identity, and an event after its deactivation.
+    let (d0, d1) = (key(), key());
+    let dicp = kel::incept(&d0, d1.public_key_ref(), vec![], "2026-03-01T00:00:00Z").expect("icp");
+    let ddid = format!("did:atp:{}", dicp.event.scid().expect("scid"));
+    node.submit(&dicp).await.expect("dicp");
+    let ds0 = kel::verify_log(std::slice::from_ref(&dicp)).expect("ds0");
+    let dea = kel::deactivate(&ds0, &d1, "2026-03-02T00:00:00Z").expect("dea");
+    node.submit(&dea).await.expect("dea");
+    let after_dea = sign(rotation(&ddid, 2, &dea.digest().expect("d"), &d1, &k3), &d1);
 
-    // LogService. (The atp.v1 requests of these three services carry no enum field; the
-    // closest "unknown value" case is a missing oneof, refused with FIELD_INVALID.)
-    let log = node.log();
-    let e = log
-        .clone()
-        .get_inclusion_proof(pb::GetInclusionProofRequest { leaf: None, tree_size: 0 })
-        .await
-        .expect_err("no leaf");
-    assert_eq!((e.code(), reason(&e).as_str()), (Code::InvalidArgument, "FIELD_INVALID"));
-    let e = log
-        .clone()
-        .get_inclusion_proof(pb::GetInclusionProofRequest {
-            leaf: Some(pb::get_inclusion_proof_request::Leaf::LeafHash(vec![1; 5])),
-            tree_size: 0,
+    // An envelope sender (incepted through the API), one good envelope, already verified once.
+    let (a0, a1) = (key(), key());
+    let aicp = kel::incept(&a0, a1.public_key_ref(), vec![], "2026-03-01T00:00:00Z").expect("icp");
+    let alice = format!("did:atp:{}", aicp.event.scid().expect("scid"));
+    node.submit(&aicp).await.expect("alice");
+    let bob = "did:example:bob";
+    let seal = |sender: &str, key: &SigningKey, issued_at: i64| {
+        Envelope::new(
+            sender,
+            0,
+            vec![bob.to_owned()],
+            issued_at,
+            issued_at + 60_000,
+            "text/plain",
+            b"hello".to_vec(),
+        )
+        .expect("envelope")
+        .seal(key)
+        .expect("seal")
+        .to_bytes()
+        .expect("bytes")
+    };
+    let now = now_ms();
+    let seen = seal(&alice, &a0, now);
+    msgs.clone()
+        .verify_envelope(pb::VerifyEnvelopeRequest {
+            envelope: seen.clone(),
+            verifier_did: bob.into(),
         })
         .await
-        .expect_err("short hash");
-    assert_eq!(reason(&e), "FIELD_INVALID");
-    let e = log
-        .clone()
-        .get_inclusion_proof(pb::GetInclusionProofRequest {
-            leaf: Some(pb::get_inclusion_proof_request::Leaf::LeafHash(vec![7; 32])),
-            tree_size: 0,
-        })
-        .await
-        .expect_err("unknown hash");
-    assert_eq!((e.code(), reason(&e).as_str()), (Code::NotFound, "TLOG_LEAF_NOT_FOUND"));
-    let e = log
-        .clone()
-        .get_inclusion_proof(pb::GetInclusionProofRequest {
-            leaf: Some(pb::get_inclusion_proof_request::Leaf::LeafIndex(1 << 40)),
-            tree_size: 0,
-        })
-        .await
-        .expect_err("index");
-    assert_eq!((e.code(), reason(&e).as_str()), (Code::OutOfRange, "TLOG_INDEX_OUT_OF_RANGE"));
-    let e = log
-        .clone()
-        .get_inclusion_proof(pb::GetInclusionProofRequest {
-            leaf: Some(pb::get_inclusion_proof_request::Leaf::LeafIndex(0)),
-            tree_size: 1 << 40,
-        })
-        .await
-        .expect_err("size");
-    assert_eq!((e.code(), reason(&e).as_str()), (Code::OutOfRange, "TLOG_TREE_SIZE_UNAVAILABLE"));
-    let e = log
-        .clone()
-        .get_consistency_proof(pb::GetConsistencyProofRequest {
-            first_tree_size: 0,
-            second_tree_size: 0,
-        })
-        .await
-        .expect_err("order");
-    assert_eq!(
-        (e.code(), reason(&e).as_str()),
-        (Code::InvalidArgument, "TLOG_CONSISTENCY_SIZE_ORDER")
-    );
-    let e = log
-        .clone()
-        .get_entries(pb::GetEntriesRequest { start_index: 1 << 40, page_size: 0 })
-        .await
-        .expect_err("entries");
-    assert_eq!((e.code(), reason(&e).as_str()), (Code::OutOfRange, "TLOG_INDEX_OUT_OF_RANGE"));
+        .expect("a fresh envelope verifies");
+    let mut forged = seal(&alice, &a0, now);
+    let n = forged.len();
+    forged[n - 1] ^= 1;
+    let expired = seal(&alice, &a0, now - 600_000);
+    let not_for_me = seal(&alice, &a0, now);
+    let stranger = seal(&other_did, &k9, now);
 
-    // AdminService: without a token, with a wrong one, with a malformed header.
+    // Credentials: one with revocation + suspension entries, one already revoked.
+    let unsigned = |subject: &str| {
+        json!({
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiableCredential"],
+            "validFrom": atp_core::vc::DateTimeStamp::from_unix(now / 1000 - 60).to_string(),
+            "credentialSubject": {"id": subject, "role": "operator"},
+        })
+    };
+    let issue = |purposes: Vec<pb::StatusPurpose>| {
+        let mut c = creds.clone();
+        let req = pb::IssueCredentialRequest {
+            credential_json: serde_json::to_vec(&unsigned("did:example:agent")).unwrap(),
+            status_purposes: purposes.iter().map(|p| *p as i32).collect(),
+        };
+        let auth = auth.clone();
+        async move {
+            let r =
+                c.issue_credential(with_token(req, Some(&auth))).await.expect("issue").into_inner();
+            (r.signed_credential_json, r.status_entries)
+        }
+    };
+    let (vc, entries) =
+        issue(vec![pb::StatusPurpose::Revocation, pb::StatusPurpose::Suspension]).await;
+    let (revoked_vc, revoked_entries) = issue(vec![pb::StatusPurpose::Revocation]).await;
+    let change = |entry: &pb::StatusEntryRef, action: i32| pb::UpdateStatusRequest {
+        update: Some(pb::update_status_request::Update::NodeIssuer(pb::NodeIssuerStatusChange {
+            entry: Some(entry.clone()),
+            action,
+        })),
+    };
+    creds
+        .clone()
+        .update_status(with_token(
+            change(&revoked_entries[0], pb::StatusAction::Revoke as i32),
+            Some(&auth),
+        ))
+        .await
+        .expect("revoke");
+    let (revocation, suspension) = (entries[0].clone(), entries[1].clone());
+    assert_eq!(revocation.status_purpose, pb::StatusPurpose::Revocation as i32);
+    let list_ids: Vec<String> = entries
+        .iter()
+        .chain(&revoked_entries)
+        .map(|e| e.status_list_credential.rsplit('/').next().expect("id").to_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let vc_value: Value = serde_json::from_slice(&vc).expect("vc");
+    let mut tampered = vc_value.clone();
+    tampered["credentialSubject"]["role"] = json!("admin");
+    let mut one_proof = vc_value.clone();
+    one_proof["proof"] = vc_value["proof"][0].clone();
+    let verify = |bytes: Vec<u8>, policy: i32| pb::VerifyCredentialRequest {
+        credential_json: bytes,
+        proof_policy: policy,
+        allow_unchecked_status: false,
+    };
+    let qs = pb::ProofPolicy::QuantumSafe as i32;
+
     let anchors = pb::SetTrustAnchorsRequest {
         anchors: vec![pb::TrustAnchor { did: did.clone(), note: "test".into() }],
         expected_revision: None,
     };
-    for (name, token, want) in [
-        ("no token", None, "AUTH_REQUIRED"),
-        ("wrong token", Some("Bearer not-the-token"), "AUTH_INVALID"),
-        ("not a bearer", Some("Basic abc"), "AUTH_INVALID"),
-    ] {
-        let before = node.counts().await;
-        let e = node
-            .admin()
-            .set_trust_anchors(with_token(anchors.clone(), token))
-            .await
-            .expect_err(name);
-        assert_eq!((e.code(), reason(&e).as_str()), (Code::Unauthenticated, want), "{name}: {e:?}");
-        let e = node
-            .admin()
-            .list_trust_anchors(with_token(pb::ListTrustAnchorsRequest {}, token))
-            .await
-            .expect_err(name);
-        assert_eq!(reason(&e), want, "{name}");
-        assert_eq!(node.counts().await, before, "{name}: something was stored");
+
+    // ---- The table ----------------------------------------------------------------------------
+    macro_rules! rpc {
+        ($client:expr, $method:ident, $req:expr) => {{
+            let mut c = $client;
+            let req = $req;
+            async move { grpc(c.$method(req).await) }
+        }};
     }
-    // Invalid anchors with the right token: refused, nothing stored.
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    let before = node.counts().await;
-    let dup = pb::SetTrustAnchorsRequest {
-        anchors: vec![anchors.anchors[0].clone(), anchors.anchors[0].clone()],
-        expected_revision: None,
+    let ev = |e: &SignedEvent| pb::SubmitEventRequest {
+        signed_event_json: e.canonical_bytes().expect("json"),
     };
-    let e = node.admin().set_trust_anchors(with_token(dup, Some(&auth))).await.expect_err("dup");
-    assert_eq!(reason(&e), "FIELD_INVALID");
-    let web = pb::SetTrustAnchorsRequest {
-        anchors: vec![pb::TrustAnchor { did: "did:web:example.com".into(), note: String::new() }],
-        expected_revision: None,
+    let raw = |b: Vec<u8>| pb::SubmitEventRequest { signed_event_json: b };
+    let id = || node.identity();
+    let log = || node.log();
+    let admin = || node.admin();
+    let cr = || creds.clone();
+    let ms = || msgs.clone();
+    let env = |e: &[u8], me: &str| pb::VerifyEnvelopeRequest {
+        envelope: e.to_vec(),
+        verifier_did: me.to_owned(),
     };
-    let e = node.admin().set_trust_anchors(with_token(web, Some(&auth))).await.expect_err("web");
-    assert_eq!(reason(&e), "DID_METHOD_NOT_SUPPORTED");
-    let stale = pb::SetTrustAnchorsRequest { expected_revision: Some(5), ..anchors.clone() };
-    let e =
-        node.admin().set_trust_anchors(with_token(stale, Some(&auth))).await.expect_err("stale");
-    assert_eq!(
-        (e.code(), reason(&e).as_str()),
-        (Code::FailedPrecondition, "TRUST_ANCHORS_REVISION_MISMATCH")
-    );
-    assert_eq!(node.counts().await, before);
+    let leaf = |l: pb::get_inclusion_proof_request::Leaf, size: u64| pb::GetInclusionProofRequest {
+        leaf: Some(l),
+        tree_size: size,
+    };
+    use pb::get_inclusion_proof_request::Leaf;
+    let ia = Code::InvalidArgument;
+
+    let mut cases: Vec<Case<'_>> = vec![
+        // IdentityService.SubmitEvent
+        case(
+            "kel: bad signature",
+            g(ia, "KEL_BAD_SIGNATURE"),
+            rpc!(id(), submit_event, ev(&bad_sig)),
+        ),
+        case(
+            "kel: wrong prev hash",
+            g(ia, "KEL_BROKEN_HASH_LINK"),
+            rpc!(id(), submit_event, ev(&wrong_prev)),
+        ),
+        case(
+            "kel: rotation signed by the wrong key",
+            g(ia, "KEL_ROTATION_NOT_COMMITTED"),
+            rpc!(id(), submit_event, ev(&wrong_key)),
+        ),
+        case(
+            "kel: replayed seq",
+            g(ia, "KEL_BROKEN_HASH_LINK"),
+            rpc!(id(), submit_event, ev(&replayed_seq)),
+        ),
+        case("kel: seq gap", g(ia, "KEL_BAD_SEQUENCE"), rpc!(id(), submit_event, ev(&seq_gap))),
+        case(
+            "kel: timestamp regression",
+            g(ia, "KEL_TIMESTAMP_REGRESSION"),
+            rpc!(id(), submit_event, ev(&ts_regression)),
+        ),
+        case(
+            "kel: DID of the wrong method in d",
+            g(ia, "DID_METHOD_NOT_SUPPORTED"),
+            rpc!(id(), submit_event, ev(&wrong_method)),
+        ),
+        case(
+            "kel: event after deactivation",
+            g(ia, "KEL_EVENT_AFTER_DEACTIVATION"),
+            rpc!(id(), submit_event, ev(&after_dea)),
+        ),
+        case(
+            "kel: unknown DID",
+            g(Code::NotFound, "DID_NOT_FOUND"),
+            rpc!(id(), submit_event, ev(&unknown)),
+        ),
+        case(
+            "kel: garbage bytes",
+            g(ia, "KEL_MALFORMED"),
+            rpc!(id(), submit_event, raw(b"\xff\xfe\x00garbage{".to_vec())),
+        ),
+        case("kel: empty", g(ia, "KEL_MALFORMED"), rpc!(id(), submit_event, raw(Vec::new()))),
+        case(
+            "kel: oversized event",
+            g(ia, "KEL_LIMIT"),
+            rpc!(id(), submit_event, raw(vec![b' '; 300_000])),
+        ),
+        case(
+            // Above the 4 MiB message limit: refused by the transport, so by its gRPC code only
+            // (proto/README.md: such statuses carry no ATP ErrorInfo).
+            "grpc: message above the node's limit",
+            Outcome::Grpc(Code::OutOfRange, None),
+            rpc!(id(), submit_event, raw(vec![b' '; 5 << 20])),
+        ),
+        Case {
+            stores_evidence: true,
+            ..case("kel: fork", g(ia, "KEL_FORK"), rpc!(id(), submit_event, ev(&forked)))
+        },
+        // IdentityService reads
+        case(
+            "resolve: wrong DID method",
+            g(ia, "DID_METHOD_NOT_SUPPORTED"),
+            rpc!(
+                id(),
+                resolve,
+                pb::ResolveRequest { did: "did:web:example.com".into(), version_id: None }
+            ),
+        ),
+        case(
+            "resolve: not a DID",
+            g(ia, "DID_INVALID"),
+            rpc!(id(), resolve, pb::ResolveRequest { did: "hello".into(), version_id: None }),
+        ),
+        case(
+            "resolve: empty DID",
+            g(ia, "FIELD_INVALID"),
+            rpc!(id(), resolve, pb::ResolveRequest { did: String::new(), version_id: None }),
+        ),
+        case(
+            "resolve: unknown did:atp",
+            g(Code::NotFound, "DID_NOT_FOUND"),
+            rpc!(id(), resolve, pb::ResolveRequest { did: other_did.clone(), version_id: None }),
+        ),
+        case(
+            "resolve: version beyond the log",
+            g(Code::NotFound, "DID_VERSION_NOT_FOUND"),
+            rpc!(id(), resolve, pb::ResolveRequest { did: did.clone(), version_id: Some(7) }),
+        ),
+        case(
+            "kel: did:key has no log",
+            g(ia, "DID_METHOD_NOT_SUPPORTED"),
+            rpc!(
+                id(),
+                get_key_event_log,
+                pb::GetKeyEventLogRequest {
+                    did: "did:key:z6Mk".into(),
+                    from_sequence: 0,
+                    page_size: 0
+                }
+            ),
+        ),
+        case(
+            "list: forged page token",
+            g(ia, "PAGE_TOKEN_INVALID"),
+            rpc!(
+                id(),
+                list_identities,
+                pb::ListIdentitiesRequest { page_size: 1, page_token: "not-a-token".into() }
+            ),
+        ),
+        // LogService
+        case(
+            "log: inclusion without a leaf",
+            g(ia, "FIELD_INVALID"),
+            rpc!(
+                log(),
+                get_inclusion_proof,
+                pb::GetInclusionProofRequest { leaf: None, tree_size: 0 }
+            ),
+        ),
+        case(
+            "log: short leaf hash",
+            g(ia, "FIELD_INVALID"),
+            rpc!(log(), get_inclusion_proof, leaf(Leaf::LeafHash(vec![1; 5]), 0)),
+        ),
+        case(
+            "log: unknown leaf hash",
+            g(Code::NotFound, "TLOG_LEAF_NOT_FOUND"),
+            rpc!(log(), get_inclusion_proof, leaf(Leaf::LeafHash(vec![7; 32]), 0)),
+        ),
+        case(
+            "log: leaf index out of range",
+            g(Code::OutOfRange, "TLOG_INDEX_OUT_OF_RANGE"),
+            rpc!(log(), get_inclusion_proof, leaf(Leaf::LeafIndex(1 << 40), 0)),
+        ),
+        case(
+            "log: tree size beyond the checkpoint",
+            g(Code::OutOfRange, "TLOG_TREE_SIZE_UNAVAILABLE"),
+            rpc!(log(), get_inclusion_proof, leaf(Leaf::LeafIndex(0), 1 << 40)),
+        ),
+        case(
+            "log: consistency sizes out of order",
+            g(ia, "TLOG_CONSISTENCY_SIZE_ORDER"),
+            rpc!(
+                log(),
+                get_consistency_proof,
+                pb::GetConsistencyProofRequest { first_tree_size: 0, second_tree_size: 0 }
+            ),
+        ),
+        case(
+            "log: entries beyond the log",
+            g(Code::OutOfRange, "TLOG_INDEX_OUT_OF_RANGE"),
+            rpc!(log(), get_entries, pb::GetEntriesRequest { start_index: 1 << 40, page_size: 0 }),
+        ),
+        // AdminService
+        case(
+            "admin: set anchors without a token",
+            g(Code::Unauthenticated, "AUTH_REQUIRED"),
+            rpc!(admin(), set_trust_anchors, with_token(anchors.clone(), None)),
+        ),
+        case(
+            "admin: set anchors with a wrong token",
+            g(Code::Unauthenticated, "AUTH_INVALID"),
+            rpc!(
+                admin(),
+                set_trust_anchors,
+                with_token(anchors.clone(), Some("Bearer not-the-token"))
+            ),
+        ),
+        case(
+            "admin: set anchors with a non-bearer scheme",
+            g(Code::Unauthenticated, "AUTH_INVALID"),
+            rpc!(admin(), set_trust_anchors, with_token(anchors.clone(), Some("Basic abc"))),
+        ),
+        case(
+            "admin: list anchors without a token",
+            g(Code::Unauthenticated, "AUTH_REQUIRED"),
+            rpc!(admin(), list_trust_anchors, with_token(pb::ListTrustAnchorsRequest {}, None)),
+        ),
+        case(
+            "admin: list anchors with a wrong token",
+            g(Code::Unauthenticated, "AUTH_INVALID"),
+            rpc!(
+                admin(),
+                list_trust_anchors,
+                with_token(pb::ListTrustAnchorsRequest {}, Some("Bearer not-the-token"))
+            ),
+        ),
+        case(
+            "admin: duplicate anchors",
+            g(ia, "FIELD_INVALID"),
+            rpc!(
+                admin(),
+                set_trust_anchors,
+                with_token(
+                    pb::SetTrustAnchorsRequest {
+                        anchors: vec![anchors.anchors[0].clone(), anchors.anchors[0].clone()],
+                        expected_revision: None,
+                    },
+                    Some(&auth)
+                )
+            ),
+        ),
+        case(
+            "admin: anchor of the wrong DID method",
+            g(ia, "DID_METHOD_NOT_SUPPORTED"),
+            rpc!(
+                admin(),
+                set_trust_anchors,
+                with_token(
+                    pb::SetTrustAnchorsRequest {
+                        anchors: vec![pb::TrustAnchor {
+                            did: "did:web:example.com".into(),
+                            note: String::new()
+                        }],
+                        expected_revision: None,
+                    },
+                    Some(&auth)
+                )
+            ),
+        ),
+        case(
+            "admin: stale anchor revision",
+            g(Code::FailedPrecondition, "TRUST_ANCHORS_REVISION_MISMATCH"),
+            rpc!(
+                admin(),
+                set_trust_anchors,
+                with_token(
+                    pb::SetTrustAnchorsRequest { expected_revision: Some(5), ..anchors.clone() },
+                    Some(&auth)
+                )
+            ),
+        ),
+        // CredentialService
+        case(
+            "vc: tampered credential",
+            g(ia, "CRYPTOGRAPHIC_SECURITY_ERROR"),
+            rpc!(cr(), verify_credential, verify(serde_json::to_vec(&tampered).unwrap(), qs)),
+        ),
+        case(
+            "vc: proof set with a proof missing",
+            g(ia, "CRYPTOGRAPHIC_SECURITY_ERROR"),
+            rpc!(cr(), verify_credential, verify(serde_json::to_vec(&one_proof).unwrap(), qs)),
+        ),
+        case(
+            "vc: garbage bytes",
+            g(ia, "PARSING_ERROR"),
+            rpc!(cr(), verify_credential, verify(b"\xff{".to_vec(), qs)),
+        ),
+        case(
+            "vc: unknown ProofPolicy value",
+            g(ia, "FIELD_INVALID"),
+            rpc!(cr(), verify_credential, verify(vc.clone(), 99)),
+        ),
+        case(
+            "vc: revoked credential",
+            g(ia, "CREDENTIAL_REVOKED"),
+            rpc!(cr(), verify_credential, verify(revoked_vc.clone(), qs)),
+        ),
+        case(
+            "vc: issue without a token",
+            g(Code::Unauthenticated, "AUTH_REQUIRED"),
+            rpc!(
+                cr(),
+                issue_credential,
+                pb::IssueCredentialRequest {
+                    credential_json: serde_json::to_vec(&unsigned("did:example:x")).unwrap(),
+                    status_purposes: vec![],
+                }
+            ),
+        ),
+        case(
+            "vc: issue with a wrong token",
+            g(Code::Unauthenticated, "AUTH_INVALID"),
+            rpc!(
+                cr(),
+                issue_credential,
+                with_token(
+                    pb::IssueCredentialRequest {
+                        credential_json: serde_json::to_vec(&unsigned("did:example:x")).unwrap(),
+                        status_purposes: vec![],
+                    },
+                    Some("Bearer nope")
+                )
+            ),
+        ),
+        case(
+            "vc: issue with an unknown StatusPurpose value",
+            g(ia, "FIELD_INVALID"),
+            rpc!(
+                cr(),
+                issue_credential,
+                with_token(
+                    pb::IssueCredentialRequest {
+                        credential_json: serde_json::to_vec(&unsigned("did:example:x")).unwrap(),
+                        status_purposes: vec![42],
+                    },
+                    Some(&auth)
+                )
+            ),
+        ),
+        case(
+            "vc: issue as a foreign issuer",
+            g(ia, "FIELD_INVALID"),
+            rpc!(cr(), issue_credential, {
+                let mut foreign = unsigned("did:example:x");
+                foreign["issuer"] = json!("did:example:someone-else");
+                with_token(
+                    pb::IssueCredentialRequest {
+                        credential_json: serde_json::to_vec(&foreign).unwrap(),
+                        status_purposes: vec![],
+                    },
+                    Some(&auth),
+                )
+            }),
+        ),
+        case(
+            "status: update from a non-issuer (no token)",
+            g(Code::Unauthenticated, "AUTH_REQUIRED"),
+            rpc!(cr(), update_status, change(&revocation, pb::StatusAction::Revoke as i32)),
+        ),
+        case(
+            "status: update with a wrong token",
+            g(Code::Unauthenticated, "AUTH_INVALID"),
+            rpc!(
+                cr(),
+                update_status,
+                with_token(
+                    change(&revocation, pb::StatusAction::Revoke as i32),
+                    Some("Bearer not-the-token")
+                )
+            ),
+        ),
+        case(
+            "status: unknown StatusAction value",
+            g(ia, "FIELD_INVALID"),
+            rpc!(cr(), update_status, with_token(change(&revocation, 99), Some(&auth))),
+        ),
+        case(
+            "status: unspecified StatusAction",
+            g(ia, "FIELD_INVALID"),
+            rpc!(cr(), update_status, with_token(change(&revocation, 0), Some(&auth))),
+        ),
+        case(
+            "status: unknown StatusPurpose value in the entry",
+            g(ia, "FIELD_INVALID"),
+            rpc!(
+                cr(),
+                update_status,
+                with_token(
+                    change(
+                        &pb::StatusEntryRef { status_purpose: 77, ..revocation.clone() },
+                        pb::StatusAction::Revoke as i32
+                    ),
+                    Some(&auth)
+                )
+            ),
+        ),
+        case(
+            "status: no update",
+            g(ia, "FIELD_INVALID"),
+            rpc!(
+                cr(),
+                update_status,
+                with_token(pb::UpdateStatusRequest { update: None }, Some(&auth))
+            ),
+        ),
+        case(
+            "status: list this node does not host",
+            g(Code::NotFound, "STATUS_LIST_NOT_FOUND"),
+            rpc!(
+                cr(),
+                update_status,
+                with_token(
+                    change(
+                        &pb::StatusEntryRef {
+                            status_list_credential: "https://elsewhere.example/status/1".into(),
+                            ..revocation.clone()
+                        },
+                        pb::StatusAction::Revoke as i32
+                    ),
+                    Some(&auth)
+                )
+            ),
+        ),
+        case(
+            "status: suspend a revocation entry",
+            g(ia, "STATUS_LIST_PURPOSE_MISMATCH"),
+            rpc!(
+                cr(),
+                update_status,
+                with_token(change(&revocation, pb::StatusAction::Suspend as i32), Some(&auth))
+            ),
+        ),
+        case(
+            "status: reinstate a revoked entry",
+            g(ia, "STATUS_LIST_PURPOSE_MISMATCH"),
+            rpc!(
+                cr(),
+                update_status,
+                with_token(
+                    change(&revoked_entries[0], pb::StatusAction::Reinstate as i32),
+                    Some(&auth)
+                )
+            ),
+        ),
+        case(
+            "status: revoke a suspension entry",
+            g(ia, "STATUS_LIST_PURPOSE_MISMATCH"),
+            rpc!(
+                cr(),
+                update_status,
+                with_token(change(&suspension, pb::StatusAction::Revoke as i32), Some(&auth))
+            ),
+        ),
+        case(
+            "status: get a list this node does not host",
+            g(Code::NotFound, "STATUS_LIST_NOT_FOUND"),
+            rpc!(
+                cr(),
+                get_status_list,
+                pb::GetStatusListRequest {
+                    status_list_credential: "http://127.0.0.1/status/nope".into()
+                }
+            ),
+        ),
+        // MessageService
+        case(
+            "envelope: bad signature",
+            g(ia, "ENVELOPE_BAD_SIGNATURE"),
+            rpc!(ms(), verify_envelope, env(&forged, bob)),
+        ),
+        case(
+            "envelope: expired",
+            g(ia, "ENVELOPE_EXPIRED"),
+            rpc!(ms(), verify_envelope, env(&expired, bob)),
+        ),
+        case(
+            "envelope: replayed",
+            g(ia, "ENVELOPE_REPLAY"),
+            rpc!(ms(), verify_envelope, env(&seen, bob)),
+        ),
+        case(
+            "envelope: garbage bytes",
+            g(ia, "ENVELOPE_MALFORMED"),
+            rpc!(ms(), verify_envelope, env(b"garbage", bob)),
+        ),
+        case(
+            "envelope: not for this verifier",
+            g(ia, "ENVELOPE_NOT_FOR_ME"),
+            rpc!(ms(), verify_envelope, env(&not_for_me, "did:example:carol")),
+        ),
+        case(
+            "envelope: unknown sender",
+            g(ia, "ENVELOPE_UNKNOWN_SENDER"),
+            rpc!(ms(), verify_envelope, env(&stranger, bob)),
+        ),
+        case(
+            "envelope: no verifier DID",
+            g(ia, "FIELD_INVALID"),
+            rpc!(ms(), verify_envelope, env(&not_for_me, "")),
+        ),
+        case(
+            "session: challenge for a DID of the wrong method",
+            g(ia, "DID_METHOD_NOT_SUPPORTED"),
+            rpc!(
+                ms(),
+                create_challenge,
+                pb::CreateChallengeRequest {
+                    did: "did:web:x".into(),
+                    audience: "https://s.example".into()
+                }
+            ),
+        ),
+        case(
+            "session: malformed authentication",
+            g(ia, "SESSION_MALFORMED"),
+            rpc!(
+                ms(),
+                authenticate,
+                pb::AuthenticateRequest {
+                    authentication: b"ATPAUT1\0xx".to_vec(),
+                    signature: vec![1]
+                }
+            ),
+        ),
+        // HTTP
+        case(
+            "http: malformed JSON to /credentials/verify",
+            h(400, "PARSING_ERROR"),
+            http(addr, "POST", "/credentials/verify".into(), vec![json_ct()], b"{nope".to_vec()),
+        ),
+        case(
+            "http: a JSON array to /credentials/verify",
+            h(400, "PARSING_ERROR"),
+            http(addr, "POST", "/credentials/verify".into(), vec![json_ct()], b"[1,2]".to_vec()),
+        ),
+        case(
+            "http: wrong content type to /credentials/verify",
+            h(400, "PARSING_ERROR"),
+            http(
+                addr,
+                "POST",
+                "/credentials/verify".into(),
+                vec![("Content-Type", "application/x-www-form-urlencoded".into())],
+                b"verifiableCredential=%7B%7D".to_vec(),
+            ),
+        ),
+        case(
+            "http: no credential in the body",
+            h(400, "FIELD_INVALID"),
+            http(addr, "POST", "/credentials/verify".into(), vec![json_ct()], b"{}".to_vec()),
+        ),
+        case(
+            "http: unknown proofPolicy",
+            h(400, "FIELD_INVALID"),
+            http(
+                addr,
+                "POST",
+                "/credentials/verify".into(),
+                vec![json_ct()],
+                serde_json::to_vec(
+                    &json!({"verifiableCredential": vc_value, "options": {"proofPolicy": "none"}}),
+                )
+                .unwrap(),
+            ),
+        ),
+        case(
+            "http: tampered credential",
+            h(422, "CRYPTOGRAPHIC_SECURITY_ERROR"),
+            http(
+                addr,
+                "POST",
+                "/credentials/verify".into(),
+                vec![json_ct()],
+                serde_json::to_vec(&json!({"verifiableCredential": tampered})).unwrap(),
+            ),
+        ),
+        case(
+            "http: revoked credential",
+            h(422, "CREDENTIAL_REVOKED"),
+            http(
+                addr,
+                "POST",
+                "/credentials/verify".into(),
+                vec![json_ct()],
+                serde_json::to_vec(&json!({
+                    "verifiableCredential": serde_json::from_slice::<Value>(&revoked_vc).unwrap()
+                }))
+                .unwrap(),
+            ),
+        ),
+        case(
+            "http: presentation without a challenge",
+            h(400, "FIELD_INVALID"),
+            http(
+                addr,
+                "POST",
+                "/presentations/verify".into(),
+                vec![json_ct()],
+                serde_json::to_vec(
+                    &json!({"verifiablePresentation": {}, "options": {"domain": "d"}}),
+                )
+                .unwrap(),
+            ),
+        ),
+        case(
+            "http: issue without a token",
+            h(401, "AUTH_REQUIRED"),
+            http(
+                addr,
+                "POST",
+                "/credentials/issue".into(),
+                vec![json_ct()],
+                serde_json::to_vec(&json!({"credential": unsigned("did:example:x")})).unwrap(),
+            ),
+        ),
+        case(
+            "http: issue with a wrong token",
+            h(401, "AUTH_INVALID"),
+            http(
+                addr,
+                "POST",
+                "/credentials/issue".into(),
+                vec![json_ct(), ("Authorization", "Bearer nope".into())],
+                serde_json::to_vec(&json!({"credential": unsigned("did:example:x")})).unwrap(),
+            ),
+        ),
+        case(
+            "http: unknown DID at /1.0/identifiers/",
+            h(404, "notFound"),
+            http(addr, "GET", format!("/1.0/identifiers/{other_did}"), vec![], vec![]),
+        ),
+        case(
+            "http: DID of the wrong method at /1.0/identifiers/",
+            h(501, "methodNotSupported"),
+            http(addr, "GET", "/1.0/identifiers/did:web:example.com".into(), vec![], vec![]),
+        ),
+        case(
+            "http: not a DID at /1.0/identifiers/",
+            h(400, "invalidDid"),
+            http(addr, "GET", "/1.0/identifiers/did:atp:".into(), vec![], vec![]),
+        ),
+        case(
+            "http: unknown list id at /status/",
+            h(404, "STATUS_LIST_NOT_FOUND"),
+            http(addr, "GET", "/status/does-not-exist".into(), vec![], vec![]),
+        ),
+        case(
+            "http: malformed list id at /status/",
+            h(404, "STATUS_LIST_NOT_FOUND"),
+            http(addr, "GET", "/status/..%2F..%2Fetc%2Fpasswd".into(), vec![], vec![]),
+        ),
+    ];
+    assert!(cases.len() >= 40, "the table has {} cases", cases.len());
+    let mut names = std::collections::BTreeSet::new();
+    for c in &cases {
+        assert!(names.insert(c.name), "duplicate case name {}", c.name);
+    }
+    eprintln!("hostile input table: {} cases", cases.len());
+
+    let mut failures = Vec::new();
+    for Case { name, want, run, stores_evidence } in cases.drain(..) {
+        let before = snapshot(&node, &list_ids).await;
+        let got = run.await;
+        let after = snapshot(&node, &list_ids).await;
+        let expected_after = if stores_evidence {
+            Snapshot {
+                log_size: before.log_size + 1,
+                evidence: before.evidence + 1,
+                ..before.clone()
+            }
+        } else {
+            before.clone()
+        };
+        if got != want {
+            failures.push(format!("{name}: got {got:?}, want {want:?}"));
+        }
+        if after != expected_after {
+            failures.push(format!("{name}: the store changed: {before:?} -> {after:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+
+    // The forked log is unchanged; the fork is on record.
+    assert_eq!(node.state.store.get_kel(&did).await.expect("kel").len(), 2);
+    // A replayed (identical) event is a duplicate: success, nothing stored.
+    let before = snapshot(&node, &list_ids).await;
+    let r = node.submit(&rot).await.expect("replay");
+    assert_eq!(r.outcome, pb::SubmitEventOutcome::Duplicate as i32);
+    assert_eq!(snapshot(&node, &list_ids).await, before, "a duplicate stored something");
 
     // And the right token works, logging one leaf.
     let ok = node
@@ -301,7 +1063,7 @@ async fn hostile_input_is_refused_precisely_and_stores_nothing() {
         .expect("admin call")
         .into_inner();
     assert_eq!(ok.revision, 1);
-    assert_eq!(node.counts().await, (before.0 + 1, before.1));
+    assert_eq!(node.counts().await, (before.log_size + 1, before.identities));
     let listed = node
         .admin()
         .list_trust_anchors(with_token(pb::ListTrustAnchorsRequest {}, Some(&auth)))
