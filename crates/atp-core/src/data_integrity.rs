@@ -1098,21 +1098,8 @@ pub fn verify_presentation(
         if enveloped {
             continue;
         }
-        let verified =
-            verify_credential(vc, now, &credential_opts, resolver).map_err(|e| match e {
-                CoreError::VcCryptographicSecurity { kind, reason } => {
-                    security(kind, format!("verifiableCredential[{i}]: {reason}"))
-                }
-                CoreError::VcMalformedValue { property, reason } => CoreError::VcMalformedValue {
-                    property: format!("verifiableCredential[{i}].{property}"),
-                    reason,
-                },
-                CoreError::VcRange { property, reason } => CoreError::VcRange {
-                    property: format!("verifiableCredential[{i}].{property}"),
-                    reason,
-                },
-                other => other,
-            })?;
+        let verified = verify_credential(vc, now, &credential_opts, resolver)
+            .map_err(|e| e.within(&format!("verifiableCredential[{i}]")))?;
         credentials.push(verified);
     }
     Ok(VerifiedPresentation { presentation, proofs, credentials })

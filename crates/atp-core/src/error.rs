@@ -413,6 +413,23 @@ pub enum CoreError {
 }
 
 impl CoreError {
+    /// The same error, located inside an enclosing document at `path` (for example
+    /// `verifiableCredential[0]` of a presentation). Other errors are returned unchanged.
+    pub fn within(self, path: &str) -> CoreError {
+        match self {
+            CoreError::VcCryptographicSecurity { kind, reason } => {
+                CoreError::VcCryptographicSecurity { kind, reason: format!("{path}: {reason}") }
+            }
+            CoreError::VcMalformedValue { property, reason } => {
+                CoreError::VcMalformedValue { property: format!("{path}.{property}"), reason }
+            }
+            CoreError::VcRange { property, reason } => {
+                CoreError::VcRange { property: format!("{path}.{property}"), reason }
+            }
+            other => other,
+        }
+    }
+
     /// A stable, upper-snake-case code for this error, suitable for APIs and logs.
     pub fn code(&self) -> &'static str {
         match self {

@@ -485,21 +485,8 @@ pub(crate) async fn verify_presentation(
                 reason: "enveloped credentials are not verified by this node".into(),
             }));
         }
-        let (cinfo, cproofs) =
-            verify_one_credential(vc_json, now, params.policy, &keys).map_err(|e| match e {
-                CoreError::VcCryptographicSecurity { kind, reason } => {
-                    security(kind, format!("verifiableCredential[{i}]: {reason}"))
-                }
-                CoreError::VcMalformedValue { property, reason } => CoreError::VcMalformedValue {
-                    property: format!("verifiableCredential[{i}].{property}"),
-                    reason,
-                },
-                CoreError::VcRange { property, reason } => CoreError::VcRange {
-                    property: format!("verifiableCredential[{i}].{property}"),
-                    reason,
-                },
-                other => other,
-            })?;
+        let (cinfo, cproofs) = verify_one_credential(vc_json, now, params.policy, &keys)
+            .map_err(|e| e.within(&format!("verifiableCredential[{i}]")))?;
         let status_checks =
             check_status(state, vc_json, &cinfo.issuer, params.allow_unchecked_status).await?;
         credentials.push(pb::VerifiedCredential {
