@@ -345,8 +345,8 @@ struct Cli {
           value_parser = BoolishValueParser::new(), help_heading = "TLS")]
     tls_require_pq: Option<bool>,
 
-    /// PEM CA bundle for optional client-certificate authentication (mutual TLS). Requires TLS.
-    /// [toml: tls.client_ca]
+    /// PEM CA bundle for mutual TLS: when set, clients must present a certificate issued by
+    /// one of these CAs. Requires TLS. [toml: tls.client_ca]
     #[arg(long, env = "ATP_TLS_CLIENT_CA", value_name = "PATH", help_heading = "TLS")]
     tls_client_ca: Option<PathBuf>,
 

@@ -16,8 +16,9 @@
 //! [`run`] bootstraps, opens the SQLite store in the data directory, makes sure the node's own
 //! key event log is in it, starts the checkpointer and serves gRPC and HTTP (`atp-server`) on
 //! the listen address until SIGINT or SIGTERM. The extension seam is built in one place,
-//! [`build_extensions`]. TLS serving is not implemented yet: TLS options are validated and then
-//! refused at start.
+//! [`build_extensions`]. With `--tls-cert/--tls-key` or `--tls-self-signed` it serves TLS
+//! ([`tls_settings`], `atp_server::tls`): X25519MLKEM768 preferred (required with
+//! `tls.require_pq`), optional client certificates.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -142,18 +143,65 @@ fn server_limits(config: &NodeConfig) -> atp_server::ServerLimits {
     }
 }
 
+/// The file name, in the data directory, of the certificate `--tls-self-signed` makes on each
+/// start (public; clients may trust it for a local trial).
+pub const SELF_SIGNED_CERT_FILE: &str = "tls-self-signed-cert.pem";
+
+/// Reads the TLS files of `config` (or, with `--tls-self-signed`, makes a certificate for
+/// `localhost`, 127.0.0.1, ::1 and the listen address, kept in memory with its key). The second
+/// value is the self-signed certificate's PEM, for [`SELF_SIGNED_CERT_FILE`].
+pub fn tls_settings(
+    config: &NodeConfig,
+) -> anyhow::Result<(atp_server::tls::TlsSettings, Option<String>)> {
+    let tls = &config.tls;
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).with_context(|| format!("reading {what} {}", path.display()))
+    };
+    let (cert_chain_pem, key_pem, self_signed) = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            (read(cert, "the TLS certificate")?, read(key, "the TLS private key")?, None)
+        }
+        _ => {
+            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+            let ip = config.listen.ip();
+            if !ip.is_unspecified() && !ip.is_loopback() {
+                names.push(ip.to_string());
+            }
+            let cert = rcgen::generate_simple_self_signed(names)
+                .context("making the self-signed TLS certificate")?;
+            let cert_pem = cert.cert.pem();
+            let key_pem = cert.signing_key.serialize_pem().into_bytes();
+            (cert_pem.clone().into_bytes(), key_pem, Some(cert_pem))
+        }
+    };
+    let client_ca_pem = match &tls.client_ca {
+        Some(path) => Some(read(path, "the TLS client CA")?),
+        None => None,
+    };
+    let settings = atp_server::tls::TlsSettings {
+        cert_chain_pem,
+        key_pem,
+        client_ca_pem,
+        require_pq: tls.require_pq,
+    };
+    Ok((settings, self_signed))
+}
+
 /// Run the node until `shutdown` completes. [`run`] passes the signal handlers; tests and
 /// embedders may pass any future.
 pub async fn run_until<F>(config: NodeConfig, shutdown: F) -> anyhow::Result<()>
 where
     F: Future<Output = ShutdownReason>,
 {
-    if config.tls.enabled() {
-        anyhow::bail!(
-            "TLS serving is not implemented yet: remove --tls-cert/--tls-key/--tls-self-signed \
-             and listen on a loopback address (plaintext), or terminate TLS in a proxy"
-        );
-    }
+    // TLS files are checked before the data directory is touched.
+    let tls = if config.tls.enabled() {
+        let (settings, self_signed_pem) = tls_settings(&config)?;
+        let server_config = atp_server::tls::server_config(&settings)
+            .context("configuring TLS (--tls-cert / --tls-key / --tls-client-ca)")?;
+        Some((settings, self_signed_pem, server_config))
+    } else {
+        None
+    };
     for var in &config.unknown_env {
         tracing::warn!(variable = %var, "ignoring an unknown ATP_* environment variable");
     }
@@ -208,7 +256,26 @@ where
         let _ = out.flush();
     }
 
-    if !config.tls.enabled() {
+    if let Some(pem) = tls.as_ref().and_then(|(_, pem, _)| pem.as_ref()) {
+        let path = node.data_dir.join(SELF_SIGNED_CERT_FILE);
+        std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+        tracing::warn!(
+            certificate = %path.display(),
+            "TLS with a self-signed certificate made for this run: for local trials only"
+        );
+    }
+    if let Some((settings, _, _)) = &tls {
+        tracing::info!(
+            self_signed = config.tls.self_signed,
+            key_exchange = if settings.require_pq {
+                "X25519MLKEM768 only (post-quantum required)"
+            } else {
+                "X25519MLKEM768 preferred, then X25519, secp256r1"
+            },
+            client_certificates = if settings.client_ca_pem.is_some() { "required" } else { "no" },
+            "TLS enabled"
+        );
+    } else {
         telemetry::plaintext_banner(config.listen);
     }
 
@@ -223,11 +290,10 @@ where
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
-    let public_base_url = config
-        .public_url
-        .clone()
-        .or_else(|| config.advertised_endpoint())
-        .unwrap_or_else(|| format!("http://{bound}"));
+    let public_base_url =
+        config.public_url.clone().or_else(|| config.advertised_endpoint()).unwrap_or_else(|| {
+            format!("{}://{bound}", if config.tls.enabled() { "https" } else { "http" })
+        });
     let crate::Bootstrapped { identity, admin_token, .. } = node;
     let (kel, key) = identity.into_kel_and_key();
     let extensions = build_extensions(&config, admin_token);
@@ -254,11 +320,19 @@ where
     };
     let checkpointer =
         tokio::spawn(atp_server::checkpointer::run(state.clone(), stopped(stop_rx.clone())));
-    let mut server = tokio::spawn(atp_server::serve::serve_with_incoming_shutdown(
-        state.clone(),
-        listener,
-        stopped(stop_rx),
-    ));
+    let mut server = match tls.map(|(_, _, server_config)| server_config) {
+        Some(tls) => tokio::spawn(atp_server::serve::serve_tls_with_incoming_shutdown(
+            state.clone(),
+            listener,
+            tls,
+            stopped(stop_rx),
+        )),
+        None => tokio::spawn(atp_server::serve::serve_with_incoming_shutdown(
+            state.clone(),
+            listener,
+            stopped(stop_rx),
+        )),
+    };
     tracing::info!(listen = %bound, "serving gRPC and HTTP");
     {
         let mut out = std::io::stdout().lock();

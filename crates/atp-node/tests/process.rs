@@ -204,3 +204,64 @@ fn help_lists_the_environment_variables_and_exits_zero() {
     let out = node().arg("--bogus").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_binary_serves_tls_with_a_self_signed_certificate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("atp-data");
+    let mut cmd = node();
+    cmd.arg("--data-dir").arg(data_arg(&data)).arg("--tls-self-signed").arg("--tls-require-pq");
+    let mut run = Running::start(cmd);
+    let addr: std::net::SocketAddr = run.wait_for("listening").parse().expect("bound address");
+    let cert = std::fs::read(data.join(atp_node::SELF_SIGNED_CERT_FILE)).expect("cert file");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let info = rt.block_on(async {
+        use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&cert))
+            .domain_name("localhost");
+        let channel = Channel::from_shared(format!("https://{addr}"))
+            .expect("uri")
+            .tls_config(tls)
+            .expect("tls config")
+            .connect()
+            .await
+            .expect("connect over TLS");
+        atp_grpc::v1::admin_service_client::AdminServiceClient::new(channel)
+            .get_node_info(atp_grpc::v1::GetNodeInfoRequest {})
+            .await
+            .expect("GetNodeInfo over TLS")
+            .into_inner()
+    });
+    assert!(info.node_did.starts_with("did:atp:"), "{info:?}");
+
+    run.signal("TERM");
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(0), "exit status {status}; stderr:\n{stderr}");
+    for needle in ["TLS enabled", "X25519MLKEM768 only", "self-signed"] {
+        assert!(stderr.contains(needle), "stderr lacks {needle:?}:\n{stderr}");
+    }
+    assert!(!stderr.contains("PLAINTEXT"), "{stderr}");
+}
+
+#[test]
+fn a_bad_tls_pem_stops_the_binary_with_a_precise_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("atp-data");
+    let junk = tmp.path().join("junk.pem");
+    std::fs::write(&junk, "not a PEM file\n").expect("write");
+    let mut cmd = node();
+    cmd.arg("--data-dir")
+        .arg(data_arg(&data))
+        .arg("--tls-cert")
+        .arg(&junk)
+        .arg("--tls-key")
+        .arg(&junk);
+    let mut run = Running::start(cmd);
+    let (status, stderr) = run.finish();
+    assert_ne!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(stderr.contains("configuring TLS"), "{stderr}");
+    assert!(stderr.contains("certificate: no CERTIFICATE block found"), "{stderr}");
+    assert!(!data.exists(), "the data directory was created before the TLS check");
+}

@@ -27,6 +27,7 @@ pub mod log;
 pub mod message;
 pub mod serve;
 pub mod state;
+pub mod tls;
 
 pub use error::ServerError;
 pub use extensions::Extensions;

@@ -16,7 +16,7 @@ use atp_grpc::v1::message_service_server::MessageServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 use tonic::service::{Interceptor, Routes};
-use tonic::transport::server::{TcpConnectInfo, TcpIncoming};
+use tonic::transport::server::{TcpConnectInfo, TcpIncoming, TlsConnectInfo};
 use tonic::{Request, Status};
 
 use crate::admin::AdminServiceImpl;
@@ -159,7 +159,13 @@ pub async fn routes(state: AppState) -> Result<Routes> {
 
 async fn connect_info(mut req: axum::extract::Request) -> axum::extract::Request {
     if req.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().is_none()
-        && let Some(addr) = req.extensions().get::<TcpConnectInfo>().and_then(|c| c.remote_addr())
+        && let Some(addr) = req
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .or_else(|| {
+                req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>().map(|c| c.get_ref())
+            })
+            .and_then(|c| c.remote_addr())
     {
         req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
     }
@@ -175,11 +181,31 @@ pub async fn serve_with_incoming_shutdown(
 ) -> Result<()> {
     let routes = routes(state.clone()).await?;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .accept_http1(true)
-        .timeout(state.limits.request_timeout)
+    server(&state)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|e| ServerError::Unavailable(format!("server failed: {e}")))
+}
+
+/// Like [`serve_with_incoming_shutdown`], over TLS: every connection on `listener` is a TLS
+/// connection configured by `tls` (see [`crate::tls::server_config`]). A failed handshake
+/// drops that connection only.
+pub async fn serve_tls_with_incoming_shutdown(
+    state: AppState,
+    listener: TcpListener,
+    tls: Arc<crate::tls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let routes = routes(state.clone()).await?;
+    let incoming = crate::tls::incoming(listener, tls);
+    server(&state)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| ServerError::Unavailable(format!("server failed: {e}")))
+}
+
+fn server(state: &AppState) -> tonic::transport::Server {
+    tonic::transport::Server::builder().accept_http1(true).timeout(state.limits.request_timeout)
 }

@@ -1,0 +1,286 @@
+//! TLS serving: hybrid post-quantum key exchange preferred (and required with `require_pq`),
+//! gRPC and HTTP/1.1 over TLS on one port, client certificates, and no plaintext on a TLS port.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use atp_core::kel;
+use atp_crypto::{AlgorithmId, SigningKey};
+use atp_grpc::v1 as pb;
+use atp_grpc::v1::admin_service_client::AdminServiceClient;
+use atp_server::tls::TlsSettings;
+use atp_server::{AppState, Extensions, NodeState, ServerLimits};
+use atp_store::{SqliteStore, Store};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rustls::crypto::aws_lc_rs;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, NamedGroup, RootCertStore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+/// A CA, a server certificate for localhost / 127.0.0.1 and a client certificate, all PEM.
+struct Pki {
+    ca_pem: String,
+    server_cert_pem: String,
+    server_key_pem: String,
+    client_cert_pem: String,
+    client_key_pem: String,
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names).unwrap().signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert_pem, server_key_pem) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
+    let (client_cert_pem, client_key_pem) = leaf(vec!["client.example".into()]);
+    Pki { ca_pem: ca_cert.pem(), server_cert_pem, server_key_pem, client_cert_pem, client_key_pem }
+}
+
+struct Node {
+    addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<atp_server::error::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(pki: &Pki, require_pq: bool, client_ca: bool) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let node_key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let next = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let icp =
+        kel::incept(&node_key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z").unwrap();
+    let did = format!("did:atp:{}", icp.event.scid().unwrap());
+    let state: AppState = Arc::new(NodeState::new(
+        store,
+        Arc::new(node_key),
+        did.clone(),
+        format!("atp-node/{}", did.trim_start_matches("did:atp:")),
+        "https://127.0.0.1".to_owned(),
+        ServerLimits::default(),
+        Extensions::community(|t: &str| t == "test-admin-token-0123456789"),
+    ));
+    atp_server::serve::ensure_kel(&state, &[icp]).await.unwrap();
+    let tls = atp_server::tls::server_config(&TlsSettings {
+        cert_chain_pem: pki.server_cert_pem.clone().into_bytes(),
+        key_pem: pki.server_key_pem.clone().into_bytes(),
+        client_ca_pem: client_ca.then(|| pki.ca_pem.clone().into_bytes()),
+        require_pq,
+    })
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, mut rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(atp_server::serve::serve_tls_with_incoming_shutdown(
+        state,
+        listener,
+        tls,
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ));
+    Node { addr, stop, server, _dir: dir }
+}
+
+impl Node {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.server.await.unwrap().unwrap();
+    }
+}
+
+fn roots(pki: &Pki) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap()).unwrap();
+    roots
+}
+
+/// A rustls client with the aws-lc-rs provider; `groups` replaces its key exchange groups.
+fn client_config(
+    pki: &Pki,
+    groups: Option<Vec<&'static dyn rustls::crypto::SupportedKxGroup>>,
+    alpn: &[u8],
+) -> ClientConfig {
+    let mut provider = aws_lc_rs::default_provider();
+    if let Some(groups) = groups {
+        provider.kx_groups = groups;
+    }
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots(pki))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    config
+}
+
+async fn handshake(
+    addr: SocketAddr,
+    config: ClientConfig,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from("localhost").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
+        .await
+        .expect("handshake finished in time")
+}
+
+async fn tonic_client(
+    pki: &Pki,
+    addr: SocketAddr,
+    identity: Option<Identity>,
+) -> Result<AdminServiceClient<Channel>, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&pki.ca_pem))
+        .domain_name("localhost");
+    if let Some(identity) = identity {
+        tls = tls.identity(identity);
+    }
+    let channel =
+        Channel::from_shared(format!("https://{addr}")).unwrap().tls_config(tls)?.connect().await?;
+    Ok(AdminServiceClient::new(channel))
+}
+
+#[tokio::test]
+async fn tls_prefers_x25519mlkem768_and_serves_grpc_and_http1() {
+    let pki = pki();
+    let node = start(&pki, false, false).await;
+
+    let stream = handshake(node.addr, client_config(&pki, None, b"h2")).await.expect("handshake");
+    let conn = stream.get_ref().1;
+    assert_eq!(
+        conn.negotiated_key_exchange_group().map(|g| g.name()),
+        Some(NamedGroup::X25519MLKEM768)
+    );
+    assert_eq!(conn.alpn_protocol(), Some(&b"h2"[..]));
+    drop(stream);
+
+    // A classical-only client still gets in when PQ is not required.
+    let classical = client_config(&pki, Some(vec![aws_lc_rs::kx_group::X25519]), b"h2");
+    let stream = handshake(node.addr, classical).await.expect("X25519 handshake");
+    assert_eq!(
+        stream.get_ref().1.negotiated_key_exchange_group().map(|g| g.name()),
+        Some(NamedGroup::X25519)
+    );
+    drop(stream);
+
+    let mut admin = tonic_client(&pki, node.addr, None).await.expect("connect over TLS");
+    let info = admin.get_node_info(pb::GetNodeInfoRequest {}).await.expect("GetNodeInfo");
+    assert!(info.into_inner().node_did.starts_with("did:atp:"));
+
+    // HTTP/1.1 over TLS on the same port.
+    let mut stream =
+        handshake(node.addr, client_config(&pki, None, b"http/1.1")).await.expect("handshake");
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    stream
+        .write_all(b"GET /no-such-route HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    assert!(response.starts_with(b"HTTP/1.1 "), "{}", String::from_utf8_lossy(&response));
+
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn require_pq_refuses_classical_clients() {
+    let pki = pki();
+    let node = start(&pki, true, false).await;
+
+    let classical = client_config(&pki, Some(vec![aws_lc_rs::kx_group::X25519]), b"h2");
+    assert!(handshake(node.addr, classical).await.is_err(), "X25519-only must fail");
+
+    // The failed handshake did not stop the server.
+    let stream = handshake(node.addr, client_config(&pki, None, b"h2")).await.expect("handshake");
+    assert_eq!(
+        stream.get_ref().1.negotiated_key_exchange_group().map(|g| g.name()),
+        Some(NamedGroup::X25519MLKEM768)
+    );
+    drop(stream);
+    let mut admin = tonic_client(&pki, node.addr, None).await.expect("connect over TLS");
+    admin.get_node_info(pb::GetNodeInfoRequest {}).await.expect("GetNodeInfo");
+
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn plaintext_client_fails_against_the_tls_port() {
+    let pki = pki();
+    let node = start(&pki, false, false).await;
+
+    let plaintext = async {
+        let channel =
+            Channel::from_shared(format!("http://{}", node.addr)).unwrap().connect().await?;
+        AdminServiceClient::new(channel)
+            .get_node_info(pb::GetNodeInfoRequest {})
+            .await
+            .map_err(|s| Box::new(s) as Box<dyn std::error::Error + Send + Sync>)?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    let result = tokio::time::timeout(Duration::from_secs(15), plaintext).await;
+    assert!(!matches!(result, Ok(Ok(()))), "a plaintext call on the TLS port must fail");
+
+    // The server is still up for TLS clients.
+    let mut admin = tonic_client(&pki, node.addr, None).await.expect("connect over TLS");
+    admin.get_node_info(pb::GetNodeInfoRequest {}).await.expect("GetNodeInfo");
+
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn client_ca_requires_a_client_certificate() {
+    let pki = pki();
+    let node = start(&pki, false, true).await;
+
+    // Without a certificate: the handshake (or the first call) fails.
+    let without = async {
+        tonic_client(&pki, node.addr, None)
+            .await
+            .map_err(|e| e.to_string())?
+            .get_node_info(pb::GetNodeInfoRequest {})
+            .await
+            .map_err(|s| s.to_string())
+    };
+    assert!(without.await.is_err(), "a client without a certificate must fail");
+
+    let identity = Identity::from_pem(&pki.client_cert_pem, &pki.client_key_pem);
+    let mut admin = tonic_client(&pki, node.addr, Some(identity)).await.expect("mTLS connect");
+    admin.get_node_info(pb::GetNodeInfoRequest {}).await.expect("GetNodeInfo with mTLS");
+
+    node.stop().await;
+}
+
+#[test]
+fn bad_pem_is_a_precise_error() {
+    let pki = pki();
+    let settings = |cert: &str, key: &str, ca: Option<&str>| TlsSettings {
+        cert_chain_pem: cert.as_bytes().to_vec(),
+        key_pem: key.as_bytes().to_vec(),
+        client_ca_pem: ca.map(|c| c.as_bytes().to_vec()),
+        require_pq: false,
+    };
+    let err = |s: TlsSettings| atp_server::tls::server_config(&s).unwrap_err().to_string();
+    assert!(err(settings("junk", &pki.server_key_pem, None)).starts_with("certificate:"));
+    assert!(err(settings(&pki.server_cert_pem, "junk", None)).starts_with("private key:"));
+    assert!(
+        err(settings(&pki.server_cert_pem, &pki.client_key_pem, None))
+            .starts_with("certificate and key:")
+    );
+    assert!(
+        err(settings(&pki.server_cert_pem, &pki.server_key_pem, Some("junk")))
+            .starts_with("client CA:")
+    );
+}
