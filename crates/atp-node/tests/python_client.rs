@@ -23,27 +23,11 @@ fn root() -> PathBuf {
 }
 
 fn python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("ATP_PYTHON").map(PathBuf::from),
-        Some(root().join("target/venv/bin/python")),
-        Some(PathBuf::from("python3")),
-    ];
-    let probe = "import grpc, grpc_tools, cryptography\n\
-                 from cryptography.hazmat.primitives.asymmetric import mldsa";
-    for python in candidates.into_iter().flatten() {
-        let ok =
-            Command::new(&python).args(["-c", probe]).output().is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(python);
-        }
-    }
-    let msg = "no Python with grpcio, grpcio-tools and `cryptography` (ML-DSA) found: run \
-               `bash scripts/test.sh`, or set ATP_PYTHON";
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{msg}: required under CI=true");
-    }
-    eprintln!("\n!!!!! SKIP: {msg}; the Python grpcio client test is NOT being run !!!!!\n");
-    None
+    atp_test_vectors::python_with(
+        "import grpc, grpc_tools, cryptography\n\
+         from cryptography.hazmat.primitives.asymmetric import mldsa",
+        "grpcio, grpcio-tools and `cryptography` (ML-DSA)",
+    )
 }
 
 /// The node; SIGKILLed on drop.

@@ -1,4 +1,7 @@
-//! Locates the external test vectors. They are never copied into the repository: tests read
+//! Test support: locates the external test vectors, and a Python interpreter for the
+//! interoperability tests.
+//!
+//! The external test vectors are never copied into the repository: tests read
 //! them from `../shared/vectors` beside the workspace root, or from `$ATP_TEST_VECTORS`.
 //!
 //! When the folder is absent, [`vectors_dir`] prints a loud skip notice and returns `None`,
@@ -69,4 +72,36 @@ pub fn read_json(relative: &str) -> Option<serde_json::Value> {
     Some(
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{relative} is not valid JSON: {e}")),
     )
+}
+
+/// A Python interpreter on which `probe` (Python source, e.g. imports) runs: `$ATP_PYTHON`,
+/// else the venv that `scripts/test.sh` creates (`target/venv`), else `python3` on `PATH`.
+/// `None` after a loud skip notice when there is none, except under `CI=true`.
+///
+/// # Panics
+/// Under `CI=true` when no interpreter passes the probe.
+pub fn python_with(probe: &str, what: &str) -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("ATP_PYTHON").map(PathBuf::from),
+        Some(workspace_root().join("target/venv/bin/python")),
+        Some(PathBuf::from("python3")),
+    ];
+    for python in candidates.into_iter().flatten() {
+        let ok = std::process::Command::new(&python)
+            .args(["-c", probe])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    let msg = format!(
+        "no Python with {what} found: run `bash scripts/test.sh` (it installs \
+         requirements-test.txt into target/venv), or set ATP_PYTHON"
+    );
+    if in_ci() {
+        panic!("{msg}: required under CI=true");
+    }
+    eprintln!("\n!!!!! SKIP: {msg}; this Python test is NOT being run !!!!!\n");
+    None
 }
