@@ -819,17 +819,9 @@ impl CredentialApi {
         CredentialApi { state }
     }
 
+    /// Report the RPC to the observer (shared with the other services: [`AppState::observe_rpc`]).
     fn observe<T>(&self, method: &str, started: std::time::Instant, r: &Result<T>) {
-        let outcome = match r {
-            Ok(_) => "OK",
-            Err(e) => e.reason(),
-        };
-        self.state.extensions.observer.on_rpc(&crate::extensions::RpcEvent {
-            method,
-            peer: None,
-            outcome,
-            elapsed: started.elapsed(),
-        });
+        self.state.observe_rpc(method, None, started, r);
     }
 }
 
