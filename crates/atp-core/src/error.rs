@@ -231,6 +231,12 @@ pub enum CoreError {
         /// The entry's purpose.
         purpose: &'static str,
     },
+    /// A signed status-list update does not parse exactly (docs/protocol.md §D4).
+    #[error("malformed signed status-list update: {0}")]
+    StatusUpdateMalformed(String),
+    /// A signed status-list update's signature does not verify under the issuer's key.
+    #[error("signed status-list update: {0}")]
+    StatusUpdateBadSignature(String),
     // --- end: status-list ---
     // --- section: envelope ---
     /// An envelope is structurally invalid.
@@ -489,6 +495,8 @@ impl CoreError {
             CoreError::StatusListEntry(_) => "STATUS_LIST_ENTRY_INVALID",
             CoreError::StatusListCredential(_) => "STATUS_LIST_CREDENTIAL_INVALID",
             CoreError::StatusListPurposeMismatch { .. } => "STATUS_LIST_PURPOSE_MISMATCH",
+            CoreError::StatusUpdateMalformed(_) => "STATUS_UPDATE_MALFORMED",
+            CoreError::StatusUpdateBadSignature(_) => "STATUS_UPDATE_BAD_SIGNATURE",
             // end codes: status-list
             // codes: tlog/checkpoint
             CoreError::TlogIndexOutOfRange { .. } => "TLOG_INDEX_OUT_OF_RANGE",
@@ -572,6 +580,8 @@ mod tests {
             CoreError::StatusListEntry(s()),
             CoreError::StatusListCredential(s()),
             CoreError::StatusListPurposeMismatch { purpose: "x" },
+            CoreError::StatusUpdateMalformed(s()),
+            CoreError::StatusUpdateBadSignature(s()),
             CoreError::EnvelopeMalformed(s()),
             CoreError::EnvelopeTooLarge { what: "x", limit: 0, actual: 1 },
             CoreError::EnvelopeLifetimeTooLong { lifetime_ms: 1, max_ms: 0 },
@@ -646,6 +656,8 @@ mod tests {
                 | CoreError::StatusListEntry(_)
                 | CoreError::StatusListCredential(_)
                 | CoreError::StatusListPurposeMismatch { .. }
+                | CoreError::StatusUpdateMalformed(_)
+                | CoreError::StatusUpdateBadSignature(_)
                 | CoreError::EnvelopeMalformed(_)
                 | CoreError::EnvelopeTooLarge { .. }
                 | CoreError::EnvelopeLifetimeTooLong { .. }
