@@ -160,6 +160,8 @@ fn store_reason(e: &StoreError) -> &'static str {
         StoreError::InvalidArgument(_) => reasons::FIELD_INVALID,
         StoreError::OutOfRange(_) => reasons::TLOG_TREE_SIZE_UNAVAILABLE,
         StoreError::NotFound { what: "status list", .. } => reasons::STATUS_LIST_NOT_FOUND,
+        StoreError::StatusUpdateStale { .. } => reasons::STATUS_UPDATE_STALE,
+        StoreError::StatusRevocationFinal { .. } => reasons::STATUS_REVOCATION_FINAL,
         StoreError::Closed => reasons::UNAVAILABLE,
         // A lost race that the caller did not resolve: retrying is the right answer.
         StoreError::Conflict { .. } => reasons::UNAVAILABLE,

@@ -37,6 +37,9 @@ pub const ENTRY_PREFIX: &[u8] = b"atp/tlog/1/";
 /// The domain-separation prefix of a status-change data hash.
 const STATUS_PREFIX: &[u8] = b"atp/status/1";
 
+/// The domain-separation prefix of a signed status-list update's data hash.
+const STATUS_UPDATE_PREFIX: &[u8] = b"atp/status-update/1";
+
 /// The kind of state change a log leaf records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -49,6 +52,8 @@ pub enum LeafKind {
     Anchors,
     /// A piece of trust evidence (for example a recorded KEL fork).
     Evidence,
+    /// An external issuer's signed status-list update, applied as a whole.
+    StatusUpdate,
 }
 
 impl LeafKind {
@@ -59,6 +64,7 @@ impl LeafKind {
             LeafKind::Status => "status",
             LeafKind::Anchors => "anchors",
             LeafKind::Evidence => "evidence",
+            LeafKind::StatusUpdate => "status-update",
         }
     }
 
@@ -69,6 +75,7 @@ impl LeafKind {
             "status" => Some(LeafKind::Status),
             "anchors" => Some(LeafKind::Anchors),
             "evidence" => Some(LeafKind::Evidence),
+            "status-update" => Some(LeafKind::StatusUpdate),
             _ => None,
         }
     }
@@ -125,6 +132,19 @@ pub fn anchors_data_hash(sorted_anchors: &[String]) -> Result<Hash> {
     Ok(sha256(&atp_core::jcs::canonicalize_serializable(sorted_anchors)?))
 }
 
+/// The data hash of a signed status-list update:
+/// `SHA-256("atp/status-update/1" || u32 len(update) || update || signature)`.
+pub fn status_update_data_hash(update: &[u8], signature: &[u8]) -> Result<Hash> {
+    let len = u32::try_from(update.len())
+        .map_err(|_| StoreError::invalid("status update longer than 2^32 bytes"))?;
+    let mut h = Sha256::new();
+    h.update(STATUS_UPDATE_PREFIX);
+    h.update(len.to_be_bytes());
+    h.update(update);
+    h.update(signature);
+    Ok(h.finalize().into())
+}
+
 /// The data hash of an evidence body.
 pub fn evidence_data_hash(body: &[u8]) -> Hash {
     sha256(body)
@@ -145,7 +165,13 @@ mod tests {
             entry_leaf_hash(LeafKind::Kel, &[1; 32]),
             entry_leaf_hash(LeafKind::Status, &[1; 32])
         );
-        for k in [LeafKind::Kel, LeafKind::Status, LeafKind::Anchors, LeafKind::Evidence] {
+        for k in [
+            LeafKind::Kel,
+            LeafKind::Status,
+            LeafKind::Anchors,
+            LeafKind::Evidence,
+            LeafKind::StatusUpdate,
+        ] {
             assert_eq!(LeafKind::parse(k.as_str()), Some(k));
         }
     }

@@ -90,6 +90,24 @@ pub enum StoreError {
     /// The store has been closed; no more writes are accepted.
     #[error("the store is closed")]
     Closed,
+    /// A signed status-list update's `update_seq` is not above the list's version.
+    #[error("update_seq {update_seq} of list {list_id} is not above the last accepted {last}")]
+    StatusUpdateStale {
+        /// The list.
+        list_id: String,
+        /// The list's version (the last accepted `update_seq`).
+        last: u64,
+        /// The refused update's `update_seq`.
+        update_seq: u64,
+    },
+    /// A change would clear a set entry of a revocation list.
+    #[error("entry {index} of list {list_id} is revoked; revocation is final")]
+    StatusRevocationFinal {
+        /// The list.
+        list_id: String,
+        /// The entry.
+        index: u64,
+    },
 }
 
 impl StoreError {
@@ -108,6 +126,8 @@ impl StoreError {
             StoreError::Migration(_) => "STORE_MIGRATION",
             StoreError::Io { .. } => "STORE_IO",
             StoreError::Closed => "STORE_CLOSED",
+            StoreError::StatusUpdateStale { .. } => "STATUS_UPDATE_STALE",
+            StoreError::StatusRevocationFinal { .. } => "STATUS_REVOCATION_FINAL",
         }
     }
 

@@ -26,8 +26,8 @@ mod tree;
 pub use entry::LeafKind;
 pub use error::{Result, StoreError};
 pub use model::{
-    AppendedEvent, DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, KelHead, LogEntry,
-    MAX_ENTRIES_PER_CALL, MAX_PAGE_SIZE, MAX_TRUST_ANCHORS, NewEvidence, NewStatusList,
+    AppendedEvent, AppliedStatusUpdate, DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, KelHead, LogEntry,
+    MAX_ENTRIES_PER_CALL, MAX_PAGE_SIZE, MAX_TRUST_ANCHORS, NewEvidence, NewSignedStatusUpdate, NewStatusList,
     StatusListRecord, StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
 };
 pub use sqlite::{DB_FILE_NAME, SqliteConfig, SqliteStore};

@@ -222,6 +222,45 @@ pub struct StatusUpdate {
     pub log_index: Option<u64>,
 }
 
+/// The most changes one signed status-list update may carry
+/// (`atp_core::status_update::MAX_CHANGES`).
+pub const MAX_STATUS_UPDATE_CHANGES: usize = atp_core::status_update::MAX_CHANGES;
+
+/// The largest signed status-list update, in bytes
+/// (`atp_core::status_update::MAX_UPDATE_BYTES`).
+pub const MAX_STATUS_UPDATE_BYTES: usize = atp_core::status_update::MAX_UPDATE_BYTES;
+
+/// An external issuer's signed status-list update, already parsed and verified by the caller,
+/// for [`crate::Store::apply_status_update`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSignedStatusUpdate {
+    /// The list the update changes.
+    pub list_id: String,
+    /// The issuer named in the update; must be the list's issuer.
+    pub issuer: String,
+    /// The purpose named in the update; must be the list's purpose.
+    pub purpose: StatusPurpose,
+    /// Must be greater than the list's version; becomes the list's version.
+    pub update_seq: u64,
+    /// `(index, value)` changes, applied all or none.
+    pub changes: Vec<(u64, u8)>,
+    /// The signed update bytes, kept so that the logged hash can be re-derived.
+    pub update: Vec<u8>,
+    /// The issuer's signature over `update`.
+    pub signature: Vec<u8>,
+}
+
+/// The result of [`crate::Store::apply_status_update`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppliedStatusUpdate {
+    /// The list version after the update: the update's `update_seq`.
+    pub version: u64,
+    /// How many entries changed value.
+    pub changed: u64,
+    /// The log index of the update's `status-update` leaf.
+    pub log_index: u64,
+}
+
 /// An allocated status list entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusSlot {

@@ -9,7 +9,8 @@ use atp_core::tlog::Hash;
 
 use crate::error::Result;
 use crate::model::{
-    AppendedEvent, IdentityPage, IdentityRecord, KelHead, LogEntry, NewEvidence, NewStatusList,
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelHead, LogEntry,
+    NewEvidence, NewSignedStatusUpdate, NewStatusList,
     StatusListRecord, StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
 };
 
@@ -127,6 +128,17 @@ pub trait Store: Send + Sync {
     /// Sets entry `index` of `list_id` to `value`, in one transaction with a `status` log
     /// leaf. Setting the value an entry already has changes and logs nothing.
     fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate>;
+
+    /// Applies an external issuer's signed update to `update.list_id` as a whole, in one
+    /// transaction with one `status-update` log leaf and the stored update bytes. Refuses, and
+    /// changes nothing, when the issuer or purpose is not the list's, `update_seq` is not above
+    /// the list's version ([`crate::StoreError::StatusUpdateStale`]), an index or value is out
+    /// of range, or a change clears a revoked entry
+    /// ([`crate::StoreError::StatusRevocationFinal`]).
+    fn apply_status_update(
+        &self,
+        update: NewSignedStatusUpdate,
+    ) -> StoreFuture<'_, AppliedStatusUpdate>;
 
     /// A status list with its bitstring.
     fn get_status_list<'a>(&'a self, list_id: &'a str)

@@ -16,7 +16,8 @@ use atp_core::tlog::{self, EMPTY_ROOT, MerkleAccumulator};
 use atp_crypto::{AlgorithmId, SigningKey};
 use atp_store::entry::{entry_leaf_hash, evidence_data_hash, kel_data_hash};
 use atp_store::{
-    KelHead, LeafKind, NewEvidence, NewStatusList, SqliteConfig, SqliteStore, Store, StoreError,
+    KelHead, LeafKind, NewEvidence, NewSignedStatusUpdate, NewStatusList, SqliteConfig,
+    SqliteStore, Store, StoreError,
 };
 use common::{Ident, TestDir, deactivation, incept, keys, rotation};
 use proptest::prelude::*;
@@ -480,6 +481,86 @@ async fn status_lists_set_get_and_allocate() {
     assert_eq!(code(store.set_status("nope".into(), 1, 1).await), "STORE_NOT_FOUND");
     assert_eq!(store.stats().await.unwrap(), before);
     assert_eq!(store.get_status_list("rev-1").await.unwrap(), rev_before);
+    check_log(&*store).await;
+    store.close().await.unwrap();
+}
+
+/// An external issuer's signed update applies all its changes or none, moves the list version
+/// to its `update_seq`, refuses stale sequence numbers and un-revocation, and logs one leaf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_status_updates_apply_all_or_nothing() {
+    let dir = TestDir::new("status-updates");
+    let store = open(&dir).await;
+    let issuer = "did:atp:external".to_string();
+    for (id, purpose) in
+        [("ext-rev", StatusPurpose::Revocation), ("ext-sus", StatusPurpose::Suspension)]
+    {
+        store
+            .create_status_list(NewStatusList {
+                list_id: id.into(),
+                issuer: issuer.clone(),
+                purpose,
+                status_size: 1,
+                entries: 131_072,
+                allocatable: false,
+            })
+            .await
+            .unwrap();
+    }
+    let update = |list: &str, purpose, seq: u64, changes: Vec<(u64, u8)>| NewSignedStatusUpdate {
+        list_id: list.into(),
+        issuer: issuer.clone(),
+        purpose,
+        update_seq: seq,
+        changes,
+        update: format!("update {list} {seq}").into_bytes(),
+        signature: vec![7; 32],
+    };
+    let rev = StatusPurpose::Revocation;
+    let applied = store.apply_status_update(update("ext-rev", rev, 5, vec![(1, 1), (9, 1)])).await;
+    let applied = applied.unwrap();
+    assert_eq!((applied.version, applied.changed), (5, 2));
+    let leaf = &store.get_entries(applied.log_index, 1).await.unwrap()[0];
+    assert_eq!(leaf.kind, LeafKind::StatusUpdate);
+    assert_eq!(
+        leaf.data_hash,
+        atp_store::entry::status_update_data_hash(b"update ext-rev 5", &[7; 32]).unwrap()
+    );
+    let list = store.get_status_list("ext-rev").await.unwrap().unwrap();
+    assert_eq!((list.version, list.list.get(1).unwrap(), list.list.get(9).unwrap()), (5, 1, 1));
+
+    // Every refusal leaves the list, its version and the log as they were.
+    let before = store.stats().await.unwrap();
+    let list_before = store.get_status_list("ext-rev").await.unwrap();
+    let stale = store.apply_status_update(update("ext-rev", rev, 5, vec![(2, 1)])).await;
+    assert_eq!(code(stale), "STATUS_UPDATE_STALE");
+    // The second change would un-revoke entry 9: the first change must not land either.
+    let unrevoke = update("ext-rev", rev, 6, vec![(3, 1), (9, 0)]);
+    assert_eq!(code(store.apply_status_update(unrevoke).await), "STATUS_REVOCATION_FINAL");
+    let range = update("ext-rev", rev, 6, vec![(3, 1), (131_072, 1)]);
+    assert_eq!(code(store.apply_status_update(range).await), "STATUS_LIST_RANGE_ERROR");
+    let value = update("ext-rev", rev, 6, vec![(3, 2)]);
+    assert_eq!(code(store.apply_status_update(value).await), "STATUS_LIST_VALUE_OUT_OF_RANGE");
+    let purpose = update("ext-rev", StatusPurpose::Suspension, 6, vec![(3, 1)]);
+    assert_eq!(code(store.apply_status_update(purpose).await), "STATUS_LIST_PURPOSE_MISMATCH");
+    let other_issuer = NewSignedStatusUpdate {
+        issuer: "did:atp:else".into(),
+        ..update("ext-rev", rev, 6, vec![(3, 1)])
+    };
+    assert_eq!(code(store.apply_status_update(other_issuer).await), "STORE_INVALID_ARGUMENT");
+    let missing = update("nope", rev, 6, vec![(3, 1)]);
+    assert_eq!(code(store.apply_status_update(missing).await), "STORE_NOT_FOUND");
+    let empty = update("ext-rev", rev, 6, vec![]);
+    assert_eq!(code(store.apply_status_update(empty).await), "STORE_INVALID_ARGUMENT");
+    assert_eq!(store.stats().await.unwrap(), before);
+    assert_eq!(store.get_status_list("ext-rev").await.unwrap(), list_before);
+
+    // Suspension lists can be reinstated, with a fresh sequence number.
+    let sus = StatusPurpose::Suspension;
+    store.apply_status_update(update("ext-sus", sus, 1, vec![(4, 1)])).await.unwrap();
+    let back = store.apply_status_update(update("ext-sus", sus, 2, vec![(4, 0)])).await.unwrap();
+    assert_eq!((back.version, back.changed), (2, 1));
+    assert_eq!(store.get_status_list("ext-sus").await.unwrap().unwrap().list.get(4).unwrap(), 0);
     check_log(&*store).await;
     store.close().await.unwrap();
 }

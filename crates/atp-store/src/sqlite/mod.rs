@@ -71,9 +71,10 @@ use tokio::task::JoinHandle;
 use crate::entry::{anchors_data_hash, evidence_data_hash};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    AppendedEvent, IdentityPage, IdentityRecord, KelHead, LogEntry, MAX_EVIDENCE_BYTES,
-    MAX_EVIDENCE_TYPE_BYTES, MAX_ID_BYTES, MAX_LIST_ID_BYTES, MAX_META_KEY_BYTES,
-    MAX_META_VALUE_BYTES, MAX_TRUST_ANCHORS, NewEvidence, NewStatusList, StatusListRecord,
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelHead, LogEntry,
+    MAX_EVIDENCE_BYTES, MAX_EVIDENCE_TYPE_BYTES, MAX_ID_BYTES, MAX_LIST_ID_BYTES,
+    MAX_META_KEY_BYTES, MAX_META_VALUE_BYTES, MAX_STATUS_UPDATE_BYTES, MAX_STATUS_UPDATE_CHANGES,
+    MAX_TRUST_ANCHORS, NewEvidence, NewSignedStatusUpdate, NewStatusList, StatusListRecord,
     StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
 };
 use crate::store::{Store, StoreFuture};
@@ -358,6 +359,23 @@ impl SqliteStore {
         self.submit(|reply| WriteOp::SetStatus { list_id, index, value, reply }).await
     }
 
+    async fn apply_status_update_impl(
+        &self,
+        update: NewSignedStatusUpdate,
+    ) -> Result<AppliedStatusUpdate> {
+        check_list_id(&update.list_id)?;
+        check_id("issuer", &update.issuer)?;
+        if update.changes.is_empty() || update.changes.len() > MAX_STATUS_UPDATE_CHANGES {
+            return Err(StoreError::invalid(format!(
+                "a status update holds 1 to {MAX_STATUS_UPDATE_CHANGES} changes"
+            )));
+        }
+        if update.update.len() > MAX_STATUS_UPDATE_BYTES || update.signature.len() > 16_384 {
+            return Err(StoreError::invalid("status update or signature too large"));
+        }
+        self.submit(|reply| WriteOp::ApplyStatusUpdate { update, reply }).await
+    }
+
     async fn allocate_impl(
         &self,
         issuer: String,
@@ -502,6 +520,13 @@ impl Store for SqliteStore {
 
     fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate> {
         Box::pin(self.set_status_impl(list_id, index, value))
+    }
+
+    fn apply_status_update(
+        &self,
+        update: NewSignedStatusUpdate,
+    ) -> StoreFuture<'_, AppliedStatusUpdate> {
+        Box::pin(self.apply_status_update_impl(update))
     }
 
     fn get_status_list<'a>(

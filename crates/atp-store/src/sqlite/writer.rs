@@ -10,9 +10,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::read::{fetch_nodes, log_size_on, root_on};
 use super::{SqliteConfig, now_ms, to_i64, to_u64};
-use crate::entry::{LeafKind, entry_leaf_hash, status_data_hash};
+use crate::entry::{LeafKind, entry_leaf_hash, status_data_hash, status_update_data_hash};
 use crate::error::{Result, StoreError};
-use crate::model::{AppendedEvent, KelHead, NewEvidence, NewStatusList, StatusSlot, StatusUpdate};
+use crate::model::{
+    AppendedEvent, AppliedStatusUpdate, KelHead, NewEvidence, NewSignedStatusUpdate, NewStatusList,
+    StatusSlot, StatusUpdate,
+};
 use crate::tree::{Frontier, NodeKey, peak_keys};
 
 /// Where a request's answer goes.
@@ -39,6 +42,7 @@ pub(super) enum WriteOp {
     PutCheckpoint { note: String, size: u64, root: Hash, reply: Reply<bool> },
     CreateStatusList { list: NewStatusList, bits: Vec<u8>, reply: Reply<()> },
     SetStatus { list_id: String, index: u64, value: u8, reply: Reply<StatusUpdate> },
+    ApplyStatusUpdate { update: NewSignedStatusUpdate, reply: Reply<AppliedStatusUpdate> },
     Allocate { issuer: String, purpose: StatusPurpose, reply: Reply<Option<StatusSlot>> },
     SetAnchors { anchors: Vec<String>, data_hash: Hash, reply: Reply<u64> },
     AppendEvidence { evidence: NewEvidence, data_hash: Hash, reply: Reply<u64> },
@@ -60,6 +64,7 @@ impl WriteOp {
             WriteOp::PutCheckpoint { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::CreateStatusList { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::SetStatus { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::ApplyStatusUpdate { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::Allocate { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::SetAnchors { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::AppendEvidence { reply, .. } => drop(reply.send(Err(e))),
@@ -228,6 +233,9 @@ async fn apply(
         }
         WriteOp::SetStatus { list_id, index, value, reply } => {
             finish(reply, set_status(conn, frontier, list_id, index, value, now).await)
+        }
+        WriteOp::ApplyStatusUpdate { update, reply } => {
+            finish(reply, apply_status_update(conn, frontier, update, now).await)
         }
         WriteOp::Allocate { issuer, purpose, reply } => {
             finish(reply, allocate(conn, issuer, purpose).await)
@@ -496,6 +504,86 @@ async fn set_status(
     let log_index =
         append_leaf(conn, frontier, LeafKind::Status, &data_hash, Some(reference), now).await?;
     Ok(StatusUpdate { version: new_version, previous, log_index: Some(log_index) })
+}
+
+async fn apply_status_update(
+    conn: &mut SqliteConnection,
+    frontier: &mut Frontier,
+    update: NewSignedStatusUpdate,
+    now: i64,
+) -> Result<AppliedStatusUpdate> {
+    let row: Option<(String, String, i64, i64, Vec<u8>, i64)> = sqlx::query_as(
+        "SELECT issuer, purpose, status_size, entries, bitstring, list_version \
+         FROM status_lists WHERE list_id = $1",
+    )
+    .bind(&update.list_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((issuer, purpose, status_size, entries, bits, version)) = row else {
+        return Err(StoreError::NotFound { what: "status list", id: update.list_id });
+    };
+    if issuer != update.issuer {
+        return Err(StoreError::invalid("the update's issuer does not control the list"));
+    }
+    if purpose != update.purpose.as_str() {
+        return Err(
+            CoreError::StatusListPurposeMismatch { purpose: update.purpose.as_str() }.into()
+        );
+    }
+    let version = to_u64(version, "list version")?;
+    if update.update_seq <= version {
+        return Err(StoreError::StatusUpdateStale {
+            list_id: update.list_id,
+            last: version,
+            update_seq: update.update_seq,
+        });
+    }
+    let entries = to_u64(entries, "entries")?;
+    let status_size =
+        u8::try_from(status_size).map_err(|_| StoreError::corrupt("bad status size"))?;
+    let mut list = BitstringStatusList::from_bytes(bits, status_size)
+        .map_err(|e| StoreError::corrupt(format!("stored status list: {e}")))?;
+    let mut changed = 0u64;
+    for &(index, value) in &update.changes {
+        if index >= entries {
+            return Err(CoreError::StatusListIndexOutOfRange { index, entries }.into());
+        }
+        let previous = list.get(index)?;
+        if update.purpose == StatusPurpose::Revocation && previous != 0 && value == 0 {
+            return Err(StoreError::StatusRevocationFinal { list_id: update.list_id, index });
+        }
+        list.set(index, value)?;
+        changed += u64::from(previous != value);
+    }
+    sqlx::query(
+        "UPDATE status_lists SET bitstring = $1, list_version = $2, updated_at_ms = $3 \
+         WHERE list_id = $4",
+    )
+    .bind(list.as_bytes())
+    .bind(to_i64(update.update_seq, "update_seq")?)
+    .bind(now)
+    .bind(&update.list_id)
+    .execute(&mut *conn)
+    .await?;
+    let data_hash = status_update_data_hash(&update.update, &update.signature)?;
+    let reference = format!("{}@{}", update.list_id, update.update_seq);
+    let log_index =
+        append_leaf(conn, frontier, LeafKind::StatusUpdate, &data_hash, Some(reference), now)
+            .await?;
+    sqlx::query(
+        "INSERT INTO status_updates \
+         (log_index, list_id, update_seq, update_bytes, signature, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(to_i64(log_index, "log index")?)
+    .bind(&update.list_id)
+    .bind(to_i64(update.update_seq, "update_seq")?)
+    .bind(&update.update)
+    .bind(&update.signature)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(AppliedStatusUpdate { version: update.update_seq, changed, log_index })
 }
 
 async fn allocate(
