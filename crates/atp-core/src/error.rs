@@ -416,6 +416,72 @@ pub enum CoreError {
         algorithm: &'static str,
     },
     // --- end: tlog/checkpoint ---
+    // --- section: evidence/trust-proof ---
+    /// Trust evidence is structurally invalid (docs/protocol.md Part G).
+    #[error("malformed evidence: {0}")]
+    EvidenceMalformed(String),
+    /// Trust evidence or one of its fields exceeds a limit.
+    #[error("evidence {what} too large: {actual} (limit {limit})")]
+    EvidenceTooLarge {
+        /// The field.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+        /// The size found.
+        actual: usize,
+    },
+    /// Evidence whose issuer is its subject: an agent's statements about itself count for
+    /// nothing.
+    #[error("self-evidence by {0} is refused")]
+    EvidenceSelf(String),
+    /// The evidence's `created` lies in the future beyond the allowed skew.
+    #[error("evidence created at {created_ms} is not yet valid (now {now_ms})")]
+    EvidenceNotYetValid {
+        /// `created`, Unix ms.
+        created_ms: i64,
+        /// The verifier's time.
+        now_ms: i64,
+    },
+    /// A signer's DID or key sequence number is unknown.
+    #[error("unknown evidence signer {did} (key sequence {seq})")]
+    EvidenceUnknownSigner {
+        /// The signer's DID.
+        did: String,
+        /// The key's sequence number.
+        seq: u64,
+    },
+    /// A signer's key is not a composite key.
+    #[error("evidence key algorithm {0} is not allowed")]
+    EvidenceAlgorithmNotAllowed(&'static str),
+    /// A signer's key was not valid when the evidence was created.
+    #[error("the {role} key was not valid at {created_ms}")]
+    EvidenceKeyNotValidAtCreation {
+        /// `issuer` or `subject`.
+        role: &'static str,
+        /// `created`, Unix ms.
+        created_ms: i64,
+    },
+    /// A signature on the evidence is missing or does not verify.
+    #[error("bad {role} signature on evidence: {reason}")]
+    EvidenceBadSignature {
+        /// `issuer` or `subject`.
+        role: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A trust proof is not shaped as docs/protocol.md Part G says (its proofs and validity
+    /// period fail with the VC errors instead).
+    #[error("invalid trust proof: {0}")]
+    TrustProofInvalid(String),
+    /// A trust proof was issued by another node than the one the verifier trusts.
+    #[error("trust proof issued by {found}, expected {expected}")]
+    TrustProofIssuerMismatch {
+        /// The issuer the verifier trusts.
+        expected: String,
+        /// The issuer named.
+        found: String,
+    },
+    // --- end: evidence/trust-proof ---
 }
 
 impl CoreError {
@@ -521,6 +587,18 @@ impl CoreError {
             CoreError::CheckpointSignatureMissing { .. } => "CHECKPOINT_SIGNATURE_MISSING",
             CoreError::CheckpointSignatureInvalid { .. } => "CHECKPOINT_SIGNATURE_INVALID",
             // end codes: tlog/checkpoint
+            // codes: evidence/trust-proof
+            CoreError::EvidenceMalformed(_) => "EVIDENCE_MALFORMED",
+            CoreError::EvidenceTooLarge { .. } => "EVIDENCE_TOO_LARGE",
+            CoreError::EvidenceSelf(_) => "EVIDENCE_SELF",
+            CoreError::EvidenceNotYetValid { .. } => "EVIDENCE_NOT_YET_VALID",
+            CoreError::EvidenceUnknownSigner { .. } => "EVIDENCE_UNKNOWN_SIGNER",
+            CoreError::EvidenceAlgorithmNotAllowed(_) => "EVIDENCE_ALGORITHM_NOT_ALLOWED",
+            CoreError::EvidenceKeyNotValidAtCreation { .. } => "EVIDENCE_KEY_NOT_VALID_AT_CREATION",
+            CoreError::EvidenceBadSignature { .. } => "EVIDENCE_BAD_SIGNATURE",
+            CoreError::TrustProofInvalid(_) => "TRUST_PROOF_INVALID",
+            CoreError::TrustProofIssuerMismatch { .. } => "TRUST_PROOF_ISSUER_MISMATCH",
+            // end codes: evidence/trust-proof
         }
     }
 }
@@ -619,6 +697,16 @@ mod tests {
             CoreError::CheckpointVerifierKey("x"),
             CoreError::CheckpointSignatureMissing { algorithm: "x" },
             CoreError::CheckpointSignatureInvalid { algorithm: "x" },
+            CoreError::EvidenceMalformed(s()),
+            CoreError::EvidenceTooLarge { what: "x", limit: 0, actual: 1 },
+            CoreError::EvidenceSelf(s()),
+            CoreError::EvidenceNotYetValid { created_ms: 1, now_ms: 0 },
+            CoreError::EvidenceUnknownSigner { did: s(), seq: 0 },
+            CoreError::EvidenceAlgorithmNotAllowed("x"),
+            CoreError::EvidenceKeyNotValidAtCreation { role: "issuer", created_ms: 0 },
+            CoreError::EvidenceBadSignature { role: "issuer", reason: s() },
+            CoreError::TrustProofInvalid(s()),
+            CoreError::TrustProofIssuerMismatch { expected: s(), found: s() },
         ];
         for e in &v {
             match e {
@@ -690,7 +778,17 @@ mod tests {
                 | CoreError::CheckpointKeyAlgorithm { .. }
                 | CoreError::CheckpointVerifierKey(_)
                 | CoreError::CheckpointSignatureMissing { .. }
-                | CoreError::CheckpointSignatureInvalid { .. } => {}
+                | CoreError::CheckpointSignatureInvalid { .. }
+                | CoreError::EvidenceMalformed(_)
+                | CoreError::EvidenceTooLarge { .. }
+                | CoreError::EvidenceSelf(_)
+                | CoreError::EvidenceNotYetValid { .. }
+                | CoreError::EvidenceUnknownSigner { .. }
+                | CoreError::EvidenceAlgorithmNotAllowed(_)
+                | CoreError::EvidenceKeyNotValidAtCreation { .. }
+                | CoreError::EvidenceBadSignature { .. }
+                | CoreError::TrustProofInvalid(_)
+                | CoreError::TrustProofIssuerMismatch { .. } => {}
             }
         }
         v

@@ -10,11 +10,13 @@ pub mod did;
 pub mod did_key;
 pub mod envelope;
 pub mod error;
+pub mod evidence;
 pub mod jcs;
 pub mod kel;
 pub mod status_list;
 pub mod status_update;
 pub mod tlog;
+pub mod trust_proof;
 pub mod vc;
 
 pub use error::CoreError;
