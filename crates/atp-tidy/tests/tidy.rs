@@ -47,6 +47,11 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// dependency.
 const TEST_SUPPORT: &[&str] = &["atp-test-vectors"];
 
+/// Upward dev-dependencies allowed only so that tests start a real node in-process (the SDK and
+/// the CLI are tested against the real server, which they never depend on otherwise).
+const NODE_TEST_HARNESS: &[(&str, &[&str])] =
+    &[("atp-sdk", &["atp-server", "atp-store"]), ("atp-cli", &["atp-server", "atp-store"])];
+
 /// Workspace members outside the layer table (test-only tooling). Nothing may depend on them.
 const EXEMPT: &[&str] = &["atp-tidy"];
 
@@ -375,6 +380,9 @@ fn check_dev_direction(ws: &Workspace) -> Vec<String> {
             lower_layers(&p.name)
         };
         lower.extend(TEST_SUPPORT.iter().filter(|t| **t != p.name));
+        lower.extend(
+            NODE_TEST_HARNESS.iter().filter(|(n, _)| *n == p.name).flat_map(|(_, d)| d.iter()),
+        );
         for d in p.deps.iter().filter(|d| d.kind == Kind::Dev && ws.dep_is_member(d)) {
             if ws.dep_is_enterprise(d) {
                 continue; // judged by `check_enterprise_edges`
