@@ -39,6 +39,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     v1::message_service_server::SERVICE_NAME,
     v1::log_service_server::SERVICE_NAME,
     v1::admin_service_server::SERVICE_NAME,
+    v1::trust_service_server::SERVICE_NAME,
 ];
 
 pub mod status {
@@ -215,6 +216,10 @@ pub mod reasons {
     pub const CHECKPOINT_UNAVAILABLE: &str = "CHECKPOINT_UNAVAILABLE";
     /// FAILED_PRECONDITION: the trust-anchor set changed since the expected revision.
     pub const TRUST_ANCHORS_REVISION_MISMATCH: &str = "TRUST_ANCHORS_REVISION_MISMATCH";
+    /// INVALID_ARGUMENT: a signer of the evidence was deactivated at or before its `created`.
+    pub const EVIDENCE_SIGNER_DEACTIVATED: &str = "EVIDENCE_SIGNER_DEACTIVATED";
+    /// UNAVAILABLE: the node has not computed a trust snapshot yet; retry shortly.
+    pub const TRUST_NOT_COMPUTED: &str = "TRUST_NOT_COMPUTED";
     /// UNAVAILABLE: the node cannot serve now (shutting down, store unavailable); retry later.
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// INTERNAL: a bug or an unexpected failure; the message carries no detail.
@@ -251,6 +256,8 @@ pub mod reasons {
         TLOG_TREE_SIZE_UNAVAILABLE,
         CHECKPOINT_UNAVAILABLE,
         TRUST_ANCHORS_REVISION_MISMATCH,
+        EVIDENCE_SIGNER_DEACTIVATED,
+        TRUST_NOT_COMPUTED,
         UNAVAILABLE,
         INTERNAL,
     ];

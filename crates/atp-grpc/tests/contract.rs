@@ -29,6 +29,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ),
     ("atp.v1.AdminService", &["GetNodeInfo", "SetTrustAnchors", "ListTrustAnchors"]),
 ];
+    ("atp.v1.TrustService", &["SubmitEvidence", "GetTrust", "ExplainTrust", "ListEvidence"]),
 
 fn descriptor_set() -> FileDescriptorSet {
     FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("FILE_DESCRIPTOR_SET decodes")
