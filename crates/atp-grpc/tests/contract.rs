@@ -20,6 +20,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "VerifyPresentation",
             "UpdateStatus",
             "GetStatusList",
+            "HostStatusList",
         ],
     ),
     ("atp.v1.MessageService", &["VerifyEnvelope", "CreateChallenge", "Authenticate"]),
@@ -28,8 +29,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
         &["GetCheckpoint", "GetInclusionProof", "GetConsistencyProof", "GetEntries"],
     ),
     ("atp.v1.AdminService", &["GetNodeInfo", "SetTrustAnchors", "ListTrustAnchors"]),
-];
     ("atp.v1.TrustService", &["SubmitEvidence", "GetTrust", "ExplainTrust", "ListEvidence"]),
+];
 
 fn descriptor_set() -> FileDescriptorSet {
     FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("FILE_DESCRIPTOR_SET decodes")

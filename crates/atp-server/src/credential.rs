@@ -15,9 +15,12 @@
 //!   hosts is read from the store.
 //! - **Presentations.** `challenge` and `domain` are required; after the presentation verified,
 //!   its challenge is consumed in a bounded replay set (per domain) that fails closed when full.
-//! - **UpdateStatus.** The node-issuer path (admin, `status.update`; revocation is final) is
-//!   implemented. The signed external-issuer path answers UNIMPLEMENTED with a plain status
-//!   message ([`SIGNED_UPDATE_UNIMPLEMENTED`]).
+//! - **UpdateStatus.** Two paths. The node's own lists change through an admin call
+//!   (`status.update`; revocation is final). Lists the node hosts for an external issuer
+//!   (created by an admin with HostStatusList, `status_list.host`) change only through the
+//!   issuer's signed updates (`atp_core::status_update`): the signature by the issuer's
+//!   current `did:atp` key authorizes them, `update_seq` must grow (no replay), and all changes
+//!   of one update apply together with one `status-update` log leaf.
 //!
 //! # Interoperability note: `PROOF_POLICY_ANY` and non-DID issuers
 //!
@@ -37,12 +40,13 @@ use atp_core::data_integrity::{
 };
 use atp_core::envelope::ReplayCheck;
 use atp_core::status_list::{self, BitstringStatusListEntry, StatusPurpose};
+use atp_core::status_update::{self, StatusListUpdate};
 use atp_core::vc::{self, DateTimeStamp};
 use atp_crypto::PublicKey;
 use atp_grpc::reasons;
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::credential_service_server::CredentialService;
-use atp_store::NewStatusList;
+use atp_store::{NewSignedStatusUpdate, NewStatusList};
 use serde_json::Value;
 use tonic::{Request, Response, Status};
 
@@ -64,18 +68,15 @@ pub const PRESENTATION_CHALLENGE_RETENTION_MS: i64 = 24 * 3_600_000;
 /// The longest presentation `challenge` / `domain`, in bytes.
 pub const MAX_CHALLENGE_BYTES: usize = 256;
 
-/// The message of the UNIMPLEMENTED status for a `SignedStatusListUpdate`.
-///
-/// Not implemented yet: no RPC registers a list for an external issuer, and the store keeps
-/// neither a per-list `update_seq` (needed to refuse replays, `STATUS_UPDATE_STALE`) nor an
-/// atomic multi-entry update (a signed update applies all its changes or none).
-pub const SIGNED_UPDATE_UNIMPLEMENTED: &str = "UpdateStatus with signed_update (external-issuer \
-     status lists) is not implemented by this node yet: it hosts no external-issuer lists";
+/// The largest hosted status list, in entries (1 MiB of bitstring at `statusSize` 8).
+pub const MAX_HOSTED_LIST_ENTRIES: u64 = 1_048_576;
 
 /// The operation names passed to the authorizer.
 pub const OP_ISSUE: &str = "credential.issue";
 /// See [`OP_ISSUE`].
 pub const OP_STATUS_UPDATE: &str = "status.update";
+/// See [`OP_ISSUE`].
+pub const OP_STATUS_LIST_HOST: &str = "status_list.host";
 
 // ------------------------------------------------------------------------------------------
 // Small helpers
@@ -803,6 +804,145 @@ async fn update_node_status(
     })
 }
 
+/// HostStatusList: a new list of an external issuer, changed only by its signed updates.
+async fn host_status_list(
+    state: &NodeState,
+    call: &CallInfo,
+    req: pb::HostStatusListRequest,
+) -> Result<pb::HostStatusListResponse> {
+    let principal = state.extensions.authorize(call, OP_STATUS_LIST_HOST, &req.issuer).await?;
+    atp_core::did::parse_did_atp(&req.issuer)?;
+    let purpose = purpose_from_pb(req.status_purpose, "status_purpose")?;
+    let status_size = match req.status_size {
+        0 => 1,
+        n => u8::try_from(n).map_err(|_| CoreError::StatusListStatusSize { status_size: 255 })?,
+    };
+    let entries = match req.entries {
+        0 => STATUS_LIST_ENTRIES,
+        n if n > MAX_HOSTED_LIST_ENTRIES => {
+            return Err(ServerError::field(
+                "entries",
+                format!("at most {MAX_HOSTED_LIST_ENTRIES} entries"),
+            ));
+        }
+        n => n,
+    };
+    let kel = state
+        .load_kel(&req.issuer)
+        .await?
+        .ok_or_else(|| ServerError::DidNotFound(req.issuer.clone()))?;
+    if kel.state.deactivated {
+        return Err(ServerError::field("issuer", "the issuer's DID is deactivated"));
+    }
+    let list_id = format!("ext-{}-{}", purpose.as_str(), hex(&random::<8>()?));
+    let url = status_list_url(state, &list_id);
+    state
+        .extensions
+        .audit
+        .record(&AuditRecord {
+            operation: OP_STATUS_LIST_HOST.into(),
+            principal: principal.name().to_owned(),
+            resource: url.clone(),
+            peer: call.peer,
+            outcome: "OK".into(),
+            at_unix_ms: state.now_ms(),
+            detail: format!("issuer {} purpose {}", req.issuer, purpose.as_str()),
+        })
+        .await?;
+    state
+        .store
+        .create_status_list(NewStatusList {
+            list_id,
+            issuer: req.issuer.clone(),
+            purpose,
+            status_size,
+            entries,
+            allocatable: false,
+        })
+        .await?;
+    Ok(pb::HostStatusListResponse {
+        status_list_credential: url,
+        controller: req.issuer,
+        status_purpose: pb_purpose(purpose),
+        status_size: u32::from(status_size),
+        entries,
+    })
+}
+
+/// UpdateStatus with a signed update: the checks of `SignedStatusListUpdate` in
+/// credential.proto, in that order, then one atomic store write.
+async fn apply_signed_update(
+    state: &NodeState,
+    signed: pb::SignedStatusListUpdate,
+) -> Result<pb::UpdateStatusResponse> {
+    let update = StatusListUpdate::parse(&signed.update)?;
+    let url = update.status_list_credential.clone();
+    let not_found = || {
+        ServerError::rejected(
+            reasons::STATUS_LIST_NOT_FOUND,
+            format!("this node hosts no status list at {url}"),
+        )
+    };
+    let list_id = hosted_list_id(state, &url).ok_or_else(not_found)?.to_owned();
+    let record = state.store.get_status_list(&list_id).await?.ok_or_else(not_found)?;
+    if record.issuer != update.issuer {
+        return Err(ServerError::rejected(
+            reasons::STATUS_UPDATE_NOT_ISSUER,
+            "the update's issuer does not control this list",
+        ));
+    }
+    let key_not_current =
+        |why: &str| ServerError::rejected(reasons::STATUS_UPDATE_KEY_NOT_CURRENT, why.to_owned());
+    let kel = state
+        .load_kel(&update.issuer)
+        .await?
+        .ok_or_else(|| key_not_current("this node holds no key event log for the issuer"))?;
+    if kel.state.deactivated {
+        return Err(key_not_current("the issuer's DID is deactivated"));
+    }
+    if kel.state.key_sequence != update.issuer_key_seq {
+        return Err(key_not_current(&format!(
+            "issuer_key_seq {} is not the issuer's current key (established by event {})",
+            update.issuer_key_seq, kel.state.key_sequence
+        )));
+    }
+    if record.purpose != update.status_purpose {
+        return Err(ServerError::Core(CoreError::StatusListPurposeMismatch {
+            purpose: record.purpose.as_str(),
+        }));
+    }
+    status_update::verify_signature(&signed.update, &signed.signature, &kel.state.current_key)?;
+    let latest = state.now_ms().saturating_add(state.limits.clock_skew_ms);
+    if update.issued_at_ms > latest {
+        return Err(ServerError::Core(CoreError::StatusUpdateMalformed(format!(
+            "issued_at {} is later than the node's clock plus the allowed skew",
+            update.issued_at_ms
+        ))));
+    }
+    let applied = state
+        .store
+        .apply_status_update(NewSignedStatusUpdate {
+            list_id: list_id.clone(),
+            issuer: update.issuer.clone(),
+            purpose: update.status_purpose,
+            update_seq: update.update_seq,
+            changes: update.changes.iter().map(|c| (c.index, c.value)).collect(),
+            update: signed.update,
+            signature: signed.signature,
+        })
+        .await?;
+    state.log_grew.notify_one();
+    state.extensions.observer.on_domain_event(&DomainEvent::Other {
+        kind: "credential.status_changed",
+        detail: format!("{list_id}@{} external", applied.version),
+    });
+    Ok(pb::UpdateStatusResponse {
+        status_list_credential: url,
+        update_seq: applied.version,
+        log_receipt: log_receipt(state, applied.log_index).await?,
+    })
+}
+
 // ------------------------------------------------------------------------------------------
 // The gRPC service
 // ------------------------------------------------------------------------------------------
@@ -907,8 +1047,6 @@ impl CredentialService for CredentialApi {
         Ok(Response::new(r?))
     }
 
-    /// The node-issuer path is implemented; the signed external-issuer path answers
-    /// UNIMPLEMENTED ([`SIGNED_UPDATE_UNIMPLEMENTED`]).
     async fn update_status(
         &self,
         request: Request<pb::UpdateStatusRequest>,
@@ -923,17 +1061,27 @@ impl CredentialService for CredentialApi {
                     "one of node_issuer or signed_update is required",
                 )),
                 Some(pb::update_status_request::Update::NodeIssuer(change)) => {
-                    update_node_status(&self.state, &call, change).await.map(Some)
+                    update_node_status(&self.state, &call, change).await
                 }
-                Some(pb::update_status_request::Update::SignedUpdate(_)) => Ok(None),
+                Some(pb::update_status_request::Update::SignedUpdate(signed)) => {
+                    apply_signed_update(&self.state, signed).await
+                }
             }
         }
         .await;
         self.observe("atp.v1.CredentialService/UpdateStatus", started, &r);
-        match r? {
-            Some(response) => Ok(Response::new(response)),
-            None => Err(Status::unimplemented(SIGNED_UPDATE_UNIMPLEMENTED)),
-        }
+        Ok(Response::new(r?))
+    }
+
+    async fn host_status_list(
+        &self,
+        request: Request<pb::HostStatusListRequest>,
+    ) -> std::result::Result<Response<pb::HostStatusListResponse>, Status> {
+        let started = std::time::Instant::now();
+        let call = CallInfo::from_grpc("atp.v1.CredentialService/HostStatusList", &request);
+        let r = host_status_list(&self.state, &call, request.into_inner()).await;
+        self.observe("atp.v1.CredentialService/HostStatusList", started, &r);
+        Ok(Response::new(r?))
     }
 
     async fn get_status_list(

@@ -237,7 +237,7 @@ async fn tampered_and_unauthorised_requests_are_refused_without_writes() {
         )
         .await;
     assert_eq!((status, body["reason"].as_str()), (401, Some("AUTH_REQUIRED")));
-    // Signed external-issuer updates are not implemented (precise UNIMPLEMENTED).
+    // A signed external-issuer update that does not parse (tests/external_status.rs has the rest).
     let e = c
         .update_status(pb::UpdateStatusRequest {
             update: Some(pb::update_status_request::Update::SignedUpdate(
@@ -246,7 +246,7 @@ async fn tampered_and_unauthorised_requests_are_refused_without_writes() {
         })
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::Unimplemented);
+    assert_eq!((e.code(), reason(&e).as_str()), (Code::InvalidArgument, "STATUS_UPDATE_MALFORMED"));
     assert_eq!(node.log_size().await, size);
 }
 
