@@ -115,6 +115,26 @@ pub struct NodeConfig {
     /// `ATP_*` environment variables that are not options (probably typos). The node logs them
     /// at WARN when it starts.
     pub unknown_env: Vec<String>,
+    /// The enterprise sections of the file (`[sso]`, `[rbac]`, `[metrics]`, …), as written.
+    /// Only sections of features built into this binary get here (any other one is refused
+    /// with [`NodeError::EnterpriseRequired`]); [`crate::build_extensions`] parses them with the
+    /// enterprise crate's own configuration type.
+    pub enterprise: EnterpriseSections,
+}
+
+/// The raw enterprise sections of the configuration file, by section name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnterpriseSections(pub std::collections::BTreeMap<String, toml::Table>);
+
+// TOML tables may hold floats, so only `PartialEq` derives; a configuration never holds a NaN
+// that would break reflexivity.
+impl Eq for EnterpriseSections {}
+
+impl EnterpriseSections {
+    /// The section `name`, if the file has one.
+    pub fn get(&self, name: &str) -> Option<&toml::Table> {
+        self.0.get(name)
+    }
 }
 
 /// TLS settings. (The server that uses them arrives with the rest of issue 3.)
@@ -236,6 +256,7 @@ impl Default for NodeConfig {
             log_origin: None,
             key_passphrase: None,
             unknown_env: Vec::new(),
+            enterprise: EnterpriseSections::default(),
         }
     }
 }
@@ -439,6 +460,9 @@ struct FileConfig {
     tls: FileTls,
     log: FileLog,
     limits: FileLimits,
+    /// Filled by [`read_file`], never by serde.
+    #[serde(skip)]
+    enterprise: std::collections::BTreeMap<String, toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -525,11 +549,28 @@ fn read_file(path: &Path) -> Result<FileConfig, NodeError> {
     };
     // Enterprise sections first: a community build must say "requires the enterprise edition",
     // not "unknown field".
-    let table: toml::Table = toml::from_str(&text).map_err(parse_err)?;
-    if let Some(section) = ENTERPRISE_SECTIONS.iter().find(|s| table.contains_key(**s)) {
-        return Err(NodeError::EnterpriseRequired { section: (*section).to_owned() });
+    let mut table: toml::Table = toml::from_str(&text).map_err(parse_err)?;
+    let mut enterprise = std::collections::BTreeMap::new();
+    for section in ENTERPRISE_SECTIONS {
+        let Some(value) = table.remove(*section) else { continue };
+        if !crate::enterprise_features().contains(section) {
+            return Err(NodeError::EnterpriseRequired { section: (*section).to_owned() });
+        }
+        let toml::Value::Table(t) = value else {
+            return Err(NodeError::ConfigParse {
+                path: path.to_owned(),
+                reason: format!("`{section}` must be a table ([{section}])"),
+            });
+        };
+        enterprise.insert((*section).to_owned(), t);
     }
-    let mut file: FileConfig = toml::from_str(&text).map_err(parse_err)?;
+    // Without enterprise sections, parse the text itself so that errors carry line numbers.
+    let mut file: FileConfig = if enterprise.is_empty() {
+        toml::from_str(&text).map_err(parse_err)?
+    } else {
+        FileConfig::deserialize(toml::Value::Table(table)).map_err(parse_err)?
+    };
+    file.enterprise = enterprise;
     let base = path.parent().unwrap_or(Path::new(""));
     let resolve = |p: &mut Option<PathBuf>| {
         if let Some(p) = p.as_mut().filter(|p| p.is_relative()) {
@@ -732,6 +773,7 @@ impl NodeConfig {
             log_origin: cli.log_origin.or(file.log_origin),
             key_passphrase,
             unknown_env,
+            enterprise: EnterpriseSections(file.enterprise),
         };
         config.validate()?;
         Ok(config)

@@ -114,13 +114,113 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     run_until(config, signals.recv()).await
 }
 
-/// The extension seam of this build: who is calling, who may do what, metrics and audit.
+/// The enterprise features built into this binary (`sso`, `rbac`, `metrics`, …): the
+/// configuration sections of [`config::ENTERPRISE_SECTIONS`] that it accepts. Empty in the
+/// community build. Together with [`build_extensions`], the composition point of the
+/// enterprise edition: the only code that names its Cargo features.
+pub fn enterprise_features() -> &'static [&'static str] {
+    &[
+        #[cfg(feature = "metrics")]
+        "metrics",
+    ]
+}
+
+/// The extension seam of this build and the admin services it adds.
+pub struct Composition {
+    /// Who is calling, who may do what, metrics and audit.
+    pub extensions: atp_server::Extensions,
+    /// Listeners of the enterprise edition (the `/metrics` admin listener), started by
+    /// [`Composition::spawn_admin_services`].
+    admin_services: Vec<AdminServiceStarter>,
+}
+
+/// Starts one admin service given the store and a shutdown future.
+type AdminServiceStarter = Box<
+    dyn FnOnce(
+            Arc<dyn atp_store::Store>,
+            std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+        ) -> tokio::task::JoinHandle<anyhow::Result<()>>
+        + Send,
+>;
+
+impl std::fmt::Debug for Composition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Composition")
+            .field("extensions", &self.extensions)
+            .field("admin_services", &self.admin_services.len())
+            .finish()
+    }
+}
+
+impl Composition {
+    /// Starts the admin services; each stops when `stop` turns `true`.
+    pub fn spawn_admin_services(
+        &mut self,
+        store: &Arc<dyn atp_store::Store>,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<anyhow::Result<()>>> {
+        self.admin_services
+            .drain(..)
+            .map(|start| {
+                let mut rx = stop.clone();
+                start(
+                    store.clone(),
+                    Box::pin(async move {
+                        let _ = rx.wait_for(|stop| *stop).await;
+                    }),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The extension seam of this build: who is calling, who may do what, metrics and audit, and
+/// the admin listeners of the enterprise edition (bound here, so that a port in use stops the
+/// start).
 ///
-/// This is the only place where the enterprise edition's `cfg(feature = …)`s will appear; the
-/// community build uses the Apache-2.0 implementations of `atp-server` with the admin token.
-pub fn build_extensions(config: &NodeConfig, admin_token: AdminToken) -> atp_server::Extensions {
+/// This is the only place where the enterprise edition's `cfg(feature = …)`s appear (with
+/// [`enterprise_features`]); the community build uses the Apache-2.0 implementations of
+/// `atp-server` with the admin token.
+pub async fn build_extensions(
+    config: &NodeConfig,
+    admin_token: AdminToken,
+) -> anyhow::Result<Composition> {
+    #[allow(unused_mut)] // only the enterprise features change it
+    let mut extensions =
+        atp_server::Extensions::community(move |presented: &str| admin_token.verify(presented));
+    #[allow(unused_mut)]
+    let mut admin_services: Vec<AdminServiceStarter> = Vec::new();
     let _ = config;
-    atp_server::Extensions::community(move |presented: &str| admin_token.verify(presented))
+
+    #[cfg(feature = "metrics")]
+    if let Some(section) = config.enterprise.get("metrics") {
+        use atp_enterprise_metrics as m;
+        let settings: m::MetricsConfig =
+            toml::Value::Table(section.clone()).try_into().context("invalid [metrics] section")?;
+        settings.validate()?;
+        let metrics = Arc::new(m::Metrics::new(env!("CARGO_PKG_VERSION"))?);
+        extensions.observer =
+            Arc::new(m::FanOutObserver(vec![extensions.observer.clone(), metrics.clone()]));
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} ([metrics] listen)", settings.listen))?;
+        let bound = listener.local_addr().context("reading the metrics address")?;
+        let auth = settings.require_auth.then(|| extensions.clone());
+        tracing::info!(listen = %bound, require_auth = settings.require_auth, "serving /metrics");
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "metrics: http://{bound}/metrics");
+            let _ = out.flush();
+        }
+        admin_services.push(Box::new(move |store, shutdown| {
+            tokio::spawn(async move {
+                m::serve(listener, metrics, Some(store), auth, shutdown).await?;
+                Ok(())
+            })
+        }));
+    }
+
+    Ok(Composition { extensions, admin_services })
 }
 
 /// The server's limits from the node's configuration.
@@ -296,7 +396,8 @@ where
         });
     let crate::Bootstrapped { identity, admin_token, .. } = node;
     let (kel, key) = identity.into_kel_and_key();
-    let extensions = build_extensions(&config, admin_token);
+    let mut composition = build_extensions(&config, admin_token).await?;
+    let extensions = composition.extensions.clone();
     let state: atp_server::AppState = Arc::new(atp_server::NodeState::new(
         store.clone(),
         Arc::new(key),
@@ -320,6 +421,7 @@ where
     };
     let checkpointer =
         tokio::spawn(atp_server::checkpointer::run(state.clone(), stopped(stop_rx.clone())));
+    let admin_services = composition.spawn_admin_services(&store, &stop_rx);
     let mut server = match tls.map(|(_, _, server_config)| server_config) {
         Some(tls) => tokio::spawn(atp_server::serve::serve_tls_with_incoming_shutdown(
             state.clone(),
@@ -354,6 +456,13 @@ where
         None => server.await,
     };
     let _ = checkpointer.await;
+    for service in admin_services {
+        match service.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "an admin listener failed"),
+            Err(e) => tracing::warn!(error = %e, "an admin listener task failed"),
+        }
+    }
     store.close().await.context("closing the store")?;
     match served {
         Ok(Ok(())) => {}

@@ -151,7 +151,8 @@ pub struct RpcEvent<'a> {
     pub method: &'a str,
     /// The peer, when known.
     pub peer: Option<SocketAddr>,
-    /// `OK`, or the error's reason code.
+    /// `OK`, or the error's reason code; for HTTP, `OK` for a 2xx answer, else the status
+    /// code (`404`).
     pub outcome: &'a str,
     /// How long the call took.
     pub elapsed: Duration,

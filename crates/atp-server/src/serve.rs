@@ -143,8 +143,9 @@ pub async fn routes(state: AppState) -> Result<Routes> {
     // The HTTP routes first: `Routes::from` keeps their fallback, then the gRPC services are
     // added by path. Axum's `ConnectInfo` is filled from tonic's `TcpConnectInfo`, so routes
     // can extract the peer address.
-    let http =
-        crate::http::router(state.clone()).layer(axum::middleware::map_request(connect_info));
+    let http = crate::http::router(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe_http))
+        .layer(axum::middleware::map_request(connect_info));
     let routes = Routes::from(http)
         .add_service(limited!(IdentityServiceServer::new(IdentityServiceImpl::new(state.clone()))))
         .add_service(limited!(CredentialServiceServer::new(CredentialApi::new(state.clone()))))
@@ -155,6 +156,31 @@ pub async fn routes(state: AppState) -> Result<Routes> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
     Ok(routes)
+}
+
+/// Reports every HTTP request to the observer like an RPC: `method` is `GET /route/{template}`
+/// (the matched route, never the raw path), `outcome` is `OK` for a 2xx answer and the status
+/// code (`404`) otherwise.
+async fn observe_http(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route =
+        req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |p| p.as_str());
+    let method = format!("{} {route}", req.method());
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let response = next.run(req).await;
+    let status = response.status();
+    let outcome = if status.is_success() { "OK" } else { status.as_str() };
+    state.extensions.observer.on_rpc(&crate::extensions::RpcEvent {
+        method: &method,
+        peer,
+        outcome,
+        elapsed: started.elapsed(),
+    });
+    response
 }
 
 async fn connect_info(mut req: axum::extract::Request) -> axum::extract::Request {
