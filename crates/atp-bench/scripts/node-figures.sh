@@ -6,7 +6,7 @@
 #   2. VerifyEnvelope, closed loop (throughput), then open loop at half that rate (p99);
 #   3. SubmitEvent of fresh inceptions, closed loop;
 #   4. Resolve, cached (hot set) and uncached (uniform over the node's identities);
-#   5. IssueCredential and VerifyCredential;
+#   5. IssueCredential and VerifyCredential; 6. GetTrust;
 # and reports the node's RSS. JSON results go to target/atp-bench/node/.
 #
 #   bash crates/atp-bench/scripts/node-figures.sh [DURATION]     # default 10s per run
@@ -75,4 +75,6 @@ run verify-credential --scenario verify-credential --concurrency 64 --duration "
     --admin-token-file "$token_file"
 run issue-credential --scenario issue-credential --concurrency 64 --duration "$duration" \
     --admin-token-file "$token_file"
+# TrustService/GetTrust: errors (UNIMPLEMENTED) until the node serves the trust service.
+run get-trust --scenario get-trust --concurrency 64 --duration "$duration"
 echo "==> done; JSON in $out"

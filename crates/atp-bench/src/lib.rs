@@ -4,8 +4,9 @@
 //!   callers) or open loop (a fixed schedule; latency counted from the *intended* send time,
 //!   so a stalled node cannot hide behind coordinated omission), with a warm-up and a duration.
 //! - [`scenario`]: what each request does (`verify-envelope`, `submit-inception`, `resolve`
-//!   cached or uncached, `issue-credential`, `verify-credential`) and the work prepared before
-//!   the clock starts (registered agents, pre-signed envelopes, fresh inception events).
+//!   cached or uncached, `get-trust`, `issue-credential`, `verify-credential`) and the work
+//!   prepared before the clock starts (registered agents, pre-signed envelopes, fresh inception
+//!   events).
 //! - [`report`]: an HdrHistogram of latencies (p50, p90, p99, p99.9, max), throughput and
 //!   errors by gRPC code and reason, printed for people or as JSON.
 //! - [`raw`]: the physical limit: the same cryptographic work in-process on all cores, so that

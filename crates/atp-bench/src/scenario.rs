@@ -15,6 +15,7 @@ use atp_grpc::v1 as pb;
 use atp_grpc::v1::credential_service_client::CredentialServiceClient;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::message_service_client::MessageServiceClient;
+use atp_grpc::v1::trust_service_client::TrustServiceClient;
 use tonic::transport::Channel;
 
 use crate::{BenchError, now_unix_ms};
@@ -45,6 +46,9 @@ pub enum Scenario {
     IssueCredential,
     /// `CredentialService/VerifyCredential` of one credential the node issued at setup.
     VerifyCredential,
+    /// `TrustService/GetTrust` over a hot set of registered DIDs (score, level and the node's
+    /// signed trust proof).
+    GetTrust,
 }
 
 impl Scenario {
@@ -57,6 +61,7 @@ impl Scenario {
             Scenario::ResolveUncached => "resolve-uncached",
             Scenario::IssueCredential => "issue-credential",
             Scenario::VerifyCredential => "verify-credential",
+            Scenario::GetTrust => "get-trust",
         }
     }
 }
@@ -104,6 +109,7 @@ enum Prepared {
     Envelopes { wire: Vec<Vec<u8>>, verifier: String },
     Inceptions { events: Vec<Vec<u8>> },
     Resolve { dids: Vec<String>, uniform: bool },
+    Trust { dids: Vec<String> },
     Issue { token: String },
     VerifyCredential { credential: Vec<u8> },
 }
@@ -168,6 +174,12 @@ impl Workload {
                     dids.len()
                 ));
                 Prepared::Resolve { dids, uniform: true }
+            }
+            Scenario::GetTrust => {
+                let agents = register_agents(channel, options.hot_set.max(1)).await?;
+                let dids: Vec<String> = agents.into_iter().map(|a| a.did).collect();
+                notes.push(format!("trust of {} registered DIDs, each in turn", dids.len()));
+                Prepared::Trust { dids }
             }
             Scenario::IssueCredential => {
                 let token = options.admin_token.clone().ok_or_else(|| {
@@ -234,6 +246,13 @@ impl Workload {
                 let did = dids.get(pick % dids.len().max(1))?.clone();
                 IdentityServiceClient::new(channel.clone())
                     .resolve(pb::ResolveRequest { did, version_id: None })
+                    .await
+                    .map(drop)
+            }
+            Prepared::Trust { dids } => {
+                let did = dids.get(index % dids.len().max(1))?.clone();
+                TrustServiceClient::new(channel.clone())
+                    .get_trust(pb::GetTrustRequest { did })
                     .await
                     .map(drop)
             }
