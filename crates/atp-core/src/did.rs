@@ -304,6 +304,12 @@ pub fn resolve_did_atp(
     resolve_did_atp_with(&KeyEventLog::default(), did, events, version)
 }
 
+/// The resolution result of the latest version from a KEL state that the caller has already
+/// verified (for example from a cache of verified logs). No signature is checked here.
+pub fn resolve_latest_verified(latest: &KelState) -> Result<ResolutionResult, CoreError> {
+    Ok(ResolutionResult::new(did_document(latest)?, metadata(latest, latest)))
+}
+
 /// As [`resolve_did_atp`], with a chosen verifier.
 pub fn resolve_did_atp_with(
     verifier: &KeyEventLog,

@@ -224,9 +224,15 @@ pub mod reasons {
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// INTERNAL: a bug or an unexpected failure; the message carries no detail.
     pub const INTERNAL: &str = "INTERNAL";
+    /// HTTP routes only (status 413): the request body is larger than the route's limit.
+    pub const HTTP_BODY_TOO_LARGE: &str = "HTTP_BODY_TOO_LARGE";
+    /// HTTP routes only (status 415): the body is not `application/json` (or a `+json` type).
+    pub const HTTP_UNSUPPORTED_MEDIA_TYPE: &str = "HTTP_UNSUPPORTED_MEDIA_TYPE";
 
     /// Every code above, for tests and documentation checks.
     pub const ALL: &[&str] = &[
+        HTTP_BODY_TOO_LARGE,
+        HTTP_UNSUPPORTED_MEDIA_TYPE,
         AUTH_REQUIRED,
         AUTH_INVALID,
         PERMISSION_DENIED,

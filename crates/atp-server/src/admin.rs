@@ -184,14 +184,18 @@ impl AdminServiceImpl {
         )
         .await?;
         let dids: Vec<String> = req.anchors.iter().map(|a| a.did.clone()).collect();
-        let leaf_index = self.state.store.set_trust_anchors(dids).await?;
-        self.state.log_grew.notify_one();
         let set = AnchorSet {
             revision,
             anchors: req.anchors.into_iter().map(|a| Anchor { did: a.did, note: a.note }).collect(),
         };
         let json = serde_json::to_string(&set).map_err(|e| ServerError::internal(e.to_string()))?;
-        self.state.store.set_meta(TRUST_ANCHORS_META_KEY.to_owned(), json).await?;
+        // The anchors, their log leaf and the revision metadata commit in one transaction.
+        let leaf_index = self
+            .state
+            .store
+            .set_trust_anchors_with_meta(dids, TRUST_ANCHORS_META_KEY.to_owned(), json)
+            .await?;
+        self.state.log_grew.notify_one();
         let entry = self.state.store.get_entries(leaf_index, 1).await?;
         let leaf_hash = entry.first().map(|e| e.leaf_hash.to_vec()).unwrap_or_default();
         Ok(pb::SetTrustAnchorsResponse {

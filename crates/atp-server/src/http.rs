@@ -16,7 +16,9 @@
 //! list) is 422; a request that cannot be read is 400.
 //!
 //! Request bodies are read as bytes under an explicit limit and parsed here, so a bad body
-//! always gets a problem-details answer (an over-limit body gets 413 from the body limit).
+//! always gets a problem-details answer: 415 `HTTP_UNSUPPORTED_MEDIA_TYPE` unless the body is
+//! `application/json` (or another `+json` type), 413 `HTTP_BODY_TOO_LARGE` over the route's
+//! limit, 400 for JSON that cannot be read.
 //!
 //! VC-API request options (ATP extensions, camelCase): `proofPolicy` (`"quantumSafe"`, the
 //! default, or `"any"`), `allowUncheckedStatus` (bool), and for presentations `challenge` and
@@ -28,8 +30,8 @@ use atp_core::status_list::StatusPurpose;
 use atp_grpc::reasons;
 use atp_grpc::v1 as pb;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::Body;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -48,20 +50,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/1.0/identifiers/{did}", get(resolve))
         .route("/.well-known/did.json", get(node_did_document))
-        .route(
-            "/credentials/issue",
-            post(issue).layer(DefaultBodyLimit::max(credential::MAX_ISSUE_BYTES + BODY_SLACK)),
-        )
-        .route(
-            "/credentials/verify",
-            post(verify_credential)
-                .layer(DefaultBodyLimit::max(credential::MAX_CREDENTIAL_BYTES + BODY_SLACK)),
-        )
-        .route(
-            "/presentations/verify",
-            post(verify_presentation)
-                .layer(DefaultBodyLimit::max(credential::MAX_PRESENTATION_BYTES + BODY_SLACK)),
-        )
+        .route("/credentials/issue", post(issue))
+        .route("/credentials/verify", post(verify_credential))
+        .route("/presentations/verify", post(verify_presentation))
         .route("/status/{list_id}", get(status_list))
         .with_state(state)
 }
@@ -92,7 +83,11 @@ fn is_verification_failure(e: &ServerError) -> bool {
 
 /// RFC 9457 problem details for `e`.
 fn problem(e: &ServerError, verification: bool) -> Response {
-    let mut status = e.http_status();
+    let mut status = match e.reason() {
+        reasons::HTTP_BODY_TOO_LARGE => 413,
+        reasons::HTTP_UNSUPPORTED_MEDIA_TYPE => 415,
+        _ => e.http_status(),
+    };
     if status == 400 && verification && is_verification_failure(e) {
         status = 422;
     }
@@ -128,6 +123,47 @@ fn problem(e: &ServerError, verification: bool) -> Response {
         "application/problem+json",
         &Value::Object(body),
     )
+}
+
+/// Whether `headers` declare a JSON body: `application/json` or `application/<x>+json`, with
+/// any parameters.
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let media = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    media == "application/json"
+        || (media.starts_with("application/") && media.ends_with("+json") && media.len() > 17)
+}
+
+/// Reads a JSON-object request body of at most `limit` bytes.
+async fn read_json_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Map<String, Value>, ServerError> {
+    if !is_json_content_type(headers) {
+        return Err(ServerError::rejected(
+            reasons::HTTP_UNSUPPORTED_MEDIA_TYPE,
+            "the request body must be application/json",
+        ));
+    }
+    let too_large = || {
+        ServerError::rejected(
+            reasons::HTTP_BODY_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    // The only error of a length-limited read that a client can still see is the limit.
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    parse_body(&bytes)
 }
 
 fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ServerError> {
@@ -226,8 +262,8 @@ async fn resolve_value(state: &NodeState, did: &str) -> Result<Option<Value>, Se
     if did.starts_with(atp_core::kel::DID_ATP_PREFIX) {
         atp_core::did::parse_did_atp(did)?;
         let Some(kel) = state.load_kel(did).await? else { return Ok(None) };
-        let events: Vec<_> = kel.events.iter().map(|e| e.event.clone()).collect();
-        let r = atp_core::did::resolve_did_atp_with(&state.kel_verifier, did, &events, None)
+        // `load_kel` verified the log (or found it verified in its cache).
+        let r = atp_core::did::resolve_latest_verified(&kel.state)
             .map_err(|e| ServerError::internal(format!("stored log of {did}: {e}")))?;
         return Ok(Some(
             serde_json::to_value(r).map_err(|e| ServerError::internal(e.to_string()))?,
@@ -282,12 +318,12 @@ async fn node_did_document(State(state): State<AppState>) -> Response {
 // VC-API
 // ------------------------------------------------------------------------------------------
 
-async fn issue(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn issue(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let call = CallInfo::from_http("POST /credentials/issue", &headers, None);
     let r = async {
         // Authorise before reading anything from the body.
         state.extensions.authorize(&call, credential::OP_ISSUE, &state.node_did).await?;
-        let body = parse_body(&body)?;
+        let body = read_json_body(&headers, body, credential::MAX_ISSUE_BYTES + BODY_SLACK).await?;
         let credential = body
             .get("credential")
             .cloned()
@@ -319,9 +355,14 @@ async fn issue(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     }
 }
 
-async fn verify_credential(State(state): State<AppState>, body: Bytes) -> Response {
+async fn verify_credential(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let r = async {
-        let body = parse_body(&body)?;
+        let limit = credential::MAX_CREDENTIAL_BYTES + BODY_SLACK;
+        let body = read_json_body(&headers, body, limit).await?;
         let vc_json = body
             .get("verifiableCredential")
             .ok_or_else(|| ServerError::field("verifiableCredential", "is required"))?;
@@ -347,9 +388,14 @@ async fn verify_credential(State(state): State<AppState>, body: Bytes) -> Respon
     }
 }
 
-async fn verify_presentation(State(state): State<AppState>, body: Bytes) -> Response {
+async fn verify_presentation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let r = async {
-        let body = parse_body(&body)?;
+        let limit = credential::MAX_PRESENTATION_BYTES + BODY_SLACK;
+        let body = read_json_body(&headers, body, limit).await?;
         let vp_json = body
             .get("verifiablePresentation")
             .ok_or_else(|| ServerError::field("verifiablePresentation", "is required"))?;

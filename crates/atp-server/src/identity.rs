@@ -236,16 +236,23 @@ pub async fn resolve(
         (atp_core::did_key::resolve_did_key_result(did)?, None)
     } else {
         did::parse_did_atp(did)?;
-        let events = state.store.get_kel(did).await?;
-        if events.is_empty() {
-            return Err(ServerError::DidNotFound(did.to_owned()));
-        }
-        let signed: Vec<SignedEvent> = events.iter().map(|e| e.event.clone()).collect();
-        let result = did::resolve_did_atp_with(&state.kel_verifier, did, &signed, version)?;
-        let at = version.unwrap_or(events.len() as u64 - 1);
+        // The verified log comes from the node's cache (checked against the store's head on
+        // every read), so a resolution re-verifies no signature unless the log changed.
+        let kel =
+            state.load_kel(did).await?.ok_or_else(|| ServerError::DidNotFound(did.to_owned()))?;
+        let latest = kel.state.sequence;
+        let result = match version {
+            None => did::resolve_latest_verified(&kel.state)?,
+            Some(v) if v == latest => did::resolve_latest_verified(&kel.state)?,
+            Some(_) => {
+                let signed: Vec<SignedEvent> = kel.events.iter().map(|e| e.event.clone()).collect();
+                did::resolve_did_atp_with(&state.kel_verifier, did, &signed, version)?
+            }
+        };
+        let at = version.unwrap_or(latest);
         let stored = usize::try_from(at)
             .ok()
-            .and_then(|i| events.get(i))
+            .and_then(|i| kel.events.get(i))
             .ok_or_else(|| ServerError::internal("resolved version missing"))?;
         (result, Some(receipt(&stored.event, stored.log_index)?))
     };

@@ -88,26 +88,15 @@ async fn inclusion(
 
 /// The first index below `size` whose leaf hash is `hash`.
 ///
-/// The store has no index by leaf hash yet, so this scans the entries (in pages); it reads
-/// stored hashes only, it never recomputes the tree.
+/// One indexed lookup in the store; a leaf added after the tree size counts as not found.
 async fn find_leaf(state: &AppState, hash: &[u8; 32], size: u64) -> Result<u64> {
-    let mut start = 0;
-    while start < size {
-        let page = state.store.get_entries(start, atp_store::MAX_ENTRIES_PER_CALL).await?;
-        if page.is_empty() {
-            break;
-        }
-        for e in &page {
-            if e.index >= size {
-                break;
-            }
-            if &e.leaf_hash == hash {
-                return Ok(e.index);
-            }
-        }
-        start += page.len() as u64;
+    match state.store.find_leaf(hash).await? {
+        Some(index) if index < size => Ok(index),
+        _ => Err(ServerError::rejected(
+            reasons::TLOG_LEAF_NOT_FOUND,
+            "no leaf of the log has this hash",
+        )),
     }
-    Err(ServerError::rejected(reasons::TLOG_LEAF_NOT_FOUND, "no leaf of the log has this hash"))
 }
 
 async fn consistency(

@@ -898,8 +898,24 @@ async fn hostile_input_is_refused_precisely_and_stores_nothing() {
             http(addr, "POST", "/credentials/verify".into(), vec![json_ct()], b"[1,2]".to_vec()),
         ),
         case(
+            "http: no content type to /credentials/verify",
+            h(415, "HTTP_UNSUPPORTED_MEDIA_TYPE"),
+            http(addr, "POST", "/credentials/verify".into(), vec![], b"{}".to_vec()),
+        ),
+        case(
+            "http: body over the route's limit to /credentials/verify",
+            h(413, "HTTP_BODY_TOO_LARGE"),
+            http(
+                addr,
+                "POST",
+                "/credentials/verify".into(),
+                vec![json_ct()],
+                vec![b' '; atp_server::credential::MAX_CREDENTIAL_BYTES + 64 * 1024 + 1],
+            ),
+        ),
+        case(
             "http: wrong content type to /credentials/verify",
-            h(400, "PARSING_ERROR"),
+            h(415, "HTTP_UNSUPPORTED_MEDIA_TYPE"),
             http(
                 addr,
                 "POST",

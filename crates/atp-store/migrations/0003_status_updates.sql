@@ -11,3 +11,7 @@ CREATE TABLE status_updates (
     created_at_ms  BIGINT  NOT NULL,
     UNIQUE (list_id, update_seq)
 );
+
+-- Leaf hashes are the level-0 nodes: this index answers "which leaf has this hash?" (an
+-- inclusion proof by hash) in O(log n) instead of a scan.
+CREATE INDEX tlog_leaf_by_hash ON tlog_nodes (hash, node_index) WHERE tree_level = 0;

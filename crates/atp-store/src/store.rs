@@ -10,8 +10,8 @@ use atp_core::tlog::Hash;
 use crate::error::Result;
 use crate::model::{
     AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelHead, LogEntry,
-    NewEvidence, NewSignedStatusUpdate, NewStatusList,
-    StatusListRecord, StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
+    NewEvidence, NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate,
+    StoreStats, StoredCheckpoint, StoredEvent,
 };
 
 /// The future every [`Store`] method returns: boxed, `Send`, borrowing the store and the
@@ -158,6 +158,19 @@ pub trait Store: Send + Sync {
     /// Replaces the trust-anchor set (de-duplicated) with one `anchors` log leaf; returns the
     /// leaf index.
     fn set_trust_anchors(&self, anchors: Vec<String>) -> StoreFuture<'_, u64>;
+
+    /// The index of the first leaf whose leaf hash is `leaf_hash`, through an index (no scan).
+    fn find_leaf<'a>(&'a self, leaf_hash: &'a Hash) -> StoreFuture<'a, Option<u64>>;
+
+    /// As [`Store::set_trust_anchors`], and sets node metadata `meta_key` to `meta_value` in
+    /// the same transaction (for example the anchor set's revision and notes), so that a crash
+    /// can never leave the two apart.
+    fn set_trust_anchors_with_meta(
+        &self,
+        anchors: Vec<String>,
+        meta_key: String,
+        meta_value: String,
+    ) -> StoreFuture<'_, u64>;
 
     /// The trust anchors, sorted.
     fn list_trust_anchors(&self) -> StoreFuture<'_, Vec<String>>;

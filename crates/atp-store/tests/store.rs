@@ -565,6 +565,34 @@ async fn signed_status_updates_apply_all_or_nothing() {
     store.close().await.unwrap();
 }
 
+/// The anchor set and its metadata commit together, or not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_anchors_and_their_metadata_commit_together() {
+    let dir = TestDir::new("anchors-meta");
+    let store = open(&dir).await;
+    let anchors = vec!["did:atp:b".to_string(), "did:atp:a".to_string()];
+    let leaf = store
+        .set_trust_anchors_with_meta(anchors.clone(), "anchors".into(), "revision 1".into())
+        .await
+        .unwrap();
+    assert_eq!(store.list_trust_anchors().await.unwrap(), vec!["did:atp:a", "did:atp:b"]);
+    assert_eq!(store.get_meta("anchors").await.unwrap().as_deref(), Some("revision 1"));
+    let entry = store.get_entries(leaf, 1).await.unwrap().remove(0);
+    assert_eq!(entry.kind, LeafKind::Anchors);
+    // The leaf is found by its hash through the index; an unknown hash is not.
+    assert_eq!(store.find_leaf(&entry.leaf_hash).await.unwrap(), Some(leaf));
+    assert_eq!(store.find_leaf(&[9; 32]).await.unwrap(), None);
+    // A metadata value over its limit refuses the whole write.
+    let before = store.stats().await.unwrap();
+    let huge = "x".repeat(atp_store::model::MAX_META_VALUE_BYTES + 1);
+    let r = store.set_trust_anchors_with_meta(vec!["did:atp:c".into()], "anchors".into(), huge);
+    assert_eq!(code(r.await), "STORE_INVALID_ARGUMENT");
+    assert_eq!(store.stats().await.unwrap(), before);
+    assert_eq!(store.list_trust_anchors().await.unwrap(), vec!["did:atp:a", "did:atp:b"]);
+    assert_eq!(store.get_meta("anchors").await.unwrap().as_deref(), Some("revision 1"));
+    store.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_anchors_meta_and_evidence() {
     let dir = TestDir::new("anchors");

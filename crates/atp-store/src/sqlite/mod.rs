@@ -184,6 +184,21 @@ fn check_id(what: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// A node-metadata key and value within their limits.
+fn check_meta(key: &str, value: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_META_KEY_BYTES || key.chars().any(char::is_control) {
+        return Err(StoreError::invalid(format!(
+            "metadata key must be 1 to {MAX_META_KEY_BYTES} bytes without control chars"
+        )));
+    }
+    if value.len() > MAX_META_VALUE_BYTES {
+        return Err(StoreError::invalid(format!(
+            "metadata value is above {MAX_META_VALUE_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// A status list id: `[A-Za-z0-9._-]{1,128}`.
 fn check_list_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
@@ -385,7 +400,14 @@ impl SqliteStore {
         self.submit(|reply| WriteOp::Allocate { issuer, purpose, reply }).await
     }
 
-    async fn set_trust_anchors_impl(&self, mut anchors: Vec<String>) -> Result<u64> {
+    async fn set_trust_anchors_impl(
+        &self,
+        mut anchors: Vec<String>,
+        meta: Option<(String, String)>,
+    ) -> Result<u64> {
+        if let Some((key, value)) = &meta {
+            check_meta(key, value)?;
+        }
         if anchors.len() > MAX_TRUST_ANCHORS {
             return Err(StoreError::invalid(format!(
                 "{} trust anchors, above the limit of {MAX_TRUST_ANCHORS}",
@@ -398,7 +420,7 @@ impl SqliteStore {
         anchors.sort();
         anchors.dedup();
         let data_hash = anchors_data_hash(&anchors)?;
-        self.submit(|reply| WriteOp::SetAnchors { anchors, data_hash, reply }).await
+        self.submit(|reply| WriteOp::SetAnchors { anchors, data_hash, meta, reply }).await
     }
 
     async fn append_evidence_impl(&self, evidence: NewEvidence) -> Result<u64> {
@@ -419,16 +441,7 @@ impl SqliteStore {
     }
 
     async fn set_meta_impl(&self, key: String, value: String) -> Result<()> {
-        if key.is_empty() || key.len() > MAX_META_KEY_BYTES || key.chars().any(char::is_control) {
-            return Err(StoreError::invalid(format!(
-                "metadata key must be 1 to {MAX_META_KEY_BYTES} bytes without control chars"
-            )));
-        }
-        if value.len() > MAX_META_VALUE_BYTES {
-            return Err(StoreError::invalid(format!(
-                "metadata value is above {MAX_META_VALUE_BYTES} bytes"
-            )));
-        }
+        check_meta(&key, &value)?;
         self.submit(|reply| WriteOp::SetMeta { key, value, reply }).await
     }
 
@@ -544,8 +557,21 @@ impl Store for SqliteStore {
         Box::pin(self.allocate_impl(issuer, purpose))
     }
 
+    fn find_leaf<'a>(&'a self, leaf_hash: &'a Hash) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(read::find_leaf(&self.read, leaf_hash))
+    }
+
     fn set_trust_anchors(&self, anchors: Vec<String>) -> StoreFuture<'_, u64> {
-        Box::pin(self.set_trust_anchors_impl(anchors))
+        Box::pin(self.set_trust_anchors_impl(anchors, None))
+    }
+
+    fn set_trust_anchors_with_meta(
+        &self,
+        anchors: Vec<String>,
+        meta_key: String,
+        meta_value: String,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(self.set_trust_anchors_impl(anchors, Some((meta_key, meta_value))))
     }
 
     fn list_trust_anchors(&self) -> StoreFuture<'_, Vec<String>> {

@@ -346,6 +346,17 @@ pub(super) async fn list_trust_anchors(pool: &SqlitePool) -> Result<Vec<String>>
     Ok(sqlx::query_scalar("SELECT did FROM trust_anchors ORDER BY did").fetch_all(pool).await?)
 }
 
+pub(super) async fn find_leaf(pool: &SqlitePool, leaf_hash: &Hash) -> Result<Option<u64>> {
+    let index: Option<i64> = sqlx::query_scalar(
+        "SELECT node_index FROM tlog_nodes WHERE tree_level = 0 AND hash = $1 \
+         ORDER BY node_index LIMIT 1",
+    )
+    .bind(leaf_hash.as_slice())
+    .fetch_optional(pool)
+    .await?;
+    index.map(|i| to_u64(i, "leaf index")).transpose()
+}
+
 pub(super) async fn get_meta(pool: &SqlitePool, key: &str) -> Result<Option<String>> {
     Ok(sqlx::query_scalar("SELECT meta_value FROM node_meta WHERE meta_key = $1")
         .bind(key)

@@ -38,15 +38,52 @@ pub(super) struct KelAppendReq {
 /// One write request.
 #[derive(Debug)]
 pub(super) enum WriteOp {
-    AppendKel { req: KelAppendReq, reply: Reply<AppendedEvent> },
-    PutCheckpoint { note: String, size: u64, root: Hash, reply: Reply<bool> },
-    CreateStatusList { list: NewStatusList, bits: Vec<u8>, reply: Reply<()> },
-    SetStatus { list_id: String, index: u64, value: u8, reply: Reply<StatusUpdate> },
-    ApplyStatusUpdate { update: NewSignedStatusUpdate, reply: Reply<AppliedStatusUpdate> },
-    Allocate { issuer: String, purpose: StatusPurpose, reply: Reply<Option<StatusSlot>> },
-    SetAnchors { anchors: Vec<String>, data_hash: Hash, reply: Reply<u64> },
-    AppendEvidence { evidence: NewEvidence, data_hash: Hash, reply: Reply<u64> },
-    SetMeta { key: String, value: String, reply: Reply<()> },
+    AppendKel {
+        req: KelAppendReq,
+        reply: Reply<AppendedEvent>,
+    },
+    PutCheckpoint {
+        note: String,
+        size: u64,
+        root: Hash,
+        reply: Reply<bool>,
+    },
+    CreateStatusList {
+        list: NewStatusList,
+        bits: Vec<u8>,
+        reply: Reply<()>,
+    },
+    SetStatus {
+        list_id: String,
+        index: u64,
+        value: u8,
+        reply: Reply<StatusUpdate>,
+    },
+    ApplyStatusUpdate {
+        update: NewSignedStatusUpdate,
+        reply: Reply<AppliedStatusUpdate>,
+    },
+    Allocate {
+        issuer: String,
+        purpose: StatusPurpose,
+        reply: Reply<Option<StatusSlot>>,
+    },
+    SetAnchors {
+        anchors: Vec<String>,
+        data_hash: Hash,
+        meta: Option<(String, String)>,
+        reply: Reply<u64>,
+    },
+    AppendEvidence {
+        evidence: NewEvidence,
+        data_hash: Hash,
+        reply: Reply<u64>,
+    },
+    SetMeta {
+        key: String,
+        value: String,
+        reply: Reply<()>,
+    },
 }
 
 impl WriteOp {
@@ -240,8 +277,8 @@ async fn apply(
         WriteOp::Allocate { issuer, purpose, reply } => {
             finish(reply, allocate(conn, issuer, purpose).await)
         }
-        WriteOp::SetAnchors { anchors, data_hash, reply } => {
-            finish(reply, set_anchors(conn, frontier, anchors, data_hash, now).await)
+        WriteOp::SetAnchors { anchors, data_hash, meta, reply } => {
+            finish(reply, set_anchors(conn, frontier, anchors, data_hash, meta, now).await)
         }
         WriteOp::AppendEvidence { evidence, data_hash, reply } => {
             finish(reply, append_evidence(conn, frontier, evidence, data_hash, now).await)
@@ -614,9 +651,13 @@ async fn set_anchors(
     frontier: &mut Frontier,
     anchors: Vec<String>,
     data_hash: Hash,
+    meta: Option<(String, String)>,
     now: i64,
 ) -> Result<u64> {
     sqlx::query("DELETE FROM trust_anchors").execute(&mut *conn).await?;
+    if let Some((key, value)) = meta {
+        set_meta(conn, key, value, now).await?;
+    }
     for did in &anchors {
         sqlx::query("INSERT INTO trust_anchors (did, added_at_ms) VALUES ($1, $2)")
             .bind(did)
