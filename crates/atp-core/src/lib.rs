@@ -13,6 +13,7 @@ pub mod error;
 pub mod evidence;
 pub mod jcs;
 pub mod kel;
+pub mod log_entry;
 pub mod status_list;
 pub mod status_update;
 pub mod tlog;
