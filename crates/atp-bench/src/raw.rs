@@ -65,6 +65,12 @@ pub struct RawReport {
     pub throughput_per_s: f64,
     /// Mean time of one operation on one thread, in microseconds.
     pub mean_us: f64,
+    /// CPU time the measuring threads got in the window, in seconds (Linux scheduler
+    /// statistics; `None` where unavailable). On a shared machine this is what the operations
+    /// really cost: wall-clock figures also count the time other processes held the cores.
+    pub cpu_time_s: Option<f64>,
+    /// Operations per CPU-second of the measuring threads (`operations / cpu_time_s`).
+    pub per_cpu_second: Option<f64>,
 }
 
 impl std::fmt::Display for RawReport {
@@ -78,7 +84,11 @@ impl std::fmt::Display for RawReport {
             self.mean_us,
             self.operations,
             self.duration_s
-        )
+        )?;
+        if let (Some(cpu), Some(per_cpu)) = (self.cpu_time_s, self.per_cpu_second) {
+            write!(f, "; {per_cpu:.1} ops per CPU-second ({cpu:.2} CPU-s)")?;
+        }
+        Ok(())
     }
 }
 
@@ -106,12 +116,12 @@ pub fn measure(
     let measure_from = start + warmup;
     let end = measure_from + duration;
 
-    let counts: Vec<Result<u64, BenchError>> = std::thread::scope(|scope| {
+    let counts: Vec<Result<(u64, Option<u64>), BenchError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (key, public, message, signature) = (&key, &public, &message, &signature);
                 let pool = &pool;
-                scope.spawn(move || -> Result<u64, BenchError> {
+                scope.spawn(move || -> Result<(u64, Option<u64>), BenchError> {
                     let mut next_envelope = 0usize;
                     let keys: HashMap<&str, KeyValidity> = HashMap::from([(
                         RAW_SENDER,
@@ -127,6 +137,7 @@ pub fn measure(
                         std::hint::spin_loop();
                     }
                     let mut counted = 0u64;
+                    let mut cpu_at_start = None;
                     loop {
                         let now = Instant::now();
                         if now >= end {
@@ -156,10 +167,14 @@ pub fn measure(
                             }
                         }
                         if now >= measure_from {
+                            if counted == 0 {
+                                cpu_at_start = thread_cpu_ns();
+                            }
                             counted += 1;
                         }
                     }
-                    Ok(counted)
+                    let cpu = cpu_at_start.zip(thread_cpu_ns()).map(|(a, b)| b.saturating_sub(a));
+                    Ok((counted, cpu))
                 })
             })
             .collect();
@@ -169,9 +184,13 @@ pub fn measure(
             .collect()
     });
     let mut operations = 0;
+    let mut cpu_ns = Some(0u64);
     for count in counts {
-        operations += count?;
+        let (ops, cpu) = count?;
+        operations += ops;
+        cpu_ns = cpu_ns.zip(cpu).map(|(a, b)| a + b);
     }
+    let cpu_time_s = cpu_ns.map(|ns| ns as f64 / 1e9).filter(|s| *s > 0.0);
     let secs = duration.as_secs_f64();
     let throughput = operations as f64 / secs;
     Ok(RawReport {
@@ -181,7 +200,20 @@ pub fn measure(
         duration_s: secs,
         throughput_per_s: throughput,
         mean_us: if throughput > 0.0 { threads as f64 * 1e6 / throughput } else { 0.0 },
+        cpu_time_s,
+        per_cpu_second: cpu_time_s.map(|cpu| operations as f64 / cpu),
     })
+}
+
+/// CPU time of the calling thread in nanoseconds, from `/proc/thread-self/schedstat` (its
+/// first field is the time spent running on a CPU).
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Envelopes signed before the clock starts (signing is slower than verifying).
