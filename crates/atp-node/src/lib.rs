@@ -120,6 +120,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
 /// enterprise edition: the only code that names its Cargo features.
 pub fn enterprise_features() -> &'static [&'static str] {
     &[
+        #[cfg(feature = "sso")]
+        "sso",
         #[cfg(feature = "metrics")]
         "metrics",
     ]
@@ -185,12 +187,31 @@ pub async fn build_extensions(
     config: &NodeConfig,
     admin_token: AdminToken,
 ) -> anyhow::Result<Composition> {
+    let admin_token = Arc::new(admin_token);
+    let community_token = admin_token.clone();
     #[allow(unused_mut)] // only the enterprise features change it
     let mut extensions =
-        atp_server::Extensions::community(move |presented: &str| admin_token.verify(presented));
+        atp_server::Extensions::community(move |presented: &str| community_token.verify(presented));
     #[allow(unused_mut)]
     let mut admin_services: Vec<AdminServiceStarter> = Vec::new();
     let _ = config;
+
+    #[cfg(feature = "sso")]
+    if let Some(section) = config.enterprise.get("sso") {
+        use atp_enterprise_sso as sso;
+        let settings: sso::SsoConfig =
+            toml::Value::Table(section.clone()).try_into().context("invalid [sso] section")?;
+        let validator = Arc::new(sso::OidcValidator::discover(settings.clone()).await?);
+        let token = admin_token.clone();
+        extensions.authenticator =
+            Arc::new(sso::OidcAuthenticator::new(validator, move |presented: &str| {
+                token.verify(presented)
+            }));
+        // Without [rbac], the admin groups may do everything and nobody else anything.
+        extensions.authorizer = Arc::new(sso::GroupAuthorizer::new(settings.admin_groups));
+        tracing::info!(issuer = %settings.issuer, audience = %settings.audience, "OIDC SSO on");
+    }
+    let _ = &admin_token;
 
     #[cfg(feature = "metrics")]
     if let Some(section) = config.enterprise.get("metrics") {

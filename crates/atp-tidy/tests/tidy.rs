@@ -721,6 +721,76 @@ fn default_features_pull_in_no_enterprise_crate() {
     );
 }
 
+/// The enterprise workspace members in the normal-dependency closure of `atp-node`, from
+/// `cargo metadata` resolved with `features` (`None`: the default features).
+fn enterprise_crates_in_node_build(features: Option<&str>) -> BTreeSet<String> {
+    let enterprise: BTreeSet<&str> =
+        workspace().members.iter().filter(|p| p.enterprise).map(|p| p.name.as_str()).collect();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(repo_root()).args(["metadata", "--format-version", "1"]);
+    if let Some(f) = features {
+        cmd.args(["--features", f]);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run `{cargo} metadata`: {e}"));
+    assert!(
+        out.status.success(),
+        "`cargo metadata` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
+    let names: BTreeMap<&str, &str> = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
+        .collect();
+    let nodes: BTreeMap<&str, &Value> = meta["resolve"]["nodes"]
+        .as_array()
+        .expect("resolve graph")
+        .iter()
+        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .collect();
+    let node_id = names
+        .iter()
+        .find(|(_, name)| **name == COMPOSITION_POINT)
+        .map(|(id, _)| *id)
+        .expect("atp-node in cargo metadata");
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![node_id];
+    let mut found = BTreeSet::new();
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let deps = nodes.get(id).and_then(|n| n["deps"].as_array()).map(Vec::as_slice);
+        for d in deps.unwrap_or_default() {
+            let normal =
+                d["dep_kinds"].as_array().is_some_and(|ks| ks.iter().any(|k| k["kind"].is_null()));
+            let Some(pkg) = d["pkg"].as_str().filter(|_| normal) else { continue };
+            if let Some(name) = names.get(pkg).filter(|n| enterprise.contains(**n)) {
+                found.insert((*name).to_owned());
+            }
+            todo.push(pkg);
+        }
+    }
+    found
+}
+
+#[test]
+fn node_default_build_has_no_enterprise_crate_and_enterprise_build_has_all() {
+    let all: BTreeSet<String> =
+        workspace().members.iter().filter(|p| p.enterprise).map(|p| p.name.clone()).collect();
+    assert!(!all.is_empty(), "no enterprise crate under enterprise/");
+    let default = enterprise_crates_in_node_build(None);
+    assert!(default.is_empty(), "the default build of atp-node contains {default:?}");
+    let with_enterprise = enterprise_crates_in_node_build(Some("atp-node/enterprise"));
+    assert_eq!(
+        with_enterprise, all,
+        "`--features enterprise` of atp-node must compose in every enterprise crate"
+    );
+}
+
 #[test]
 fn crate_licences_match_their_location() {
     assert_clean("crate licences", check_licences(workspace()));
