@@ -10,8 +10,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # --- System packages (Debian/Ubuntu) --------------------------------------------------------
-# List here any Debian package a test needs. None yet.
-DEB_PACKAGES=()
+# List here any Debian package a test needs.
+# prometheus: `promtool` and the real Prometheus of the enterprise metrics tests.
+DEB_PACKAGES=(prometheus)
 
 if ((${#DEB_PACKAGES[@]} > 0)); then
     missing=()
@@ -36,8 +37,9 @@ if ((${#DEB_PACKAGES[@]} > 0)); then
 fi
 
 # --- npm packages ---------------------------------------------------------------------------
-# List here any npm package a test needs (installed into ./node_modules). None yet.
-NPM_PACKAGES=()
+# List here any npm package a test needs (installed into ./node_modules).
+# oidc-provider: the real OpenID provider of the enterprise SSO tests (8.x runs on Node 20).
+NPM_PACKAGES=(oidc-provider@8.8.1)
 
 if ((${#NPM_PACKAGES[@]} > 0)); then
     missing=()
@@ -86,5 +88,8 @@ cargo test --workspace --doc
 
 echo "==> cargo test -p atp-crypto --features legacy-dilithium"
 cargo test -p atp-crypto --features legacy-dilithium
+
+echo "==> cargo test -p atp-node --features enterprise (the enterprise edition)"
+cargo test -p atp-node --features enterprise
 
 echo "==> all tests passed"
