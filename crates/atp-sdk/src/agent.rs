@@ -715,6 +715,20 @@ impl Agent {
         Ok(checkpoint)
     }
 
+    /// Verifies a checkpoint note obtained elsewhere (a file, a witness) against the node's
+    /// keys and log origin, without fetching anything but the node's identity.
+    pub async fn verify_checkpoint_note(&self, note: &str) -> Result<Checkpoint> {
+        let id = self.node_identity().await?;
+        let checkpoint = atp_core::checkpoint::verify_note_with(note, &id.ed25519, &id.mldsa65)?;
+        if checkpoint.origin != id.log_origin {
+            return Err(Error::InvalidArgument(format!(
+                "the checkpoint's origin {:?} is not the node's log {:?}",
+                checkpoint.origin, id.log_origin
+            )));
+        }
+        Ok(checkpoint)
+    }
+
     async fn check_consistency(&self, old: &Checkpoint, new: &Checkpoint) -> Result<()> {
         const OP: &str = "GetConsistencyProof";
         if new.size < old.size {
@@ -859,6 +873,10 @@ impl Agent {
             token: Zeroizing::new(response.session_token),
             expires_at: response.expires_at_unix_ms,
         })
+    }
+
+    pub(crate) fn node(&self) -> &NodeClient {
+        &self.node
     }
 
     pub(crate) fn current_key(&self) -> Result<Arc<SigningKey>> {

@@ -35,6 +35,7 @@ mod client;
 mod credential;
 mod error;
 mod home;
+mod node_api;
 
 pub use agent::{
     Agent, AgentOptions, DEFAULT_CONTENT_TYPE, Opened, SessionToken, VerifiedInclusion,
@@ -42,6 +43,7 @@ pub use agent::{
 pub use client::{NodeOptions, RetryPolicy};
 pub use error::{Error, Result};
 pub use home::{check_agent_name, default_home};
+pub use node_api::{StatusAction, StatusPurpose};
 
 /// The protocol crate, for the types the SDK returns (key event logs, DID documents,
 /// checkpoints, credentials).

@@ -1,0 +1,397 @@
+//! The commands that act as an agent, through the SDK.
+
+use atp::{Agent, AgentOptions, StatusAction, StatusPurpose};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::output::{
+    CliError, Colour, note, paint, print_json, read_input, read_json, spinner, write_output,
+};
+use crate::{
+    AdminCommand, AnchorsCommand, Cli, Command, EXIT_OK, IdCommand, LogCommand, PurposeArg,
+    VcCommand,
+};
+
+/// Runs the command; returns the exit code (errors carry theirs, see [`CliError::exit_code`]).
+pub async fn run(cli: Cli) -> Result<u8, CliError> {
+    let json = cli.json;
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "atp", &mut std::io::stdout());
+            return Ok(EXIT_OK);
+        }
+        Command::Crypto(_) => {
+            let Command::Crypto(c) = cli.command else { unreachable!("matched above") };
+            return crate::crypto_cmd::run(c, json);
+        }
+        Command::Trust(_) => {
+            return Err(CliError::Usage(
+                "`atp trust` needs the node's TrustService, which this build does not have yet"
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
+    atp::check_agent_name(&cli.agent)?;
+    let agent = connect(&cli).await?;
+    match &cli.command {
+        Command::Id(c) => id(&agent, c, json).await,
+        Command::Seal(args) => {
+            let payload = read_input(args.input.as_deref())?;
+            for to in &args.to {
+                atp::core::did::validate_did(to)
+                    .map_err(|e| CliError::Usage(format!("--to {to:?}: {e}")))?;
+            }
+            let to: Vec<&str> = args.to.iter().map(String::as_str).collect();
+            let sealed = agent.seal_to(&to, &args.content_type, &payload)?;
+            write_output(args.output.as_deref(), &sealed, true)?;
+            note(json, &format!("sealed {} bytes for {}", payload.len(), args.to.join(", ")));
+            if json && args.output.as_deref().is_some_and(|p| p.as_os_str() != "-") {
+                print_json(
+                    &json!({"bytes": sealed.len(), "recipients": args.to, "sender": agent.did()}),
+                );
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Open(args) => {
+            let wire = read_input(args.input.as_deref())?;
+            let opened = agent.open(&wire).await.map_err(refused)?;
+            if json {
+                print_json(&json!({
+                    "sender": opened.sender,
+                    "senderKeySeq": opened.sender_key_seq,
+                    "contentType": opened.content_type,
+                    "issuedAt": opened.issued_at,
+                    "expiresAt": opened.expires_at,
+                    "payload": base64::engine::general_purpose::STANDARD.encode(&opened.payload),
+                }));
+                if let Some(path) = args.output.as_deref().filter(|p| p.as_os_str() != "-") {
+                    write_output(Some(path), &opened.payload, false)?;
+                }
+            } else {
+                write_output(args.output.as_deref(), &opened.payload, false)?;
+                eprintln!(
+                    "{} from {} (key #{}, {})",
+                    paint("verified", Colour::Green),
+                    opened.sender,
+                    opened.sender_key_seq,
+                    opened.content_type
+                );
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Vc(c) => vc(&cli, &agent, c, json).await,
+        Command::Log(c) => log(&agent, c, json).await,
+        Command::Admin(AdminCommand::Anchors(c)) => {
+            admin_token(&cli, &agent)?;
+            match c {
+                AnchorsCommand::Set { dids } => {
+                    for did in dids {
+                        atp::core::did::validate_did(did)
+                            .map_err(|e| CliError::Usage(format!("{did:?}: {e}")))?;
+                    }
+                    let anchors: Vec<(String, String)> =
+                        dids.iter().map(|d| (d.clone(), String::new())).collect();
+                    let revision = agent.set_trust_anchors(&anchors).await?;
+                    if json {
+                        print_json(&json!({"revision": revision, "anchors": dids}));
+                    } else {
+                        println!("revision {revision}: {} anchor(s)", dids.len());
+                    }
+                }
+                AnchorsCommand::List => {
+                    let (anchors, revision) = agent.trust_anchors().await?;
+                    if json {
+                        let list: Vec<Value> =
+                            anchors.iter().map(|(d, n)| json!({"did": d, "note": n})).collect();
+                        print_json(&json!({"revision": revision, "anchors": list}));
+                    } else {
+                        for (did, _) in &anchors {
+                            println!("{did}");
+                        }
+                        note(json, &format!("revision {revision}"));
+                    }
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Completions { .. } | Command::Crypto(_) | Command::Trust(_) => {
+            unreachable!("handled before connecting")
+        }
+    }
+}
+
+async fn connect(cli: &Cli) -> Result<Agent, CliError> {
+    let mut options = AgentOptions::from_env(&cli.node)?;
+    if let Some(home) = &cli.home {
+        options.home = Some(home.clone());
+    }
+    let bar = spinner(&format!("connecting to {}", cli.node));
+    let agent = Agent::connect_with(options, &cli.agent).await;
+    bar.finish_and_clear();
+    Ok(agent?)
+}
+
+/// Verification failures of what the user handed in are exit 1, with the protocol's code.
+fn refused(e: atp::Error) -> CliError {
+    match e {
+        atp::Error::Protocol(p) => {
+            CliError::Invalid { code: p.code().to_owned(), message: p.to_string() }
+        }
+        other => CliError::Sdk(other),
+    }
+}
+
+fn admin_token(cli: &Cli, agent: &Agent) -> Result<(), CliError> {
+    let path = cli.admin_token_file.as_deref().ok_or_else(|| {
+        CliError::Usage("this command needs the node's admin token: --admin-token-file FILE (or ATP_ADMIN_TOKEN_FILE)".into())
+    })?;
+    let bytes = read_input(Some(path))?;
+    let token = zeroize::Zeroizing::new(String::from_utf8(bytes).map_err(|_| {
+        CliError::Usage(format!("{}: the admin token is not UTF-8", path.display()))
+    })?);
+    agent.set_bearer_token(Some(token.trim()));
+    Ok(())
+}
+
+async fn id(agent: &Agent, command: &IdCommand, json: bool) -> Result<u8, CliError> {
+    let show = |state: &atp::core::kel::KelState| {
+        if json {
+            print_json(&json!({
+                "did": state.did,
+                "agent": agent.name(),
+                "keySequence": state.key_sequence,
+                "sequence": state.sequence,
+                "deactivated": state.deactivated,
+                "home": agent.home_dir(),
+            }));
+        } else {
+            println!("{}", state.did);
+        }
+    };
+    match command {
+        IdCommand::New | IdCommand::Show => show(&agent.state()),
+        IdCommand::Rotate => {
+            let state = agent.rotate().await?;
+            note(json, &format!("rotated: key #{} is current", state.key_sequence));
+            show(&state);
+        }
+        IdCommand::Deactivate { yes } => {
+            if !yes {
+                return Err(CliError::Usage("deactivation is final; add --yes to confirm".into()));
+            }
+            let state = agent.deactivate().await?;
+            note(json, "deactivated");
+            show(&state);
+        }
+        IdCommand::Resolve { did } => {
+            did_arg(did)?;
+            let resolved = agent.resolve(did).await?;
+            let value = serde_json::to_value(&resolved)
+                .map_err(|e| CliError::Usage(format!("internal: {e}")))?;
+            if json {
+                print_json(&value);
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
+                );
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+async fn vc(cli: &Cli, agent: &Agent, command: &VcCommand, json: bool) -> Result<u8, CliError> {
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+    match command {
+        VcCommand::Issue { file, node_issuer, status } => {
+            let credential = read_json(file)?;
+            let signed = if *node_issuer {
+                admin_token(cli, agent)?;
+                let purposes: Vec<StatusPurpose> = status
+                    .iter()
+                    .map(|p| match p {
+                        PurposeArg::Revocation => StatusPurpose::Revocation,
+                        PurposeArg::Suspension => StatusPurpose::Suspension,
+                    })
+                    .collect();
+                agent.node_issue_credential(&credential, &purposes).await?
+            } else {
+                if !status.is_empty() {
+                    return Err(CliError::Usage("--status needs --node-issuer".into()));
+                }
+                agent.issue_credential(&credential).map_err(|e| match e {
+                    atp::Error::Protocol(p) => CliError::Usage(format!("{}: {p}", file.display())),
+                    other => CliError::Sdk(other),
+                })?
+            };
+            println!("{}", if json { signed.to_string() } else { pretty(&signed) });
+        }
+        VcCommand::Verify { file, online } => {
+            let credential = read_json(file)?;
+            let verified = agent.verify_credential(&credential).await.map_err(refused)?;
+            let mut out = json!({
+                "verified": true,
+                "issuer": verified.credential.issuer,
+                "proofs": verified.proofs.proofs.iter().map(|p| p.cryptosuite.name()).collect::<Vec<_>>(),
+            });
+            if *online {
+                let response =
+                    agent.node_verify_credential(&credential).await.map_err(node_refused)?;
+                out["statusChecks"] =
+                    response.credential.map(|c| c.status_checks.len()).unwrap_or_default().into();
+            }
+            if json {
+                print_json(&out);
+            } else {
+                println!(
+                    "{} credential from {}",
+                    paint("verified", Colour::Green),
+                    verified.credential.issuer
+                );
+            }
+        }
+        VcCommand::Revoke { file } => {
+            admin_token(cli, agent)?;
+            let credential = read_json(file)?;
+            let changed = agent.node_update_status(&credential, StatusAction::Revoke).await?;
+            if json {
+                print_json(&json!({"revoked": true, "changed": changed}));
+            } else {
+                println!("revoked");
+            }
+        }
+        VcCommand::Status { file } => {
+            let credential = read_json(file)?;
+            let (status, detail) = match agent.node_verify_credential(&credential).await {
+                Ok(r) => (
+                    "valid",
+                    r.credential.map(|c| c.status_checks.len()).unwrap_or_default().to_string(),
+                ),
+                Err(atp::Error::Rejected { reason: Some(r), .. }) if r == "CREDENTIAL_REVOKED" => {
+                    ("revoked", r)
+                }
+                Err(atp::Error::Rejected { reason: Some(r), .. })
+                    if r == "CREDENTIAL_SUSPENDED" =>
+                {
+                    ("suspended", r)
+                }
+                Err(e) => return Err(node_refused(e)),
+            };
+            if json {
+                print_json(&json!({"status": status, "detail": detail}));
+            } else {
+                println!("{status}");
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// The node's verdict that a credential does not verify is exit 1, like a local failure.
+fn node_refused(e: atp::Error) -> CliError {
+    match e {
+        atp::Error::Rejected {
+            code: atp::grpc::tonic::Code::InvalidArgument,
+            ref reason,
+            ref message,
+            ..
+        } => CliError::Invalid {
+            code: reason.clone().unwrap_or_else(|| "INVALID".into()),
+            message: message.clone(),
+        },
+        other => refused(other),
+    }
+}
+
+async fn log(agent: &Agent, command: &LogCommand, json: bool) -> Result<u8, CliError> {
+    let b64 = |h: &[u8]| base64::engine::general_purpose::STANDARD.encode(h);
+    match command {
+        LogCommand::Checkpoint => {
+            let cp = agent.verified_checkpoint().await?;
+            if json {
+                print_json(
+                    &json!({"origin": cp.origin, "size": cp.size, "rootHash": b64(&cp.root_hash), "verified": true}),
+                );
+            } else {
+                println!("{} {} {}", cp.origin, cp.size, b64(&cp.root_hash));
+                note(
+                    json,
+                    &format!(
+                        "{} checkpoint signed by the node's key (Ed25519 and ML-DSA-65 lines)",
+                        paint("verified", Colour::Green)
+                    ),
+                );
+            }
+        }
+        LogCommand::Prove { did } => {
+            let events = match did {
+                Some(d) => {
+                    did_arg(d)?;
+                    agent.key_event_log_of(d).await?
+                }
+                None => agent.key_event_log(),
+            };
+            let bar = spinner("waiting for a checkpoint that covers the events");
+            let mut proofs = Vec::new();
+            for event in &events {
+                let proof = agent.verify_inclusion(event).await;
+                let proof = match proof {
+                    Ok(p) => p,
+                    Err(e) => {
+                        bar.finish_and_clear();
+                        return Err(e.into());
+                    }
+                };
+                proofs.push(json!({
+                    "sequence": event.event.s,
+                    "leafIndex": proof.leaf_index,
+                    "treeSize": proof.checkpoint.size,
+                }));
+            }
+            bar.finish_and_clear();
+            if json {
+                print_json(&json!({"verified": true, "events": proofs}));
+            } else {
+                for p in &proofs {
+                    println!(
+                        "event #{} is leaf {} of {} ({})",
+                        p["sequence"],
+                        p["leafIndex"],
+                        p["treeSize"],
+                        paint("verified", Colour::Green)
+                    );
+                }
+            }
+        }
+        LogCommand::Verify { file } => {
+            let note_bytes = read_input(Some(file))?;
+            let text = String::from_utf8(note_bytes)
+                .map_err(|_| CliError::Usage(format!("{}: not UTF-8", file.display())))?;
+            let cp = agent.verify_checkpoint_note(&text).await.map_err(refused)?;
+            if json {
+                print_json(
+                    &json!({"origin": cp.origin, "size": cp.size, "rootHash": b64(&cp.root_hash), "verified": true}),
+                );
+            } else {
+                println!("{} {} {}", paint("verified", Colour::Green), cp.origin, cp.size);
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// A DID argument, checked before anything is sent: DID syntax, and for `did:atp` a canonical
+/// scid, for `did:key` a supported key.
+fn did_arg(did: &str) -> Result<(), CliError> {
+    let bad = |e: atp::core::CoreError| CliError::Usage(format!("{did:?}: {e}"));
+    atp::core::did::validate_did(did).map_err(bad)?;
+    if did.starts_with("did:atp:") {
+        atp::core::did::parse_did_atp(did).map_err(bad)?;
+    } else if did.starts_with("did:key:") {
+        atp::core::did_key::parse_did_key(did).map_err(bad)?;
+    }
+    Ok(())
+}

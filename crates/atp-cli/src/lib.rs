@@ -1,0 +1,333 @@
+//! The `atp` command's logic; `src/main.rs` only parses arguments and sets the exit code.
+//!
+//! Exit codes (docs/cli.md): 0 success; 1 a verification failed (invalid signature, envelope
+//! or credential refused); 2 usage error or malformed input (arguments, keys, Multikeys, DIDs,
+//! files); 3 the node is unreachable, refused the request or answered something that does
+//! not verify; 4 local state (the agent's files under `$ATP_HOME`, a deactivated identity).
+#![forbid(unsafe_code)]
+
+mod commands;
+mod crypto_cmd;
+mod output;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use commands::run;
+pub use output::{CliError, report};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a verification failed (the input is well formed but does not verify).
+pub const EXIT_INVALID: u8 = 1;
+/// Exit code: usage error or malformed input.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the node is unreachable, refused, or misbehaved.
+pub const EXIT_NODE: u8 = 3;
+/// Exit code: local state (agent home, key files, deactivated identity).
+pub const EXIT_LOCAL: u8 = 4;
+
+/// The ATP command line: agent identities, sealed messages, credentials, log proofs, node
+/// administration and raw crypto primitives.
+#[derive(Debug, Parser)]
+#[command(name = "atp", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The node URL(s), comma-separated for failover.
+    #[arg(long, global = true, env = "ATP_NODE", default_value = "http://127.0.0.1:7443")]
+    pub node: String,
+    /// The agent (a directory under $ATP_HOME/agents) that acts.
+    #[arg(long, global = true, env = "ATP_AGENT", default_value = "default")]
+    pub agent: String,
+    /// Where agents keep their keys (default ~/.atp).
+    #[arg(long, global = true, env = "ATP_HOME")]
+    pub home: Option<PathBuf>,
+    /// A file holding the node's admin token (for admin commands and node-issued credentials).
+    #[arg(long, global = true, env = "ATP_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Machine-readable JSON output (one object on stdout; errors as JSON on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The agent's own `did:atp` identity.
+    #[command(subcommand)]
+    Id(IdCommand),
+    /// Seal a message (a file or stdin) for one or more recipients; writes the envelope.
+    Seal(SealArgs),
+    /// Open and verify an envelope (a file or stdin); writes the payload.
+    Open(OpenArgs),
+    /// Verifiable credentials.
+    #[command(subcommand)]
+    Vc(VcCommand),
+    /// Trust scores, evidence and proofs.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// The node's transparency log, verified locally.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Node administration (needs the admin token).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Raw signature primitives, for interoperability and debugging.
+    #[command(subcommand)]
+    Crypto(CryptoCommand),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `atp id …`
+#[derive(Debug, Subcommand)]
+pub enum IdCommand {
+    /// Create the agent's identity (keys in $ATP_HOME) and register it; prints the DID.
+    New,
+    /// Print the agent's DID (with --json: its key sequence, state and home).
+    Show,
+    /// Rotate to the pre-committed next key and commit a new one.
+    Rotate,
+    /// Deactivate the identity, finally.
+    Deactivate {
+        /// Confirm: deactivation cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Resolve a DID to its DID document, built from its verified key event log.
+    Resolve {
+        /// The DID (`did:atp:…` or `did:key:…`).
+        did: String,
+    },
+}
+
+/// `atp seal`
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    /// A recipient DID (repeat for several).
+    #[arg(long = "to", required = true)]
+    pub to: Vec<String>,
+    /// The payload's media type.
+    #[arg(long, default_value = "application/octet-stream")]
+    pub content_type: String,
+    /// The message file; `-` or absent reads stdin.
+    #[arg(long = "in", short = 'i')]
+    pub input: Option<PathBuf>,
+    /// Where to write the envelope; `-` or absent writes stdout (binary; refused on a terminal).
+    #[arg(long = "out", short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+/// `atp open`
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The envelope file; `-` or absent reads stdin.
+    pub input: Option<PathBuf>,
+    /// Where to write the payload; `-` or absent writes stdout.
+    #[arg(long = "out", short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+/// `atp vc …`
+#[derive(Debug, Subcommand)]
+pub enum VcCommand {
+    /// Sign a credential (JSON file) as this agent with a quantum-safe proof set; with
+    /// --node-issuer the node issues it (admin) and allocates status entries.
+    Issue {
+        /// The unsigned credential; `-` reads stdin.
+        file: PathBuf,
+        /// Have the node issue it as its own issuer DID.
+        #[arg(long)]
+        node_issuer: bool,
+        /// With --node-issuer: allocate status entries (revocation, suspension).
+        #[arg(long = "status", value_enum)]
+        status: Vec<PurposeArg>,
+    },
+    /// Verify a credential: proofs locally; with --online also its status on the node.
+    Verify {
+        /// The credential; `-` reads stdin.
+        file: PathBuf,
+        /// Also ask the node (status lists).
+        #[arg(long)]
+        online: bool,
+    },
+    /// Revoke a node-issued credential (admin; final).
+    Revoke {
+        /// The credential; `-` reads stdin.
+        file: PathBuf,
+    },
+    /// Show a credential's status as the node checks it.
+    Status {
+        /// The credential; `-` reads stdin.
+        file: PathBuf,
+    },
+}
+
+/// A status purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PurposeArg {
+    /// Revocation.
+    Revocation,
+    /// Suspension.
+    Suspension,
+}
+
+/// `atp trust …`
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// A DID's trust level and score (a signed trust proof, verified).
+    Get {
+        /// The DID.
+        did: String,
+    },
+    /// Why a DID has its trust level.
+    Explain {
+        /// The DID.
+        did: String,
+    },
+    /// Endorse another agent.
+    Endorse {
+        /// The DID endorsed.
+        did: String,
+    },
+    /// Co-sign an interaction receipt.
+    Receipt {
+        /// The other party.
+        did: String,
+    },
+    /// Report an incident about an agent.
+    Report {
+        /// The DID reported.
+        did: String,
+    },
+}
+
+/// `atp log …`
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Fetch the latest checkpoint and verify it (both signature lines, the node's key).
+    Checkpoint,
+    /// Prove that key events are in the log (default: all of this agent's events).
+    Prove {
+        /// Another DID whose events to prove.
+        #[arg(long)]
+        did: Option<String>,
+    },
+    /// Verify a checkpoint note from a file against the node's keys.
+    Verify {
+        /// The signed note; `-` reads stdin.
+        file: PathBuf,
+    },
+}
+
+/// `atp admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Trust anchors.
+    #[command(subcommand)]
+    Anchors(AnchorsCommand),
+}
+
+/// `atp admin anchors …`
+#[derive(Debug, Subcommand)]
+pub enum AnchorsCommand {
+    /// Replace the set of trust anchors.
+    Set {
+        /// The anchor DIDs (none clears the set).
+        dids: Vec<String>,
+    },
+    /// List the trust anchors.
+    List,
+}
+
+/// `atp crypto …`
+#[derive(Debug, Subcommand)]
+pub enum CryptoCommand {
+    /// Generate a key; writes an atp key file (mode 0600) and prints the public key.
+    Keygen {
+        /// The algorithm.
+        #[arg(long, value_enum)]
+        alg: AlgArg,
+        /// The key file to create.
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+    },
+    /// Print the public key of a key file.
+    Pubkey {
+        /// The key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Sign a message (a file or stdin); prints the signature in hex.
+    Sign {
+        /// The algorithm (must be the key's).
+        #[arg(long, value_enum)]
+        alg: AlgArg,
+        /// The key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The context string, in hex (empty for Ed25519).
+        #[arg(long, default_value = "")]
+        ctx: String,
+        /// The message file; `-` or absent reads stdin.
+        #[arg(long = "in", short = 'i')]
+        input: Option<PathBuf>,
+    },
+    /// Verify a signature: exit 0 if valid, 1 if invalid, 2 on usage errors.
+    Verify {
+        /// The algorithm.
+        #[arg(long, value_enum)]
+        alg: AlgArg,
+        /// The public key: a Multikey (z6Mk…, u…) or hex.
+        #[arg(long = "pub")]
+        public_key: String,
+        /// The context string, in hex.
+        #[arg(long, default_value = "")]
+        ctx: String,
+        /// The signature, in hex.
+        #[arg(long)]
+        sig: String,
+        /// The message file; `-` or absent reads stdin.
+        #[arg(long = "in", short = 'i')]
+        input: Option<PathBuf>,
+    },
+}
+
+/// A signature algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AlgArg {
+    /// Ed25519 (RFC 8032, strict verification).
+    Ed25519,
+    /// ML-DSA-44 (FIPS 204).
+    #[value(name = "ml-dsa-44")]
+    MlDsa44,
+    /// ML-DSA-65 (FIPS 204).
+    #[value(name = "ml-dsa-65")]
+    MlDsa65,
+    /// ML-DSA-87 (FIPS 204).
+    #[value(name = "ml-dsa-87")]
+    MlDsa87,
+    /// The composite id-MLDSA65-Ed25519-SHA512 (ATP's default).
+    #[value(name = "mldsa65-ed25519")]
+    MlDsa65Ed25519,
+}
+
+impl AlgArg {
+    /// The atp-crypto algorithm.
+    pub fn algorithm(self) -> atp_crypto::AlgorithmId {
+        use atp_crypto::AlgorithmId as A;
+        match self {
+            AlgArg::Ed25519 => A::Ed25519,
+            AlgArg::MlDsa44 => A::MlDsa44,
+            AlgArg::MlDsa65 => A::MlDsa65,
+            AlgArg::MlDsa87 => A::MlDsa87,
+            AlgArg::MlDsa65Ed25519 => A::MlDsa65Ed25519,
+        }
+    }
+}
