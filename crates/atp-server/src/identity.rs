@@ -229,33 +229,40 @@ pub async fn resolve(
     if did.is_empty() {
         return Err(ServerError::field("did", "required"));
     }
-    let (result, log_receipt) = if did.starts_with("did:key:") {
+    if did.starts_with("did:key:") {
         if version.is_some() {
             return Err(ServerError::field("version_id", "a did:key has no versions"));
         }
-        (atp_core::did_key::resolve_did_key_result(did)?, None)
-    } else {
-        did::parse_did_atp(did)?;
-        // The verified log comes from the node's cache (checked against the store's head on
-        // every read), so a resolution re-verifies no signature unless the log changed.
-        let kel =
-            state.load_kel(did).await?.ok_or_else(|| ServerError::DidNotFound(did.to_owned()))?;
-        let latest = kel.state.sequence;
-        let result = match version {
-            None => did::resolve_latest_verified(&kel.state)?,
-            Some(v) if v == latest => did::resolve_latest_verified(&kel.state)?,
-            Some(_) => {
-                let signed: Vec<SignedEvent> = kel.events.iter().map(|e| e.event.clone()).collect();
-                did::resolve_did_atp_with(&state.kel_verifier, did, &signed, version)?
-            }
-        };
-        let at = version.unwrap_or(latest);
-        let stored = usize::try_from(at)
-            .ok()
-            .and_then(|i| kel.events.get(i))
-            .ok_or_else(|| ServerError::internal("resolved version missing"))?;
-        (result, Some(receipt(&stored.event, stored.log_index)?))
-    };
+        return response(&atp_core::did_key::resolve_did_key_result(did)?, None);
+    }
+    did::parse_did_atp(did)?;
+    // The verified log comes from the node's cache, so a resolution re-verifies no signature
+    // unless the log changed; the latest version's answer is kept with the cached log.
+    let kel = state.load_kel(did).await?.ok_or_else(|| ServerError::DidNotFound(did.to_owned()))?;
+    let latest = kel.state.sequence;
+    let at = version.unwrap_or(latest);
+    let stored = usize::try_from(at).ok().and_then(|i| kel.events.get(i));
+    if at == latest {
+        if let Some(cached) = kel.latest_resolution.get() {
+            return Ok(cached.clone());
+        }
+        let stored = stored.ok_or_else(|| ServerError::internal("resolved version missing"))?;
+        let receipt = receipt(&stored.event, stored.log_index)?;
+        let answer = response(&did::resolve_latest_verified(&kel.state)?, Some(receipt))?;
+        // Another request may have filled it meanwhile with the same answer.
+        let _ = kel.latest_resolution.set(answer.clone());
+        return Ok(answer);
+    }
+    let signed: Vec<SignedEvent> = kel.events.iter().map(|e| e.event.clone()).collect();
+    let result = did::resolve_did_atp_with(&state.kel_verifier, did, &signed, version)?;
+    let stored = stored.ok_or_else(|| ServerError::internal("resolved version missing"))?;
+    response(&result, Some(receipt(&stored.event, stored.log_index)?))
+}
+
+fn response(
+    result: &did::ResolutionResult,
+    log_receipt: Option<pb::LogReceipt>,
+) -> Result<pb::ResolveResponse> {
     let json = |v: &dyn erased::Json| v.to_json();
     Ok(pb::ResolveResponse {
         did_document_json: json(&result.did_document)?,

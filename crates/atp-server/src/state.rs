@@ -56,6 +56,11 @@ pub struct ServerLimits {
     pub session_token_lifetime_ms: i64,
     /// How often the checkpointer looks for log growth.
     pub checkpoint_interval: Duration,
+    /// Whether this process is the only writer of key event logs to its store (the embedded
+    /// SQLite store). Then a cached verified log stays valid until this process appends to it,
+    /// and reads skip the store round trip that checks the head; a store shared by several
+    /// nodes (HA) must set `false`, so that every read re-checks the head.
+    pub kel_cache_exclusive_writer: bool,
 }
 
 impl Default for ServerLimits {
@@ -74,6 +79,7 @@ impl Default for ServerLimits {
             max_envelope_lifetime_ms: 300_000,
             session_token_lifetime_ms: 3_600_000,
             checkpoint_interval: Duration::from_secs(1),
+            kel_cache_exclusive_writer: true,
         }
     }
 }
@@ -95,32 +101,55 @@ pub struct CachedKel {
     pub events: Vec<StoredEvent>,
     /// The state after the last event.
     pub state: KelState,
+    /// The `Resolve` answer for the latest version, computed once per cached head.
+    pub latest_resolution: std::sync::OnceLock<atp_grpc::v1::ResolveResponse>,
 }
 
-/// A bounded cache of verified key event logs, keyed by DID. Entries are checked against the
-/// store's head on every read, so a stale entry is never served; it only saves re-verifying
-/// signatures.
+/// A bounded cache of verified key event logs, keyed by DID.
+///
+/// With an exclusive writer ([`ServerLimits::kel_cache_exclusive_writer`]) an entry is served
+/// as it is: every append of this process goes through [`KelCache::invalidate`], and a log
+/// read from the store is only cached when no append happened while it was being read (the
+/// `epoch` check), so a stale log can never enter the cache. Otherwise every read checks the
+/// entry against the store's head first. Either way the cache only saves work; it never
+/// answers differently from the store.
 #[derive(Debug)]
 pub struct KelCache {
     capacity: usize,
+    exclusive_writer: bool,
+    epoch: std::sync::atomic::AtomicU64,
     map: Mutex<HashMap<String, Arc<CachedKel>>>,
 }
 
 impl KelCache {
     /// A cache of at most `capacity` logs (0 disables it).
-    pub fn new(capacity: usize) -> Self {
-        KelCache { capacity, map: Mutex::new(HashMap::new()) }
+    pub fn new(capacity: usize, exclusive_writer: bool) -> Self {
+        KelCache {
+            capacity,
+            exclusive_writer,
+            epoch: std::sync::atomic::AtomicU64::new(0),
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     fn get(&self, did: &str) -> Option<Arc<CachedKel>> {
         self.map.lock().ok()?.get(did).cloned()
     }
 
-    fn put(&self, did: &str, kel: Arc<CachedKel>) {
+    fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Caches `kel`, read from the store after [`KelCache::epoch`] returned `read_epoch`,
+    /// unless an append happened since (the log may then already be stale).
+    fn put(&self, did: &str, kel: Arc<CachedKel>, read_epoch: u64) {
         if self.capacity == 0 {
             return;
         }
         if let Ok(mut map) = self.map.lock() {
+            if self.epoch() != read_epoch {
+                return;
+            }
             if map.len() >= self.capacity && !map.contains_key(did) {
                 // Simple and bounded: drop an arbitrary entry.
                 if let Some(k) = map.keys().next().cloned() {
@@ -131,9 +160,10 @@ impl KelCache {
         }
     }
 
-    /// Forgets `did` (after an append).
+    /// Forgets `did`; called after every append to its log (and after a lost race).
     pub fn invalidate(&self, did: &str) {
         if let Ok(mut map) = self.map.lock() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             map.remove(did);
         }
     }
@@ -160,7 +190,7 @@ impl Caches {
     /// Caches sized by `limits`.
     pub fn new(limits: &ServerLimits) -> Self {
         Caches {
-            kel: KelCache::new(limits.resolution_cache_capacity),
+            kel: KelCache::new(limits.resolution_cache_capacity, limits.kel_cache_exclusive_writer),
             replay: Arc::new(InMemoryReplayCache::new(limits.replay_cache_capacity)),
             presentation_challenges: Arc::new(InMemoryReplayCache::new(
                 limits.replay_cache_capacity,
@@ -264,6 +294,13 @@ impl NodeState {
     /// The verified key event log of `did`, or `None` when the node holds none. Served from
     /// the cache when its head still matches the store's.
     pub async fn load_kel(&self, did: &str) -> Result<Option<Arc<CachedKel>>> {
+        let cache = &self.caches.kel;
+        if cache.exclusive_writer
+            && let Some(cached) = cache.get(did)
+        {
+            return Ok(Some(cached));
+        }
+        let read_epoch = cache.epoch();
         let Some(identity) = self.store.get_identity(did).await? else {
             return Ok(None);
         };
@@ -281,8 +318,59 @@ impl NodeState {
         let state = self.kel_verifier.verify_did(did, &signed).map_err(|e| {
             ServerError::internal(format!("stored key event log of {did} does not verify: {e}"))
         })?;
-        let kel = Arc::new(CachedKel { events, state });
-        self.caches.kel.put(did, kel.clone());
+        let kel = Arc::new(CachedKel { events, state, latest_resolution: Default::default() });
+        cache.put(did, kel.clone(), read_epoch);
         Ok(Some(kel))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use atp_crypto::AlgorithmId;
+
+    fn cached_kel() -> (String, Arc<CachedKel>) {
+        let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+        let next = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+        let icp =
+            atp_core::kel::incept(&key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z")
+                .unwrap();
+        let state = atp_core::kel::verify_log(std::slice::from_ref(&icp)).unwrap();
+        let event = StoredEvent {
+            event: icp,
+            sequence: 0,
+            digest: state.last_digest.clone(),
+            log_index: 0,
+        };
+        let did = state.did.clone();
+        (
+            did,
+            Arc::new(CachedKel {
+                events: vec![event],
+                state,
+                latest_resolution: Default::default(),
+            }),
+        )
+    }
+
+    /// A log read before an append (of any DID) is not cached: it may already be stale.
+    #[test]
+    fn a_log_read_across_an_append_is_not_cached() {
+        let cache = KelCache::new(10, true);
+        let (did, kel) = cached_kel();
+        let read_epoch = cache.epoch();
+        cache.invalidate("did:atp:someone-else");
+        cache.put(&did, kel.clone(), read_epoch);
+        assert!(cache.get(&did).is_none());
+        cache.put(&did, kel.clone(), cache.epoch());
+        assert!(cache.get(&did).is_some());
+        // An append to the DID drops its entry.
+        cache.invalidate(&did);
+        assert!(cache.get(&did).is_none());
+        // A disabled cache keeps nothing.
+        let off = KelCache::new(0, true);
+        off.put(&did, kel, off.epoch());
+        assert!(off.get(&did).is_none());
     }
 }
