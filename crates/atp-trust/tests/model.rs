@@ -377,3 +377,27 @@ fn every_constant_is_checked() {
     }
     TrustConfig::default().validate().unwrap();
 }
+
+#[test]
+fn without_live_anchors_nobody_has_trust() {
+    let mut b = Builder::new();
+    honest_community(&mut b);
+    for anchors in [&[][..], &["did:atp:zQmNotInTheGraph"][..]] {
+        let snap = b.snapshot(anchors);
+        assert!(snap.iter().all(|r| r.score == 0.0 && r.level == 0), "{anchors:?}");
+        assert_eq!(snap.iterations(), 0);
+    }
+    b.graph.deactivate(ANCHOR, NOW - DAY).unwrap();
+    let snap = b.snapshot(&[ANCHOR]);
+    assert!(snap.iter().all(|r| r.score == 0.0 && r.level == 0));
+    let empty = compute(&EvidenceGraph::new(), &[ANCHOR.into()], &TrustConfig::default(), NOW);
+    assert_eq!(empty.unwrap().node_count(), 0);
+}
+
+#[test]
+fn evidence_from_the_future_does_not_count_yet() {
+    let mut b = Builder::new();
+    b.add(ANCHOR, "did:atp:zQmLater", EvidenceKind::Endorsement, NOW + DAY);
+    let r = b.snapshot(&[ANCHOR]).get("did:atp:zQmLater");
+    assert_eq!((r.score, r.evidence_count), (0.0, 0));
+}
