@@ -122,6 +122,8 @@ pub fn enterprise_features() -> &'static [&'static str] {
     &[
         #[cfg(feature = "sso")]
         "sso",
+        #[cfg(feature = "rbac")]
+        "rbac",
         #[cfg(feature = "metrics")]
         "metrics",
     ]
@@ -212,6 +214,16 @@ pub async fn build_extensions(
         tracing::info!(issuer = %settings.issuer, audience = %settings.audience, "OIDC SSO on");
     }
     let _ = &admin_token;
+
+    #[cfg(feature = "rbac")]
+    if let Some(section) = config.enterprise.get("rbac") {
+        use atp_enterprise_rbac as rbac;
+        let settings: rbac::RbacConfig =
+            toml::Value::Table(section.clone()).try_into().context("invalid [rbac] section")?;
+        let authorizer = rbac::RbacAuthorizer::from_config(&settings).await?;
+        tracing::info!(bindings = settings.bindings.len(), "RBAC on");
+        extensions.authorizer = Arc::new(authorizer);
+    }
 
     #[cfg(feature = "metrics")]
     if let Some(section) = config.enterprise.get("metrics") {

@@ -128,41 +128,14 @@ async fn list_anchors(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enterprise_node_honours_sso_groups_on_admin_calls() {
     let Some(node) = node_js() else { return };
-    let mut idp = Command::new(node);
-    idp.arg(repo_root().join("enterprise/sso/tests/support/provider.mjs"))
-        .current_dir(repo_root())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null());
-    let (_idp, v) = spawn_announcing(idp, &["ISSUER "]).await;
-    let issuer = v[0].clone();
+    let (_idp, issuer) = start_idp(&node).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sso]\nissuer = \"{issuer}\"\naudience = \"urn:atp:node\"\n\
-             admin_groups = [\"atp-admins\"]\nallow_admin_token = false\n"
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("ATP_LISTEN", "127.0.0.1:0")
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--log", "warn"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null());
-    let (_node, v) = spawn_announcing(cmd, &["listening: "]).await;
-    let channel = Channel::from_shared(format!("http://{}", v[0]))
-        .unwrap()
-        .timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .expect("connect");
+    let sso = format!(
+        "[sso]\nissuer = \"{issuer}\"\naudience = \"urn:atp:node\"\n\
+         admin_groups = [\"atp-admins\"]\nallow_admin_token = false\n"
+    );
+    let (_node, channel) = start_node(dir.path(), &sso).await;
 
     let e = list_anchors(&channel, None).await.expect_err("no token");
     assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
@@ -181,5 +154,69 @@ async fn enterprise_node_honours_sso_groups_on_admin_calls() {
     assert_eq!(info.metadata.get("cause").map(String::as_str), Some("TOKEN_WRONG_AUDIENCE"));
 
     let e = list_anchors(&channel, Some("not-a-jwt-and-no-admin-token")).await.expect_err("junk");
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+}
+
+/// The real node with `config_text`; returns it and a channel to it.
+async fn start_node(dir: &Path, config_text: &str) -> (Proc, Channel) {
+    let config = dir.join("node.toml");
+    std::fs::write(&config, config_text).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("ATP_LISTEN", "127.0.0.1:0")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--log", "warn"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    let (node, v) = spawn_announcing(cmd, &["listening: "]).await;
+    let channel = Channel::from_shared(format!("http://{}", v[0]))
+        .unwrap()
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("connect");
+    (node, channel)
+}
+
+async fn start_idp(node: &Path) -> (Proc, String) {
+    let mut idp = Command::new(node);
+    idp.arg(repo_root().join("enterprise/sso/tests/support/provider.mjs"))
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null());
+    let (idp, v) = spawn_announcing(idp, &["ISSUER "]).await;
+    (idp, v[0].clone())
+}
+
+async fn set_anchors(channel: &Channel, bearer: &str) -> Result<(), tonic::Status> {
+    let mut request = tonic::Request::new(pb::SetTrustAnchorsRequest::default());
+    request.metadata_mut().insert("authorization", format!("Bearer {bearer}").parse().unwrap());
+    AdminServiceClient::new(channel.clone()).set_trust_anchors(request).await.map(|_| ())
+}
+
+/// With `[rbac]`: roles come from the IdP's groups through the bindings.
+#[cfg(feature = "rbac")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enterprise_node_honours_rbac_roles_from_idp_groups() {
+    let Some(node) = node_js() else { return };
+    let (_idp, issuer) = start_idp(&node).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[sso]\nissuer = \"{issuer}\"\naudience = \"urn:atp:node\"\nallow_admin_token = false\n\
+         [rbac]\nbindings = [\"g, group:atp-admins, role:admin, *\", \
+         \"g, group:atp-viewers, role:viewer, *\"]\n"
+    );
+    let (_node, channel) = start_node(dir.path(), &config).await;
+    let admin = token(&issuer, "atp-admin-bot", "urn:atp:node").await;
+    let viewer = token(&issuer, "atp-viewer-bot", "urn:atp:node").await;
+
+    list_anchors(&channel, Some(&viewer)).await.expect("a viewer reads the trust anchors");
+    let e = set_anchors(&channel, &viewer).await.expect_err("a viewer may not write them");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    set_anchors(&channel, &admin).await.expect("an admin writes them");
+    let e = list_anchors(&channel, None).await.expect_err("no token");
     assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
 }
