@@ -8,8 +8,8 @@ use crate::output::{
     CliError, Colour, note, paint, print_json, read_input, read_json, spinner, write_output,
 };
 use crate::{
-    AdminCommand, AnchorsCommand, Cli, Command, EXIT_OK, IdCommand, LogCommand, PurposeArg,
-    VcCommand,
+    AdminCommand, AnchorsCommand, Cli, Command, EXIT_OK, IdCommand, LogCommand, OutcomeArg,
+    PurposeArg, ReceiptCommand, SeverityArg, TrustCommand, VcCommand,
 };
 
 /// Runs the command; returns the exit code (errors carry theirs, see [`CliError::exit_code`]).
@@ -24,12 +24,6 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Crypto(_) => {
             let Command::Crypto(c) = cli.command else { unreachable!("matched above") };
             return crate::crypto_cmd::run(c, json);
-        }
-        Command::Trust(_) => {
-            return Err(CliError::Usage(
-                "`atp trust` needs the node's TrustService, which this build does not have yet"
-                    .into(),
-            ));
         }
         _ => {}
     }
@@ -82,6 +76,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(EXIT_OK)
         }
         Command::Vc(c) => vc(&cli, &agent, c, json).await,
+        Command::Trust(c) => trust(&agent, c, json).await,
         Command::Log(c) => log(&agent, c, json).await,
         Command::Admin(AdminCommand::Anchors(c)) => {
             admin_token(&cli, &agent)?;
@@ -116,7 +111,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(EXIT_OK)
         }
-        Command::Completions { .. } | Command::Crypto(_) | Command::Trust(_) => {
+        Command::Completions { .. } | Command::Crypto(_) => {
             unreachable!("handled before connecting")
         }
     }
@@ -394,4 +389,105 @@ fn did_arg(did: &str) -> Result<(), CliError> {
         atp::core::did_key::parse_did_key(did).map_err(bad)?;
     }
     Ok(())
+}
+
+async fn trust(agent: &Agent, command: &TrustCommand, json: bool) -> Result<u8, CliError> {
+    use atp::core::evidence::{Outcome, Severity, SignedEvidence};
+    let receipt_out = |r: &atp::EvidenceReceipt| {
+        if json {
+            print_json(&json!({
+                "contentHash": hex::encode(r.content_hash),
+                "duplicate": r.duplicate,
+                "leafIndex": r.leaf_index,
+            }));
+        } else {
+            println!(
+                "{}{}",
+                hex::encode(r.content_hash),
+                if r.duplicate { " (duplicate)" } else { "" }
+            );
+        }
+    };
+    match command {
+        TrustCommand::Get { did } => {
+            did_arg(did)?;
+            let t = agent.trust(did).await?;
+            if json {
+                print_json(&json!({
+                    "did": did,
+                    "level": t.level(),
+                    "levelName": t.level_name,
+                    "score": t.score(),
+                    "evidenceCount": t.proof.claims.evidence_count,
+                    "validUntil": t.proof.valid_until,
+                    "gates": t.gates,
+                    "proofVerified": true,
+                }));
+            } else {
+                println!("{} (level {}, score {:.6})", t.level_name, t.level(), t.score());
+                note(
+                    json,
+                    &format!("{} trust proof signed by the node", paint("verified", Colour::Green)),
+                );
+            }
+        }
+        TrustCommand::Explain { did } => {
+            did_arg(did)?;
+            let e = agent.explain_trust(did).await?;
+            if json {
+                let paths: Vec<Value> = e
+                    .paths
+                    .iter()
+                    .map(|p| json!({"contribution": p.contribution, "edges": p.edges.iter().map(|h| json!({"from": h.from_did, "to": h.to_did, "weight": h.weight})).collect::<Vec<_>>()}))
+                    .collect();
+                print_json(
+                    &json!({"did": e.did, "level": e.level, "score": e.score, "gates": e.gates, "paths": paths}),
+                );
+            } else {
+                println!("level {} score {:.6} gates {:?}", e.level, e.score, e.gates);
+                for p in &e.paths {
+                    let hops: Vec<&str> = p.edges.iter().map(|h| h.from_did.as_str()).collect();
+                    println!("  {:.6}: {} -> {}", p.contribution, hops.join(" -> "), e.did);
+                }
+            }
+        }
+        TrustCommand::Endorse { did, capability } => {
+            did_arg(did)?;
+            receipt_out(&agent.endorse(did, capability.as_deref()).await?);
+        }
+        TrustCommand::Report { did, severity, capability } => {
+            did_arg(did)?;
+            let severity = match severity {
+                SeverityArg::Low => Severity::Low,
+                SeverityArg::Medium => Severity::Medium,
+                SeverityArg::High => Severity::High,
+            };
+            receipt_out(&agent.report_incident(did, severity, capability.as_deref()).await?);
+        }
+        TrustCommand::Receipt(ReceiptCommand::Start { with, capability, outcome, output }) => {
+            did_arg(with)?;
+            let outcome = match outcome {
+                OutcomeArg::Success => Outcome::Success,
+                OutcomeArg::Failure => Outcome::Failure,
+            };
+            let r = agent.start_receipt(with, capability, outcome).await?;
+            let text = r.to_json().map_err(atp::Error::from)?;
+            write_output(output.as_deref(), format!("{text}\n").as_bytes(), false)?;
+        }
+        TrustCommand::Receipt(ReceiptCommand::Countersign { file, output }) => {
+            let bytes = read_input(Some(file))?;
+            let r = SignedEvidence::from_json(&bytes)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            let signed = agent.countersign_receipt(r).await.map_err(refused)?;
+            let text = signed.to_json().map_err(atp::Error::from)?;
+            write_output(output.as_deref(), format!("{text}\n").as_bytes(), false)?;
+        }
+        TrustCommand::Receipt(ReceiptCommand::Submit { file }) => {
+            let bytes = read_input(Some(file))?;
+            let r = SignedEvidence::from_json(&bytes)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            receipt_out(&agent.submit_evidence(&r).await?);
+        }
+    }
+    Ok(EXIT_OK)
 }

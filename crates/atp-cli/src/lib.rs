@@ -181,31 +181,91 @@ pub enum PurposeArg {
 /// `atp trust …`
 #[derive(Debug, Subcommand)]
 pub enum TrustCommand {
-    /// A DID's trust level and score (a signed trust proof, verified).
+    /// A DID's trust level and score, from the node's signed trust proof (verified here).
     Get {
         /// The DID.
         did: String,
     },
-    /// Why a DID has its trust level.
+    /// Why a DID has its trust level (the strongest evidence paths).
     Explain {
         /// The DID.
         did: String,
     },
-    /// Endorse another agent.
+    /// Endorse another agent (signed evidence, submitted to the node).
     Endorse {
         /// The DID endorsed.
         did: String,
+        /// The capability endorsed.
+        #[arg(long)]
+        capability: Option<String>,
     },
-    /// Co-sign an interaction receipt.
-    Receipt {
-        /// The other party.
-        did: String,
-    },
-    /// Report an incident about an agent.
+    /// Interaction receipts, signed by both parties.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+    /// Report an incident about an agent (signed evidence, submitted to the node).
     Report {
         /// The DID reported.
         did: String,
+        /// The severity.
+        #[arg(long, value_enum)]
+        severity: SeverityArg,
+        /// The capability concerned.
+        #[arg(long)]
+        capability: Option<String>,
     },
+}
+
+/// `atp trust receipt …`: the co-signing flow.
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Start a receipt with the other party; writes the half-signed receipt (JSON).
+    Start {
+        /// The other party's DID.
+        #[arg(long = "with")]
+        with: String,
+        /// The capability exercised.
+        #[arg(long)]
+        capability: String,
+        /// The outcome.
+        #[arg(long, value_enum)]
+        outcome: OutcomeArg,
+        /// Where to write it; `-` or absent writes stdout.
+        #[arg(long = "out", short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Countersign a receipt that names this agent; writes the fully signed receipt.
+    Countersign {
+        /// The half-signed receipt; `-` reads stdin.
+        file: PathBuf,
+        /// Where to write it; `-` or absent writes stdout.
+        #[arg(long = "out", short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Submit a fully signed receipt to the node.
+    Submit {
+        /// The receipt; `-` reads stdin.
+        file: PathBuf,
+    },
+}
+
+/// An interaction outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutcomeArg {
+    /// Success.
+    Success,
+    /// Failure.
+    Failure,
+}
+
+/// An incident severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// Minor.
+    Low,
+    /// Significant.
+    Medium,
+    /// Serious (caps the subject's level while open).
+    High,
 }
 
 /// `atp log …`

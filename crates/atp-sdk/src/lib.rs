@@ -36,6 +36,7 @@ mod credential;
 mod error;
 mod home;
 mod node_api;
+mod trust;
 
 pub use agent::{
     Agent, AgentOptions, DEFAULT_CONTENT_TYPE, Opened, SessionToken, VerifiedInclusion,
@@ -44,6 +45,7 @@ pub use client::{NodeOptions, RetryPolicy};
 pub use error::{Error, Result};
 pub use home::{check_agent_name, default_home};
 pub use node_api::{StatusAction, StatusPurpose};
+pub use trust::{EvidenceReceipt, Trust};
 
 /// The protocol crate, for the types the SDK returns (key event logs, DID documents,
 /// checkpoints, credentials).
