@@ -574,12 +574,11 @@ impl OidcAuthenticator {
         validator: Arc<OidcValidator>,
         verify_admin_token: impl Fn(&str) -> bool + Send + Sync + 'static,
     ) -> Self {
-        let admin_token: Option<TokenVerifier> =
-            if validator.config().allow_admin_token {
-                Some(Box::new(verify_admin_token))
-            } else {
-                None
-            };
+        let admin_token: Option<TokenVerifier> = if validator.config().allow_admin_token {
+            Some(Box::new(verify_admin_token))
+        } else {
+            None
+        };
         OidcAuthenticator { validator, admin_token }
     }
 }
