@@ -26,9 +26,14 @@ mod tree;
 pub use entry::LeafKind;
 pub use error::{Result, StoreError};
 pub use model::{
-    AppendedEvent, AppliedStatusUpdate, DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, KelHead, LogEntry,
-    MAX_ENTRIES_PER_CALL, MAX_PAGE_SIZE, MAX_TRUST_ANCHORS, NewEvidence, NewSignedStatusUpdate, NewStatusList,
-    StatusListRecord, StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
+    AppendedEvent, AppliedStatusUpdate, DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, KelHead,
+    LogEntry, MAX_ENTRIES_PER_CALL, MAX_PAGE_SIZE, MAX_TRUST_ANCHORS, NewEvidence,
+    NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
+    StoredCheckpoint, StoredEvent,
+};
+pub use model::{
+    MAX_TRUST_EVIDENCE_BYTES, NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter,
+    TrustEvidencePage, TrustEvidenceRecord,
 };
 pub use sqlite::{DB_FILE_NAME, SqliteConfig, SqliteStore};
 pub use store::{Store, StoreFuture};

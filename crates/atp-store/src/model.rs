@@ -281,6 +281,78 @@ pub struct NewEvidence {
     pub body: Vec<u8>,
 }
 
+/// The largest signed trust evidence JSON the store accepts, in bytes.
+pub const MAX_TRUST_EVIDENCE_BYTES: usize = 64 * 1024;
+
+/// Signed trust evidence to record with [`crate::Store::record_trust_evidence`], already parsed
+/// and verified by the caller (the store does not verify signatures).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewTrustEvidence {
+    /// `SHA-256(JCS(body))`: the evidence's identity and the `data_hash` of its `evidence` leaf.
+    pub content_hash: Hash,
+    /// The kind (`Endorsement`, `InteractionReceipt`, `IncidentReport`), 1 to
+    /// [`MAX_EVIDENCE_TYPE_BYTES`] bytes.
+    pub kind: String,
+    /// The issuer's DID.
+    pub issuer: String,
+    /// The subject's DID.
+    pub subject: String,
+    /// The body's `created`, Unix milliseconds.
+    pub created_ms: i64,
+    /// The signed evidence as submitted (UTF-8 JSON), at most [`MAX_TRUST_EVIDENCE_BYTES`].
+    pub evidence_json: String,
+}
+
+/// The result of [`crate::Store::record_trust_evidence`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordedTrustEvidence {
+    /// The index of the evidence's `evidence` leaf (for a duplicate: the original one).
+    pub log_index: u64,
+    /// True when evidence with the same content hash was already stored; nothing was written.
+    pub duplicate: bool,
+}
+
+/// One stored piece of signed trust evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustEvidenceRecord {
+    /// The index of its `evidence` leaf.
+    pub log_index: u64,
+    /// `SHA-256(JCS(body))`.
+    pub content_hash: Hash,
+    /// The kind.
+    pub kind: String,
+    /// The issuer's DID.
+    pub issuer: String,
+    /// The subject's DID.
+    pub subject: String,
+    /// The body's `created`, Unix milliseconds.
+    pub created_ms: i64,
+    /// The signed evidence as submitted.
+    pub evidence_json: String,
+    /// When the node stored it (Unix milliseconds, node clock).
+    pub stored_at_ms: i64,
+}
+
+/// Filters of [`crate::Store::list_trust_evidence`]; every given filter must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustEvidenceFilter {
+    /// Only evidence about this DID.
+    pub subject: Option<String>,
+    /// Only evidence by this DID.
+    pub issuer: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+}
+
+/// One page of trust evidence, newest (highest log index) first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustEvidencePage {
+    /// The evidence on this page.
+    pub evidence: Vec<TrustEvidenceRecord>,
+    /// The token for the next page; `None` on the last page. Treat it as opaque.
+    pub next_page_token: Option<String>,
+}
+
 /// Row counts and the log size, for node information and for tests that check that a
 /// rejected write stored nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -301,6 +373,8 @@ pub struct StoreStats {
     pub trust_anchors: u64,
     /// Evidence records.
     pub evidence: u64,
+    /// Signed trust evidence records ([`crate::Store::record_trust_evidence`]).
+    pub trust_evidence: u64,
     /// Node metadata keys.
     pub meta_keys: u64,
 }

@@ -13,6 +13,10 @@ use crate::model::{
     NewEvidence, NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate,
     StoreStats, StoredCheckpoint, StoredEvent,
 };
+use crate::model::{
+    NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter, TrustEvidencePage,
+    TrustEvidenceRecord,
+};
 
 /// The future every [`Store`] method returns: boxed, `Send`, borrowing the store and the
 /// arguments for `'a`.
@@ -180,6 +184,35 @@ pub trait Store: Send + Sync {
     /// Records a piece of evidence (for example a KEL fork, docs/protocol.md §B2.7) with an
     /// `evidence` log leaf; returns the leaf index.
     fn append_evidence(&self, evidence: NewEvidence) -> StoreFuture<'_, u64>;
+
+    /// Records verified, signed trust evidence with an `evidence` log leaf whose data hash is
+    /// its content hash, in one transaction. Idempotent: when evidence with the same content
+    /// hash is already stored, nothing is written and the original leaf is returned with
+    /// `duplicate` = true.
+    fn record_trust_evidence(
+        &self,
+        evidence: NewTrustEvidence,
+    ) -> StoreFuture<'_, RecordedTrustEvidence>;
+
+    /// Signed trust evidence, newest first, filtered by `filter`, `page_size` at a time (0:
+    /// [`crate::DEFAULT_PAGE_SIZE`]; clamped to [`crate::MAX_PAGE_SIZE`]), after `page_token`
+    /// (from the previous page; a malformed token is [`crate::StoreError::InvalidArgument`]).
+    /// Keyset pagination on the log index.
+    fn list_trust_evidence<'a>(
+        &'a self,
+        filter: &'a TrustEvidenceFilter,
+        page_size: u32,
+        page_token: Option<&'a str>,
+    ) -> StoreFuture<'a, TrustEvidencePage>;
+
+    /// Up to `limit` pieces of signed trust evidence in log order, after log index
+    /// `after_log_index` (`None`: from the start; `limit` clamped to
+    /// [`crate::MAX_ENTRIES_PER_CALL`]): how the trust computation reads all evidence.
+    fn scan_trust_evidence(
+        &self,
+        after_log_index: Option<u64>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<TrustEvidenceRecord>>;
 
     // --- Node metadata ----------------------------------------------------------------------
 

@@ -77,6 +77,10 @@ use crate::model::{
     MAX_TRUST_ANCHORS, NewEvidence, NewSignedStatusUpdate, NewStatusList, StatusListRecord,
     StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
 };
+use crate::model::{
+    MAX_TRUST_EVIDENCE_BYTES, NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter,
+    TrustEvidencePage, TrustEvidenceRecord,
+};
 use crate::store::{Store, StoreFuture};
 use writer::{KelAppendReq, Reply, WriteOp};
 
@@ -440,6 +444,28 @@ impl SqliteStore {
         self.submit(|reply| WriteOp::AppendEvidence { evidence, data_hash, reply }).await
     }
 
+    async fn record_trust_evidence_impl(
+        &self,
+        evidence: NewTrustEvidence,
+    ) -> Result<RecordedTrustEvidence> {
+        check_id("evidence issuer", &evidence.issuer)?;
+        check_id("evidence subject", &evidence.subject)?;
+        let k = &evidence.kind;
+        if k.is_empty() || k.len() > MAX_EVIDENCE_TYPE_BYTES || k.chars().any(char::is_control) {
+            return Err(StoreError::invalid(format!(
+                "evidence kind must be 1 to {MAX_EVIDENCE_TYPE_BYTES} bytes without control chars"
+            )));
+        }
+        if evidence.evidence_json.is_empty()
+            || evidence.evidence_json.len() > MAX_TRUST_EVIDENCE_BYTES
+        {
+            return Err(StoreError::invalid(format!(
+                "signed evidence must be 1 to {MAX_TRUST_EVIDENCE_BYTES} bytes"
+            )));
+        }
+        self.submit(|reply| WriteOp::RecordTrustEvidence { evidence, reply }).await
+    }
+
     async fn set_meta_impl(&self, key: String, value: String) -> Result<()> {
         check_meta(&key, &value)?;
         self.submit(|reply| WriteOp::SetMeta { key, value, reply }).await
@@ -580,6 +606,30 @@ impl Store for SqliteStore {
 
     fn append_evidence(&self, evidence: NewEvidence) -> StoreFuture<'_, u64> {
         Box::pin(self.append_evidence_impl(evidence))
+    }
+
+    fn record_trust_evidence(
+        &self,
+        evidence: NewTrustEvidence,
+    ) -> StoreFuture<'_, RecordedTrustEvidence> {
+        Box::pin(self.record_trust_evidence_impl(evidence))
+    }
+
+    fn list_trust_evidence<'a>(
+        &'a self,
+        filter: &'a TrustEvidenceFilter,
+        page_size: u32,
+        page_token: Option<&'a str>,
+    ) -> StoreFuture<'a, TrustEvidencePage> {
+        Box::pin(read::list_trust_evidence(&self.read, filter, page_size, page_token))
+    }
+
+    fn scan_trust_evidence(
+        &self,
+        after_log_index: Option<u64>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<TrustEvidenceRecord>> {
+        Box::pin(read::scan_trust_evidence(&self.read, after_log_index, limit))
     }
 
     fn get_meta<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>> {

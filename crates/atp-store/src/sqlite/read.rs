@@ -16,6 +16,7 @@ use crate::model::{
     DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, MAX_ID_BYTES,
     MAX_PAGE_SIZE, StatusListRecord, StoreStats, StoredCheckpoint, StoredEvent,
 };
+use crate::model::{TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord};
 use crate::tree::{NodeKey, Plan};
 
 /// Fetches stored tree nodes in one query; every requested node must exist.
@@ -381,6 +382,97 @@ pub(super) async fn stats(pool: &SqlitePool) -> Result<StoreStats> {
         status_lists: count("status_lists").await?,
         trust_anchors: count("trust_anchors").await?,
         evidence: count("evidence").await?,
+        trust_evidence: count("trust_evidence").await?,
         meta_keys: count("node_meta").await?,
     })
+}
+
+const TRUST_EVIDENCE_COLUMNS: &str =
+    "log_index, content_hash, kind, issuer, subject, created_ms, evidence_json, stored_at_ms";
+
+type TrustEvidenceRow = (i64, Vec<u8>, String, String, String, i64, String, i64);
+
+fn trust_evidence(row: TrustEvidenceRow) -> Result<TrustEvidenceRecord> {
+    let (log_index, hash, kind, issuer, subject, created_ms, evidence_json, stored_at_ms) = row;
+    Ok(TrustEvidenceRecord {
+        log_index: to_u64(log_index, "log index")?,
+        content_hash: to_hash(hash, "content hash")?,
+        kind,
+        issuer,
+        subject,
+        created_ms,
+        evidence_json,
+        stored_at_ms,
+    })
+}
+
+/// Newest first; the page token is the log index of the last item returned.
+pub(super) async fn list_trust_evidence(
+    pool: &SqlitePool,
+    filter: &TrustEvidenceFilter,
+    page_size: u32,
+    page_token: Option<&str>,
+) -> Result<TrustEvidencePage> {
+    let size = match page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    };
+    let before = match page_token {
+        None | Some("") => i64::MAX,
+        Some(t) => t
+            .parse::<i64>()
+            .ok()
+            .filter(|i| *i >= 0 && t.len() <= 20)
+            .ok_or_else(|| StoreError::invalid("malformed page token"))?,
+    };
+    // Only placeholders are formatted into the text; the values are bound.
+    let mut sql =
+        format!("SELECT {TRUST_EVIDENCE_COLUMNS} FROM trust_evidence WHERE log_index < $1");
+    let mut binds: Vec<&str> = Vec::new();
+    for (column, value) in
+        [("subject", &filter.subject), ("issuer", &filter.issuer), ("kind", &filter.kind)]
+    {
+        if let Some(v) = value {
+            binds.push(v);
+            let _ = write!(sql, " AND {column} = ${}", binds.len() + 1);
+        }
+    }
+    let _ = write!(sql, " ORDER BY log_index DESC LIMIT ${}", binds.len() + 2);
+    let mut q = sqlx::query_as::<_, TrustEvidenceRow>(AssertSqlSafe(sql)).bind(before);
+    for b in binds {
+        q = q.bind(b);
+    }
+    // One row more than the page tells whether there is a next page.
+    let rows = q.bind(i64::from(size) + 1).fetch_all(pool).await?;
+    let mut evidence = rows.into_iter().map(trust_evidence).collect::<Result<Vec<_>>>()?;
+    let next_page_token = if evidence.len() > size as usize {
+        evidence.truncate(size as usize);
+        evidence.last().map(|r| r.log_index.to_string())
+    } else {
+        None
+    };
+    Ok(TrustEvidencePage { evidence, next_page_token })
+}
+
+/// In log order, after `after` (exclusive).
+pub(super) async fn scan_trust_evidence(
+    pool: &SqlitePool,
+    after: Option<u64>,
+    limit: u32,
+) -> Result<Vec<TrustEvidenceRecord>> {
+    let after = match after {
+        Some(a) => to_i64(a, "log index")?,
+        None => -1,
+    };
+    let limit = limit.clamp(1, MAX_ENTRIES_PER_CALL);
+    let sql = format!(
+        "SELECT {TRUST_EVIDENCE_COLUMNS} FROM trust_evidence WHERE log_index > $1 \
+         ORDER BY log_index LIMIT $2"
+    );
+    let rows: Vec<TrustEvidenceRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter().map(trust_evidence).collect()
 }

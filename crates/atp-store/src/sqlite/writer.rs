@@ -16,6 +16,7 @@ use crate::model::{
     AppendedEvent, AppliedStatusUpdate, KelHead, NewEvidence, NewSignedStatusUpdate, NewStatusList,
     StatusSlot, StatusUpdate,
 };
+use crate::model::{NewTrustEvidence, RecordedTrustEvidence};
 use crate::tree::{Frontier, NodeKey, peak_keys};
 
 /// Where a request's answer goes.
@@ -84,6 +85,10 @@ pub(super) enum WriteOp {
         value: String,
         reply: Reply<()>,
     },
+    RecordTrustEvidence {
+        evidence: NewTrustEvidence,
+        reply: Reply<RecordedTrustEvidence>,
+    },
 }
 
 impl WriteOp {
@@ -106,6 +111,7 @@ impl WriteOp {
             WriteOp::SetAnchors { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::AppendEvidence { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::SetMeta { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::RecordTrustEvidence { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -285,6 +291,9 @@ async fn apply(
         }
         WriteOp::SetMeta { key, value, reply } => {
             finish(reply, set_meta(conn, key, value, now).await)
+        }
+        WriteOp::RecordTrustEvidence { evidence, reply } => {
+            finish(reply, record_trust_evidence(conn, frontier, evidence, now).await)
         }
     }
 }
@@ -697,6 +706,52 @@ async fn append_evidence(
     .execute(&mut *conn)
     .await?;
     Ok(index)
+}
+
+/// Looks the content hash up inside the write transaction, so that two submissions of the same
+/// body can never both append a leaf.
+async fn record_trust_evidence(
+    conn: &mut SqliteConnection,
+    frontier: &mut Frontier,
+    evidence: NewTrustEvidence,
+    now: i64,
+) -> Result<RecordedTrustEvidence> {
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT log_index FROM trust_evidence WHERE content_hash = $1")
+            .bind(evidence.content_hash.as_slice())
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(index) = existing {
+        return Ok(RecordedTrustEvidence {
+            log_index: to_u64(index, "log index")?,
+            duplicate: true,
+        });
+    }
+    let reference = format!("{}#{}", evidence.subject, evidence.kind);
+    let index = append_leaf(
+        conn,
+        frontier,
+        LeafKind::Evidence,
+        &evidence.content_hash,
+        Some(reference),
+        now,
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO trust_evidence (log_index, content_hash, kind, issuer, subject, created_ms, \
+         evidence_json, stored_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(to_i64(index, "log index")?)
+    .bind(evidence.content_hash.as_slice())
+    .bind(&evidence.kind)
+    .bind(&evidence.issuer)
+    .bind(&evidence.subject)
+    .bind(evidence.created_ms)
+    .bind(&evidence.evidence_json)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(RecordedTrustEvidence { log_index: index, duplicate: false })
 }
 
 async fn set_meta(conn: &mut SqliteConnection, key: String, value: String, now: i64) -> Result<()> {
