@@ -187,7 +187,9 @@ pub fn grpc_code(reason: &str) -> Code {
         reasons::RATE_LIMITED
         | "ENVELOPE_REPLAY_CACHE_FULL"
         | reasons::SESSION_CHALLENGE_CACHE_FULL => Code::ResourceExhausted,
-        reasons::UNAVAILABLE | reasons::CHECKPOINT_UNAVAILABLE => Code::Unavailable,
+        reasons::UNAVAILABLE | reasons::CHECKPOINT_UNAVAILABLE | reasons::TRUST_NOT_COMPUTED => {
+            Code::Unavailable
+        }
         reasons::INTERNAL => Code::Internal,
         _ => Code::InvalidArgument,
     }

@@ -6,7 +6,8 @@
 //!   `ErrorInfo` reason code (proto/README.md, "Error model").
 //! - [`extensions`]: the seam the enterprise edition implements (authenticate, authorize,
 //!   observe, audit) and the community implementations.
-//! - [`identity`], [`credential`], [`message`], [`log`], [`admin`]: the `atp.v1` services.
+//! - [`identity`], [`credential`], [`message`], [`log`], [`admin`], [`trust`]: the `atp.v1`
+//!   services ([`trust`] also runs the node's scheduled trust computation).
 //! - [`http`]: the HTTP routes (DID resolution, VC-API, status lists) on the same port.
 //! - [`checkpointer`]: signs C2SP checkpoints of the transparency log.
 //! - [`serve`]: the tonic server with health, reflection, limits and the rate limiter.
@@ -28,6 +29,7 @@ pub mod message;
 pub mod serve;
 pub mod state;
 pub mod tls;
+pub mod trust;
 
 pub use error::ServerError;
 pub use extensions::Extensions;

@@ -120,15 +120,9 @@ pub async fn routes(state: AppState) -> Result<Routes> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     for name in atp_grpc::SERVICE_NAMES {
-        // TrustService is in the contract, but the node does not serve it yet (issue 4: the
-        // engine and wire formats exist, the node-side service does not): say so.
-        let status = if *name == atp_grpc::v1::trust_service_server::SERVICE_NAME {
-            tonic_health::ServingStatus::NotServing
-        } else {
-            tonic_health::ServingStatus::Serving
-        };
-        health.set_service_status(*name, status).await;
+        health.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
     }
+    crate::trust::spawn_recompute(&state);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(atp_grpc::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -159,6 +153,9 @@ pub async fn routes(state: AppState) -> Result<Routes> {
         .add_service(limited!(MessageServiceServer::new(MessageApi::new(state.clone()))))
         .add_service(limited!(LogServiceServer::new(LogServiceImpl::new(state.clone()))))
         .add_service(limited!(AdminServiceServer::new(AdminServiceImpl::new(state.clone()))))
+        .add_service(limited!(atp_grpc::v1::trust_service_server::TrustServiceServer::new(
+            crate::trust::TrustApi::new(state.clone())
+        )))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);

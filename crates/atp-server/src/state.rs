@@ -61,6 +61,11 @@ pub struct ServerLimits {
     /// and reads skip the store round trip that checks the head; a store shared by several
     /// nodes (HA) must set `false`, so that every read re-checks the head.
     pub kel_cache_exclusive_writer: bool,
+    /// How often the trust job recomputes the snapshot (docs/trust.md). Zero schedules no job:
+    /// only `crate::trust::recompute_now` computes (tests).
+    pub trust_recompute_interval: Duration,
+    /// The lifetime of the trust proofs GetTrust issues, in seconds (1 to one day).
+    pub trust_proof_ttl_secs: i64,
 }
 
 impl Default for ServerLimits {
@@ -80,6 +85,8 @@ impl Default for ServerLimits {
             session_token_lifetime_ms: 3_600_000,
             checkpoint_interval: Duration::from_secs(1),
             kel_cache_exclusive_writer: true,
+            trust_recompute_interval: Duration::from_secs(30),
+            trust_proof_ttl_secs: 300,
         }
     }
 }
@@ -226,6 +233,8 @@ pub struct NodeState {
     pub log_grew: tokio::sync::Notify,
     /// The key event log verifier (limits, crypto provider).
     pub kel_verifier: KeyEventLog,
+    /// The trust engine's configuration and last snapshot.
+    pub trust: crate::trust::TrustState,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -263,6 +272,7 @@ impl NodeState {
             caches,
             log_grew: tokio::sync::Notify::new(),
             kel_verifier: KeyEventLog::new(),
+            trust: crate::trust::TrustState::default(),
         }
     }
 

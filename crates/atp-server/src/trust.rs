@@ -1,0 +1,508 @@
+//! `atp.v1.TrustService`: signed evidence in, scores and signed trust proofs out (docs/trust.md,
+//! docs/protocol.md Part G).
+//!
+//! - **SubmitEvidence** parses and verifies the evidence with `atp_core::evidence` against the
+//!   signers' key event logs held by this node (the keys' validity windows come from the verified
+//!   logs, as for envelopes), refuses a signer deactivated at or before `created`
+//!   (`EVIDENCE_SIGNER_DEACTIVATED`), and stores it with its `evidence` log leaf (data hash = the
+//!   content hash) in one transaction. The same body again is idempotent: the original receipt,
+//!   `duplicate` = true, nothing stored.
+//! - **The computation** ([`recompute_now`]) reads every stored piece of evidence, the
+//!   deactivations from the stored key event logs and the operator's trust anchors, runs
+//!   `atp_trust::compute` on a blocking thread and swaps the resulting [`Snapshot`] in. One job
+//!   per node at a time (a mutex), on the schedule [`crate::ServerLimits::trust_recompute_interval`]
+//!   ([`spawn_recompute`]). Several nodes sharing one PostgreSQL store will elect the job with an
+//!   advisory lock (not built yet: the store is SQLite with a single writer).
+//! - **Reads** (GetTrust, ExplainTrust) are served from the last snapshot only:
+//!   `TRUST_NOT_COMPUTED` before the first one. GetTrust signs a short-lived trust proof with the
+//!   node's key (`atp_core::trust_proof::issue_trust_proof`).
+//!
+//! Not built yet: `CredentialEvidence` derived from the credentials the node issued or verified
+//! (the store keeps no credential records), so the credential gate caps every agent at level 1.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Instant;
+
+use atp_core::envelope::KeyValidity;
+use atp_core::evidence::{
+    self, EvidenceKind as WireKind, EvidenceVerifyContext, SignedEvidence, VerifiedEvidence,
+};
+use atp_core::trust_proof::{TrustClaims, issue_trust_proof};
+use atp_grpc::reasons;
+use atp_grpc::v1 as pb;
+use atp_grpc::v1::trust_service_server::TrustService;
+use atp_store::entry::entry_leaf_hash;
+use atp_store::{LeafKind, NewTrustEvidence, TrustEvidenceFilter, TrustEvidenceRecord};
+use atp_trust::{EvidenceGraph, Snapshot, TrustConfig};
+use tonic::{Request, Response, Status};
+
+use crate::error::{Result, ServerError};
+use crate::extensions::DomainEvent;
+use crate::state::{AppState, NodeState};
+
+/// ListEvidence's page size when the request asks for 0.
+pub const DEFAULT_EVIDENCE_PAGE_SIZE: u32 = 50;
+
+/// ExplainTrust's path count when the request asks for 0.
+pub const DEFAULT_EXPLAIN_PATHS: u32 = 10;
+
+/// The most paths ExplainTrust returns.
+pub const MAX_EXPLAIN_PATHS: u32 = 50;
+
+/// How many stored pieces of evidence one store read of the computation fetches.
+const SCAN_CHUNK: u32 = 1000;
+
+/// The trust engine's state in the node: its configuration and the last snapshot.
+pub struct TrustState {
+    /// The model's constants (docs/trust.md).
+    pub config: TrustConfig,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    job: tokio::sync::Mutex<()>,
+    scheduled: AtomicBool,
+}
+
+impl std::fmt::Debug for TrustState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustState").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Default for TrustState {
+    fn default() -> Self {
+        Self::new(TrustConfig::default())
+    }
+}
+
+impl TrustState {
+    /// No snapshot yet, with `config`.
+    pub fn new(config: TrustConfig) -> Self {
+        TrustState {
+            config,
+            snapshot: RwLock::new(None),
+            job: tokio::sync::Mutex::new(()),
+            scheduled: AtomicBool::new(false),
+        }
+    }
+
+    /// The last computed snapshot, if any.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn publish(&self, snapshot: Arc<Snapshot>) {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
+    }
+}
+
+fn not_computed() -> ServerError {
+    ServerError::rejected(reasons::TRUST_NOT_COMPUTED, "no trust snapshot computed yet; retry")
+}
+
+fn wire_kind(kind: &str) -> pb::EvidenceKind {
+    match WireKind::from_name(kind) {
+        Some(WireKind::Endorsement) => pb::EvidenceKind::Endorsement,
+        Some(WireKind::InteractionReceipt) => pb::EvidenceKind::InteractionReceipt,
+        Some(WireKind::IncidentReport) => pb::EvidenceKind::IncidentReport,
+        None => pb::EvidenceKind::Unspecified,
+    }
+}
+
+fn receipt(log_index: u64, content_hash: &[u8; 32]) -> pb::LogReceipt {
+    pb::LogReceipt {
+        leaf_index: log_index,
+        leaf_hash: entry_leaf_hash(LeafKind::Evidence, content_hash).to_vec(),
+    }
+}
+
+/// The key established by event `seq` of `did`'s stored, verified log, and when `did` was
+/// deactivated (`None`: it was not). `(None, None)` when the node holds no log of `did`.
+async fn signer_facts(
+    state: &NodeState,
+    did: &str,
+    seq: u64,
+) -> Result<(Option<KeyValidity>, Option<i64>)> {
+    if atp_core::did::parse_did_atp(did).is_err() {
+        return Ok((None, None));
+    }
+    let Some(kel) = state.load_kel(did).await? else { return Ok((None, None)) };
+    let events: Vec<_> = kel.events.iter().map(|e| e.event.clone()).collect();
+    let validity = state
+        .kel_verifier
+        .key_validity(did, &events, seq)
+        .map_err(|e| ServerError::internal(format!("stored log of {did}: {e}")))?;
+    let deactivated_at = if kel.state.deactivated {
+        Some(
+            atp_core::kel::parse_timestamp(&kel.state.updated)
+                .map_err(|e| ServerError::internal(format!("stored log of {did}: {e}")))?,
+        )
+    } else {
+        None
+    };
+    Ok((validity, deactivated_at))
+}
+
+/// Verifies and stores one piece of signed evidence (see the module documentation).
+pub async fn submit_evidence(state: &NodeState, json: &[u8]) -> Result<pb::SubmitEvidenceResponse> {
+    let signed = SignedEvidence::from_json(json)?;
+    let body = &signed.body;
+    // Shape, limits and self-evidence first: nothing is looked up for malformed input.
+    let created_ms = body.validate()?;
+    let mut signers = vec![(body.issuer.clone(), body.issuer_key_seq)];
+    if let Some(seq) = body.subject_key_seq {
+        signers.push((body.subject.clone(), seq));
+    }
+    let mut keys: HashMap<(String, u64), KeyValidity> = HashMap::new();
+    let mut deactivated = None;
+    for (did, seq) in signers {
+        let (validity, deactivated_at) = signer_facts(state, &did, seq).await?;
+        if deactivated.is_none() && deactivated_at.is_some_and(|at| at <= created_ms) {
+            deactivated = Some(did.clone());
+        }
+        if let Some(v) = validity {
+            keys.insert((did, seq), v);
+        }
+    }
+    // Before the signatures: a deactivated signer's key window has ended, and the precise
+    // reason is the deactivation.
+    if let Some(did) = deactivated {
+        return Err(ServerError::rejected(
+            reasons::EVIDENCE_SIGNER_DEACTIVATED,
+            format!("{did} was deactivated at or before the evidence's creation"),
+        ));
+    }
+    // The verifier's context is not `Send`: it must not live across an await.
+    let verified = {
+        let lookup = |did: &str, seq: u64| keys.get(&(did.to_owned(), seq)).cloned();
+        let ctx = EvidenceVerifyContext {
+            key_lookup: &lookup,
+            now_ms: state.now_ms(),
+            max_skew_ms: state.limits.clock_skew_ms,
+        };
+        evidence::verify(&signed, &ctx)?
+    };
+    let evidence_json = String::from_utf8(json.to_vec())
+        .map_err(|_| ServerError::internal("parsed JSON is not UTF-8"))?;
+    let recorded = state
+        .store
+        .record_trust_evidence(NewTrustEvidence {
+            content_hash: verified.content_hash,
+            kind: verified.body.kind.as_str().to_owned(),
+            issuer: verified.body.issuer.clone(),
+            subject: verified.body.subject.clone(),
+            created_ms: verified.created_ms,
+            evidence_json,
+        })
+        .await?;
+    if !recorded.duplicate {
+        state.log_grew.notify_one();
+        state.extensions.observer.on_domain_event(&DomainEvent::Other {
+            kind: "trust.evidence_accepted",
+            detail: verified.body.kind.as_str().to_owned(),
+        });
+    }
+    Ok(pb::SubmitEvidenceResponse {
+        content_hash: verified.content_hash.to_vec(),
+        duplicate: recorded.duplicate,
+        log_receipt: Some(receipt(recorded.log_index, &verified.content_hash)),
+    })
+}
+
+/// The engine's view of one stored record. Stored evidence was verified on submission; it is
+/// parsed again (not re-verified) for the fields the engine weighs.
+fn engine_evidence(record: &TrustEvidenceRecord) -> Result<atp_trust::Evidence> {
+    let signed = SignedEvidence::from_json(record.evidence_json.as_bytes())?;
+    let created_ms = signed.body.validate()?;
+    let verified =
+        VerifiedEvidence { body: signed.body, content_hash: record.content_hash, created_ms };
+    Ok(atp_trust::Evidence::from(&verified))
+}
+
+fn trust_error(e: atp_trust::TrustError) -> ServerError {
+    ServerError::internal(format!("trust computation: {e}"))
+}
+
+/// Computes a new snapshot from the store now and publishes it; returns it. One computation per
+/// node at a time: a call made while one runs waits for it and then computes again.
+pub async fn recompute_now(state: &NodeState) -> Result<Arc<Snapshot>> {
+    let _job = state.trust.job.lock().await;
+    let started = Instant::now();
+    let store = &state.store;
+    let mut graph = EvidenceGraph::new();
+    let mut after = None;
+    loop {
+        let chunk = store.scan_trust_evidence(after, SCAN_CHUNK).await?;
+        let Some(last) = chunk.last() else { break };
+        after = Some(last.log_index);
+        for record in &chunk {
+            match engine_evidence(record) {
+                Ok(e) => {
+                    graph.insert(&e).map_err(trust_error)?;
+                }
+                // Stored evidence was accepted under these rules; skip (and report) rather than
+                // let one bad row stop every score.
+                Err(e) => tracing::warn!(
+                    log_index = record.log_index,
+                    reason = e.reason(),
+                    "stored trust evidence does not parse; skipped"
+                ),
+            }
+        }
+    }
+    let mut token: Option<String> = None;
+    loop {
+        let page = store.list_identities(atp_store::MAX_PAGE_SIZE, token.as_deref()).await?;
+        for identity in page.identities.iter().filter(|i| i.deactivated) {
+            match atp_core::kel::parse_timestamp(&identity.updated) {
+                Ok(at) => graph.deactivate(&identity.did, at).map_err(trust_error)?,
+                Err(_) => tracing::warn!(did = %identity.did, "deactivation time does not parse"),
+            }
+        }
+        match page.next_page_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    let anchors = store.list_trust_anchors().await?;
+    let config = state.trust.config.clone();
+    let now = state.now_ms();
+    let snapshot =
+        tokio::task::spawn_blocking(move || atp_trust::compute(&graph, &anchors, &config, now))
+            .await
+            .map_err(|e| ServerError::internal(format!("trust computation task: {e}")))?
+            .map_err(trust_error)?;
+    let snapshot = Arc::new(snapshot);
+    state.trust.publish(snapshot.clone());
+    tracing::debug!(
+        nodes = snapshot.node_count(),
+        edges = snapshot.edge_count(),
+        iterations = snapshot.iterations(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "trust snapshot computed"
+    );
+    Ok(snapshot)
+}
+
+/// Starts the node's scheduled computation (once per state; later calls do nothing): one
+/// computation at once, then one every [`crate::ServerLimits::trust_recompute_interval`]. A zero
+/// interval schedules nothing ([`recompute_now`] only). The task holds the state weakly and ends
+/// when the state is dropped.
+pub fn spawn_recompute(state: &AppState) {
+    let interval = state.limits.trust_recompute_interval;
+    if interval.is_zero() || state.trust.scheduled.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let weak: Weak<NodeState> = Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            {
+                let Some(state) = weak.upgrade() else { break };
+                if let Err(e) = recompute_now(&state).await {
+                    tracing::warn!(reason = e.reason(), "trust computation failed: {e}");
+                }
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
+fn check_did(field: &'static str, did: &str) -> Result<()> {
+    if did.is_empty() {
+        return Err(ServerError::field(field, "is required"));
+    }
+    atp_core::did::validate_did(did)?;
+    Ok(())
+}
+
+/// GetTrust: the subject's result in the last snapshot, with a trust proof signed now.
+pub fn get_trust(state: &NodeState, did: &str) -> Result<pb::GetTrustResponse> {
+    check_did("did", did)?;
+    let snapshot = state.trust.snapshot().ok_or_else(not_computed)?;
+    let result = snapshot.get(did);
+    let claims = TrustClaims {
+        subject: did.to_owned(),
+        score: result.score,
+        level: result.level,
+        evidence_count: result.evidence_count,
+        computed_at_ms: snapshot.computed_at_ms(),
+    };
+    let now_secs = state.now_ms().div_euclid(1000);
+    let ttl = state.limits.trust_proof_ttl_secs;
+    let proof = issue_trust_proof(&state.node_did, &state.node_key, &claims, now_secs, ttl)?;
+    let proof_json = serde_json::to_vec(&proof)
+        .map_err(|e| ServerError::internal(format!("trust proof: {e}")))?;
+    Ok(pb::GetTrustResponse {
+        did: did.to_owned(),
+        score: result.score,
+        level: u32::from(result.level),
+        evidence_count: result.evidence_count,
+        computed_at_unix_ms: snapshot.computed_at_ms(),
+        valid_until_unix_ms: now_secs.saturating_add(ttl).saturating_mul(1000),
+        trust_proof_json: proof_json,
+        level_name: atp_trust::level_name(result.level).to_owned(),
+        gates: result.gates.iter().map(|g| g.as_str().to_owned()).collect(),
+    })
+}
+
+/// ExplainTrust: the top contributing paths from the anchors, from the last snapshot.
+pub fn explain_trust(
+    state: &NodeState,
+    did: &str,
+    max_paths: u32,
+) -> Result<pb::ExplainTrustResponse> {
+    check_did("did", did)?;
+    let snapshot = state.trust.snapshot().ok_or_else(not_computed)?;
+    let n = match max_paths {
+        0 => DEFAULT_EXPLAIN_PATHS,
+        n => n.min(MAX_EXPLAIN_PATHS),
+    };
+    let explanation = snapshot.explain(did, n as usize);
+    let r = &explanation.result;
+    Ok(pb::ExplainTrustResponse {
+        did: did.to_owned(),
+        score: r.score,
+        level: u32::from(r.level),
+        paths: explanation
+            .paths
+            .iter()
+            .map(|p| pb::TrustPath {
+                edges: p
+                    .edges
+                    .iter()
+                    .map(|e| pb::TrustEdge {
+                        from_did: e.from.clone(),
+                        to_did: e.to.clone(),
+                        weight: e.weight,
+                    })
+                    .collect(),
+                contribution: p.contribution,
+            })
+            .collect(),
+        gates: r.gates.iter().map(|g| g.as_str().to_owned()).collect(),
+        raw_score: r.raw_score,
+        penalty: r.penalty,
+        computed_at_unix_ms: snapshot.computed_at_ms(),
+    })
+}
+
+/// ListEvidence: stored evidence, newest first, filtered and paged.
+pub async fn list_evidence(
+    state: &NodeState,
+    req: pb::ListEvidenceRequest,
+) -> Result<pb::ListEvidenceResponse> {
+    let optional_did = |field: &'static str, did: String| -> Result<Option<String>> {
+        if did.is_empty() {
+            return Ok(None);
+        }
+        check_did(field, &did)?;
+        Ok(Some(did))
+    };
+    let kind = match pb::EvidenceKind::try_from(req.kind) {
+        Ok(pb::EvidenceKind::Unspecified) => None,
+        Ok(pb::EvidenceKind::Endorsement) => Some(WireKind::Endorsement.as_str()),
+        Ok(pb::EvidenceKind::InteractionReceipt) => Some(WireKind::InteractionReceipt.as_str()),
+        Ok(pb::EvidenceKind::IncidentReport) => Some(WireKind::IncidentReport.as_str()),
+        // Derived credential evidence is never stored as submitted evidence.
+        Ok(pb::EvidenceKind::Credential) => {
+            return Ok(pb::ListEvidenceResponse::default());
+        }
+        Err(_) => return Err(ServerError::field("kind", format!("unknown kind {}", req.kind))),
+    };
+    let filter = TrustEvidenceFilter {
+        subject: optional_did("subject", req.subject)?,
+        issuer: optional_did("issuer", req.issuer)?,
+        kind: kind.map(str::to_owned),
+    };
+    let size = match req.page_size {
+        0 => DEFAULT_EVIDENCE_PAGE_SIZE,
+        n => n,
+    }
+    .min(state.limits.max_page_size);
+    let token = Some(req.page_token.as_str()).filter(|t| !t.is_empty());
+    let page =
+        state.store.list_trust_evidence(&filter, size, token).await.map_err(|e| match e {
+            atp_store::StoreError::InvalidArgument(_) => ServerError::rejected(
+                reasons::PAGE_TOKEN_INVALID,
+                "page_token is not a token of this listing",
+            ),
+            other => other.into(),
+        })?;
+    Ok(pb::ListEvidenceResponse {
+        evidence: page
+            .evidence
+            .into_iter()
+            .map(|r| pb::EvidenceRecord {
+                log_receipt: Some(receipt(r.log_index, &r.content_hash)),
+                content_hash: r.content_hash.to_vec(),
+                kind: wire_kind(&r.kind) as i32,
+                issuer: r.issuer,
+                subject: r.subject,
+                created_unix_ms: r.created_ms,
+                evidence_json: r.evidence_json.into_bytes(),
+            })
+            .collect(),
+        next_page_token: page.next_page_token.unwrap_or_default(),
+    })
+}
+
+/// The TrustService implementation.
+#[derive(Clone, Debug)]
+pub struct TrustApi {
+    state: AppState,
+}
+
+impl TrustApi {
+    /// The service over `state`.
+    pub fn new(state: AppState) -> Self {
+        TrustApi { state }
+    }
+}
+
+#[tonic::async_trait]
+impl TrustService for TrustApi {
+    async fn submit_evidence(
+        &self,
+        request: Request<pb::SubmitEvidenceRequest>,
+    ) -> std::result::Result<Response<pb::SubmitEvidenceResponse>, Status> {
+        let started = Instant::now();
+        let peer = request.remote_addr();
+        let r = submit_evidence(&self.state, &request.into_inner().evidence_json).await;
+        self.state.observe_rpc("atp.v1.TrustService/SubmitEvidence", peer, started, &r);
+        Ok(Response::new(r?))
+    }
+
+    async fn get_trust(
+        &self,
+        request: Request<pb::GetTrustRequest>,
+    ) -> std::result::Result<Response<pb::GetTrustResponse>, Status> {
+        let started = Instant::now();
+        let peer = request.remote_addr();
+        let r = get_trust(&self.state, &request.into_inner().did);
+        self.state.observe_rpc("atp.v1.TrustService/GetTrust", peer, started, &r);
+        Ok(Response::new(r?))
+    }
+
+    async fn explain_trust(
+        &self,
+        request: Request<pb::ExplainTrustRequest>,
+    ) -> std::result::Result<Response<pb::ExplainTrustResponse>, Status> {
+        let started = Instant::now();
+        let peer = request.remote_addr();
+        let req = request.into_inner();
+        let r = explain_trust(&self.state, &req.did, req.max_paths);
+        self.state.observe_rpc("atp.v1.TrustService/ExplainTrust", peer, started, &r);
+        Ok(Response::new(r?))
+    }
+
+    async fn list_evidence(
+        &self,
+        request: Request<pb::ListEvidenceRequest>,
+    ) -> std::result::Result<Response<pb::ListEvidenceResponse>, Status> {
+        let started = Instant::now();
+        let peer = request.remote_addr();
+        let r = list_evidence(&self.state, request.into_inner()).await;
+        self.state.observe_rpc("atp.v1.TrustService/ListEvidence", peer, started, &r);
+        Ok(Response::new(r?))
+    }
+}
