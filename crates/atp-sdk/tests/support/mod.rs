@@ -1,6 +1,7 @@
 //! A real node in-process for the SDK tests: the SQLite store in a temporary directory, the
 //! node's own `did:atp` identity, every gRPC service and the HTTP routes of `atp-server` on
-//! 127.0.0.1:0, and the checkpointer (every 100 ms), wired as `atp-node` wires them.
+//! 127.0.0.1:0, and the checkpointer (every 100 ms), wired as `atp-node` wires them, except that
+//! trust snapshots are computed only on demand (`atp_server::trust::recompute_now`).
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -40,8 +41,13 @@ pub async fn start_node() -> TestNode {
     let did = format!("{}{}", kel::DID_ATP_PREFIX, icp.event.scid().expect("scid"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let limits =
-        ServerLimits { checkpoint_interval: Duration::from_millis(100), ..ServerLimits::default() };
+    // No scheduled trust computation: tests publish snapshots with `recompute_now`, so what they
+    // read is the snapshot they computed.
+    let limits = ServerLimits {
+        checkpoint_interval: Duration::from_millis(100),
+        trust_recompute_interval: Duration::ZERO,
+        ..ServerLimits::default()
+    };
     let state: AppState = Arc::new(atp_server::NodeState::new(
         store,
         Arc::new(key),
