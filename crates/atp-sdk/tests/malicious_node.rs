@@ -1,7 +1,8 @@
 //! A hostile node: its answers are wrong in the ways a compromised or buggy node could be
 //! wrong (a key of the wrong size, another DID's log, a checkpoint signed by someone else, an
-//! inclusion proof that does not match). The SDK must refuse each with `NODE_MISBEHAVED`,
-//! never trust it and never panic.
+//! inclusion proof that does not match, a trust proof edited, signed by someone else, about
+//! another DID or expired). The SDK must refuse each with `NODE_MISBEHAVED`, never trust it and
+//! never panic.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use atp::Agent;
 use atp::core::checkpoint::{Checkpoint, sign_note};
 use atp::core::kel::{self, SignedEvent};
+use atp::core::trust_proof::{TrustClaims, issue_trust_proof};
 use atp::crypto::{AlgorithmId, SigningKey};
 use atp::grpc::v1;
 use tonic::{Request, Response, Status};
@@ -26,7 +28,22 @@ enum Lie {
     WrongProof,
     /// Inclusion proof hashes of 31 bytes.
     ShortProofHash,
+    /// No lie: a trust proof correctly signed by the node (the control).
+    HonestTrustProof,
+    /// A trust proof signed by the node, with its score raised afterwards.
+    EditedTrustProof,
+    /// A trust proof signed by a key that is not the node's.
+    ForeignTrustProof,
+    /// A correctly signed trust proof about another DID.
+    OtherSubjectTrustProof,
+    /// A correctly signed trust proof that expired a minute ago.
+    ExpiredTrustProof,
+    /// A trust proof that is not JSON.
+    GarbageTrustProof,
 }
+
+/// The score the hostile node signs (and, edited, claims).
+const SIGNED_SCORE: f64 = 0.25;
 
 struct Hostile {
     lie: Mutex<Lie>,
@@ -209,6 +226,59 @@ impl v1::log_service_server::LogService for Svc {
     }
 }
 
+#[tonic::async_trait]
+impl v1::trust_service_server::TrustService for Svc {
+    async fn submit_evidence(
+        &self,
+        _: Request<v1::SubmitEvidenceRequest>,
+    ) -> Result<Response<v1::SubmitEvidenceResponse>, Status> {
+        Err(Status::unimplemented("hostile"))
+    }
+    async fn get_trust(
+        &self,
+        r: Request<v1::GetTrustRequest>,
+    ) -> Result<Response<v1::GetTrustResponse>, Status> {
+        let did = r.into_inner().did;
+        let lie = *self.lie.lock().unwrap();
+        let subject =
+            if lie == Lie::OtherSubjectTrustProof { self.peer.0.clone() } else { did.clone() };
+        let claims = TrustClaims {
+            subject,
+            score: SIGNED_SCORE,
+            level: 1,
+            evidence_count: 2,
+            computed_at_ms: now_ms() - 1000,
+        };
+        let foreign = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+        let signer = if lie == Lie::ForeignTrustProof { &foreign } else { &self.node_key };
+        let now_secs = now_ms() / 1000;
+        let (issued, ttl) =
+            if lie == Lie::ExpiredTrustProof { (now_secs - 120, 60) } else { (now_secs, 300) };
+        let mut proof = issue_trust_proof(&self.node_did, signer, &claims, issued, ttl).unwrap();
+        if lie == Lie::EditedTrustProof {
+            proof["credentialSubject"]["trustScore"] = serde_json::json!(0.99);
+        }
+        let trust_proof_json = if lie == Lie::GarbageTrustProof {
+            b"not json".to_vec()
+        } else {
+            serde_json::to_vec(&proof).unwrap()
+        };
+        Ok(Response::new(v1::GetTrustResponse { did, trust_proof_json, ..Default::default() }))
+    }
+    async fn explain_trust(
+        &self,
+        _: Request<v1::ExplainTrustRequest>,
+    ) -> Result<Response<v1::ExplainTrustResponse>, Status> {
+        Err(Status::unimplemented("hostile"))
+    }
+    async fn list_evidence(
+        &self,
+        _: Request<v1::ListEvidenceRequest>,
+    ) -> Result<Response<v1::ListEvidenceResponse>, Status> {
+        Err(Status::unimplemented("hostile"))
+    }
+}
+
 #[tokio::test]
 async fn hostile_node_answers_are_refused_as_node_misbehaved() {
     let (node_did, node_kel, node_key) = incept();
@@ -228,6 +298,7 @@ async fn hostile_node_answers_are_refused_as_node_misbehaved() {
         .add_service(v1::identity_service_server::IdentityServiceServer::new(Svc(hostile.clone())))
         .add_service(v1::admin_service_server::AdminServiceServer::new(Svc(hostile.clone())))
         .add_service(v1::log_service_server::LogServiceServer::new(Svc(hostile.clone())))
+        .add_service(v1::trust_service_server::TrustServiceServer::new(Svc(hostile.clone())))
         .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
     tokio::spawn(server);
 
@@ -261,6 +332,26 @@ async fn hostile_node_answers_are_refused_as_node_misbehaved() {
     for lie in [Lie::ForeignCheckpoint, Lie::WrongProof, Lie::ShortProofHash] {
         set(lie);
         let err = me.verify_inclusion(&event).await.unwrap_err();
+        assert_eq!(err.code(), "NODE_MISBEHAVED", "{lie:?}: {err}");
+    }
+
+    // Trust proofs: the control verifies under the node's key, every altered one is refused.
+    set(Lie::HonestTrustProof);
+    let trust = me.trust(&me.did()).await.unwrap();
+    assert_eq!(
+        (trust.score(), trust.level(), trust.proof.claims.evidence_count),
+        (SIGNED_SCORE, 1, 2)
+    );
+    assert_eq!(trust.proof.claims.subject, me.did());
+    for lie in [
+        Lie::EditedTrustProof,
+        Lie::ForeignTrustProof,
+        Lie::OtherSubjectTrustProof,
+        Lie::ExpiredTrustProof,
+        Lie::GarbageTrustProof,
+    ] {
+        set(lie);
+        let err = me.trust(&me.did()).await.unwrap_err();
         assert_eq!(err.code(), "NODE_MISBEHAVED", "{lie:?}: {err}");
     }
 }
