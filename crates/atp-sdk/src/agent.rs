@@ -55,6 +55,10 @@ pub struct AgentOptions {
     pub pinned_node_did: Option<String>,
     /// How long [`Agent::verify_inclusion`] waits for a checkpoint that covers a fresh event.
     pub inclusion_wait: Duration,
+    /// How long [`Agent::open`] reuses a sender's verified trust level (never past the trust
+    /// proof's expiry); this bounds how stale a level reported with an envelope can be. The
+    /// number of senders kept is [`AgentOptions::resolution_cache_capacity`].
+    pub trust_cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for AgentOptions {
@@ -92,6 +96,7 @@ impl AgentOptions {
             resolution_cache_ttl: Duration::from_secs(60),
             pinned_node_did: None,
             inclusion_wait: Duration::from_secs(15),
+            trust_cache_ttl: Duration::from_secs(60),
         }
     }
 
@@ -132,6 +137,10 @@ pub struct Opened {
     pub issued_at: i64,
     /// Expiry, Unix milliseconds.
     pub expires_at: i64,
+    /// The sender's trust level, 0 (UNKNOWN) to 4 (PRIVILEGED), from a trust proof of the node
+    /// verified here (cached within [`AgentOptions::trust_cache_ttl`] and the proof's validity);
+    /// `None` when the node has not computed trust yet or does not serve it.
+    pub sender_trust_level: Option<u8>,
 }
 
 /// A log inclusion that the SDK verified itself: the event's leaf is in the tree whose root a
@@ -222,6 +231,7 @@ pub struct Agent {
     options: AgentOptions,
     node_identity: tokio::sync::Mutex<Option<NodeIdentity>>,
     checkpoint: tokio::sync::Mutex<Option<Checkpoint>>,
+    pub(crate) trust_levels: crate::trust::TrustLevelCache,
 }
 
 impl std::fmt::Debug for Agent {
@@ -285,6 +295,10 @@ impl Agent {
                 ttl: options.resolution_cache_ttl,
             },
             replay: InMemoryReplayCache::new(options.replay_cache_capacity),
+            trust_levels: crate::trust::TrustLevelCache::new(
+                options.resolution_cache_capacity,
+                options.trust_cache_ttl,
+            ),
             options,
             node_identity: tokio::sync::Mutex::new(None),
             checkpoint: tokio::sync::Mutex::new(None),
@@ -395,6 +409,9 @@ impl Agent {
             // The sender may have rotated since the log was cached.
             events = self.refresh_kel(&sender).await?;
         }
+        // Before the verification that records the envelope against replay, so that a failed
+        // lookup leaves the envelope openable on a retry.
+        let sender_trust_level = self.sender_trust_level(&sender).await?;
         let lookup = |did: &str, seq: u64| key_validity(did, &events, seq);
         envelope::verify(&sealed, &self.verify_context(&me, &lookup))?;
         let env = sealed.envelope;
@@ -406,6 +423,7 @@ impl Agent {
             recipients: env.recipients,
             issued_at: env.issued_at,
             expires_at: env.expires_at,
+            sender_trust_level,
         })
     }
 

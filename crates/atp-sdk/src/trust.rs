@@ -6,6 +6,9 @@ use atp_core::trust_proof::{self, VerifiedTrustProof};
 use atp_grpc::v1;
 use atp_grpc::v1::trust_service_client::TrustServiceClient;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::agent::{Agent, now_ms, timestamp};
 use crate::error::{Error, Result};
@@ -47,7 +50,66 @@ pub struct EvidenceReceipt {
     pub leaf_index: Option<u64>,
 }
 
+/// Senders' verified trust levels, each until the earlier of the cache TTL and its proof's
+/// expiry, at most `capacity` of them.
+pub(crate) struct TrustLevelCache {
+    entries: Mutex<HashMap<String, (Instant, u8)>>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl TrustLevelCache {
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
+        TrustLevelCache { entries: Mutex::new(HashMap::new()), capacity, ttl }
+    }
+
+    fn get(&self, did: &str) -> Option<u8> {
+        let map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(did).filter(|(until, _)| Instant::now() < *until).map(|(_, level)| *level)
+    }
+
+    fn put(&self, did: &str, level: u8, proof_valid_until_secs: i64) {
+        let left_ms = proof_valid_until_secs.saturating_mul(1000).saturating_sub(now_ms());
+        let lifetime = self.ttl.min(Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)));
+        if self.capacity == 0 || lifetime.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= self.capacity && !map.contains_key(did) {
+            map.retain(|_, (until, _)| now < *until);
+            if map.len() >= self.capacity
+                && let Some(first) =
+                    map.iter().min_by_key(|(_, (until, _))| *until).map(|(k, _)| k.clone())
+            {
+                map.remove(&first);
+            }
+        }
+        map.insert(did.to_owned(), (now + lifetime, level));
+    }
+}
+
 impl Agent {
+    /// The sender's verified trust level for [`Agent::open`]: cached, or from a fresh verified
+    /// proof; `None` (not cached, so the next envelope asks again) when the node has no
+    /// computation yet or does not serve trust. A proof that does not verify is an error.
+    pub(crate) async fn sender_trust_level(&self, did: &str) -> Result<Option<u8>> {
+        if let Some(level) = self.trust_levels.get(did) {
+            return Ok(Some(level));
+        }
+        match self.trust(did).await {
+            Ok(trust) => {
+                self.trust_levels.put(did, trust.level(), trust.proof.valid_until);
+                Ok(Some(trust.level()))
+            }
+            Err(Error::Rejected { code: tonic::Code::Unimplemented, .. }) => Ok(None),
+            Err(Error::Rejected { reason: Some(reason), .. }) if reason == "TRUST_NOT_COMPUTED" => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The trust level and score of `did`: the node's signed trust proof, verified here under
     /// the node's current key (from its verified key event log), for `did`, and unexpired.
     pub async fn trust(&self, did: &str) -> Result<Trust> {

@@ -196,3 +196,44 @@ fn now_ms() -> i64 {
 fn six_decimals(score: f64) -> f64 {
     (score * 1e6).round() / 1e6
 }
+
+#[tokio::test]
+async fn open_reports_the_senders_verified_trust_level_cached_within_bounds() {
+    let node = start_node().await;
+    let home = tempfile::tempdir().unwrap();
+    let connect = |name: &'static str| Agent::connect_with(options(&node, home.path()), name);
+    let admin = connect("admin").await.unwrap();
+    let anchor = connect("anchor").await.unwrap();
+    let sender = connect("sender").await.unwrap();
+    let cached = connect("cached").await.unwrap();
+    // The same identity as `cached`, in another process, that never reuses a trust level.
+    let mut fresh_options = options(&node, home.path());
+    fresh_options.trust_cache_ttl = std::time::Duration::ZERO;
+    let fresh = Agent::connect_with(fresh_options, "cached").await.unwrap();
+    assert_eq!(fresh.did(), cached.did());
+
+    // No snapshot yet: the envelope opens, and the level is unknown (None), not 0.
+    let opened = cached.open(&sender.seal(&cached.did(), b"one").unwrap()).await.unwrap();
+    assert_eq!((opened.payload.as_slice(), opened.sender_trust_level), (&b"one"[..], None));
+
+    admin.set_bearer_token(Some(ADMIN_TOKEN));
+    admin.set_trust_anchors(&[(anchor.did(), String::new())]).await.unwrap();
+    atp_server::trust::recompute_now(&node.state).await.unwrap();
+    // None was not cached: the computed level (nobody vouches for the sender yet) is reported.
+    let opened = cached.open(&sender.seal(&cached.did(), b"two").unwrap()).await.unwrap();
+    assert_eq!(opened.sender_trust_level, Some(0));
+    assert_eq!(node_view(&node, &sender.did()).level, 0);
+
+    // The anchor endorses the sender and the node recomputes: the level rises at the node.
+    anchor.endorse(&sender.did(), None).await.unwrap();
+    atp_server::trust::recompute_now(&node.state).await.unwrap();
+    let now_level = node_view(&node, &sender.did()).level;
+    assert!(now_level > 0, "an anchor's endorsement lifts the sender above UNKNOWN");
+    let now_level = u8::try_from(now_level).unwrap();
+    // Within its TTL the cached level is reused; without a cache the new one is seen.
+    let opened = cached.open(&sender.seal(&cached.did(), b"three").unwrap()).await.unwrap();
+    assert_eq!(opened.sender_trust_level, Some(0), "cached within the TTL");
+    let opened = fresh.open(&sender.seal(&cached.did(), b"four").unwrap()).await.unwrap();
+    assert_eq!(opened.sender_trust_level, Some(now_level));
+    assert_eq!(fresh.trust(&sender.did()).await.unwrap().level(), now_level);
+}
