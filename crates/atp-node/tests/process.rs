@@ -155,7 +155,14 @@ fn an_enterprise_section_stops_the_binary_before_it_touches_the_data_dir() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("atp-data");
     let config = tmp.path().join("node.toml");
-    std::fs::write(&config, "[rbac]\npolicy = \"x\"\n").expect("write");
+    // A section whose feature this binary lacks (`rbac` in the community build; with
+    // `--features enterprise`, one that no feature provides yet).
+    let built_in = atp_node::enterprise_features();
+    let section = atp_node::config::ENTERPRISE_SECTIONS
+        .iter()
+        .find(|s| !built_in.contains(s))
+        .expect("a section that this build lacks");
+    std::fs::write(&config, format!("[{section}]\npolicy = \"x\"\n")).expect("write");
     let out = node()
         .arg("--config")
         .arg(&config)
@@ -166,9 +173,9 @@ fn an_enterprise_section_stops_the_binary_before_it_touches_the_data_dir() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(
-            "`rbac` requires the ATP enterprise edition (build with `--features enterprise`)"
-        ),
+        stderr.contains(&format!(
+            "`{section}` requires the ATP enterprise edition (build with `--features enterprise`)"
+        )),
         "{stderr}"
     );
     assert!(!data.exists(), "the data directory was created");
