@@ -32,6 +32,9 @@ pub use model::{
     StoredCheckpoint, StoredEvent,
 };
 pub use model::{
+    MAX_ROLE_BINDING_FIELD_BYTES, MAX_ROLE_BINDINGS, RoleBinding, RoleBindingChange, RoleBindings,
+};
+pub use model::{
     MAX_TRUST_EVIDENCE_BYTES, NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter,
     TrustEvidencePage, TrustEvidenceRecord,
 };

@@ -378,3 +378,42 @@ pub struct StoreStats {
     /// Node metadata keys.
     pub meta_keys: u64,
 }
+
+/// The longest subject, role or domain of a role binding, in bytes.
+pub const MAX_ROLE_BINDING_FIELD_BYTES: usize = 256;
+
+/// The most role bindings one write adds or removes, and the most the store keeps.
+pub const MAX_ROLE_BINDINGS: usize = 10_000;
+
+/// A role binding of the RBAC policy: `subject` has `role` in `domain`. The store checks the
+/// shape only (1 to [`MAX_ROLE_BINDING_FIELD_BYTES`] bytes, no comma, no control character, no
+/// surrounding space, so that every binding is one CSV policy line); what a valid subject, role
+/// or domain is, the RBAC crate decides before writing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoleBinding {
+    /// `group:<name>` or `user:<sub>`.
+    pub subject: String,
+    /// A role, e.g. `role:operator`.
+    pub role: String,
+    /// A tenant, or `*` for every tenant.
+    pub domain: String,
+}
+
+/// The RBAC policy's bindings and revision, read in one snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleBindings {
+    /// 0 until the first change; incremented by every write that changes a binding.
+    pub revision: u64,
+    /// Every binding, sorted by (subject, role, domain).
+    pub bindings: Vec<RoleBinding>,
+}
+
+/// The result of adding or removing role bindings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleBindingChange {
+    /// How many bindings were added (or removed); those that already existed (or did not)
+    /// count 0.
+    pub changed: u64,
+    /// The policy's revision after the write (unchanged when `changed` is 0).
+    pub revision: u64,
+}

@@ -17,6 +17,7 @@ use crate::model::{
     NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter, TrustEvidencePage,
     TrustEvidenceRecord,
 };
+use crate::model::{RoleBinding, RoleBindingChange, RoleBindings};
 
 /// The future every [`Store`] method returns: boxed, `Send`, borrowing the store and the
 /// arguments for `'a`.
@@ -222,6 +223,36 @@ pub trait Store: Send + Sync {
     /// Sets a node metadata value (not logged: this is node configuration, not protocol
     /// state).
     fn set_meta(&self, key: String, value: String) -> StoreFuture<'_, ()>;
+
+    // --- RBAC policy ------------------------------------------------------------------------
+
+    /// The role bindings of the RBAC policy and their revision, in one snapshot.
+    fn list_role_bindings(&self) -> StoreFuture<'_, RoleBindings>;
+
+    /// The RBAC policy's revision (one point read): 0 before the first write, then
+    /// incremented by every write that changes a binding. Nodes compare it with the revision
+    /// they loaded to notice changes made by any node on the same database.
+    fn role_bindings_revision(&self) -> StoreFuture<'_, u64>;
+
+    /// Adds role bindings in one transaction (through the single writer); those that exist
+    /// already are skipped (idempotent). A binding of the wrong shape
+    /// ([`crate::StoreError::InvalidArgument`]) stores nothing of the write.
+    fn add_role_bindings(&self, bindings: Vec<RoleBinding>) -> StoreFuture<'_, RoleBindingChange>;
+
+    /// Removes role bindings in one transaction; those that do not exist are skipped
+    /// (idempotent).
+    fn remove_role_bindings(
+        &self,
+        bindings: Vec<RoleBinding>,
+    ) -> StoreFuture<'_, RoleBindingChange>;
+
+    /// Adds `bindings` only if the policy was never written (revision 0), in one transaction:
+    /// how a node seeds the store from its configuration without overriding a policy that an
+    /// operator (or another node) already wrote. `None` when the policy had been written.
+    fn seed_role_bindings(
+        &self,
+        bindings: Vec<RoleBinding>,
+    ) -> StoreFuture<'_, Option<RoleBindingChange>>;
 
     // --- Housekeeping -----------------------------------------------------------------------
 

@@ -49,6 +49,7 @@
 //! next.
 
 mod read;
+mod role_bindings;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +82,7 @@ use crate::model::{
     MAX_TRUST_EVIDENCE_BYTES, NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter,
     TrustEvidencePage, TrustEvidenceRecord,
 };
+use crate::model::{RoleBinding, RoleBindingChange, RoleBindings};
 use crate::store::{Store, StoreFuture};
 use writer::{KelAppendReq, Reply, WriteOp};
 
@@ -471,6 +473,25 @@ impl SqliteStore {
         self.submit(|reply| WriteOp::SetMeta { key, value, reply }).await
     }
 
+    async fn write_role_bindings_impl(
+        &self,
+        kind: role_bindings::BindingWrite,
+        bindings: Vec<RoleBinding>,
+    ) -> Result<Option<RoleBindingChange>> {
+        role_bindings::check_bindings(&bindings)?;
+        self.submit(|reply| WriteOp::WriteRoleBindings { kind, bindings, reply }).await
+    }
+
+    async fn change_role_bindings_impl(
+        &self,
+        kind: role_bindings::BindingWrite,
+        bindings: Vec<RoleBinding>,
+    ) -> Result<RoleBindingChange> {
+        self.write_role_bindings_impl(kind, bindings)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("an add or remove of role bindings was skipped"))
+    }
+
     async fn close_impl(&self) -> Result<()> {
         // Dropping the last sender lets the writer drain the queue and stop.
         drop(self.sender.lock().unwrap_or_else(|p| p.into_inner()).take());
@@ -638,6 +659,32 @@ impl Store for SqliteStore {
 
     fn set_meta(&self, key: String, value: String) -> StoreFuture<'_, ()> {
         Box::pin(self.set_meta_impl(key, value))
+    }
+
+    fn list_role_bindings(&self) -> StoreFuture<'_, RoleBindings> {
+        Box::pin(role_bindings::list(&self.read))
+    }
+
+    fn role_bindings_revision(&self) -> StoreFuture<'_, u64> {
+        Box::pin(role_bindings::revision(&self.read))
+    }
+
+    fn add_role_bindings(&self, bindings: Vec<RoleBinding>) -> StoreFuture<'_, RoleBindingChange> {
+        Box::pin(self.change_role_bindings_impl(role_bindings::BindingWrite::Add, bindings))
+    }
+
+    fn remove_role_bindings(
+        &self,
+        bindings: Vec<RoleBinding>,
+    ) -> StoreFuture<'_, RoleBindingChange> {
+        Box::pin(self.change_role_bindings_impl(role_bindings::BindingWrite::Remove, bindings))
+    }
+
+    fn seed_role_bindings(
+        &self,
+        bindings: Vec<RoleBinding>,
+    ) -> StoreFuture<'_, Option<RoleBindingChange>> {
+        Box::pin(self.write_role_bindings_impl(role_bindings::BindingWrite::Seed, bindings))
     }
 
     fn stats(&self) -> StoreFuture<'_, StoreStats> {

@@ -89,6 +89,11 @@ pub(super) enum WriteOp {
         evidence: NewTrustEvidence,
         reply: Reply<RecordedTrustEvidence>,
     },
+    WriteRoleBindings {
+        kind: super::role_bindings::BindingWrite,
+        bindings: Vec<crate::model::RoleBinding>,
+        reply: Reply<Option<crate::model::RoleBindingChange>>,
+    },
 }
 
 impl WriteOp {
@@ -112,6 +117,7 @@ impl WriteOp {
             WriteOp::AppendEvidence { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::SetMeta { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::RecordTrustEvidence { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::WriteRoleBindings { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -294,6 +300,9 @@ async fn apply(
         }
         WriteOp::RecordTrustEvidence { evidence, reply } => {
             finish(reply, record_trust_evidence(conn, frontier, evidence, now).await)
+        }
+        WriteOp::WriteRoleBindings { kind, bindings, reply } => {
+            finish(reply, super::role_bindings::write(conn, kind, bindings, now).await)
         }
     }
 }

@@ -1,0 +1,128 @@
+//! The RBAC policy's role bindings (migration 0005): shape checks, the writer's statements and
+//! the reads.
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::{to_i64, to_u64};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    MAX_ROLE_BINDING_FIELD_BYTES, MAX_ROLE_BINDINGS, RoleBinding, RoleBindingChange, RoleBindings,
+};
+
+/// What a role-binding write does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BindingWrite {
+    /// Adds the bindings that do not exist yet.
+    Add,
+    /// Removes the bindings that exist.
+    Remove,
+    /// Adds the bindings only if the policy was never written (revision 0).
+    Seed,
+}
+
+/// Checks the shape of every binding before anything is queued: 1 to
+/// [`MAX_ROLE_BINDINGS`] bindings, each field 1 to [`MAX_ROLE_BINDING_FIELD_BYTES`] bytes
+/// without a comma, a control character or surrounding whitespace.
+pub(super) fn check_bindings(bindings: &[RoleBinding]) -> Result<()> {
+    if bindings.len() > MAX_ROLE_BINDINGS {
+        return Err(StoreError::invalid(format!(
+            "at most {MAX_ROLE_BINDINGS} role bindings per write"
+        )));
+    }
+    for b in bindings {
+        for (name, value) in [("subject", &b.subject), ("role", &b.role), ("domain", &b.domain)] {
+            let ok = !value.is_empty()
+                && value.len() <= MAX_ROLE_BINDING_FIELD_BYTES
+                && value.trim() == value.as_str()
+                && !value.chars().any(|c| c == ',' || c.is_control());
+            if !ok {
+                return Err(StoreError::invalid(format!(
+                    "role binding {name} {value:?}: 1 to {MAX_ROLE_BINDING_FIELD_BYTES} bytes, \
+                     no comma, control character or surrounding space"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn revision_on(conn: &mut SqliteConnection) -> Result<u64> {
+    let r: i64 =
+        sqlx::query_scalar("SELECT revision FROM role_bindings_revision WHERE singleton = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+    to_u64(r, "role bindings revision")
+}
+
+/// Runs inside the writer's savepoint: the rows and the revision change together.
+pub(super) async fn write(
+    conn: &mut SqliteConnection,
+    kind: BindingWrite,
+    bindings: Vec<RoleBinding>,
+    now: i64,
+) -> Result<Option<RoleBindingChange>> {
+    let revision = revision_on(conn).await?;
+    if kind == BindingWrite::Seed && revision != 0 {
+        return Ok(None);
+    }
+    let mut changed: u64 = 0;
+    for b in &bindings {
+        let q = match kind {
+            BindingWrite::Add | BindingWrite::Seed => sqlx::query(
+                "INSERT INTO role_bindings (subject, role, domain, added_at_ms) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (subject, role, domain) DO NOTHING",
+            )
+            .bind(&b.subject)
+            .bind(&b.role)
+            .bind(&b.domain)
+            .bind(now),
+            BindingWrite::Remove => sqlx::query(
+                "DELETE FROM role_bindings WHERE subject = $1 AND role = $2 AND domain = $3",
+            )
+            .bind(&b.subject)
+            .bind(&b.role)
+            .bind(&b.domain),
+        };
+        changed += q.execute(&mut *conn).await?.rows_affected();
+    }
+    if changed == 0 {
+        return Ok(Some(RoleBindingChange { changed, revision }));
+    }
+    if kind != BindingWrite::Remove {
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM role_bindings").fetch_one(&mut *conn).await?;
+        if to_u64(total, "role binding count")? > MAX_ROLE_BINDINGS as u64 {
+            // The savepoint is rolled back: nothing of this write stays.
+            return Err(StoreError::invalid(format!(
+                "the policy would hold more than {MAX_ROLE_BINDINGS} role bindings"
+            )));
+        }
+    }
+    let next = revision + 1;
+    sqlx::query("UPDATE role_bindings_revision SET revision = $1 WHERE singleton = 1")
+        .bind(to_i64(next, "role bindings revision")?)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(RoleBindingChange { changed, revision: next }))
+}
+
+/// The bindings and their revision, in one read transaction (one snapshot).
+pub(super) async fn list(pool: &SqlitePool) -> Result<RoleBindings> {
+    let mut tx = pool.begin().await?;
+    let revision = revision_on(&mut tx).await?;
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT subject, role, domain FROM role_bindings ORDER BY subject, role, domain",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let bindings =
+        rows.into_iter().map(|(subject, role, domain)| RoleBinding { subject, role, domain });
+    Ok(RoleBindings { revision, bindings: bindings.collect() })
+}
+
+/// The policy's revision (one point read).
+pub(super) async fn revision(pool: &SqlitePool) -> Result<u64> {
+    let mut conn = pool.acquire().await?;
+    revision_on(&mut conn).await
+}
