@@ -25,6 +25,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             let Command::Crypto(c) = cli.command else { unreachable!("matched above") };
             return crate::crypto_cmd::run(c, json);
         }
+        Command::Login(args) => return crate::login::login(&cli, args).await,
+        Command::Logout => return crate::login::logout(&cli).await,
         _ => {}
     }
     atp::check_agent_name(&cli.agent)?;
@@ -79,7 +81,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Trust(c) => trust(&agent, c, json).await,
         Command::Log(c) => log(&agent, c, json).await,
         Command::Admin(AdminCommand::Anchors(c)) => {
-            admin_token(&cli, &agent)?;
+            admin_token(&cli, &agent).await?;
             match c {
                 AnchorsCommand::Set { dids } => {
                     for did in dids {
@@ -111,7 +113,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(EXIT_OK)
         }
-        Command::Completions { .. } | Command::Crypto(_) => {
+        Command::Completions { .. } | Command::Crypto(_) | Command::Login(_) | Command::Logout => {
             unreachable!("handled before connecting")
         }
     }
@@ -138,10 +140,24 @@ fn refused(e: atp::Error) -> CliError {
     }
 }
 
-fn admin_token(cli: &Cli, agent: &Agent) -> Result<(), CliError> {
-    let path = cli.admin_token_file.as_deref().ok_or_else(|| {
-        CliError::Usage("this command needs the node's admin token: --admin-token-file FILE (or ATP_ADMIN_TOKEN_FILE)".into())
-    })?;
+/// Sets the bearer token of an admin call: the explicit admin token (`--admin-token-file`,
+/// `ATP_ADMIN_TOKEN_FILE`) wins over the stored login of `--profile` (`atp login`), which is
+/// refreshed first when it is about to expire.
+async fn admin_token(cli: &Cli, agent: &Agent) -> Result<(), CliError> {
+    let Some(path) = cli.admin_token_file.as_deref() else {
+        let home = match &cli.home {
+            Some(home) => home.clone(),
+            None => atp::default_home()?,
+        };
+        let token = crate::login::stored_bearer(&home, &cli.profile).await?.ok_or_else(|| {
+            CliError::Usage(format!(
+                "this command needs the node's admin token: --admin-token-file FILE (or ATP_ADMIN_TOKEN_FILE), or `atp login` (no stored login for profile {})",
+                cli.profile
+            ))
+        })?;
+        agent.set_bearer_token(Some(token.expose()));
+        return Ok(());
+    };
     let bytes = read_input(Some(path))?;
     let token = zeroize::Zeroizing::new(String::from_utf8(bytes).map_err(|_| {
         CliError::Usage(format!("{}: the admin token is not UTF-8", path.display()))
@@ -204,7 +220,7 @@ async fn vc(cli: &Cli, agent: &Agent, command: &VcCommand, json: bool) -> Result
         VcCommand::Issue { file, node_issuer, status } => {
             let credential = read_json(file)?;
             let signed = if *node_issuer {
-                admin_token(cli, agent)?;
+                admin_token(cli, agent).await?;
                 let purposes: Vec<StatusPurpose> = status
                     .iter()
                     .map(|p| match p {
@@ -249,7 +265,7 @@ async fn vc(cli: &Cli, agent: &Agent, command: &VcCommand, json: bool) -> Result
             }
         }
         VcCommand::Revoke { file } => {
-            admin_token(cli, agent)?;
+            admin_token(cli, agent).await?;
             let credential = read_json(file)?;
             let changed = agent.node_update_status(&credential, StatusAction::Revoke).await?;
             if json {

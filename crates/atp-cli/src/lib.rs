@@ -8,6 +8,7 @@
 
 mod commands;
 mod crypto_cmd;
+pub mod login;
 mod output;
 
 use std::path::PathBuf;
@@ -48,6 +49,10 @@ pub struct Cli {
     /// Machine-readable JSON output (one object on stdout; errors as JSON on stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// The stored login (`atp login`) in $ATP_HOME/credentials that login, logout and the admin
+    /// commands use.
+    #[arg(long, global = true, env = "ATP_PROFILE", default_value = "default")]
+    pub profile: String,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -78,6 +83,11 @@ pub enum Command {
     /// Raw signature primitives, for interoperability and debugging.
     #[command(subcommand)]
     Crypto(CryptoCommand),
+    /// Sign in as an operator at the OpenID provider (device grant, or --pkce); the admin
+    /// commands then send the stored token.
+    Login(LoginArgs),
+    /// Revoke the stored tokens at the provider and delete them here.
+    Logout,
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -105,6 +115,32 @@ pub enum IdCommand {
         /// The DID (`did:atp:…` or `did:key:…`).
         did: String,
     },
+}
+
+/// `atp login`
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The OpenID provider's issuer URL (https; plain http only on a loopback address).
+    #[arg(long, env = "ATP_OIDC_ISSUER")]
+    pub issuer: String,
+    /// The CLI's client id at the provider (a public client).
+    #[arg(long, env = "ATP_OIDC_CLIENT_ID")]
+    pub client_id: String,
+    /// The node's audience, sent as the `audience` parameter (Auth0-style providers).
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// The node's resource indicator (RFC 8707), sent as the `resource` parameter.
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// The scopes to ask for (repeat, or space-separate).
+    #[arg(long = "scope", default_values = ["openid", "offline_access"])]
+    pub scope: Vec<String>,
+    /// Authorization code + PKCE with a loopback redirect, instead of the device grant.
+    #[arg(long)]
+    pub pkce: bool,
+    /// Give up when the sign-in is not completed within this many seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
 
 /// `atp seal`

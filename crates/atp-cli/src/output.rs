@@ -23,6 +23,22 @@ pub enum CliError {
     /// An error from the SDK; its kind picks the exit code.
     #[error("{0}")]
     Sdk(#[from] atp::Error),
+    /// The identity provider refused the sign-in, failed, or could not be reached (exit 3).
+    #[error("{message}")]
+    Login {
+        /// The stable code, e.g. `LOGIN_DENIED`.
+        code: &'static str,
+        /// What failed (never a token).
+        message: String,
+    },
+    /// The stored login in `$ATP_HOME/credentials` cannot be used (exit 4).
+    #[error("{message}")]
+    Credentials {
+        /// The stable code, e.g. `CREDENTIALS_INSECURE`.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A file could not be read or written (exit 4).
     #[error("{}: {source}", path.display())]
     Io {
@@ -40,6 +56,10 @@ impl CliError {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Invalid { .. } => EXIT_INVALID,
             CliError::Io { .. } => EXIT_LOCAL,
+            // A stored login that has to be renewed is local state, like a stale key file.
+            CliError::Login { code: "LOGIN_REQUIRED", .. } => EXIT_LOCAL,
+            CliError::Login { .. } => EXIT_NODE,
+            CliError::Credentials { .. } => EXIT_LOCAL,
             CliError::Sdk(e) => match e {
                 atp::Error::NodeUnreachable { .. }
                 | atp::Error::Rejected { .. }
@@ -57,6 +77,7 @@ impl CliError {
             CliError::Usage(_) => "USAGE".into(),
             CliError::Invalid { code, .. } => code.clone(),
             CliError::Io { .. } => "IO".into(),
+            CliError::Login { code, .. } | CliError::Credentials { code, .. } => (*code).into(),
             CliError::Sdk(e) => e.code().to_owned(),
         }
     }
