@@ -81,6 +81,27 @@ impl AdminService for AdminDouble {
             revision: u64::MAX,
         }))
     }
+
+    async fn list_role_bindings(
+        &self,
+        _request: Request<atp_grpc::v1::ListRoleBindingsRequest>,
+    ) -> Result<Response<atp_grpc::v1::ListRoleBindingsResponse>, Status> {
+        Err(Status::unimplemented("not in this double"))
+    }
+
+    async fn add_role_binding(
+        &self,
+        _request: Request<atp_grpc::v1::AddRoleBindingRequest>,
+    ) -> Result<Response<atp_grpc::v1::AddRoleBindingResponse>, Status> {
+        Err(Status::unimplemented("not in this double"))
+    }
+
+    async fn remove_role_binding(
+        &self,
+        _request: Request<atp_grpc::v1::RemoveRoleBindingRequest>,
+    ) -> Result<Response<atp_grpc::v1::RemoveRoleBindingResponse>, Status> {
+        Err(Status::unimplemented("not in this double"))
+    }
 }
 
 /// A server on 127.0.0.1:0 with the admin double, health and reflection; dropped sender stops it.

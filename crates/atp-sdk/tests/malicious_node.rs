@@ -177,6 +177,24 @@ impl v1::admin_service_server::AdminService for Svc {
     ) -> Result<Response<v1::ListTrustAnchorsResponse>, Status> {
         Err(Status::unimplemented("hostile"))
     }
+    async fn list_role_bindings(
+        &self,
+        _: Request<v1::ListRoleBindingsRequest>,
+    ) -> Result<Response<v1::ListRoleBindingsResponse>, Status> {
+        Err(Status::unimplemented("hostile"))
+    }
+    async fn add_role_binding(
+        &self,
+        _: Request<v1::AddRoleBindingRequest>,
+    ) -> Result<Response<v1::AddRoleBindingResponse>, Status> {
+        Err(Status::unimplemented("hostile"))
+    }
+    async fn remove_role_binding(
+        &self,
+        _: Request<v1::RemoveRoleBindingRequest>,
+    ) -> Result<Response<v1::RemoveRoleBindingResponse>, Status> {
+        Err(Status::unimplemented("hostile"))
+    }
 }
 
 #[tonic::async_trait]

@@ -1,5 +1,6 @@
-//! `atp.v1.AdminService`: node information (public) and the trust-anchor set (admin only,
-//! audited).
+//! `atp.v1.AdminService`: node information (public), the trust-anchor set (admin only,
+//! audited) and the RBAC policy's role bindings (through the authorizer's [`RolePolicy`],
+//! kept in the store, audited).
 //!
 //! Admin calls go through the extension seam: the authenticator names the caller, the
 //! authorizer decides (operation `trust_anchors.set` / `trust_anchors.list`, resource `node`),
@@ -7,6 +8,7 @@
 //! cannot be audited is not performed.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use atp_grpc::reasons;
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 
 use crate::error::{Result, ServerError};
-use crate::extensions::{AuditRecord, CallInfo, Principal};
+use crate::extensions::{AuditRecord, CallInfo, Principal, RolePolicy};
 use crate::state::AppState;
 
 /// The node-metadata key under which the ordered trust-anchor set, its notes and its revision
@@ -28,6 +30,18 @@ pub const MAX_NOTE_BYTES: usize = 256;
 
 /// The longest DID, in bytes (proto conventions).
 pub const MAX_DID_BYTES: usize = 512;
+
+/// The most role bindings one `AddRoleBinding` or `RemoveRoleBinding` carries.
+pub const MAX_BINDINGS_PER_CALL: usize = 1000;
+
+/// The operation of `ListRoleBindings`.
+pub const OP_RBAC_BINDINGS_READ: &str = "rbac.bindings.read";
+
+/// The operation of `AddRoleBinding` and `RemoveRoleBinding`.
+pub const OP_RBAC_BINDINGS_WRITE: &str = "rbac.bindings.write";
+
+/// The longest audit detail listing changed bindings, in bytes (the rest is elided).
+const MAX_BINDINGS_AUDIT_DETAIL: usize = 2048;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct AnchorSet {
@@ -220,6 +234,89 @@ impl AdminServiceImpl {
     }
 }
 
+impl AdminServiceImpl {
+    fn role_policy(&self) -> Result<&dyn RolePolicy> {
+        self.state
+            .extensions
+            .authorizer
+            .role_policy()
+            .ok_or_else(|| ServerError::EnterpriseRequired { feature: "rbac".to_owned() })
+    }
+
+    async fn list_bindings(&self, call: &CallInfo) -> Result<pb::ListRoleBindingsResponse> {
+        let principal = self.admit(call, OP_RBAC_BINDINGS_READ).await?;
+        let policy = self.role_policy()?;
+        self.audit(call, &principal, OP_RBAC_BINDINGS_READ, String::new()).await?;
+        let stored = self.state.store.list_role_bindings().await?;
+        Ok(pb::ListRoleBindingsResponse {
+            bindings: stored
+                .bindings
+                .into_iter()
+                .map(|b| pb::RoleBinding { subject: b.subject, role: b.role, domain: b.domain })
+                .collect(),
+            revision: stored.revision,
+            permissions: policy
+                .permissions()
+                .into_iter()
+                .map(|[role, domain, object, action]| pb::RolePermission {
+                    role,
+                    domain,
+                    object,
+                    action,
+                })
+                .collect(),
+        })
+    }
+
+    /// Checks every binding before anything is audited or stored; the store writes all of
+    /// them in one transaction; the policy reloads before this call returns, so that the next
+    /// call on this node sees the change.
+    async fn change_bindings(
+        &self,
+        call: &CallInfo,
+        bindings: Vec<pb::RoleBinding>,
+        add: bool,
+    ) -> Result<atp_store::RoleBindingChange> {
+        let principal = self.admit(call, OP_RBAC_BINDINGS_WRITE).await?;
+        let policy = self.role_policy()?;
+        if bindings.is_empty() {
+            return Err(ServerError::field("bindings", "at least one binding"));
+        }
+        if bindings.len() > MAX_BINDINGS_PER_CALL {
+            return Err(ServerError::field(
+                "bindings",
+                format!("at most {MAX_BINDINGS_PER_CALL} bindings per call"),
+            ));
+        }
+        let bindings: Vec<atp_store::RoleBinding> = bindings
+            .into_iter()
+            .map(|b| atp_store::RoleBinding { subject: b.subject, role: b.role, domain: b.domain })
+            .collect();
+        for b in &bindings {
+            policy.check_binding(b)?;
+        }
+        let mut detail =
+            format!("{} {} binding(s):", if add { "add" } else { "remove" }, bindings.len());
+        for b in &bindings {
+            if detail.len() > MAX_BINDINGS_AUDIT_DETAIL {
+                detail.push_str(" …");
+                break;
+            }
+            let _ = write!(detail, " [g, {}, {}, {}]", b.subject, b.role, b.domain);
+        }
+        self.audit(call, &principal, OP_RBAC_BINDINGS_WRITE, detail).await?;
+        let change = if add {
+            self.state.store.add_role_bindings(bindings).await?
+        } else {
+            self.state.store.remove_role_bindings(bindings).await?
+        };
+        if change.changed > 0 {
+            policy.bindings_changed(change.revision).await?;
+        }
+        Ok(change)
+    }
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminServiceImpl {
     async fn get_node_info(
@@ -257,6 +354,48 @@ impl AdminService for AdminServiceImpl {
         let started = Instant::now();
         let call = CallInfo::from_grpc(METHOD, &request);
         let r = self.list_anchors(&call).await;
+        self.state.observe_rpc(METHOD, call.peer, started, &r);
+        Ok(Response::new(r?))
+    }
+
+    async fn list_role_bindings(
+        &self,
+        request: Request<pb::ListRoleBindingsRequest>,
+    ) -> std::result::Result<Response<pb::ListRoleBindingsResponse>, Status> {
+        const METHOD: &str = "atp.v1.AdminService/ListRoleBindings";
+        let started = Instant::now();
+        let call = CallInfo::from_grpc(METHOD, &request);
+        let r = self.list_bindings(&call).await;
+        self.state.observe_rpc(METHOD, call.peer, started, &r);
+        Ok(Response::new(r?))
+    }
+
+    async fn add_role_binding(
+        &self,
+        request: Request<pb::AddRoleBindingRequest>,
+    ) -> std::result::Result<Response<pb::AddRoleBindingResponse>, Status> {
+        const METHOD: &str = "atp.v1.AdminService/AddRoleBinding";
+        let started = Instant::now();
+        let call = CallInfo::from_grpc(METHOD, &request);
+        let r = self
+            .change_bindings(&call, request.into_inner().bindings, true)
+            .await
+            .map(|c| pb::AddRoleBindingResponse { added: c.changed, revision: c.revision });
+        self.state.observe_rpc(METHOD, call.peer, started, &r);
+        Ok(Response::new(r?))
+    }
+
+    async fn remove_role_binding(
+        &self,
+        request: Request<pb::RemoveRoleBindingRequest>,
+    ) -> std::result::Result<Response<pb::RemoveRoleBindingResponse>, Status> {
+        const METHOD: &str = "atp.v1.AdminService/RemoveRoleBinding";
+        let started = Instant::now();
+        let call = CallInfo::from_grpc(METHOD, &request);
+        let r = self
+            .change_bindings(&call, request.into_inner().bindings, false)
+            .await
+            .map(|c| pb::RemoveRoleBindingResponse { removed: c.changed, revision: c.revision });
         self.state.observe_rpc(METHOD, call.peer, started, &r);
         Ok(Response::new(r?))
     }

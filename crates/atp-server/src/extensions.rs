@@ -142,6 +142,27 @@ pub trait Authorizer: Send + Sync {
         operation: &'a str,
         resource: &'a str,
     ) -> SeamFuture<'a, Result<(), ServerError>>;
+
+    /// The role-binding policy this authorizer enforces, if it has one (the enterprise RBAC).
+    /// Without one the AdminService binding RPCs answer `ENTERPRISE_REQUIRED`.
+    fn role_policy(&self) -> Option<&dyn RolePolicy> {
+        None
+    }
+}
+
+/// An authorizer's role bindings, kept in the store (AdminService `ListRoleBindings`,
+/// `AddRoleBinding`, `RemoveRoleBinding`): the server checks each binding with the policy,
+/// writes the store, then tells the policy, which reloads before the next call.
+pub trait RolePolicy: Send + Sync {
+    /// Refuses a binding the policy cannot hold with `FIELD_INVALID` naming the field
+    /// (`bindings.subject`, `bindings.role`, `bindings.domain`).
+    fn check_binding(&self, binding: &atp_store::RoleBinding) -> Result<(), ServerError>;
+
+    /// The permissions of the roles: `[role, domain, object, action]` (Casbin `p` lines).
+    fn permissions(&self) -> Vec<[String; 4]>;
+
+    /// The stored bindings changed to `revision`: reload them before the next call.
+    fn bindings_changed(&self, revision: u64) -> SeamFuture<'_, Result<(), ServerError>>;
 }
 
 /// The outcome of one RPC or HTTP request, for metrics.

@@ -7,24 +7,42 @@
 //!   and revokes credentials and manages evidence, `admin` may do everything (trust anchors,
 //!   role bindings, configuration), `auditor` reads the log and the audit reports.
 //! - Bindings map OIDC groups (`group:<name>`) and subjects (`user:<sub>`) to roles within a
-//!   domain, the tenant, or `*` for every tenant: `g, group:atp-admins, role:admin, *`. They
-//!   can be added and removed at run time ([`RbacAuthorizer::add_binding`]) and take effect on
-//!   the next call; they import from and export to CSV lines.
+//!   domain, the tenant, or `*` for every tenant: `g, group:atp-admins, role:admin, *`.
+//! - **The policy lives in the store** ([`RbacAuthorizer::open`]): the store's bindings are
+//!   the policy of every node on the same database. `[rbac] bindings` only *seed* a store
+//!   whose policy was never written (revision 0); afterwards the store wins and the
+//!   configuration's bindings are ignored (a warning names the difference). The AdminService
+//!   binding RPCs write the store and tell this node at once ([`RolePolicy::bindings_changed`]);
+//!   other nodes notice the store's new revision on their first guarded call after
+//!   `refresh_interval_seconds` (one point read), so a change is in force cluster-wide within
+//!   that interval.
+//! - The policy imports from and exports to Casbin's CSV form ([`parse_policy_csv`],
+//!   [`policy_csv`]): `p, role, domain, object, action` lines for the built-in permissions and
+//!   `g, subject, role, domain` lines for the bindings.
 //! - [`RbacAuthorizer`] implements the `atp-server` [`Authorizer`] seam. The node's admin token
 //!   ([`Principal::Admin`]) keeps every right (break-glass); anonymous callers get
 //!   `AUTH_REQUIRED`; everyone else needs a binding that allows the operation's
 //!   (object, action) in the domain.
 //!
-//! The node does not know tenants yet: the seam authorizes in the domain `*`
-//! ([`DEFAULT_DOMAIN`]), which only `*` bindings match; [`RbacAuthorizer::check`] takes an
-//! explicit domain for multi-tenant callers.
+//! **Tenants.** The node has no tenant field on its objects. The domain of a call is the tenant
+//! of the resource the server authorizes on, by `[rbac.tenants]`: each tenant lists resource
+//! prefixes (a status list URL for `UpdateStatus`, an issuer DID for `HostStatusList`, …);
+//! the longest matching prefix wins, and a resource of no tenant is in the domain `*`
+//! ([`DEFAULT_DOMAIN`]), which only `*` bindings match. [`RbacAuthorizer::check`] takes an
+//! explicit domain for library callers.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use atp_server::ServerError;
-use atp_server::extensions::{Authorizer, Principal, SeamFuture};
+use atp_server::extensions::{Authorizer, Principal, RolePolicy, SeamFuture};
+use atp_store::{RoleBinding, Store};
 use casbin::{CoreApi as _, DefaultModel, Enforcer, MemoryAdapter, MgmtApi as _, RbacApi as _};
 use serde::Deserialize;
 
@@ -95,6 +113,18 @@ pub const ACCESS_TABLE: &[(&str, Access)] = &[
     ("POST /credentials/verify", Access::Public),
     ("POST /presentations/verify", Access::Public),
     ("GET /status/{list_id}", Access::Public),
+    (
+        "atp.v1.AdminService/ListRoleBindings",
+        guarded("rbac.bindings.read", "role_bindings", "read"),
+    ),
+    (
+        "atp.v1.AdminService/AddRoleBinding",
+        guarded("rbac.bindings.write", "role_bindings", "write"),
+    ),
+    (
+        "atp.v1.AdminService/RemoveRoleBinding",
+        guarded("rbac.bindings.write", "role_bindings", "write"),
+    ),
     // The /metrics admin listener of the enterprise edition.
     ("GET /metrics", guarded("metrics.read", "metrics", "read")),
 ];
@@ -154,6 +184,17 @@ pub enum RbacError {
     /// Casbin failed.
     #[error("casbin: {0}")]
     Casbin(String),
+    /// A CSV policy line is unusable (1-based line number).
+    #[error("policy CSV line {line}: {reason}")]
+    Csv {
+        /// The line number.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] atp_store::StoreError),
 }
 
 impl From<casbin::Error> for RbacError {
@@ -197,43 +238,203 @@ impl Binding {
         format!("g, {}, {}, {}", self.subject, self.role, self.domain)
     }
 
-    fn validate(&self) -> Result<(), RbacError> {
-        let ok_subject = (self.subject.starts_with("group:") || self.subject.starts_with("user:"))
-            && self.subject.split_once(':').is_some_and(|(_, n)| !n.is_empty());
+    /// Checks the binding: `Err((field, reason))` with the field `subject`, `role` or
+    /// `domain`.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
         let clean = |s: &str| {
-            !s.is_empty() && s.len() <= 256 && !s.chars().any(|c| c == ',' || c.is_control())
+            !s.is_empty()
+                && s.len() <= atp_store::MAX_ROLE_BINDING_FIELD_BYTES
+                && s.trim() == s
+                && !s.chars().any(|c| c == ',' || c == '#' || c.is_control())
         };
+        let ok_subject = (self.subject.starts_with("group:") || self.subject.starts_with("user:"))
+            && self.subject.split_once(':').is_some_and(|(_, n)| !n.trim().is_empty());
         if !ok_subject || !clean(&self.subject) {
-            return Err(RbacError::Config(format!(
-                "subject {:?}: `group:<name>` or `user:<sub>`",
-                self.subject
-            )));
+            return Err((
+                "subject",
+                format!(
+                    "{:?} is not `group:<name>` or `user:<sub>` (at most {} bytes, no comma, `#` \
+                     or control character)",
+                    self.subject,
+                    atp_store::MAX_ROLE_BINDING_FIELD_BYTES
+                ),
+            ));
         }
         if !ROLES.contains(&self.role.as_str()) {
-            return Err(RbacError::Config(format!(
-                "unknown role {:?} (one of {ROLES:?})",
-                self.role
-            )));
+            return Err(("role", format!("unknown role {:?} (one of {ROLES:?})", self.role)));
         }
-        if !clean(&self.domain) {
-            return Err(RbacError::Config(format!("domain {:?}", self.domain)));
+        let ok_domain = self.domain == DEFAULT_DOMAIN
+            || (clean(&self.domain)
+                && self.domain.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)));
+        if !ok_domain {
+            return Err((
+                "domain",
+                format!(
+                    "{:?} is not `*` or a tenant name of letters, digits and `._:-`",
+                    self.domain
+                ),
+            ));
         }
         Ok(())
     }
+
+    fn validate(&self) -> Result<(), RbacError> {
+        self.check().map_err(|(field, reason)| RbacError::Config(format!("{field}: {reason}")))
+    }
+}
+
+impl From<RoleBinding> for Binding {
+    fn from(b: RoleBinding) -> Self {
+        Binding { subject: b.subject, role: b.role, domain: b.domain }
+    }
+}
+
+impl From<Binding> for RoleBinding {
+    fn from(b: Binding) -> Self {
+        RoleBinding { subject: b.subject, role: b.role, domain: b.domain }
+    }
+}
+
+/// The policy as Casbin CSV: the built-in permissions (`p, role, domain, object, action`),
+/// then `bindings` (`g, subject, role, domain`), one per line.
+pub fn policy_csv(bindings: &[Binding]) -> String {
+    let mut out =
+        String::from("# ATP RBAC policy (Casbin CSV): built-in permissions, then bindings\n");
+    for [role, domain, object, action] in BUILTIN_POLICY {
+        let _ = writeln!(out, "p, {role}, {domain}, {object}, {action}");
+    }
+    for b in bindings {
+        out.push_str(&b.to_csv_line());
+        out.push('\n');
+    }
+    out
+}
+
+/// Parses Casbin CSV policy text into bindings: `g` lines are bindings; `p` lines must be
+/// built-in permissions (the roles are part of the software: a custom permission is refused,
+/// never dropped silently); empty lines and `#` comments are skipped. Every line is checked;
+/// the first bad one is the error.
+pub fn parse_policy_csv(csv: &str) -> Result<Vec<Binding>, RbacError> {
+    let mut out = Vec::new();
+    for (n, raw) in csv.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        match fields.first() {
+            Some(&"p") => {
+                let known = BUILTIN_POLICY.iter().any(|p| fields[1..] == p[..]);
+                if !known {
+                    return Err(RbacError::Csv {
+                        line: n + 1,
+                        reason: format!(
+                            "{line:?} is not a built-in permission (roles cannot be changed)"
+                        ),
+                    });
+                }
+            }
+            _ => out.push(
+                Binding::parse_csv_line(line)
+                    .map_err(|e| RbacError::Csv { line: n + 1, reason: e.to_string() })?,
+            ),
+        }
+    }
+    Ok(out)
 }
 
 /// The `[rbac]` section of the node configuration.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RbacConfig {
-    /// Initial bindings, as CSV policy lines (`g, group:atp-admins, role:admin, *`).
+    /// Bindings that seed a store whose policy was never written, as CSV policy lines
+    /// (`g, group:atp-admins, role:admin, *`). Once the store holds the policy they are
+    /// ignored.
     #[serde(default)]
     pub bindings: Vec<String>,
+    /// How often (at most) a node reads the store's policy revision to pick up changes made
+    /// through another node; 0 reads it on every guarded call. Default 5, at most 300.
+    #[serde(default = "default_refresh_interval_seconds")]
+    pub refresh_interval_seconds: u64,
+    /// Tenants: each lists resource prefixes (status list URLs, issuer DIDs, …); a call on a
+    /// resource is authorized in the domain of the tenant with the longest matching prefix, or
+    /// in `*`.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, Vec<String>>,
+}
+
+/// The longest `refresh_interval_seconds`.
+pub const MAX_REFRESH_INTERVAL_SECONDS: u64 = 300;
+
+fn default_refresh_interval_seconds() -> u64 {
+    5
+}
+
+impl Default for RbacConfig {
+    fn default() -> Self {
+        RbacConfig {
+            bindings: Vec::new(),
+            refresh_interval_seconds: default_refresh_interval_seconds(),
+            tenants: BTreeMap::new(),
+        }
+    }
+}
+
+impl RbacConfig {
+    /// The bindings, checked.
+    pub fn parsed_bindings(&self) -> Result<Vec<Binding>, RbacError> {
+        self.bindings.iter().map(|l| Binding::parse_csv_line(l)).collect()
+    }
+
+    /// The resource prefixes and their tenants, longest prefix first, checked.
+    fn tenant_prefixes(&self) -> Result<Vec<(String, String)>, RbacError> {
+        let mut out = Vec::new();
+        for (tenant, prefixes) in &self.tenants {
+            let probe = Binding {
+                subject: "user:probe".into(),
+                role: ROLES[0].into(),
+                domain: tenant.clone(),
+            };
+            if tenant == DEFAULT_DOMAIN || probe.check().is_err() {
+                return Err(RbacError::Config(format!(
+                    "tenants: {tenant:?} is not a tenant name of letters, digits and `._:-`"
+                )));
+            }
+            for prefix in prefixes {
+                if prefix.is_empty() {
+                    return Err(RbacError::Config(format!("tenants.{tenant}: an empty prefix")));
+                }
+                if let Some((_, other)) = out.iter().find(|(p, _)| p == prefix) {
+                    return Err(RbacError::Config(format!(
+                        "tenants: the prefix {prefix:?} is in {other:?} and {tenant:?}"
+                    )));
+                }
+                out.push((prefix.clone(), tenant.clone()));
+            }
+        }
+        out.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+}
+
+/// Where the authorizer's bindings come from, and how it notices changes.
+struct StoreSource {
+    store: Arc<dyn Store>,
+    refresh_interval: Duration,
+    /// The store revision the enforcer holds.
+    loaded_revision: AtomicU64,
+    /// When the revision was last read.
+    last_check: std::sync::Mutex<Instant>,
+    /// One reload at a time.
+    reload: tokio::sync::Mutex<()>,
 }
 
 /// The RBAC authorizer.
 pub struct RbacAuthorizer {
     enforcer: tokio::sync::RwLock<Enforcer>,
+    source: Option<StoreSource>,
+    /// (resource prefix, tenant), longest prefix first.
+    tenants: Vec<(String, String)>,
 }
 
 impl fmt::Debug for RbacAuthorizer {
@@ -242,39 +443,150 @@ impl fmt::Debug for RbacAuthorizer {
     }
 }
 
+async fn enforcer_with(bindings: &[Binding]) -> Result<Enforcer, RbacError> {
+    let model = DefaultModel::from_str(MODEL).await?;
+    let mut enforcer = Enforcer::new(model, MemoryAdapter::default()).await?;
+    let policy: Vec<Vec<String>> =
+        BUILTIN_POLICY.iter().map(|p| p.iter().map(|s| (*s).to_owned()).collect()).collect();
+    enforcer.add_policies(policy).await?;
+    let grouping: Vec<Vec<String>> = bindings
+        .iter()
+        .map(|b| vec![b.subject.clone(), b.role.clone(), b.domain.clone()])
+        .collect();
+    if !grouping.is_empty() {
+        enforcer.add_grouping_policies(grouping).await?;
+    }
+    Ok(enforcer)
+}
+
+/// The stored bindings the policy can hold; a stored binding it cannot (say a role of another
+/// software version) grants nothing and is reported.
+fn usable(stored: Vec<RoleBinding>) -> Vec<Binding> {
+    stored
+        .into_iter()
+        .map(Binding::from)
+        .filter(|b| match b.check() {
+            Ok(()) => true,
+            Err((field, reason)) => {
+                tracing::warn!(binding = %b.to_csv_line(), field, reason, "RBAC: stored binding ignored");
+                false
+            }
+        })
+        .collect()
+}
+
 impl RbacAuthorizer {
-    /// The built-in roles and `bindings`.
+    /// The built-in roles and `bindings`, in memory only (no store).
     pub async fn new(bindings: &[Binding]) -> Result<Self, RbacError> {
-        let model = DefaultModel::from_str(MODEL).await?;
-        let mut enforcer = Enforcer::new(model, MemoryAdapter::default()).await?;
-        let policy: Vec<Vec<String>> =
-            BUILTIN_POLICY.iter().map(|p| p.iter().map(|s| (*s).to_owned()).collect()).collect();
-        enforcer.add_policies(policy).await?;
-        let this = RbacAuthorizer { enforcer: tokio::sync::RwLock::new(enforcer) };
         for b in bindings {
-            this.add_binding(b).await?;
+            b.validate()?;
         }
+        Ok(RbacAuthorizer {
+            enforcer: tokio::sync::RwLock::new(enforcer_with(bindings).await?),
+            source: None,
+            tenants: Vec::new(),
+        })
+    }
+
+    /// From the `[rbac]` section, in memory only (no store).
+    pub async fn from_config(config: &RbacConfig) -> Result<Self, RbacError> {
+        let mut this = Self::new(&config.parsed_bindings()?).await?;
+        this.tenants = config.tenant_prefixes()?;
         Ok(this)
     }
 
-    /// From the `[rbac]` section.
-    pub async fn from_config(config: &RbacConfig) -> Result<Self, RbacError> {
-        let bindings = config
-            .bindings
-            .iter()
-            .map(|l| Binding::parse_csv_line(l))
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::new(&bindings).await
+    /// The policy of `store`: seeds it with `[rbac] bindings` if its policy was never written,
+    /// then loads the stored bindings. The store is the policy from then on (see the crate
+    /// documentation).
+    pub async fn open(store: Arc<dyn Store>, config: &RbacConfig) -> Result<Self, RbacError> {
+        let configured = config.parsed_bindings()?;
+        let tenants = config.tenant_prefixes()?;
+        if config.refresh_interval_seconds > MAX_REFRESH_INTERVAL_SECONDS {
+            return Err(RbacError::Config(format!(
+                "refresh_interval_seconds is at most {MAX_REFRESH_INTERVAL_SECONDS}"
+            )));
+        }
+        let seeded = store
+            .seed_role_bindings(configured.iter().cloned().map(RoleBinding::from).collect())
+            .await?;
+        let stored = store.list_role_bindings().await?;
+        match seeded {
+            Some(change) if change.changed > 0 => {
+                tracing::info!(
+                    bindings = change.changed,
+                    "RBAC: store seeded from [rbac] bindings"
+                );
+            }
+            Some(_) => {}
+            None => {
+                let in_store: std::collections::BTreeSet<Binding> =
+                    stored.bindings.iter().cloned().map(Binding::from).collect();
+                let ignored = configured.iter().filter(|b| !in_store.contains(*b)).count();
+                if ignored > 0 {
+                    tracing::warn!(
+                        ignored,
+                        revision = stored.revision,
+                        "RBAC: the store holds the policy; [rbac] bindings not in it are ignored \
+                         (manage them with `atp admin roles`)"
+                    );
+                }
+            }
+        }
+        let bindings = usable(stored.bindings);
+        Ok(RbacAuthorizer {
+            enforcer: tokio::sync::RwLock::new(enforcer_with(&bindings).await?),
+            source: Some(StoreSource {
+                store,
+                refresh_interval: Duration::from_secs(config.refresh_interval_seconds),
+                loaded_revision: AtomicU64::new(stored.revision),
+                last_check: std::sync::Mutex::new(Instant::now()),
+                reload: tokio::sync::Mutex::new(()),
+            }),
+            tenants,
+        })
     }
 
-    /// Adds a binding; it applies from the next call. `false` if it already existed.
+    /// The store revision of the loaded policy (`None` without a store).
+    pub fn loaded_revision(&self) -> Option<u64> {
+        self.source.as_ref().map(|s| s.loaded_revision.load(Ordering::Acquire))
+    }
+
+    /// Reloads the bindings from the store when its revision differs from the loaded one
+    /// (`force`: whatever the interval), else when `refresh_interval` has passed since the last
+    /// look. Without a store: nothing.
+    pub async fn refresh(&self, force: bool) -> Result<(), RbacError> {
+        let Some(src) = &self.source else { return Ok(()) };
+        if !force {
+            let last = *src.last_check.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() < src.refresh_interval {
+                return Ok(());
+            }
+        }
+        let _one = src.reload.lock().await;
+        let revision = src.store.role_bindings_revision().await?;
+        *src.last_check.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        if revision == src.loaded_revision.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let stored = src.store.list_role_bindings().await?;
+        let enforcer = enforcer_with(&usable(stored.bindings)).await?;
+        *self.enforcer.write().await = enforcer;
+        src.loaded_revision.store(stored.revision, Ordering::Release);
+        tracing::info!(revision = stored.revision, "RBAC: policy reloaded from the store");
+        Ok(())
+    }
+
+    /// Adds a binding to the in-memory policy (not to the store: use the AdminService RPCs or
+    /// [`Store::add_role_bindings`]); it applies from the next call. `false` if it already
+    /// existed.
     pub async fn add_binding(&self, b: &Binding) -> Result<bool, RbacError> {
         b.validate()?;
         let mut e = self.enforcer.write().await;
         Ok(e.add_role_for_user(&b.subject, &b.role, Some(&b.domain)).await?)
     }
 
-    /// Removes a binding; it applies from the next call. `false` if there was none.
+    /// Removes a binding from the in-memory policy; it applies from the next call. `false` if
+    /// there was none.
     pub async fn remove_binding(&self, b: &Binding) -> Result<bool, RbacError> {
         let mut e = self.enforcer.write().await;
         Ok(e.delete_role_for_user(&b.subject, &b.role, Some(&b.domain)).await?)
@@ -299,25 +611,29 @@ impl RbacAuthorizer {
         out
     }
 
-    /// The bindings as CSV policy lines (one per line).
+    /// The loaded policy as Casbin CSV ([`policy_csv`]).
     pub async fn export_csv(&self) -> String {
-        self.bindings().await.iter().map(|b| b.to_csv_line() + "\n").collect()
+        policy_csv(&self.bindings().await)
     }
 
-    /// Adds the bindings of CSV policy lines (empty lines and `#` comments are skipped). All
-    /// lines are checked before any is added.
+    /// Adds the bindings of Casbin CSV text ([`parse_policy_csv`]) to the in-memory policy.
+    /// All lines are checked before any is added.
     pub async fn import_csv(&self, csv: &str) -> Result<usize, RbacError> {
-        let bindings = csv
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(Binding::parse_csv_line)
-            .collect::<Result<Vec<_>, _>>()?;
+        let bindings = parse_policy_csv(csv)?;
         let mut added = 0;
         for b in &bindings {
             added += usize::from(self.add_binding(b).await?);
         }
         Ok(added)
+    }
+
+    /// The domain a call on `resource` is authorized in: the tenant with the longest matching
+    /// resource prefix, else `*`.
+    pub fn domain_of<'a>(&'a self, resource: &str) -> &'a str {
+        self.tenants
+            .iter()
+            .find(|(prefix, _)| resource.starts_with(prefix.as_str()))
+            .map_or(DEFAULT_DOMAIN, |(_, tenant)| tenant.as_str())
     }
 
     /// Whether `subjects` (the `user:` and `group:` names of one caller) may do `operation` in
@@ -352,23 +668,54 @@ impl Authorizer for RbacAuthorizer {
         &'a self,
         principal: &'a Principal,
         operation: &'a str,
-        _resource: &'a str,
+        resource: &'a str,
     ) -> SeamFuture<'a, Result<(), ServerError>> {
         Box::pin(async move {
             match principal {
                 Principal::Admin => Ok(()),
                 Principal::Anonymous => Err(ServerError::AuthRequired),
                 _ => {
-                    if self.check(&subjects_of(principal), operation, DEFAULT_DOMAIN).await {
+                    // A policy that may be stale beyond the interval never decides.
+                    self.refresh(false).await.map_err(|e| {
+                        ServerError::Unavailable(format!("RBAC policy unreadable: {e}"))
+                    })?;
+                    let domain = self.domain_of(resource);
+                    if self.check(&subjects_of(principal), operation, domain).await {
                         Ok(())
                     } else {
                         Err(ServerError::PermissionDenied(format!(
-                            "{operation}: no role of {} allows it",
+                            "{operation}: no role of {} allows it in domain {domain}",
                             principal.name()
                         )))
                     }
                 }
             }
+        })
+    }
+
+    fn role_policy(&self) -> Option<&dyn RolePolicy> {
+        // Only a store-backed policy can be managed through the RPCs.
+        self.source.as_ref().map(|_| self as &dyn RolePolicy)
+    }
+}
+
+impl RolePolicy for RbacAuthorizer {
+    fn check_binding(&self, binding: &RoleBinding) -> Result<(), ServerError> {
+        Binding::from(binding.clone())
+            .check()
+            .map_err(|(field, reason)| ServerError::field(format!("bindings.{field}"), reason))
+    }
+
+    fn permissions(&self) -> Vec<[String; 4]> {
+        BUILTIN_POLICY.iter().map(|p| p.map(str::to_owned)).collect()
+    }
+
+    fn bindings_changed(&self, revision: u64) -> SeamFuture<'_, Result<(), ServerError>> {
+        Box::pin(async move {
+            tracing::debug!(revision, "RBAC: bindings changed on this node");
+            self.refresh(true)
+                .await
+                .map_err(|e| ServerError::Unavailable(format!("RBAC policy reload: {e}")))
         })
     }
 }
