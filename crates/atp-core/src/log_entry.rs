@@ -17,7 +17,7 @@
 //! | `kel` | `SHA-256(JCS({"event": …, "sig": …}))`: the hash inside the event digest (§B2.4) |
 //! | `status` | `SHA-256("atp/status/1" ‖ u32be(len(list_id)) ‖ list_id ‖ u64be(index) ‖ u8(value) ‖ u64be(version))` |
 //! | `anchors` | `SHA-256(JCS(sorted, de-duplicated array of anchor DIDs))` |
-//! | `evidence` | `SHA-256(evidence body bytes)` |
+//! | `evidence` | `SHA-256(evidence body bytes)`; for `CredentialEvidence` derived from a verified credential, `SHA-256(JCS(credential))` |
 //! | `status-update` | `SHA-256("atp/status-update/1" ‖ u32be(len(update)) ‖ update ‖ signature)` |
 //!
 //! A client that holds a KEL event therefore checks its inclusion with nothing but the event:

@@ -115,6 +115,8 @@ pub struct NodeConfig {
     /// `ATP_*` environment variables that are not options (probably typos). The node logs them
     /// at WARN when it starts.
     pub unknown_env: Vec<String>,
+    /// The trust engine (`[trust]` in the file only; docs/trust.md §8).
+    pub trust: TrustSettings,
     /// The enterprise sections of the file (`[sso]`, `[rbac]`, `[metrics]`, …), as written.
     /// Only sections of features built into this binary get here (any other one is refused
     /// with [`NodeError::EnterpriseRequired`]); [`crate::build_extensions`] parses them with the
@@ -134,6 +136,33 @@ impl EnterpriseSections {
     /// The section `name`, if the file has one.
     pub fn get(&self, name: &str) -> Option<&toml::Table> {
         self.0.get(name)
+    }
+}
+
+/// The trust engine's settings: the schedule, the proofs' lifetime and every constant of the
+/// model (`atp_trust::TrustConfig`, documented in docs/trust.md §8).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrustSettings {
+    /// How often the node recomputes its trust snapshot. Default 30 s; `0s` schedules no
+    /// computation (reads then answer `TRUST_NOT_COMPUTED`). At most 24 h.
+    pub recompute_interval: Duration,
+    /// The lifetime of the trust proofs GetTrust signs. Default 300 s; 1 s to 24 h.
+    pub proof_ttl: Duration,
+    /// The model's constants.
+    pub model: atp_trust::TrustConfig,
+}
+
+// `TrustConfig` holds floats, so only `PartialEq` derives; `validate` refuses NaN (every float
+// has a range check that NaN fails), so equality is reflexive on a valid configuration.
+impl Eq for TrustSettings {}
+
+impl Default for TrustSettings {
+    fn default() -> Self {
+        TrustSettings {
+            recompute_interval: Duration::from_secs(30),
+            proof_ttl: Duration::from_secs(300),
+            model: atp_trust::TrustConfig::default(),
+        }
     }
 }
 
@@ -256,6 +285,7 @@ impl Default for NodeConfig {
             log_origin: None,
             key_passphrase: None,
             unknown_env: Vec::new(),
+            trust: TrustSettings::default(),
             enterprise: EnterpriseSections::default(),
         }
     }
@@ -460,6 +490,7 @@ struct FileConfig {
     tls: FileTls,
     log: FileLog,
     limits: FileLimits,
+    trust: FileTrust,
     /// Filled by [`read_file`], never by serde.
     #[serde(skip)]
     enterprise: std::collections::BTreeMap<String, toml::Table>,
@@ -495,6 +526,63 @@ struct FileLimits {
     resolution_cache_capacity: Option<usize>,
     envelope_max_skew: Option<DurationValue>,
     envelope_max_lifetime: Option<DurationValue>,
+}
+
+/// `[trust]`: every field optional; durations are strings with a unit ("180d" is not a unit:
+/// write "4320h").
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileTrust {
+    recompute_interval: Option<DurationValue>,
+    proof_ttl: Option<DurationValue>,
+    damping: Option<f64>,
+    max_iterations: Option<u32>,
+    tolerance: Option<f64>,
+    half_life: Option<DurationValue>,
+    endorsement_weight: Option<f64>,
+    receipt_weight: Option<f64>,
+    credential_weight: Option<f64>,
+    incident_weights: Option<[f64; 3]>,
+    negative_multiplier: Option<f64>,
+    issuer_prior_weight: Option<f64>,
+    score_half_units: Option<f64>,
+    level_thresholds: Option<[f64; 4]>,
+    incident_open: Option<DurationValue>,
+    incident_reporter_min_level: Option<u8>,
+    explain_max_depth: Option<usize>,
+    explain_max_steps: Option<usize>,
+}
+
+impl FileTrust {
+    fn merge(self) -> TrustSettings {
+        let d = TrustSettings::default();
+        let m = d.model;
+        let ms = |v: DurationValue| i64::try_from(v.0.as_millis()).unwrap_or(i64::MAX);
+        TrustSettings {
+            recompute_interval: self.recompute_interval.map_or(d.recompute_interval, |v| v.0),
+            proof_ttl: self.proof_ttl.map_or(d.proof_ttl, |v| v.0),
+            model: atp_trust::TrustConfig {
+                damping: self.damping.unwrap_or(m.damping),
+                max_iterations: self.max_iterations.unwrap_or(m.max_iterations),
+                tolerance: self.tolerance.unwrap_or(m.tolerance),
+                half_life_ms: self.half_life.map_or(m.half_life_ms, ms),
+                endorsement_weight: self.endorsement_weight.unwrap_or(m.endorsement_weight),
+                receipt_weight: self.receipt_weight.unwrap_or(m.receipt_weight),
+                credential_weight: self.credential_weight.unwrap_or(m.credential_weight),
+                incident_weights: self.incident_weights.unwrap_or(m.incident_weights),
+                negative_multiplier: self.negative_multiplier.unwrap_or(m.negative_multiplier),
+                issuer_prior_weight: self.issuer_prior_weight.unwrap_or(m.issuer_prior_weight),
+                score_half_units: self.score_half_units.unwrap_or(m.score_half_units),
+                level_thresholds: self.level_thresholds.unwrap_or(m.level_thresholds),
+                incident_open_ms: self.incident_open.map_or(m.incident_open_ms, ms),
+                incident_reporter_min_level: self
+                    .incident_reporter_min_level
+                    .unwrap_or(m.incident_reporter_min_level),
+                explain_max_depth: self.explain_max_depth.unwrap_or(m.explain_max_depth),
+                explain_max_steps: self.explain_max_steps.unwrap_or(m.explain_max_steps),
+            },
+        }
+    }
 }
 
 /// A duration in the file: a string with a unit, as on the command line.
@@ -773,6 +861,7 @@ impl NodeConfig {
             log_origin: cli.log_origin.or(file.log_origin),
             key_passphrase,
             unknown_env,
+            trust: file.trust.merge(),
             enterprise: EnterpriseSections(file.enterprise),
         };
         config.validate()?;
@@ -871,6 +960,22 @@ impl NodeConfig {
                 ),
             );
         }
+        let trust = &self.trust;
+        if trust.recompute_interval > MAX_CHECKPOINT_INTERVAL {
+            return invalid(
+                OPT_TRUST_RECOMPUTE_INTERVAL,
+                format!("{:?} is out of range: it must be at most 24h", trust.recompute_interval),
+            );
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&trust.proof_ttl) {
+            return invalid(
+                OPT_TRUST_PROOF_TTL,
+                format!("{:?} is out of range: it must be between 1s and 24h", trust.proof_ttl),
+            );
+        }
+        if let Err(e) = trust.model.validate() {
+            return invalid(OPT_TRUST, e.to_string());
+        }
         if let Some(origin) = &self.log_origin {
             check_log_origin(origin).or_else(|r| invalid(OPT_LOG_ORIGIN, r))?;
         }
@@ -959,6 +1064,9 @@ pub fn default_log_origin(did: &str) -> String {
 }
 
 // Every spelling of each option, for error messages.
+const OPT_TRUST_RECOMPUTE_INTERVAL: &str = "trust.recompute_interval";
+const OPT_TRUST_PROOF_TTL: &str = "trust.proof_ttl";
+const OPT_TRUST: &str = "[trust]";
 const OPT_DATA_DIR: &str = "--data-dir / ATP_DATA_DIR / data_dir";
 const OPT_PUBLIC_URL: &str = "--public-url / ATP_PUBLIC_URL / public_url";
 const OPT_TLS_CERT: &str = "--tls-cert / ATP_TLS_CERT / tls.cert";

@@ -188,6 +188,7 @@ impl Composition {
 pub async fn build_extensions(
     config: &NodeConfig,
     admin_token: AdminToken,
+    store: &Arc<dyn atp_store::Store>,
 ) -> anyhow::Result<Composition> {
     let admin_token = Arc::new(admin_token);
     let community_token = admin_token.clone();
@@ -196,7 +197,7 @@ pub async fn build_extensions(
         atp_server::Extensions::community(move |presented: &str| community_token.verify(presented));
     #[allow(unused_mut)]
     let mut admin_services: Vec<AdminServiceStarter> = Vec::new();
-    let _ = config;
+    let _ = (config, store);
 
     #[cfg(feature = "sso")]
     if let Some(section) = config.enterprise.get("sso") {
@@ -220,8 +221,9 @@ pub async fn build_extensions(
         use atp_enterprise_rbac as rbac;
         let settings: rbac::RbacConfig =
             toml::Value::Table(section.clone()).try_into().context("invalid [rbac] section")?;
-        let authorizer = rbac::RbacAuthorizer::from_config(&settings).await?;
-        tracing::info!(bindings = settings.bindings.len(), "RBAC on");
+        // The store holds the policy; [rbac] bindings seed a store that never had one.
+        let authorizer = rbac::RbacAuthorizer::open(store.clone(), &settings).await?;
+        tracing::info!(revision = authorizer.loaded_revision(), "RBAC on");
         extensions.authorizer = Arc::new(authorizer);
     }
 
@@ -272,6 +274,8 @@ fn server_limits(config: &NodeConfig) -> atp_server::ServerLimits {
         clock_skew_ms: ms(l.envelope_max_skew),
         max_envelope_lifetime_ms: ms(l.envelope_max_lifetime),
         checkpoint_interval: config.checkpoint_interval,
+        trust_recompute_interval: config.trust.recompute_interval,
+        trust_proof_ttl_secs: i64::try_from(config.trust.proof_ttl.as_secs()).unwrap_or(i64::MAX),
         ..atp_server::ServerLimits::default()
     }
 }
@@ -429,9 +433,9 @@ where
         });
     let crate::Bootstrapped { identity, admin_token, .. } = node;
     let (kel, key) = identity.into_kel_and_key();
-    let mut composition = build_extensions(&config, admin_token).await?;
+    let mut composition = build_extensions(&config, admin_token, &store).await?;
     let extensions = composition.extensions.clone();
-    let state: atp_server::AppState = Arc::new(atp_server::NodeState::new(
+    let mut node_state = atp_server::NodeState::new(
         store.clone(),
         Arc::new(key),
         node_did,
@@ -439,7 +443,9 @@ where
         public_base_url,
         server_limits(&config),
         extensions,
-    ));
+    );
+    node_state.trust = atp_server::trust::TrustState::new(config.trust.model.clone());
+    let state: atp_server::AppState = Arc::new(node_state);
     let added = atp_server::serve::ensure_kel(&state, &kel)
         .await
         .context("storing the node's key event log")?;

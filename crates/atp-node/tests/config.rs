@@ -722,3 +722,59 @@ fn durations_and_sizes_parse_strictly() {
         assert!(parse_size(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn the_trust_section_sets_every_constant_and_is_validated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let defaults = load_ok(&[], &[]).trust;
+    assert_eq!(defaults.recompute_interval, Duration::from_secs(30));
+    assert_eq!(defaults.proof_ttl, Duration::from_secs(300));
+    assert_eq!(defaults.model, atp_trust::TrustConfig::default());
+
+    let text = "[trust]\nrecompute_interval = \"5m\"\nproof_ttl = \"60s\"\ndamping = 0.8\n\
+                max_iterations = 50\ntolerance = 1e-8\nhalf_life = \"240h\"\n\
+                endorsement_weight = 1.5\nreceipt_weight = 0.1\ncredential_weight = 3.0\n\
+                incident_weights = [1.0, 2.0, 4.0]\nnegative_multiplier = 5.0\n\
+                issuer_prior_weight = 0.5\nscore_half_units = 0.25\n\
+                level_thresholds = [0.1, 0.3, 0.6, 0.9]\nincident_open = \"48h\"\n\
+                incident_reporter_min_level = 2\nexplain_max_depth = 6\nexplain_max_steps = 500\n";
+    let path = write_config(dir.path(), "node.toml", text);
+    let t = load_ok(&["--config", path.to_str().expect("utf-8")], &[]).trust;
+    assert_eq!(t.recompute_interval, Duration::from_secs(300));
+    assert_eq!(t.proof_ttl, Duration::from_secs(60));
+    let expected = atp_trust::TrustConfig {
+        damping: 0.8,
+        max_iterations: 50,
+        tolerance: 1e-8,
+        half_life_ms: 240 * 3_600_000,
+        endorsement_weight: 1.5,
+        receipt_weight: 0.1,
+        credential_weight: 3.0,
+        incident_weights: [1.0, 2.0, 4.0],
+        negative_multiplier: 5.0,
+        issuer_prior_weight: 0.5,
+        score_half_units: 0.25,
+        level_thresholds: [0.1, 0.3, 0.6, 0.9],
+        incident_open_ms: 48 * 3_600_000,
+        incident_reporter_min_level: 2,
+        explain_max_depth: 6,
+        explain_max_steps: 500,
+    };
+    assert_eq!(t.model, expected);
+
+    for (text, option) in [
+        ("[trust]\ndamping = 1.0\n", "[trust]"),
+        ("[trust]\nnegative_multiplier = 0.5\n", "[trust]"),
+        ("[trust]\nlevel_thresholds = [0.5, 0.3, 0.6, 0.9]\n", "[trust]"),
+        ("[trust]\nproof_ttl = \"0s\"\n", "trust.proof_ttl"),
+        ("[trust]\nproof_ttl = \"25h\"\n", "trust.proof_ttl"),
+        ("[trust]\nrecompute_interval = \"25h\"\n", "trust.recompute_interval"),
+    ] {
+        let path = write_config(dir.path(), "node.toml", text);
+        let e = load_err(&["--config", path.to_str().expect("utf-8")], &[]);
+        assert_eq!(invalid_option(&e), option, "{text}");
+    }
+    let path = write_config(dir.path(), "node.toml", "[trust]\nhalf_lif = \"1h\"\n");
+    let e = load_err(&["--config", path.to_str().expect("utf-8")], &[]);
+    assert!(e.to_string().contains("unknown field"), "{e}");
+}

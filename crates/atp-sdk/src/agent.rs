@@ -9,6 +9,7 @@ use atp_core::checkpoint::{Checkpoint, VerifierKey};
 use atp_core::did::ResolutionResult;
 use atp_core::envelope::{self, Envelope, InMemoryReplayCache, KeyValidity, SealedEnvelope};
 use atp_core::kel::{self, EventType, KelState, KeyEventLog, Service, SignedEvent};
+use atp_core::log_entry::{self, LeafKind};
 use atp_core::{CoreError, tlog};
 use atp_crypto::{AlgorithmId, SigningContext, SigningKey};
 use atp_grpc::v1;
@@ -784,10 +785,8 @@ impl Agent {
     /// wait for the next checkpoint, up to [`AgentOptions::inclusion_wait`].
     pub async fn verify_inclusion(&self, event: &SignedEvent) -> Result<VerifiedInclusion> {
         const OP: &str = "GetInclusionProof";
-        let data_hash = atp_crypto::sha256(&event.canonical_bytes()?);
-        let mut entry = b"atp/tlog/1/kel\n".to_vec();
-        entry.extend_from_slice(&data_hash);
-        let leaf_hash = tlog::leaf_hash(&entry);
+        let leaf_hash =
+            log_entry::entry_leaf_hash(LeafKind::Kel, &log_entry::kel_data_hash(event)?);
         let deadline = Instant::now() + self.options.inclusion_wait;
         loop {
             let checkpoint = self.verified_checkpoint().await?;

@@ -111,7 +111,7 @@ fn random<const N: usize>() -> Result<[u8; N]> {
     Ok(b)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -161,7 +161,7 @@ pub(crate) fn status_list_url(state: &NodeState, list_id: &str) -> String {
 }
 
 /// The list id of a URL that points at one of this node's lists, if it does.
-fn hosted_list_id<'a>(state: &NodeState, url: &'a str) -> Option<&'a str> {
+pub(crate) fn hosted_list_id<'a>(state: &NodeState, url: &'a str) -> Option<&'a str> {
     let id = url.strip_prefix(&status_prefix(state))?;
     let ok = !id.is_empty()
         && id.len() <= 128
@@ -309,7 +309,7 @@ fn verify_one_credential(
     Ok((info, proofs))
 }
 
-fn status_entries(vc_json: &Value) -> Vec<&Value> {
+pub(crate) fn status_entries(vc_json: &Value) -> Vec<&Value> {
     match vc_json.get("credentialStatus") {
         Some(Value::Array(items)) => items.iter().collect(),
         Some(v @ Value::Object(_)) => vec![v],
@@ -430,6 +430,8 @@ pub(crate) async fn verify_credential(
     let (info, proofs) = verify_one_credential(vc_json, now_secs(state), params.policy, &keys)?;
     let status_checks =
         check_status(state, vc_json, &info.issuer, params.allow_unchecked_status).await?;
+    crate::trust::record_verified_credential(state, vc_json, &info, params.policy, &status_checks)
+        .await;
     Ok(pb::VerifiedCredential {
         id: info.id.unwrap_or_default(),
         issuer: info.issuer,
@@ -477,6 +479,7 @@ pub(crate) async fn verify_presentation(
     let resolver = |vm: &str| keys.get(vm);
     let proofs = data_integrity::verify_proofs(vp_json, &opts, &resolver)?;
     let mut credentials = Vec::new();
+    let mut verified_credentials = Vec::new();
     for (i, vc_json) in embedded.iter().enumerate() {
         let enveloped = vc::types_of("type", vc_json.get("type"))
             .is_ok_and(|t| t.iter().any(|t| t == vc::ENVELOPED_VERIFIABLE_CREDENTIAL));
@@ -490,6 +493,7 @@ pub(crate) async fn verify_presentation(
             .map_err(|e| e.within(&format!("verifiableCredential[{i}]")))?;
         let status_checks =
             check_status(state, vc_json, &cinfo.issuer, params.allow_unchecked_status).await?;
+        verified_credentials.push((*vc_json, cinfo.clone(), status_checks.clone()));
         credentials.push(pb::VerifiedCredential {
             id: cinfo.id.unwrap_or_default(),
             issuer: cinfo.issuer,
@@ -526,6 +530,17 @@ pub(crate) async fn verify_presentation(
                 "the presentation challenge cache is full; retry later".into(),
             ));
         }
+    }
+    // Recorded only once the whole presentation verified and its challenge was consumed.
+    for (vc_json, cinfo, status_checks) in &verified_credentials {
+        crate::trust::record_verified_credential(
+            state,
+            vc_json,
+            cinfo,
+            params.policy,
+            status_checks,
+        )
+        .await;
     }
     Ok(pb::VerifyPresentationResponse {
         holder: proofs.controller.clone(),

@@ -17,10 +17,19 @@
 //!   `TRUST_NOT_COMPUTED` before the first one. GetTrust signs a short-lived trust proof with the
 //!   node's key (`atp_core::trust_proof::issue_trust_proof`).
 //!
-//! Not built yet: `CredentialEvidence` derived from the credentials the node issued or verified
-//! (the store keeps no credential records), so the credential gate caps every agent at level 1.
+//! - **CredentialEvidence** is derived from the credentials this node verified
+//!   ([`record_verified_credential`], called by VerifyCredential and VerifyPresentation after a
+//!   credential passed every check). Only what the node can keep checking is recorded: both
+//!   proofs verified under the quantum-safe policy, a `did:atp` issuer and exactly one `did:atp`
+//!   subject that differ, and every `credentialStatus` entry on a list this node hosts (an
+//!   unchecked external list could be revoked without the node knowing). It is stored like
+//!   submitted evidence (kind `CredentialEvidence`, content hash `SHA-256(JCS(credential))`, one
+//!   `evidence` leaf, idempotent) with the credential as `evidence_json`. Each computation reads
+//!   the credential's status entries against the lists as they are then, so a revocation or a
+//!   suspension drops the credential (and the level-2 gate it opened) at the next computation;
+//!   `validUntil` drops it when it passes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Instant;
@@ -38,6 +47,12 @@ use atp_store::{LeafKind, NewTrustEvidence, TrustEvidenceFilter, TrustEvidenceRe
 use atp_trust::{EvidenceGraph, Snapshot, TrustConfig};
 use tonic::{Request, Response, Status};
 
+use atp_core::data_integrity::ProofPolicy;
+use atp_core::status_list::BitstringStatusListEntry;
+use atp_core::vc;
+use serde_json::Value;
+
+use crate::credential;
 use crate::error::{Result, ServerError};
 use crate::extensions::DomainEvent;
 use crate::state::{AppState, NodeState};
@@ -54,6 +69,14 @@ pub const MAX_EXPLAIN_PATHS: u32 = 50;
 /// How many stored pieces of evidence one store read of the computation fetches.
 const SCAN_CHUNK: u32 = 1000;
 
+/// The stored kind of evidence derived from a verified credential.
+pub const CREDENTIAL_EVIDENCE_KIND: &str = "CredentialEvidence";
+
+/// How many content hashes of recorded credentials the node remembers, so that verifying the
+/// same credential again costs no store write. Past this the memory starts afresh (the store
+/// stays idempotent either way).
+const RECORDED_CREDENTIALS_MEMORY: usize = 65_536;
+
 /// The trust engine's state in the node: its configuration and the last snapshot.
 pub struct TrustState {
     /// The model's constants (docs/trust.md).
@@ -61,6 +84,7 @@ pub struct TrustState {
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     job: tokio::sync::Mutex<()>,
     scheduled: AtomicBool,
+    recorded_credentials: std::sync::Mutex<HashSet<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for TrustState {
@@ -83,6 +107,7 @@ impl TrustState {
             snapshot: RwLock::new(None),
             job: tokio::sync::Mutex::new(()),
             scheduled: AtomicBool::new(false),
+            recorded_credentials: std::sync::Mutex::new(HashSet::new()),
         }
     }
 
@@ -105,6 +130,7 @@ fn wire_kind(kind: &str) -> pb::EvidenceKind {
         Some(WireKind::Endorsement) => pb::EvidenceKind::Endorsement,
         Some(WireKind::InteractionReceipt) => pb::EvidenceKind::InteractionReceipt,
         Some(WireKind::IncidentReport) => pb::EvidenceKind::IncidentReport,
+        None if kind == CREDENTIAL_EVIDENCE_KIND => pb::EvidenceKind::Credential,
         None => pb::EvidenceKind::Unspecified,
     }
 }
@@ -219,6 +245,110 @@ fn engine_evidence(record: &TrustEvidenceRecord) -> Result<atp_trust::Evidence> 
     Ok(atp_trust::Evidence::from(&verified))
 }
 
+/// The engine's view of a stored verified credential, with its status read from the lists as
+/// they are now (`lists` caches them for one computation). A status entry whose list is gone or
+/// no longer the issuer's counts as revoked: the node can no longer vouch that it is clear.
+async fn credential_evidence(
+    state: &NodeState,
+    record: &TrustEvidenceRecord,
+    lists: &mut HashMap<String, Option<atp_store::StatusListRecord>>,
+) -> Result<atp_trust::CredentialEvidence> {
+    let vc_json: Value = serde_json::from_str(&record.evidence_json)
+        .map_err(|e| ServerError::internal(format!("stored credential: {e}")))?;
+    let info = vc::check_credential(&vc_json)?;
+    let mut revoked = false;
+    for raw in credential::status_entries(&vc_json) {
+        let entry = BitstringStatusListEntry::from_json(raw)?;
+        let index = entry.index()?;
+        let Some(list_id) = credential::hosted_list_id(state, &entry.status_list_credential) else {
+            revoked = true;
+            break;
+        };
+        if !lists.contains_key(list_id) {
+            let list = state.store.get_status_list(list_id).await?;
+            lists.insert(list_id.to_owned(), list);
+        }
+        let clear = match lists.get(list_id).and_then(Option::as_ref) {
+            Some(list) if list.issuer == info.issuer && list.purpose == entry.status_purpose => {
+                list.list.get(index).is_ok_and(|v| v == 0)
+            }
+            _ => false,
+        };
+        if !clear {
+            revoked = true;
+            break;
+        }
+    }
+    Ok(atp_trust::CredentialEvidence {
+        id: credential::hex(&record.content_hash),
+        issuer: record.issuer.clone(),
+        subject: record.subject.clone(),
+        valid_from_ms: info.valid_from.map_or(i64::MIN, |t| t.unix_millis()),
+        valid_until_ms: info.valid_until.map(|t| t.unix_millis()),
+        revoked,
+    })
+}
+
+/// Records a credential that just passed verification as `CredentialEvidence`, when the node
+/// can keep checking it (see the module documentation); otherwise does nothing. A store failure
+/// is logged, not returned: the verification's answer stands either way.
+pub(crate) async fn record_verified_credential(
+    state: &NodeState,
+    vc_json: &Value,
+    info: &vc::CredentialInfo,
+    policy: ProofPolicy,
+    status_checks: &[pb::StatusCheck],
+) {
+    let [subject] = info.subject_ids.as_slice() else { return };
+    let is_atp = |did: &str| atp_core::did::parse_did_atp(did).is_ok();
+    if policy != ProofPolicy::QuantumSafe
+        || !is_atp(&info.issuer)
+        || !is_atp(subject)
+        || *subject == info.issuer
+        || status_checks.iter().any(|c| c.outcome != pb::StatusCheckOutcome::Clear as i32)
+    {
+        return;
+    }
+    let Ok(evidence_json) = atp_core::jcs::to_canonical_string(vc_json) else { return };
+    if evidence_json.len() > atp_store::MAX_TRUST_EVIDENCE_BYTES {
+        return;
+    }
+    let content_hash = atp_crypto::sha256(evidence_json.as_bytes());
+    {
+        let known = state.trust.recorded_credentials.lock().unwrap_or_else(|p| p.into_inner());
+        if known.contains(&content_hash) {
+            return;
+        }
+    }
+    let created_ms = info.valid_from.map_or_else(|| state.now_ms(), |t| t.unix_millis());
+    let recorded = state
+        .store
+        .record_trust_evidence(NewTrustEvidence {
+            content_hash,
+            kind: CREDENTIAL_EVIDENCE_KIND.to_owned(),
+            issuer: info.issuer.clone(),
+            subject: subject.clone(),
+            created_ms,
+            evidence_json,
+        })
+        .await;
+    match recorded {
+        Ok(r) => {
+            let mut known =
+                state.trust.recorded_credentials.lock().unwrap_or_else(|p| p.into_inner());
+            if known.len() >= RECORDED_CREDENTIALS_MEMORY {
+                known.clear();
+            }
+            known.insert(content_hash);
+            drop(known);
+            if !r.duplicate {
+                state.log_grew.notify_one();
+            }
+        }
+        Err(e) => tracing::warn!("recording credential evidence failed: {e}"),
+    }
+}
+
 fn trust_error(e: atp_trust::TrustError) -> ServerError {
     ServerError::internal(format!("trust computation: {e}"))
 }
@@ -230,12 +360,25 @@ pub async fn recompute_now(state: &NodeState) -> Result<Arc<Snapshot>> {
     let started = Instant::now();
     let store = &state.store;
     let mut graph = EvidenceGraph::new();
+    // The status lists as they are now, read once per computation.
+    let mut lists: HashMap<String, Option<atp_store::StatusListRecord>> = HashMap::new();
     let mut after = None;
     loop {
         let chunk = store.scan_trust_evidence(after, SCAN_CHUNK).await?;
         let Some(last) = chunk.last() else { break };
         after = Some(last.log_index);
         for record in &chunk {
+            if record.kind == CREDENTIAL_EVIDENCE_KIND {
+                match credential_evidence(state, record, &mut lists).await {
+                    Ok(c) => graph.set_credential(&c).map_err(trust_error)?,
+                    Err(e) => tracing::warn!(
+                        log_index = record.log_index,
+                        reason = e.reason(),
+                        "stored credential evidence does not parse; skipped"
+                    ),
+                }
+                continue;
+            }
             match engine_evidence(record) {
                 Ok(e) => {
                     graph.insert(&e).map_err(trust_error)?;
@@ -403,10 +546,7 @@ pub async fn list_evidence(
         Ok(pb::EvidenceKind::Endorsement) => Some(WireKind::Endorsement.as_str()),
         Ok(pb::EvidenceKind::InteractionReceipt) => Some(WireKind::InteractionReceipt.as_str()),
         Ok(pb::EvidenceKind::IncidentReport) => Some(WireKind::IncidentReport.as_str()),
-        // Derived credential evidence is never stored as submitted evidence.
-        Ok(pb::EvidenceKind::Credential) => {
-            return Ok(pb::ListEvidenceResponse::default());
-        }
+        Ok(pb::EvidenceKind::Credential) => Some(CREDENTIAL_EVIDENCE_KIND),
         Err(_) => return Err(ServerError::field("kind", format!("unknown kind {}", req.kind))),
     };
     let filter = TrustEvidenceFilter {
