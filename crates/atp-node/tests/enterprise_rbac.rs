@@ -1,0 +1,334 @@
+//! The RBAC policy in the store, on the real node binary with `[sso]` + `[rbac]` against a real
+//! OpenID provider (npm `oidc-provider` on loopback): the configured bindings seed the store;
+//! `AddRoleBinding` / `RemoveRoleBinding` take effect on the next call; bad bindings are refused
+//! with their field and nothing is stored; only `rbac.bindings.*` holders manage bindings; a
+//! tenant operator (domain from `[rbac.tenants]` resource prefixes) may host status lists for
+//! its own issuers and not for another tenant's; the policy survives a restart.
+//!
+//! Without `node` / `node_modules/oidc-provider` the test fails under `CI=true` and is skipped
+//! loudly otherwise. Bounded: every wait has a deadline; child processes are killed on drop.
+#![cfg(all(unix, feature = "sso", feature = "rbac"))]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use atp_grpc::v1 as pb;
+use atp_grpc::v1::admin_service_client::AdminServiceClient;
+use atp_grpc::v1::credential_service_client::CredentialServiceClient;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const BIN: &str = env!("CARGO_BIN_EXE_atp-node");
+const SECRET: &str = "test-secret-not-for-production-0123456789";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn node_js() -> Option<PathBuf> {
+    let node = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|p| p.join("node")).find(|p| p.is_file())
+    });
+    if node.is_none() || !repo_root().join("node_modules/oidc-provider/package.json").is_file() {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(!ci, "node or node_modules/oidc-provider is missing (scripts/test.sh installs it)");
+        eprintln!("\n!!! SKIPPED: node or node_modules/oidc-provider is missing !!!\n");
+        return None;
+    }
+    node
+}
+
+/// A child process, killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `cmd` and returns it with the rest of its first stdout line starting with `prefix`,
+/// within 30 s.
+async fn spawn_announcing(mut cmd: Command, prefix: &'static str) -> (Proc, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
+    let stdout = child.stdout.take().unwrap();
+    let proc = Proc(child);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let find = async {
+        while let Some(line) = rx.recv().await {
+            if let Some(v) = line.strip_prefix(prefix) {
+                return v.to_owned();
+            }
+        }
+        panic!("the process ended before announcing {prefix:?}")
+    };
+    let value = tokio::time::timeout(Duration::from_secs(30), find).await.expect("within 30 s");
+    (proc, value)
+}
+
+async fn start_idp(node: &Path) -> (Proc, String) {
+    let mut idp = Command::new(node);
+    idp.arg(repo_root().join("enterprise/sso/tests/support/provider.mjs"))
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null());
+    spawn_announcing(idp, "ISSUER ").await
+}
+
+async fn start_node(dir: &Path, config_text: &str) -> (Proc, Channel) {
+    let config = dir.join("node.toml");
+    std::fs::write(&config, config_text).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("ATP_LISTEN", "127.0.0.1:0")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--log", "warn"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    let (node, addr) = spawn_announcing(cmd, "listening: ").await;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("connect");
+    (node, channel)
+}
+
+/// A client-credentials access token of `client` (its groups are fixed by provider.mjs).
+async fn token(issuer: &str, client: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let body = format!(
+        "grant_type=client_credentials&client_id={client}&client_secret={SECRET}&scope=atp&\
+         resource=urn%3Aatp%3Anode"
+    );
+    let addr = issuer.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "POST /token HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: \
+             application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let json = &raw[raw.find('{').expect("a JSON body")..raw.rfind('}').unwrap() + 1];
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["access_token"].as_str().unwrap_or_else(|| panic!("no token: {raw}")).to_owned()
+    })
+    .await
+    .unwrap()
+}
+
+fn with_bearer<T>(message: T, bearer: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {bearer}").parse().unwrap());
+    request
+}
+
+fn binding(subject: &str, role: &str, domain: &str) -> pb::RoleBinding {
+    pb::RoleBinding { subject: subject.into(), role: role.into(), domain: domain.into() }
+}
+
+async fn list(
+    channel: &Channel,
+    bearer: &str,
+) -> Result<pb::ListRoleBindingsResponse, tonic::Status> {
+    AdminServiceClient::new(channel.clone())
+        .list_role_bindings(with_bearer(pb::ListRoleBindingsRequest {}, bearer))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn add(
+    channel: &Channel,
+    bearer: &str,
+    bindings: Vec<pb::RoleBinding>,
+) -> Result<pb::AddRoleBindingResponse, tonic::Status> {
+    AdminServiceClient::new(channel.clone())
+        .add_role_binding(with_bearer(pb::AddRoleBindingRequest { bindings }, bearer))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn remove(
+    channel: &Channel,
+    bearer: &str,
+    bindings: Vec<pb::RoleBinding>,
+) -> Result<pb::RemoveRoleBindingResponse, tonic::Status> {
+    AdminServiceClient::new(channel.clone())
+        .remove_role_binding(with_bearer(pb::RemoveRoleBindingRequest { bindings }, bearer))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn list_anchors(channel: &Channel, bearer: &str) -> Result<(), tonic::Status> {
+    AdminServiceClient::new(channel.clone())
+        .list_trust_anchors(with_bearer(pb::ListTrustAnchorsRequest {}, bearer))
+        .await
+        .map(|_| ())
+}
+
+async fn host_list(channel: &Channel, bearer: &str, issuer: &str) -> Result<(), tonic::Status> {
+    let request = pb::HostStatusListRequest {
+        issuer: issuer.into(),
+        status_purpose: pb::StatusPurpose::Revocation as i32,
+        ..Default::default()
+    };
+    CredentialServiceClient::new(channel.clone())
+        .host_status_list(with_bearer(request, bearer))
+        .await
+        .map(|_| ())
+}
+
+fn field_of(e: &tonic::Status) -> (Code, String, String) {
+    let info = atp_grpc::status::error_info(e).expect("ErrorInfo");
+    (e.code(), info.reason.clone(), info.metadata.get("field").cloned().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_bindings_live_in_the_store_and_apply_on_the_next_call() {
+    let Some(node) = node_js() else { return };
+    let (_idp, issuer) = start_idp(&node).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Tenant B's issuers: a prefix no `did:atp` can have (base58 has no `0`); every other
+    // `did:atp` is tenant A's.
+    let config = format!(
+        "[sso]\nissuer = \"{issuer}\"\naudience = \"urn:atp:node\"\nallow_admin_token = false\n\
+         [rbac]\nbindings = [\"g, group:atp-admins, role:admin, *\"]\n\
+         refresh_interval_seconds = 300\n\
+         [rbac.tenants]\ntenant-a = [\"did:atp:\"]\ntenant-b = [\"did:atp:0b\"]\n"
+    );
+    let (node_proc, channel) = start_node(dir.path(), &config).await;
+    let admin = token(&issuer, "atp-admin-bot").await;
+    let viewer = token(&issuer, "atp-viewer-bot").await;
+
+    // The configured binding seeded the store (revision 1); the permissions come along.
+    let listed = list(&channel, &admin).await.expect("an admin lists the bindings");
+    assert_eq!(listed.revision, 1);
+    assert_eq!(listed.bindings, vec![binding("group:atp-admins", "role:admin", "*")]);
+    assert!(
+        listed.permissions.iter().any(|p| p.role == "role:operator"
+            && p.object == "credentials"
+            && p.action == "revoke")
+    );
+
+    // The viewer bot's group has no binding: denied everything, bindings included.
+    let e = list_anchors(&channel, &viewer).await.expect_err("no binding yet");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = list(&channel, &viewer).await.expect_err("viewer lists bindings");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = add(&channel, &viewer, vec![binding("group:atp-viewers", "role:admin", "*")])
+        .await
+        .expect_err("self-promotion");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    // A binding added through the RPC applies on the next call, without a restart.
+    let added = add(&channel, &admin, vec![binding("group:atp-viewers", "role:viewer", "*")])
+        .await
+        .expect("add");
+    assert_eq!((added.added, added.revision), (1, 2));
+    list_anchors(&channel, &viewer).await.expect("the viewer reads on the next call");
+    let again = add(&channel, &admin, vec![binding("group:atp-viewers", "role:viewer", "*")])
+        .await
+        .expect("idempotent");
+    assert_eq!((again.added, again.revision), (0, 2));
+
+    // Bad input: refused with the field, nothing stored (the good binding in the same call
+    // neither).
+    let good = binding("user:someone", "role:auditor", "*");
+    for (bad, field) in [
+        (binding("group:atp-viewers", "role:root", "*"), "bindings.role"),
+        (binding("atp-viewers", "role:viewer", "*"), "bindings.subject"),
+        (binding("group:", "role:viewer", "*"), "bindings.subject"),
+        (binding("group:atp-viewers", "role:viewer", ""), "bindings.domain"),
+        (binding("group:atp-viewers", "role:viewer", "tenant a"), "bindings.domain"),
+    ] {
+        let e = add(&channel, &admin, vec![good.clone(), bad.clone()]).await.expect_err("bad");
+        assert_eq!(
+            field_of(&e),
+            (Code::InvalidArgument, "FIELD_INVALID".to_owned(), field.to_owned()),
+            "{bad:?}: {e:?}"
+        );
+    }
+    let e = add(&channel, &admin, Vec::new()).await.expect_err("empty");
+    assert_eq!(field_of(&e).2, "bindings");
+    let e = remove(&channel, &admin, vec![binding("group:x", "role:nope", "*")])
+        .await
+        .expect_err("remove with an unknown role");
+    assert_eq!(field_of(&e).2, "bindings.role");
+    let after = list(&channel, &admin).await.unwrap();
+    assert_eq!(after.revision, 2, "nothing stored");
+    assert_eq!(after.bindings.len(), 2);
+
+    // Tenants: the viewer bot's group operates in tenant A only.
+    add(&channel, &admin, vec![binding("group:atp-viewers", "role:operator", "tenant-a")])
+        .await
+        .unwrap();
+    let info = AdminServiceClient::new(channel.clone())
+        .get_node_info(pb::GetNodeInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    host_list(&channel, &viewer, &info.node_did).await.expect("tenant A's issuer");
+    let e = host_list(&channel, &viewer, "did:atp:0b-tenant-b-issuer")
+        .await
+        .expect_err("tenant B's issuer");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    // Removal applies on the next call too.
+    let removed = remove(
+        &channel,
+        &admin,
+        vec![
+            binding("group:atp-viewers", "role:viewer", "*"),
+            binding("group:atp-viewers", "role:operator", "tenant-a"),
+        ],
+    )
+    .await
+    .expect("remove");
+    assert_eq!((removed.removed, removed.revision), (2, 4));
+    let e = list_anchors(&channel, &viewer).await.expect_err("removed");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let gone = remove(&channel, &admin, vec![binding("group:atp-viewers", "role:viewer", "*")])
+        .await
+        .unwrap();
+    assert_eq!((gone.removed, gone.revision), (0, 4));
+    add(&channel, &admin, vec![binding("user:atp-viewer-bot", "role:viewer", "*")]).await.unwrap();
+
+    // A restart with other configured bindings: the store's policy stays.
+    drop(channel);
+    drop(node_proc);
+    let config2 = config.replace("group:atp-admins, role:admin", "group:atp-viewers, role:admin");
+    let (_node2, channel) = start_node(dir.path(), &config2).await;
+    let listed = list(&channel, &admin).await.expect("the stored admin binding holds");
+    assert_eq!(listed.revision, 5);
+    assert_eq!(
+        listed.bindings,
+        vec![
+            binding("group:atp-admins", "role:admin", "*"),
+            binding("user:atp-viewer-bot", "role:viewer", "*"),
+        ]
+    );
+    list_anchors(&channel, &viewer).await.expect("the user binding (sub) holds");
+    let e = list(&channel, &viewer).await.expect_err("the config did not make it admin");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+}
