@@ -321,6 +321,10 @@ impl IdpHttp {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(IDP_REQUEST_TIMEOUT)
             .connect_timeout(IDP_CONNECT_TIMEOUT)
+            // A few requests seconds apart: polling every 5 s races servers whose keep-alive
+            // timeout is 5 s (Node's default), and a reused connection the server has just
+            // closed fails the request. A new connection each time costs nothing here.
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("atp-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| login_error("LOGIN_IDP_UNREACHABLE", format!("HTTP client: {e}")))?;
@@ -328,7 +332,8 @@ impl IdpHttp {
     }
 
     async fn send(&self, request: reqwest::Request) -> std::io::Result<HttpResponse> {
-        let mut response = self.0.execute(request).await.map_err(std::io::Error::other)?;
+        let mut response =
+            self.0.execute(request).await.map_err(|e| std::io::Error::other(with_causes(&e)))?;
         let mut builder = oauth2::http::Response::builder().status(response.status());
         for (name, value) in response.headers() {
             builder = builder.header(name, value);
@@ -356,6 +361,19 @@ impl<'c> AsyncHttpClient<'c> for IdpHttp {
             self.send(request).await
         })
     }
+}
+
+/// An error and its causes on one line: reqwest's own message hides the reason (refused,
+/// reset, TLS).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// https, or plain http on a loopback host only (a local test provider).
@@ -718,7 +736,7 @@ async fn pkce_flow(
     if json {
         eprintln!("{}", json!({"authorizationUrl": url.as_str()}));
     }
-    let code = wait_for_callback(&listener, state.secret()).await?;
+    let code = wait_for_callback(&listener, state.secret(), &endpoints.issuer).await?;
     // One use: nothing listens any more once the code has arrived.
     drop(listener);
     let mut exchange = client.exchange_code(code).set_pkce_verifier(verifier);
@@ -730,10 +748,11 @@ async fn pkce_flow(
 
 /// Serves the loopback redirect until a request with the right `state` arrives. Requests with
 /// another or no `state` get 400 and change nothing, so a page that knows the port cannot end
-/// or hijack the sign-in.
+/// or hijack the sign-in. An `iss` parameter (RFC 9207) must name the issuer signed in at.
 async fn wait_for_callback(
     listener: &tokio::net::TcpListener,
     expected_state: &str,
+    issuer: &str,
 ) -> Result<AuthorizationCode, CliError> {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else { continue };
@@ -767,12 +786,14 @@ async fn wait_for_callback(
         let mut code = None;
         let mut error = None;
         let mut description = None;
+        let mut iss = None;
         for (name, value) in url.query_pairs() {
             match &*name {
                 "state" => state = Some(value.into_owned()),
                 "code" => code = Some(value.into_owned()),
                 "error" => error = Some(value.into_owned()),
                 "error_description" => description = Some(value.into_owned()),
+                "iss" => iss = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -787,6 +808,16 @@ async fn wait_for_callback(
             )
             .await;
             continue;
+        }
+        if iss.as_deref().is_some_and(|i| i != issuer) {
+            let _ = respond(&mut stream, 400, "The sign-in came from another issuer.").await;
+            return Err(login_error(
+                "LOGIN_IDP_MISBEHAVED",
+                format!(
+                    "the authorization response names the issuer {:?}, not {issuer:?} (RFC 9207)",
+                    provider_text(iss.as_deref().unwrap_or_default())
+                ),
+            ));
         }
         if let Some(error) = error {
             let _ = respond(&mut stream, 200, "The sign-in failed; see the terminal.").await;

@@ -31,6 +31,18 @@ impl Drop for TestNode {
 }
 
 pub async fn start_node() -> TestNode {
+    start_node_with(|t: &str| t == ADMIN_TOKEN).await
+}
+
+/// A node whose admin-token check is `verify_admin_token` (the bearer token without `Bearer `).
+pub async fn start_node_with(
+    verify_admin_token: impl Fn(&str) -> bool + Send + Sync + 'static,
+) -> TestNode {
+    start_node_with_extensions(Extensions::community(verify_admin_token)).await
+}
+
+/// A node with the given extension seam (say an authorizer with a role policy).
+pub async fn start_node_with_extensions(extensions: Extensions) -> TestNode {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
     let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).expect("node key");
@@ -49,7 +61,7 @@ pub async fn start_node() -> TestNode {
         format!("atp-cli-test/{did}"),
         format!("http://{addr}"),
         limits,
-        Extensions::community(|t: &str| t == ADMIN_TOKEN),
+        extensions,
     ));
     atp_server::serve::ensure_kel(&state, &[icp]).await.expect("node KEL");
     atp_server::checkpointer::sign_now(&state).await.expect("first checkpoint");
