@@ -113,6 +113,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(EXIT_OK)
         }
+        Command::Admin(AdminCommand::Roles(c)) => {
+            admin_token(&cli, &agent).await?;
+            crate::roles::run(&agent, c, json).await
+        }
         Command::Completions { .. } | Command::Crypto(_) | Command::Login(_) | Command::Logout => {
             unreachable!("handled before connecting")
         }

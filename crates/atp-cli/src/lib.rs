@@ -10,6 +10,7 @@ mod commands;
 mod crypto_cmd;
 pub mod login;
 mod output;
+pub mod roles;
 
 use std::path::PathBuf;
 
@@ -328,6 +329,9 @@ pub enum AdminCommand {
     /// Trust anchors.
     #[command(subcommand)]
     Anchors(AnchorsCommand),
+    /// RBAC role bindings (enterprise `[rbac]`).
+    #[command(subcommand)]
+    Roles(roles::RolesCommand),
 }
 
 /// `atp admin anchors …`

@@ -191,6 +191,43 @@ impl Agent {
             .await?;
         Ok((response.anchors.into_iter().map(|a| (a.did, a.note)).collect(), response.revision))
     }
+
+    /// The RBAC role bindings, their revision and the built-in permissions (admin, enterprise
+    /// `[rbac]`).
+    pub async fn role_bindings(&self) -> Result<v1::ListRoleBindingsResponse> {
+        let node = self.node();
+        node.call("ListRoleBindings", |ch| {
+            let req = node.request(v1::ListRoleBindingsRequest {});
+            async move { AdminServiceClient::new(ch).list_role_bindings(req).await }
+        })
+        .await
+    }
+
+    /// Adds RBAC role bindings, all or none (admin, enterprise `[rbac]`).
+    pub async fn add_role_bindings(
+        &self,
+        bindings: Vec<v1::RoleBinding>,
+    ) -> Result<v1::AddRoleBindingResponse> {
+        let node = self.node();
+        node.call("AddRoleBinding", |ch| {
+            let req = node.request(v1::AddRoleBindingRequest { bindings: bindings.clone() });
+            async move { AdminServiceClient::new(ch).add_role_binding(req).await }
+        })
+        .await
+    }
+
+    /// Removes RBAC role bindings (admin, enterprise `[rbac]`).
+    pub async fn remove_role_bindings(
+        &self,
+        bindings: Vec<v1::RoleBinding>,
+    ) -> Result<v1::RemoveRoleBindingResponse> {
+        let node = self.node();
+        node.call("RemoveRoleBinding", |ch| {
+            let req = node.request(v1::RemoveRoleBindingRequest { bindings: bindings.clone() });
+            async move { AdminServiceClient::new(ch).remove_role_binding(req).await }
+        })
+        .await
+    }
 }
 
 /// `(statusListCredential, statusListIndex, purpose)` of each revocation or suspension entry.

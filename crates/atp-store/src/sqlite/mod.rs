@@ -48,6 +48,7 @@
 //! load batches form by themselves: requests that arrive while one batch commits make up the
 //! next.
 
+mod event_codec;
 mod read;
 mod role_bindings;
 mod writer;
@@ -267,8 +268,11 @@ fn prepare_kel(did: String, event: SignedEvent, expected: Option<KelHead>) -> Re
     }
     let digest = sha256_multihash_b58(&canonical);
     let data_hash: Hash = Sha256::digest(&canonical).into();
-    let json = String::from_utf8(canonical)
-        .map_err(|_| StoreError::invalid("canonical event is not UTF-8"))?;
+    if std::str::from_utf8(&canonical).is_err() {
+        return Err(StoreError::invalid("canonical event is not UTF-8"));
+    }
+    // Compressed here, on the caller's task, so that the single writer only writes.
+    let deflated = event_codec::deflate(&canonical)?;
     Ok(KelAppendReq {
         sequence: e.s,
         event_type: e.t.as_str(),
@@ -277,7 +281,7 @@ fn prepare_kel(did: String, event: SignedEvent, expected: Option<KelHead>) -> Re
         did,
         digest,
         data_hash,
-        json,
+        deflated,
         expected,
     })
 }
@@ -723,6 +727,62 @@ mod tests {
         // The read pool cannot write.
         assert!(sqlx::query("DELETE FROM node_meta").execute(&mut *conn).await.is_err());
         drop(conn);
+        store.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// New events are stored compressed; a row in the form before migration 0006 (plain
+    /// `event_json`, no `event_deflate`) still reads back as the same event.
+    #[tokio::test]
+    async fn events_are_stored_deflated_and_old_rows_still_read() {
+        use atp_crypto::{AlgorithmId, SigningKey};
+        let dir = std::env::temp_dir().join(format!(
+            "atp-store-unit-deflate-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+        let next = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+        let icp =
+            atp_core::kel::incept(&key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z")
+                .unwrap();
+        let did = format!("did:atp:{}", icp.event.scid().unwrap());
+        store.append_kel_event(did.clone(), icp.clone(), None).await.unwrap();
+        let canonical = icp.canonical_bytes().unwrap();
+
+        let mut conn = store.read.acquire().await.unwrap();
+        let (json, deflated): (String, Option<Vec<u8>>) =
+            sqlx::query_as("SELECT event_json, event_deflate FROM kel_events WHERE did = $1")
+                .bind(&did)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        drop(conn);
+        let deflated = deflated.unwrap();
+        assert!(json.is_empty());
+        assert!(
+            deflated.len() * 100 < canonical.len() * 85,
+            "{} of {}",
+            deflated.len(),
+            canonical.len()
+        );
+        assert_eq!(event_codec::inflate(&deflated).unwrap(), canonical);
+        assert_eq!(store.get_kel(&did).await.unwrap()[0].event, icp);
+
+        // Rewrite the row as the first migrations stored it, through a second connection.
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join(DB_FILE_NAME));
+        let mut raw =
+            <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options).await.unwrap();
+        sqlx::query("UPDATE kel_events SET event_json = $1, event_deflate = NULL WHERE did = $2")
+            .bind(String::from_utf8(canonical).unwrap())
+            .bind(&did)
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        drop(raw);
+        assert_eq!(store.get_kel(&did).await.unwrap()[0].event, icp);
+        assert_eq!(store.get_kel_event(&did, 0).await.unwrap().unwrap().event, icp);
         store.close().await.unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }

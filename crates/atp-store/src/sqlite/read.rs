@@ -152,10 +152,18 @@ pub(super) async fn get_entries(
         .collect()
 }
 
-type EventRow = (i64, String, String, i64);
+type EventRow = (i64, String, String, Option<Vec<u8>>, i64);
 
-fn stored_event((sequence, digest, json, log_index): EventRow) -> Result<StoredEvent> {
-    let event = SignedEvent::from_json(json.as_bytes())
+fn stored_event((sequence, digest, json, deflated, log_index): EventRow) -> Result<StoredEvent> {
+    let inflated;
+    let bytes = match deflated {
+        Some(d) => {
+            inflated = super::event_codec::inflate(&d)?;
+            inflated.as_slice()
+        }
+        None => json.as_bytes(),
+    };
+    let event = SignedEvent::from_json(bytes)
         .map_err(|e| StoreError::corrupt(format!("stored event does not parse: {e}")))?;
     Ok(StoredEvent {
         event,
@@ -167,7 +175,8 @@ fn stored_event((sequence, digest, json, log_index): EventRow) -> Result<StoredE
 
 pub(super) async fn get_kel(pool: &SqlitePool, did: &str) -> Result<Vec<StoredEvent>> {
     let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT seq, digest, event_json, log_index FROM kel_events WHERE did = $1 ORDER BY seq",
+        "SELECT seq, digest, event_json, event_deflate, log_index FROM kel_events WHERE did = $1 \
+         ORDER BY seq",
     )
     .bind(did)
     .fetch_all(pool)
@@ -182,7 +191,8 @@ pub(super) async fn get_kel_event(
 ) -> Result<Option<StoredEvent>> {
     let Ok(seq) = i64::try_from(sequence) else { return Ok(None) };
     let row: Option<EventRow> = sqlx::query_as(
-        "SELECT seq, digest, event_json, log_index FROM kel_events WHERE did = $1 AND seq = $2",
+        "SELECT seq, digest, event_json, event_deflate, log_index FROM kel_events \
+         WHERE did = $1 AND seq = $2",
     )
     .bind(did)
     .bind(seq)

@@ -32,7 +32,8 @@ pub(super) struct KelAppendReq {
     pub(super) ts: String,
     pub(super) digest: String,
     pub(super) data_hash: Hash,
-    pub(super) json: String,
+    /// The canonical signed event, raw DEFLATE ([`super::event_codec`]).
+    pub(super) deflated: Vec<u8>,
     pub(super) expected: Option<KelHead>,
 }
 
@@ -421,14 +422,14 @@ async fn append_kel(
         }
     }
     sqlx::query(
-        "INSERT INTO kel_events (did, seq, event_type, digest, event_json, log_index, \
-         stored_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO kel_events (did, seq, event_type, digest, event_json, event_deflate, \
+         log_index, stored_at_ms) VALUES ($1, $2, $3, $4, '', $5, $6, $7)",
     )
     .bind(&req.did)
     .bind(seq)
     .bind(req.event_type)
     .bind(&req.digest)
-    .bind(&req.json)
+    .bind(&req.deflated)
     .bind(to_i64(log_index, "log index")?)
     .bind(now)
     .execute(&mut *conn)
@@ -966,8 +967,8 @@ impl<'a> BulkRows<'a> {
         }
         for chunk in self.events.chunks(ROWS_PER_STATEMENT) {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO kel_events (did, seq, event_type, digest, event_json, log_index, \
-                 stored_at_ms) ",
+                "INSERT INTO kel_events (did, seq, event_type, digest, event_json, \
+                 event_deflate, log_index, stored_at_ms) ",
             );
             let mut rows = Vec::with_capacity(chunk.len());
             for (req, log_index) in chunk {
@@ -978,7 +979,8 @@ impl<'a> BulkRows<'a> {
                     .push_bind(seq)
                     .push_bind(req.event_type)
                     .push_bind(req.digest.as_str())
-                    .push_bind(req.json.as_str())
+                    .push_bind("")
+                    .push_bind(req.deflated.as_slice())
                     .push_bind(log_index)
                     .push_bind(now);
             });
