@@ -28,7 +28,17 @@ const EXPECTED: &[(&str, &[&str])] = &[
         "atp.v1.LogService",
         &["GetCheckpoint", "GetInclusionProof", "GetConsistencyProof", "GetEntries"],
     ),
-    ("atp.v1.AdminService", &["GetNodeInfo", "SetTrustAnchors", "ListTrustAnchors"]),
+    (
+        "atp.v1.AdminService",
+        &[
+            "GetNodeInfo",
+            "SetTrustAnchors",
+            "ListTrustAnchors",
+            "ListRoleBindings",
+            "AddRoleBinding",
+            "RemoveRoleBinding",
+        ],
+    ),
     ("atp.v1.TrustService", &["SubmitEvidence", "GetTrust", "ExplainTrust", "ListEvidence"]),
 ];
 
