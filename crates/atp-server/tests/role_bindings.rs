@@ -1,0 +1,269 @@
+//! The AdminService role-binding RPCs on a real server (SQLite store, 127.0.0.1:0) through the
+//! extension seam: a node whose authorizer has no role policy answers ENTERPRISE_REQUIRED
+//! (after authentication); with a policy, every binding is checked before anything happens,
+//! the change is audited before it is written (an audit failure stores nothing), refusals are
+//! audited, and the policy is told of a change only when something changed.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+
+use atp_core::kel;
+use atp_crypto::{AlgorithmId, SigningKey};
+use atp_grpc::v1 as pb;
+use atp_grpc::v1::admin_service_client::AdminServiceClient;
+use atp_server::extensions::{
+    AdminOnlyAuthorizer, AuditRecord, AuditSink, Authorizer, Principal, RolePolicy, SeamFuture,
+};
+use atp_server::{AppState, Extensions, NodeState, ServerError, ServerLimits};
+use atp_store::{RoleBinding, SqliteStore, Store};
+use tonic::Code;
+use tonic::transport::Channel;
+
+const TOKEN: &str = "role-bindings-admin-token";
+
+/// Admin-only authorization with a role policy over the built-in role names.
+#[derive(Default)]
+struct Policy {
+    changes: Mutex<Vec<u64>>,
+}
+
+impl Authorizer for Policy {
+    fn authorize<'a>(
+        &'a self,
+        principal: &'a Principal,
+        operation: &'a str,
+        resource: &'a str,
+    ) -> SeamFuture<'a, Result<(), ServerError>> {
+        AdminOnlyAuthorizer.authorize(principal, operation, resource)
+    }
+
+    fn role_policy(&self) -> Option<&dyn RolePolicy> {
+        Some(self)
+    }
+}
+
+impl RolePolicy for Policy {
+    fn check_binding(&self, b: &RoleBinding) -> Result<(), ServerError> {
+        if !["role:viewer", "role:operator", "role:admin", "role:auditor"]
+            .contains(&b.role.as_str())
+        {
+            return Err(ServerError::field("bindings.role", "unknown role"));
+        }
+        Ok(())
+    }
+
+    fn permissions(&self) -> Vec<[String; 4]> {
+        vec![["role:admin", "*", "*", "*"].map(str::to_owned)]
+    }
+
+    fn bindings_changed(&self, revision: u64) -> SeamFuture<'_, Result<(), ServerError>> {
+        self.changes.lock().unwrap().push(revision);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Keeps the records; refuses to record while `fail` is set.
+#[derive(Default)]
+struct Audit {
+    records: Mutex<Vec<AuditRecord>>,
+    fail: Mutex<bool>,
+}
+
+impl AuditSink for Audit {
+    fn record<'a>(&'a self, r: &'a AuditRecord) -> SeamFuture<'a, Result<(), ServerError>> {
+        Box::pin(async move {
+            if *self.fail.lock().unwrap() {
+                return Err(ServerError::Unavailable("audit trail down".into()));
+            }
+            self.records.lock().unwrap().push(r.clone());
+            Ok(())
+        })
+    }
+}
+
+struct Node {
+    state: AppState,
+    channel: Channel,
+    stop: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(extensions: Extensions) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let next = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let icp = kel::incept(&key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z").unwrap();
+    let did = format!("did:atp:{}", icp.event.scid().unwrap());
+    let state: AppState = Arc::new(NodeState::new(
+        store,
+        Arc::new(key),
+        did.clone(),
+        format!("atp-node/{did}"),
+        "http://127.0.0.1".to_owned(),
+        ServerLimits::default(),
+        extensions,
+    ));
+    atp_server::serve::ensure_kel(&state, &[icp]).await.unwrap();
+    atp_server::checkpointer::sign_now(&state).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, mut rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(atp_server::serve::serve_with_incoming_shutdown(
+        state.clone(),
+        listener,
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ));
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    Node { state, channel, stop, _dir: dir }
+}
+
+fn authed<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    if let Some(t) = token {
+        r.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    r
+}
+
+fn rb(subject: &str, role: &str) -> pb::RoleBinding {
+    pb::RoleBinding { subject: subject.into(), role: role.into(), domain: "*".into() }
+}
+
+fn reason_and_meta(e: &tonic::Status, key: &str) -> (Code, String, Option<String>) {
+    let info = atp_grpc::status::error_info(e).expect("ErrorInfo");
+    (e.code(), info.reason.clone(), info.metadata.get(key).cloned())
+}
+
+#[tokio::test]
+async fn without_a_role_policy_the_rpcs_answer_enterprise_required() {
+    let node = start(Extensions::community(|t: &str| t == TOKEN)).await;
+    let mut admin = AdminServiceClient::new(node.channel.clone());
+    let add = || pb::AddRoleBindingRequest { bindings: vec![rb("group:a", "role:admin")] };
+    let e = admin.add_role_binding(authed(add(), None)).await.unwrap_err();
+    assert_eq!(reason_and_meta(&e, "feature").1, "AUTH_REQUIRED");
+    let e = admin.add_role_binding(authed(add(), Some(TOKEN))).await.unwrap_err();
+    assert_eq!(
+        reason_and_meta(&e, "feature"),
+        (Code::Unimplemented, "ENTERPRISE_REQUIRED".to_owned(), Some("rbac".to_owned()))
+    );
+    let e = admin
+        .list_role_bindings(authed(pb::ListRoleBindingsRequest {}, Some(TOKEN)))
+        .await
+        .unwrap_err();
+    assert_eq!(reason_and_meta(&e, "feature").1, "ENTERPRISE_REQUIRED");
+    let e = admin
+        .remove_role_binding(authed(
+            pb::RemoveRoleBindingRequest { bindings: vec![rb("group:a", "role:admin")] },
+            Some(TOKEN),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason_and_meta(&e, "feature").1, "ENTERPRISE_REQUIRED");
+    assert_eq!(node.state.store.role_bindings_revision().await.unwrap(), 0);
+    let _ = node.stop.send(true);
+}
+
+#[tokio::test]
+async fn changes_are_checked_audited_before_writing_and_announced() {
+    let policy = Arc::new(Policy::default());
+    let audit = Arc::new(Audit::default());
+    let mut extensions = Extensions::community(|t: &str| t == TOKEN);
+    extensions.authorizer = policy.clone();
+    extensions.audit = audit.clone();
+    let node = start(extensions).await;
+    let mut admin = AdminServiceClient::new(node.channel.clone());
+    let store = node.state.store.clone();
+
+    // Refused: anonymous (audited with its reason), empty, too many, an unknown role.
+    let add = |bindings: Vec<pb::RoleBinding>| pb::AddRoleBindingRequest { bindings };
+    let e = admin.add_role_binding(authed(add(vec![rb("group:a", "role:admin")]), None)).await;
+    assert_eq!(e.unwrap_err().code(), Code::Unauthenticated);
+    {
+        let records = audit.records.lock().unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            (records[0].operation.as_str(), records[0].outcome.as_str()),
+            ("rbac.bindings.write", "AUTH_REQUIRED")
+        );
+    }
+    let e = admin.add_role_binding(authed(add(Vec::new()), Some(TOKEN))).await.unwrap_err();
+    assert_eq!(
+        reason_and_meta(&e, "field"),
+        (Code::InvalidArgument, "FIELD_INVALID".to_owned(), Some("bindings".to_owned()))
+    );
+    let many: Vec<pb::RoleBinding> = (0..=atp_server::admin::MAX_BINDINGS_PER_CALL)
+        .map(|i| rb(&format!("user:{i}"), "role:viewer"))
+        .collect();
+    let e = admin.add_role_binding(authed(add(many), Some(TOKEN))).await.unwrap_err();
+    assert_eq!(reason_and_meta(&e, "field").2.as_deref(), Some("bindings"));
+    let e = admin
+        .add_role_binding(authed(
+            add(vec![rb("group:a", "role:admin"), rb("group:b", "role:root")]),
+            Some(TOKEN),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason_and_meta(&e, "field").2.as_deref(), Some("bindings.role"));
+    // The store's own shape check: a comma in a subject.
+    let e = admin
+        .add_role_binding(authed(add(vec![rb("group:a,b", "role:admin")]), Some(TOKEN)))
+        .await
+        .unwrap_err();
+    assert_eq!(reason_and_meta(&e, "field").1, "FIELD_INVALID");
+    assert_eq!(store.role_bindings_revision().await.unwrap(), 0, "nothing stored");
+
+    // The audit trail is down: nothing is written.
+    *audit.fail.lock().unwrap() = true;
+    let e = admin
+        .add_role_binding(authed(add(vec![rb("group:a", "role:admin")]), Some(TOKEN)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert_eq!(store.role_bindings_revision().await.unwrap(), 0, "not audited, not done");
+    *audit.fail.lock().unwrap() = false;
+
+    // Accepted: audited with the bindings, written, announced.
+    let r = admin
+        .add_role_binding(authed(add(vec![rb("group:a", "role:admin")]), Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.added, r.revision), (1, 1));
+    {
+        let records = audit.records.lock().unwrap();
+        let last = records.last().unwrap();
+        assert_eq!(
+            (last.operation.as_str(), last.principal.as_str()),
+            ("rbac.bindings.write", "admin")
+        );
+        assert!(last.detail.contains("[g, group:a, role:admin, *]"), "{}", last.detail);
+    }
+    // Idempotent: nothing changed, nothing announced.
+    let r = admin
+        .add_role_binding(authed(add(vec![rb("group:a", "role:admin")]), Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.added, r.revision), (0, 1));
+    let r = admin
+        .remove_role_binding(authed(
+            pb::RemoveRoleBindingRequest { bindings: vec![rb("group:a", "role:admin")] },
+            Some(TOKEN),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.removed, r.revision), (1, 2));
+    assert_eq!(*policy.changes.lock().unwrap(), vec![1, 2]);
+
+    let listed = admin
+        .list_role_bindings(authed(pb::ListRoleBindingsRequest {}, Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((listed.revision, listed.bindings.len(), listed.permissions.len()), (2, 0, 1));
+    let _ = node.stop.send(true);
+}
