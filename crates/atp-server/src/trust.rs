@@ -72,6 +72,10 @@ const SCAN_CHUNK: u32 = 1000;
 /// The stored kind of evidence derived from a verified credential.
 pub const CREDENTIAL_EVIDENCE_KIND: &str = "CredentialEvidence";
 
+/// How many signed trust proofs the node keeps for reuse (about 5 KiB each: the ML-DSA-65
+/// proof dominates). Past this the memory starts afresh.
+pub const TRUST_PROOF_CACHE_CAPACITY: usize = 4096;
+
 /// How many content hashes of recorded credentials the node remembers, so that verifying the
 /// same credential again costs no store write. Past this the memory starts afresh (the store
 /// stays idempotent either way).
@@ -85,6 +89,16 @@ pub struct TrustState {
     job: tokio::sync::Mutex<()>,
     scheduled: AtomicBool,
     recorded_credentials: std::sync::Mutex<HashSet<[u8; 32]>>,
+    proofs: std::sync::Mutex<HashMap<String, CachedProof>>,
+}
+
+/// A signed trust proof kept for reuse while it states exactly the current result and has at
+/// least half its lifetime left.
+struct CachedProof {
+    claims: TrustClaims,
+    issued_secs: i64,
+    ttl_secs: i64,
+    json: Arc<Vec<u8>>,
 }
 
 impl std::fmt::Debug for TrustState {
@@ -108,6 +122,7 @@ impl TrustState {
             job: tokio::sync::Mutex::new(()),
             scheduled: AtomicBool::new(false),
             recorded_credentials: std::sync::Mutex::new(HashSet::new()),
+            proofs: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -463,29 +478,64 @@ pub fn get_trust(state: &NodeState, did: &str) -> Result<pb::GetTrustResponse> {
     check_did("did", did)?;
     let snapshot = state.trust.snapshot().ok_or_else(not_computed)?;
     let result = snapshot.get(did);
-    let claims = TrustClaims {
-        subject: did.to_owned(),
-        score: result.score,
-        level: result.level,
-        evidence_count: result.evidence_count,
-        computed_at_ms: snapshot.computed_at_ms(),
-    };
     let now_secs = state.now_ms().div_euclid(1000);
     let ttl = state.limits.trust_proof_ttl_secs;
-    let proof = issue_trust_proof(&state.node_did, &state.node_key, &claims, now_secs, ttl)?;
-    let proof_json = serde_json::to_vec(&proof)
-        .map_err(|e| ServerError::internal(format!("trust proof: {e}")))?;
+    let (issued_secs, proof_json) = trust_proof_json(state, &snapshot, &result, now_secs, ttl)?;
     Ok(pb::GetTrustResponse {
         did: did.to_owned(),
         score: result.score,
         level: u32::from(result.level),
         evidence_count: result.evidence_count,
         computed_at_unix_ms: snapshot.computed_at_ms(),
-        valid_until_unix_ms: now_secs.saturating_add(ttl).saturating_mul(1000),
-        trust_proof_json: proof_json,
+        valid_until_unix_ms: issued_secs.saturating_add(ttl).saturating_mul(1000),
+        trust_proof_json: proof_json.as_ref().clone(),
         level_name: atp_trust::level_name(result.level).to_owned(),
         gates: result.gates.iter().map(|g| g.as_str().to_owned()).collect(),
     })
+}
+
+/// The signed proof of `result`: a cached one when it states exactly these claims and has at
+/// least half of its lifetime left, else a new one (two signatures, ML-DSA-65 and Ed25519, the
+/// cost of GetTrust) that replaces it. Returns when it was issued and its JSON.
+fn trust_proof_json(
+    state: &NodeState,
+    snapshot: &Snapshot,
+    result: &atp_trust::TrustResult,
+    now_secs: i64,
+    ttl: i64,
+) -> Result<(i64, Arc<Vec<u8>>)> {
+    let claims = TrustClaims {
+        subject: result.did.clone(),
+        score: result.score,
+        level: result.level,
+        evidence_count: result.evidence_count,
+        computed_at_ms: snapshot.computed_at_ms(),
+    };
+    {
+        let proofs = state.trust.proofs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = proofs.get(&result.did)
+            && c.claims == claims
+            && c.ttl_secs == ttl
+            && c.issued_secs <= now_secs
+            && now_secs.saturating_sub(c.issued_secs).saturating_mul(2) <= ttl
+        {
+            return Ok((c.issued_secs, c.json.clone()));
+        }
+    }
+    let proof = issue_trust_proof(&state.node_did, &state.node_key, &claims, now_secs, ttl)?;
+    let json = Arc::new(
+        serde_json::to_vec(&proof)
+            .map_err(|e| ServerError::internal(format!("trust proof: {e}")))?,
+    );
+    let mut proofs = state.trust.proofs.lock().unwrap_or_else(|p| p.into_inner());
+    if proofs.len() >= TRUST_PROOF_CACHE_CAPACITY {
+        proofs.clear();
+    }
+    proofs.insert(
+        result.did.clone(),
+        CachedProof { claims, issued_secs: now_secs, ttl_secs: ttl, json: json.clone() },
+    );
+    Ok((now_secs, json))
 }
 
 /// ExplainTrust: the top contributing paths from the anchors, from the last snapshot.

@@ -186,3 +186,34 @@ async fn credentials_the_node_cannot_keep_checking_are_not_recorded() {
     assert!(credential_evidence(&node).await.is_empty());
     assert_eq!(node.log_size().await, log_before);
 }
+
+/// GetTrust reuses a signed proof only while it states exactly the current result and has at
+/// least half of its lifetime left.
+#[tokio::test]
+async fn trust_proofs_are_reused_only_while_they_state_the_current_result() {
+    let node = start().await;
+    let bob = store_agent(&node.store, T0_MS - 3_600_000).await;
+    node.store.set_trust_anchors(vec![node.state.node_did.clone()]).await.unwrap();
+    atp_server::trust::recompute_now(&node.state).await.unwrap();
+    let get = || atp_server::trust::get_trust(&node.state, &bob.did).unwrap();
+    let first = get();
+    assert_eq!(first.level, 0);
+    assert_eq!(get().trust_proof_json, first.trust_proof_json, "reused within the snapshot");
+
+    let (vc, _) = issue(&node, &unsigned(&bob.did, None), &[]).await;
+    verify(&node, &vc, pb::ProofPolicy::QuantumSafe, false).await;
+    atp_server::trust::recompute_now(&node.state).await.unwrap();
+    let raised = get();
+    assert!(raised.level >= 2, "level {}", raised.level);
+    assert_ne!(raised.trust_proof_json, first.trust_proof_json, "a new result, a new proof");
+    let proof: Value = serde_json::from_slice(&raised.trust_proof_json).unwrap();
+    assert_eq!(proof["credentialSubject"]["trustLevel"], json!(raised.level));
+
+    let ttl_ms = node.state.limits.trust_proof_ttl_secs * 1000;
+    node.set_now(T0_MS + ttl_ms / 2);
+    assert_eq!(get().trust_proof_json, raised.trust_proof_json, "half the lifetime left");
+    node.set_now(T0_MS + ttl_ms / 2 + 1000);
+    let renewed = get();
+    assert_ne!(renewed.trust_proof_json, raised.trust_proof_json, "less than half left");
+    assert_eq!(renewed.valid_until_unix_ms, raised.valid_until_unix_ms + ttl_ms / 2 + 1000);
+}
