@@ -547,7 +547,7 @@ async fn pkce_login_refreshes_expiring_tokens_and_logout_revokes_them() {
     let idp = Provider::start(&node_js).await;
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    // atp-cli-short: 2 s access tokens, always within the CLI's refresh margin.
+    // atp-cli-short: 10 s access tokens, always within the CLI's 30 s refresh margin.
     let a = pkce_login(&home, &idp.issuer, "atp-cli-short", "a", "alice").await;
     assert_eq!(a.code, 0, "stdout: {}\nstderr: {}", a.stdout, a.stderr);
     let out: Value = serde_json::from_str(a.stdout.trim()).expect("one JSON object");
@@ -569,13 +569,13 @@ async fn pkce_login_refreshes_expiring_tokens_and_logout_revokes_them() {
     let mut previous = stored(&home, "a", "accessToken");
     let mut previous_refresh = stored(&home, "a", "refreshToken");
     for round in ["within the margin", "after expiry"] {
+        let exp = claims(&previous)["exp"].as_u64().unwrap();
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         if round == "after expiry" {
-            let exp = claims(&previous)["exp"].as_u64().unwrap();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs();
             tokio::time::sleep(Duration::from_secs(exp.saturating_sub(now) + 1)).await;
+        } else {
+            assert!(exp > now + 2, "the token is still valid: only the margin makes it refresh");
         }
         let list = atp(&home, &[&net[..], &["admin", "anchors", "list"]].concat(), &[]).await;
         assert_eq!(list.code, 0, "{round}: {}", list.stderr);

@@ -4,7 +4,7 @@
 //
 // Clients (public, no secret, native: any loopback port is a valid redirect):
 // - `atp-cli`: device grant, authorization code + PKCE, refresh tokens; 600 s access tokens.
-// - `atp-cli-short`: the same with 2 s access tokens, to exercise the refresh.
+// - `atp-cli-short`: the same with 10 s access tokens (inside the CLI's 30 s refresh margin).
 // Access tokens are ES256 JWTs for the resource `urn:atp:node`, with a `groups` claim.
 // Development interactions are on: the tests sign in on the provider's own login and consent
 // pages over HTTP (any login name; `alice` is in atp-admins). Revocation is on.
@@ -57,7 +57,7 @@ server.listen(0, '127.0.0.1', () => {
             scope: 'atp',
             audience: RESOURCE,
             accessTokenFormat: 'jwt',
-            accessTokenTTL: client.clientId === 'atp-cli-short' ? 2 : 600,
+            accessTokenTTL: client.clientId === 'atp-cli-short' ? 10 : 600,
             jwt: { sign: { alg: 'ES256' } },
           };
         },
