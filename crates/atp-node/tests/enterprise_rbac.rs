@@ -3,7 +3,8 @@
 //! `AddRoleBinding` / `RemoveRoleBinding` take effect on the next call; bad bindings are refused
 //! with their field and nothing is stored; only `rbac.bindings.*` holders manage bindings; a
 //! tenant operator (domain from `[rbac.tenants]` resource prefixes) may host status lists for
-//! its own issuers and not for another tenant's; the policy survives a restart.
+//! its own issuers and not for another tenant's, and cannot revoke in another tenant's status
+//! list until bound in that tenant; the policy survives a restart.
 //!
 //! Without `node` / `node_modules/oidc-provider` the test fails under `CI=true` and is skipped
 //! loudly otherwise. Bounded: every wait has a deadline; child processes are killed on drop.
@@ -199,6 +200,23 @@ async fn host_list(channel: &Channel, bearer: &str, issuer: &str) -> Result<(), 
         .map(|_| ())
 }
 
+async fn revoke(
+    channel: &Channel,
+    bearer: &str,
+    entry: &pb::StatusEntryRef,
+) -> Result<(), tonic::Status> {
+    let request = pb::UpdateStatusRequest {
+        update: Some(pb::update_status_request::Update::NodeIssuer(pb::NodeIssuerStatusChange {
+            entry: Some(entry.clone()),
+            action: pb::StatusAction::Revoke as i32,
+        })),
+    };
+    CredentialServiceClient::new(channel.clone())
+        .update_status(with_bearer(request, bearer))
+        .await
+        .map(|_| ())
+}
+
 fn field_of(e: &tonic::Status) -> (Code, String, String) {
     let info = atp_grpc::status::error_info(e).expect("ErrorInfo");
     (e.code(), info.reason.clone(), info.metadata.get("field").cloned().unwrap_or_default())
@@ -212,10 +230,11 @@ async fn role_bindings_live_in_the_store_and_apply_on_the_next_call() {
     // Tenant B's issuers: a prefix no `did:atp` can have (base58 has no `0`); every other
     // `did:atp` is tenant A's.
     let config = format!(
-        "[sso]\nissuer = \"{issuer}\"\naudience = \"urn:atp:node\"\nallow_admin_token = false\n\
+        "public_url = \"https://node.test\"\n\
+         [sso]\nissuer = \"{issuer}\"\naudience = \"urn:atp:node\"\nallow_admin_token = false\n\
          [rbac]\nbindings = [\"g, group:atp-admins, role:admin, *\"]\n\
          refresh_interval_seconds = 300\n\
-         [rbac.tenants]\ntenant-a = [\"did:atp:\"]\ntenant-b = [\"did:atp:0b\"]\n"
+         [rbac.tenants]\ntenant-a = [\"did:atp:\"]\ntenant-b = [\"did:atp:0b\", \"https://node.test/status/\"]\n"
     );
     let (node_proc, channel) = start_node(dir.path(), &config).await;
     let admin = token(&issuer, "atp-admin-bot").await;
@@ -294,6 +313,33 @@ async fn role_bindings_live_in_the_store_and_apply_on_the_next_call() {
         .expect_err("tenant B's issuer");
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 
+    // The node's status lists are tenant B's: the operator of tenant A cannot revoke there.
+    let issued = CredentialServiceClient::new(channel.clone())
+        .issue_credential(with_bearer(
+            pb::IssueCredentialRequest {
+                credential_json: serde_json::to_vec(&serde_json::json!({
+                    "@context": ["https://www.w3.org/ns/credentials/v2"],
+                    "type": ["VerifiableCredential"],
+                    "credentialSubject": {"id": info.node_did},
+                }))
+                .unwrap(),
+                status_purposes: vec![pb::StatusPurpose::Revocation as i32],
+            },
+            &admin,
+        ))
+        .await
+        .expect("the admin issues")
+        .into_inner();
+    let entry = issued.status_entries[0].clone();
+    assert!(entry.status_list_credential.starts_with("https://node.test/status/"), "{entry:?}");
+    let e = revoke(&channel, &viewer, &entry).await.expect_err("tenant A's operator, B's list");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let r = add(&channel, &admin, vec![binding("group:atp-viewers", "role:operator", "tenant-b")])
+        .await
+        .unwrap();
+    assert_eq!(r.revision, 4);
+    revoke(&channel, &viewer, &entry).await.expect("now an operator of tenant B too");
+
     // Removal applies on the next call too.
     let removed = remove(
         &channel,
@@ -301,17 +347,18 @@ async fn role_bindings_live_in_the_store_and_apply_on_the_next_call() {
         vec![
             binding("group:atp-viewers", "role:viewer", "*"),
             binding("group:atp-viewers", "role:operator", "tenant-a"),
+            binding("group:atp-viewers", "role:operator", "tenant-b"),
         ],
     )
     .await
     .expect("remove");
-    assert_eq!((removed.removed, removed.revision), (2, 4));
+    assert_eq!((removed.removed, removed.revision), (3, 5));
     let e = list_anchors(&channel, &viewer).await.expect_err("removed");
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     let gone = remove(&channel, &admin, vec![binding("group:atp-viewers", "role:viewer", "*")])
         .await
         .unwrap();
-    assert_eq!((gone.removed, gone.revision), (0, 4));
+    assert_eq!((gone.removed, gone.revision), (0, 5));
     add(&channel, &admin, vec![binding("user:atp-viewer-bot", "role:viewer", "*")]).await.unwrap();
 
     // A restart with other configured bindings: the store's policy stays.
@@ -320,7 +367,7 @@ async fn role_bindings_live_in_the_store_and_apply_on_the_next_call() {
     let config2 = config.replace("group:atp-admins, role:admin", "group:atp-viewers, role:admin");
     let (_node2, channel) = start_node(dir.path(), &config2).await;
     let listed = list(&channel, &admin).await.expect("the stored admin binding holds");
-    assert_eq!(listed.revision, 5);
+    assert_eq!(listed.revision, 6);
     assert_eq!(
         listed.bindings,
         vec![
