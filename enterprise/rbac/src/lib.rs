@@ -563,6 +563,13 @@ impl RbacAuthorizer {
             }
         }
         let _one = src.reload.lock().await;
+        if !force {
+            // Another call may have looked while this one waited.
+            let last = *src.last_check.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() < src.refresh_interval {
+                return Ok(());
+            }
+        }
         let revision = src.store.role_bindings_revision().await?;
         *src.last_check.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         if revision == src.loaded_revision.load(Ordering::Acquire) {
