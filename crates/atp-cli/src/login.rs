@@ -220,19 +220,12 @@ pub fn write_credentials(home: &Path, credentials: &CredentialsFile) -> Result<(
             Err(source) => Err(CliError::Io { path, source }),
         };
     }
-    let mut dir = std::fs::DirBuilder::new();
-    dir.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        dir.mode(0o700);
-    }
-    dir.create(home).map_err(|source| CliError::Io { path: home.to_path_buf(), source })?;
+    create_home(home)?;
     let bytes = Zeroizing::new(serde_json::to_vec_pretty(credentials).map_err(|e| {
         credentials_error("CREDENTIALS_MALFORMED", format!("cannot encode the credentials: {e}"))
     })?);
     let tmp = home.join(format!(".{CREDENTIALS_FILE}.{}.tmp", std::process::id()));
-    let written = write_new_private_file(&tmp, &bytes)
+    let written = write_new_private_file(&tmp, &bytes, true)
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|source| CliError::Io { path: path.clone(), source });
     if written.is_err() {
@@ -247,9 +240,11 @@ pub fn write_credentials(home: &Path, credentials: &CredentialsFile) -> Result<(
     Ok(())
 }
 
-fn write_new_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    // A leftover of a crashed run of a process with the same id.
-    let _ = std::fs::remove_file(path);
+fn write_new_private_file(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+    if replace {
+        // A leftover of a crashed run of a process with the same id.
+        let _ = std::fs::remove_file(path);
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -260,6 +255,72 @@ fn write_new_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// How long a process waits for another's update of the credentials file.
+const LOCK_WAIT: Duration = Duration::from_secs(45);
+/// A lock file older than this was left by a process that died: longer than the slowest
+/// update (one refresh request at [`IDP_REQUEST_TIMEOUT`]).
+const LOCK_STALE: Duration = Duration::from_secs(60);
+
+/// Serialises the read-modify-write updates of the credentials file between `atp` processes:
+/// with rotated refresh tokens, two processes refreshing with the same token would make the
+/// provider see a reused token and end the whole grant. Held by creating
+/// `$ATP_HOME/.credentials.lock` exclusively; removed on drop.
+struct CredentialsLock {
+    path: PathBuf,
+}
+
+impl CredentialsLock {
+    async fn acquire(home: &Path) -> Result<CredentialsLock, CliError> {
+        create_home(home)?;
+        let path = home.join(format!(".{CREDENTIALS_FILE}.lock"));
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match write_new_private_file(&path, b"", false) {
+                Ok(()) => return Ok(CredentialsLock { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > LOCK_STALE);
+                    if stale {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(credentials_error(
+                            "CREDENTIALS_LOCKED",
+                            format!(
+                                "{} is held by another atp process (remove it if none runs)",
+                                path.display()
+                            ),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(source) => return Err(CliError::Io { path, source }),
+            }
+        }
+    }
+}
+
+impl Drop for CredentialsLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn create_home(home: &Path) -> Result<(), CliError> {
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        dir.mode(0o700);
+    }
+    dir.create(home).map_err(|source| CliError::Io { path: home.to_path_buf(), source })
 }
 
 /// Checks a profile name: 1 to 64 characters of `[A-Za-z0-9._-]`, not starting with `.`.
@@ -572,7 +633,7 @@ pub async fn login(cli: &Cli, args: &LoginArgs) -> Result<u8, CliError> {
     }
     let home = home_of(cli)?;
     // A credentials file that would be refused later is refused before the user signs in.
-    let mut credentials = read_credentials(&home)?
+    let credentials = read_credentials(&home)?
         .unwrap_or(CredentialsFile { version: CREDENTIALS_VERSION, profiles: BTreeMap::new() });
     let http = IdpHttp::new()?;
     let endpoints = discover(&http, &args.issuer).await?;
@@ -595,6 +656,9 @@ pub async fn login(cli: &Cli, args: &LoginArgs) -> Result<u8, CliError> {
     let (access_token, refresh_token, expires_at) = stored_from(&response, None)?;
     let (subject, email) = unverified_identity(access_token.expose());
     let has_refresh = refresh_token.is_some();
+    let _lock = CredentialsLock::acquire(&home).await?;
+    // Another process may have changed other profiles while the user signed in.
+    let mut credentials = read_credentials(&home)?.unwrap_or(credentials);
     credentials.profiles.insert(
         cli.profile.clone(),
         StoredLogin {
@@ -888,12 +952,21 @@ async fn respond(
 /// within [`REFRESH_MARGIN_SECS`]; `None` when there is no stored login for the profile.
 pub async fn stored_bearer(home: &Path, profile: &str) -> Result<Option<Secret>, CliError> {
     check_profile_name(profile)?;
-    let Some(mut credentials) = read_credentials(home)? else { return Ok(None) };
+    let fresh = |login: &StoredLogin| {
+        login.expires_at.is_none_or(|at| now_secs().saturating_add(REFRESH_MARGIN_SECS) < at)
+    };
+    let Some(credentials) = read_credentials(home)? else { return Ok(None) };
     let Some(login) = credentials.profiles.get(profile) else { return Ok(None) };
-    let fresh =
-        login.expires_at.is_none_or(|at| now_secs().saturating_add(REFRESH_MARGIN_SECS) < at);
-    if fresh {
+    if fresh(login) {
         return Ok(Some(login.access_token.clone()));
+    }
+    // Refresh under the lock, from the file as it is then: another process may have refreshed
+    // (and rotated the refresh token) in the meantime.
+    let _lock = CredentialsLock::acquire(home).await?;
+    let Some(mut credentials) = read_credentials(home)? else { return Ok(None) };
+    let Some(login) = credentials.profiles.get(profile).cloned() else { return Ok(None) };
+    if fresh(&login) {
+        return Ok(Some(login.access_token));
     }
     let again = |cause: String| {
         login_error(
@@ -924,12 +997,8 @@ pub async fn stored_bearer(home: &Path, profile: &str) -> Result<Option<Secret>,
         again(format!("could not be refreshed ({message})"))
     })?;
     let (access_token, refresh_token, expires_at) = stored_from(&response, Some(refresh_token))?;
-    let updated = StoredLogin {
-        access_token: access_token.clone(),
-        refresh_token,
-        expires_at,
-        ..login.clone()
-    };
+    let updated =
+        StoredLogin { access_token: access_token.clone(), refresh_token, expires_at, ..login };
     credentials.profiles.insert(profile.to_owned(), updated);
     write_credentials(home, &credentials)?;
     Ok(Some(access_token))
@@ -945,14 +1014,14 @@ pub async fn stored_bearer(home: &Path, profile: &str) -> Result<Option<Secret>,
 pub async fn logout(cli: &Cli) -> Result<u8, CliError> {
     check_profile_name(&cli.profile)?;
     let home = home_of(cli)?;
-    let Some(mut credentials) = read_credentials(&home)? else {
+    let Some(credentials) = read_credentials(&home)? else {
         note(cli.json, "not signed in (no credentials file)");
         if cli.json {
             print_json(&json!({"profile": cli.profile, "signedIn": false}));
         }
         return Ok(EXIT_OK);
     };
-    let Some(login) = credentials.profiles.remove(&cli.profile) else {
+    let Some(login) = credentials.profiles.get(&cli.profile).cloned() else {
         note(cli.json, &format!("not signed in (no profile {})", cli.profile));
         if cli.json {
             print_json(&json!({"profile": cli.profile, "signedIn": false}));
@@ -978,7 +1047,13 @@ pub async fn logout(cli: &Cli) -> Result<u8, CliError> {
             }
         },
     };
-    write_credentials(&home, &credentials)?;
+    {
+        let _lock = CredentialsLock::acquire(&home).await?;
+        if let Some(mut current) = read_credentials(&home)? {
+            current.profiles.remove(&cli.profile);
+            write_credentials(&home, &current)?;
+        }
+    }
     if cli.json {
         print_json(&json!({
             "profile": cli.profile,

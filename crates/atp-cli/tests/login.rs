@@ -590,6 +590,16 @@ async fn pkce_login_refreshes_expiring_tokens_and_logout_revokes_them() {
         previous_refresh = current_refresh;
     }
 
+    // Concurrent admin commands refresh one after the other (the credentials lock), each with
+    // the refresh token its predecessor stored: a reused rotated token would end the grant.
+    let args = [&net[..], &["admin", "anchors", "list"]].concat();
+    let (r1, r2, r3) =
+        tokio::join!(atp(&home, &args, &[]), atp(&home, &args, &[]), atp(&home, &args, &[]));
+    for r in [&r1, &r2, &r3] {
+        assert_eq!(r.code, 0, "concurrent refresh: {}", r.stderr);
+    }
+    assert!(!home.join(".credentials.lock").exists(), "the lock is released");
+
     // Logout revokes at the provider and deletes a; b stays, and b's refresh token still works
     // (the control: only a's grant ended).
     let a_refresh = stored(&home, "a", "refreshToken");
