@@ -41,7 +41,7 @@ pub struct Cli {
     /// The agent (a directory under $ATP_HOME/agents) that acts.
     #[arg(long, global = true, env = "ATP_AGENT", default_value = "default")]
     pub agent: String,
-    /// Where agents keep their keys (default ~/.atp).
+    /// Where agents keep their keys and `atp login` its tokens (default ~/.atp).
     #[arg(long, global = true, env = "ATP_HOME")]
     pub home: Option<PathBuf>,
     /// A file holding the node's admin token (for admin commands and node-issued credentials).
