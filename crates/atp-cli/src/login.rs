@@ -56,6 +56,8 @@ const IDP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CALLBACK_REQUEST_BYTES: usize = 16 * 1024;
 const CALLBACK_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const CALLBACK_PATH: &str = "/callback";
+/// The device grant never polls faster than this, whatever `interval` the provider names.
+const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest provider-supplied text (an error description) shown to the user.
 const MAX_PROVIDER_TEXT: usize = 200;
 
@@ -744,7 +746,9 @@ async fn device_flow(
     // oauth2 polls at the provider's `interval`, adds 5 s on `slow_down`, keeps polling on
     // `authorization_pending`, and stops on `access_denied` / `expired_token` or when the
     // device code's lifetime (capped by --timeout) is over.
-    poll.request_async(http, tokio::time::sleep, Some(Duration::from_secs(args.timeout)))
+    // An `interval` of 0 would make a busy loop against the provider: at least 1 s.
+    let sleep = |interval: Duration| tokio::time::sleep(interval.max(MIN_POLL_INTERVAL));
+    poll.request_async(http, sleep, Some(Duration::from_secs(args.timeout)))
         .await
         .map_err(|e| token_error("device sign-in", e))
 }
