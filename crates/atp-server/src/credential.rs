@@ -51,7 +51,7 @@ use serde_json::Value;
 use tonic::{Request, Response, Status};
 
 use crate::error::{Result, ServerError};
-use crate::extensions::{AuditRecord, CallInfo, DomainEvent};
+use crate::extensions::{AuditRecord, CallInfo, DomainEvent, Extensions};
 use crate::state::{AppState, NodeState};
 
 /// The largest unsigned credential accepted by IssueCredential, in bytes.
@@ -291,6 +291,7 @@ pub(crate) struct VerifyParams {
 }
 
 fn verify_one_credential(
+    extensions: &Extensions,
     vc_json: &Value,
     now: i64,
     policy: ProofPolicy,
@@ -304,9 +305,55 @@ fn verify_one_credential(
         ..VerifyOptions::assertion().with_policy(policy)
     };
     let resolver = |vm: &str| keys.get(vm);
-    let proofs = data_integrity::verify_proofs(vc_json, &opts, &resolver)?;
+    let proofs = data_integrity::verify_proofs(vc_json, &opts, &resolver);
+    observe_proofs(extensions, "credential", vc_json, &proofs);
+    let proofs = proofs?;
     vc::check_validity_period(&info, now)?;
     Ok((info, proofs))
+}
+
+/// Reports the signature check of each proof of `doc` that the verifier reached. Proofs are
+/// verified in order and the first failure stops it, naming its index (`proof 1: …`): so on
+/// `SIGNATURE_INVALID` the proofs before it verified and that one did not. Other refusals say
+/// nothing about the signatures and are not counted.
+fn observe_proofs(
+    extensions: &Extensions,
+    kind: &'static str,
+    doc: &Value,
+    verified: &std::result::Result<VerifiedProofs, CoreError>,
+) {
+    match verified {
+        Ok(v) => {
+            for p in &v.proofs {
+                extensions.signature_verified(kind, p.cryptosuite.name(), true);
+            }
+        }
+        Err(CoreError::VcCryptographicSecurity {
+            kind: ProofErrorKind::SignatureInvalid,
+            reason,
+        }) => {
+            let failed = reason
+                .strip_prefix("proof ")
+                .and_then(|r| r.split_once(':'))
+                .and_then(|(i, _)| i.parse::<usize>().ok());
+            let proofs: Vec<&Value> = match doc.get("proof") {
+                Some(Value::Array(items)) => items.iter().collect(),
+                Some(v @ Value::Object(_)) => vec![v],
+                _ => Vec::new(),
+            };
+            let Some(failed) = failed.or((proofs.len() == 1).then_some(0)) else { return };
+            for (i, proof) in proofs.iter().enumerate().take(failed.saturating_add(1)) {
+                let suite = proof
+                    .get("cryptosuite")
+                    .and_then(Value::as_str)
+                    .and_then(data_integrity::Cryptosuite::from_name);
+                if let Some(suite) = suite {
+                    extensions.signature_verified(kind, suite.name(), i != failed);
+                }
+            }
+        }
+        Err(_) => {}
+    }
 }
 
 pub(crate) fn status_entries(vc_json: &Value) -> Vec<&Value> {
@@ -427,7 +474,8 @@ pub(crate) async fn verify_credential(
     let mut vms = BTreeMap::new();
     collect_vms(vc_json, Relationship::Assertion, &mut vms);
     let keys = KeyMap::resolve(state, &vms).await?;
-    let (info, proofs) = verify_one_credential(vc_json, now_secs(state), params.policy, &keys)?;
+    let (info, proofs) =
+        verify_one_credential(&state.extensions, vc_json, now_secs(state), params.policy, &keys)?;
     let status_checks =
         check_status(state, vc_json, &info.issuer, params.allow_unchecked_status).await?;
     crate::trust::record_verified_credential(state, vc_json, &info, params.policy, &status_checks)
@@ -477,7 +525,9 @@ pub(crate) async fn verify_presentation(
         ..VerifyOptions::authentication(challenge, domain).with_policy(params.policy)
     };
     let resolver = |vm: &str| keys.get(vm);
-    let proofs = data_integrity::verify_proofs(vp_json, &opts, &resolver)?;
+    let proofs = data_integrity::verify_proofs(vp_json, &opts, &resolver);
+    observe_proofs(&state.extensions, "presentation", vp_json, &proofs);
+    let proofs = proofs?;
     let mut credentials = Vec::new();
     let mut verified_credentials = Vec::new();
     for (i, vc_json) in embedded.iter().enumerate() {
@@ -489,8 +539,9 @@ pub(crate) async fn verify_presentation(
                 reason: "enveloped credentials are not verified by this node".into(),
             }));
         }
-        let (cinfo, cproofs) = verify_one_credential(vc_json, now, params.policy, &keys)
-            .map_err(|e| e.within(&format!("verifiableCredential[{i}]")))?;
+        let (cinfo, cproofs) =
+            verify_one_credential(&state.extensions, vc_json, now, params.policy, &keys)
+                .map_err(|e| e.within(&format!("verifiableCredential[{i}]")))?;
         let status_checks =
             check_status(state, vc_json, &cinfo.issuer, params.allow_unchecked_status).await?;
         verified_credentials.push((*vc_json, cinfo.clone(), status_checks.clone()));
@@ -808,9 +859,12 @@ async fn update_node_status(
         }
         None => None,
     };
-    state.extensions.observer.on_domain_event(&DomainEvent::Other {
-        kind: "credential.status_changed",
-        detail: format!("{list_id}#{index} {action:?}"),
+    state.extensions.observer.on_domain_event(&DomainEvent::CredentialStatusChanged {
+        list_id,
+        purpose: record.purpose.as_str(),
+        set: u64::from(value != 0),
+        cleared: u64::from(value == 0),
+        external: false,
     });
     Ok(pb::UpdateStatusResponse {
         status_list_credential: entry.status_list_credential,
@@ -926,7 +980,14 @@ async fn apply_signed_update(
             purpose: record.purpose.as_str(),
         }));
     }
-    status_update::verify_signature(&signed.update, &signed.signature, &kel.state.current_key)?;
+    let verified =
+        status_update::verify_signature(&signed.update, &signed.signature, &kel.state.current_key);
+    state.extensions.signature_verified(
+        "status_update",
+        kel.state.current_key.algorithm().name(),
+        verified.is_ok(),
+    );
+    verified?;
     let latest = state.now_ms().saturating_add(state.limits.clock_skew_ms);
     if update.issued_at_ms > latest {
         return Err(ServerError::Core(CoreError::StatusUpdateMalformed(format!(
@@ -934,6 +995,8 @@ async fn apply_signed_update(
             update.issued_at_ms
         ))));
     }
+    let set = update.changes.iter().filter(|c| c.value != 0).count() as u64;
+    let cleared = update.changes.len() as u64 - set;
     let applied = state
         .store
         .apply_status_update(NewSignedStatusUpdate {
@@ -947,9 +1010,12 @@ async fn apply_signed_update(
         })
         .await?;
     state.log_grew.notify_one();
-    state.extensions.observer.on_domain_event(&DomainEvent::Other {
-        kind: "credential.status_changed",
-        detail: format!("{list_id}@{} external", applied.version),
+    state.extensions.observer.on_domain_event(&DomainEvent::CredentialStatusChanged {
+        list_id: &list_id,
+        purpose: update.status_purpose.as_str(),
+        set,
+        cleared,
+        external: true,
     });
     Ok(pb::UpdateStatusResponse {
         status_list_credential: url,
@@ -1037,6 +1103,7 @@ impl CredentialService for CredentialApi {
             })
         }
         .await;
+        self.state.extensions.credential_verified("credential", &r);
         self.observe("atp.v1.CredentialService/VerifyCredential", started, &r);
         Ok(Response::new(r?))
     }
@@ -1058,6 +1125,7 @@ impl CredentialService for CredentialApi {
             verify_presentation(&self.state, &vp_json, &req.challenge, &req.domain, params).await
         }
         .await;
+        self.state.extensions.credential_verified("presentation", &r);
         self.observe("atp.v1.CredentialService/VerifyPresentation", started, &r);
         Ok(Response::new(r?))
     }

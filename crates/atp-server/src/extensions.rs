@@ -191,6 +191,8 @@ pub enum DomainEvent<'a> {
         sequence: u64,
         /// Its log index.
         log_index: u64,
+        /// Its type: `icp`, `rot` or `dea` (`atp_core::kel::EventType::as_str`).
+        event_type: &'static str,
     },
     /// A fork of a key event log was detected and its evidence stored.
     KelForkDetected {
@@ -203,6 +205,48 @@ pub enum DomainEvent<'a> {
     CheckpointSigned {
         /// Its tree size.
         size: u64,
+    },
+    /// A signature was checked: one per signature, on the request path, so observers must keep
+    /// this cheap (every field is static; nothing is allocated to emit it).
+    SignatureVerified {
+        /// What was signed: `envelope`, `session`, `credential`, `presentation`, `key_event`,
+        /// `evidence` or `status_update`.
+        kind: &'static str,
+        /// The signature algorithm (`mldsa65-ed25519`, `atp_crypto::AlgorithmId::name`) or,
+        /// for Data Integrity proofs, the cryptosuite (`eddsa-jcs-2022`).
+        algorithm: &'static str,
+        /// Whether it verified.
+        ok: bool,
+    },
+    /// Entries of a status list changed: UpdateStatus on a list the node issues from, or a
+    /// signed update of an external issuer's hosted list.
+    CredentialStatusChanged {
+        /// The list (its id on this node; never a metric label).
+        list_id: &'a str,
+        /// The list's purpose: `revocation`, `suspension` or `message`.
+        purpose: &'static str,
+        /// Entries set to a non-zero value (revoked, suspended, a message selected).
+        set: u64,
+        /// Entries set to zero (reinstated, or the default message).
+        cleared: u64,
+        /// Whether the update was signed by an external issuer (else the node changed its own
+        /// list).
+        external: bool,
+    },
+    /// A credential or a presentation was verified (VerifyCredential, VerifyPresentation, and
+    /// their VC-API routes), whatever the result.
+    CredentialVerified {
+        /// `credential` or `presentation`.
+        kind: &'static str,
+        /// `OK`, or the refusal's reason code.
+        result: &'static str,
+    },
+    /// A trust computation finished and its snapshot was published.
+    TrustRecomputed {
+        /// How long the computation took (reading the evidence, computing, publishing).
+        elapsed: Duration,
+        /// How many agents (DIDs in the snapshot) are at each level, 0 to 4.
+        agents_by_level: [u64; 5],
     },
     /// Anything else, named by `kind` (e.g. `credential.issued`).
     Other {
@@ -276,6 +320,21 @@ impl Extensions {
             observer: Arc::new(TracingObserver),
             audit: Arc::new(TracingAuditSink),
         }
+    }
+
+    /// Reports one checked signature ([`DomainEvent::SignatureVerified`]).
+    pub fn signature_verified(&self, kind: &'static str, algorithm: &'static str, ok: bool) {
+        self.observer.on_domain_event(&DomainEvent::SignatureVerified { kind, algorithm, ok });
+    }
+
+    /// Reports one credential or presentation verification ([`DomainEvent::CredentialVerified`]):
+    /// `OK`, or the reason code of `result`'s error.
+    pub fn credential_verified<T>(&self, kind: &'static str, result: &Result<T, ServerError>) {
+        let result = match result {
+            Ok(_) => "OK",
+            Err(e) => e.reason(),
+        };
+        self.observer.on_domain_event(&DomainEvent::CredentialVerified { kind, result });
     }
 
     /// Authenticates the call and authorizes `operation` on `resource`.
@@ -377,7 +436,13 @@ impl Observer for TracingObserver {
     }
 
     fn on_domain_event(&self, e: &DomainEvent<'_>) {
-        tracing::info!(event = ?e, "domain event");
+        // One per signature on the request path, and one per scheduled computation: too many
+        // for INFO (the computation already logs at DEBUG).
+        match e {
+            DomainEvent::SignatureVerified { .. } => tracing::trace!(event = ?e, "domain event"),
+            DomainEvent::TrustRecomputed { .. } => tracing::debug!(event = ?e, "domain event"),
+            _ => tracing::info!(event = ?e, "domain event"),
+        }
     }
 }
 

@@ -371,6 +371,7 @@ async fn verify_credential(
         Ok::<_, ServerError>((verified, params))
     }
     .await;
+    state.extensions.credential_verified("credential", &r);
     match r {
         Ok((c, params)) => json_response(
             StatusCode::OK,
@@ -414,6 +415,7 @@ async fn verify_presentation(
         Ok::<_, ServerError>((verified, params))
     }
     .await;
+    state.extensions.credential_verified("presentation", &r);
     match r {
         Ok((p, params)) => json_response(
             StatusCode::OK,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use atp_core::CoreError;
 use atp_core::did;
-use atp_core::kel::{DID_ATP_PREFIX, ForkCheck, SignedEvent};
+use atp_core::kel::{DID_ATP_PREFIX, ForkCheck, KelState, SignedEvent};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_server::IdentityService;
 use atp_store::entry::{LeafKind, entry_leaf_hash, kel_data_hash};
@@ -119,8 +119,9 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
                 if incoming.event.s != 0 {
                     return Err(ServerError::DidNotFound(did));
                 }
-                let st = verifier.verify_did(&did, std::slice::from_ref(&incoming))?;
-                (None, st)
+                let verified = verifier.verify_did(&did, std::slice::from_ref(&incoming));
+                observe_signature(state, &incoming, &verified);
+                (None, verified?)
             }
             Some(kel) => {
                 let log: Vec<SignedEvent> = kel.events.iter().map(|e| e.event.clone()).collect();
@@ -150,8 +151,9 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
                     }
                     Err(e) => return Err(e.into()),
                 }
-                let st = verifier.append(&kel.state, &incoming)?;
-                (Some(KelHead::of(&kel.state)), st)
+                let verified = verifier.append(&kel.state, &incoming);
+                observe_signature(state, &incoming, &verified);
+                (Some(KelHead::of(&kel.state)), verified?)
             }
         };
         debug_assert_eq!(new_state.did, did);
@@ -163,6 +165,7 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
                     did: &did,
                     sequence: appended.sequence,
                     log_index: appended.log_index,
+                    event_type: incoming.event.t.as_str(),
                 });
                 return Ok(pb::SubmitEventResponse {
                     did,
@@ -181,6 +184,26 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
         }
     }
     Err(ServerError::Unavailable(format!("the key event log of {did} is changing too fast; retry")))
+}
+
+/// Reports the signature check of `incoming`: the event is signed by the key it carries and the
+/// verifier checks the signature last, so success means it verified and `KEL_BAD_SIGNATURE` that
+/// it did not; other refusals never reached the signature and are not counted.
+fn observe_signature(
+    state: &AppState,
+    incoming: &SignedEvent,
+    verified: &std::result::Result<KelState, CoreError>,
+) {
+    let ok = match verified {
+        Ok(_) => true,
+        Err(CoreError::KelBadSignature { .. }) => false,
+        Err(_) => return,
+    };
+    let algorithm =
+        incoming.event.k.as_ref().and_then(|k| atp_crypto::AlgorithmId::from_name(&k.alg).ok());
+    if let Some(algorithm) = algorithm {
+        state.extensions.signature_verified("key_event", algorithm.name(), ok);
+    }
 }
 
 /// Stores the evidence of a fork: both signed events, in JCS form.

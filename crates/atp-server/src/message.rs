@@ -430,6 +430,7 @@ impl MessageApi {
         // The store is async and the verifier is not: look the key up first. The closure below
         // only hands the answer to the verifier, which still runs every check in order.
         let validity = self.key_validity(&env.sender, env.sender_key_seq).await?;
+        let algorithm = validity.as_ref().map(|v| v.key.algorithm().name());
         let sender = env.sender.clone();
         let seq = env.sender_key_seq;
         let lookup = move |_did: &str, _seq: u64| -> std::result::Result<KeyValidity, CoreError> {
@@ -446,7 +447,20 @@ impl MessageApi {
             me,
             replay_cache: &replay,
         };
-        envelope::verify(&sealed, &ctx)?;
+        let verified = envelope::verify(&sealed, &ctx);
+        // The verifier checks the signature just before the replay cache, so a replay means the
+        // signature was good; earlier refusals never reached it and are not counted.
+        let signature_ok = match &verified {
+            Ok(()) | Err(CoreError::EnvelopeReplay | CoreError::EnvelopeReplayCacheFull) => {
+                Some(true)
+            }
+            Err(CoreError::EnvelopeBadSignature(_)) => Some(false),
+            Err(_) => None,
+        };
+        if let (Some(ok), Some(algorithm)) = (signature_ok, algorithm) {
+            self.state.extensions.signature_verified("envelope", algorithm, ok);
+        }
+        verified?;
         let env = sealed.envelope;
         Ok(pb::VerifyEnvelopeResponse {
             sender_did: env.sender,
@@ -532,19 +546,23 @@ impl MessageApi {
         if kel.state.deactivated || kel.state.key_sequence != auth.key_seq {
             return Err(not_current());
         }
-        CryptoProvider::default_quantum_safe()
-            .verify(
-                &kel.state.current_key,
-                &req.authentication,
-                SigningContext::Session.as_bytes(),
-                &req.signature,
+        let verified = CryptoProvider::default_quantum_safe().verify(
+            &kel.state.current_key,
+            &req.authentication,
+            SigningContext::Session.as_bytes(),
+            &req.signature,
+        );
+        self.state.extensions.signature_verified(
+            "session",
+            kel.state.current_key.algorithm().name(),
+            verified.is_ok(),
+        );
+        verified.map_err(|e| {
+            ServerError::rejected(
+                reasons::SESSION_BAD_SIGNATURE,
+                format!("the authentication signature does not verify: {e}"),
             )
-            .map_err(|e| {
-                ServerError::rejected(
-                    reasons::SESSION_BAD_SIGNATURE,
-                    format!("the authentication signature does not verify: {e}"),
-                )
-            })?;
+        })?;
         if !self.challenges.consume(&auth.challenge, &auth.did, &auth.audience, now) {
             return Err(unknown());
         }

@@ -221,7 +221,9 @@ pub async fn submit_evidence(state: &NodeState, json: &[u8]) -> Result<pb::Submi
             now_ms: state.now_ms(),
             max_skew_ms: state.limits.clock_skew_ms,
         };
-        evidence::verify(&signed, &ctx)?
+        let verified = evidence::verify(&signed, &ctx);
+        observe_signatures(state, &signed, &keys, &verified);
+        verified?
     };
     let evidence_json = String::from_utf8(json.to_vec())
         .map_err(|_| ServerError::internal("parsed JSON is not UTF-8"))?;
@@ -248,6 +250,36 @@ pub async fn submit_evidence(state: &NodeState, json: &[u8]) -> Result<pb::Submi
         duplicate: recorded.duplicate,
         log_receipt: Some(receipt(recorded.log_index, &verified.content_hash)),
     })
+}
+
+/// Reports the signature checks of submitted evidence: the issuer's signature is checked first,
+/// then the subject's countersignature (receipts). Refusals before the signatures (and a missing
+/// countersignature) are not counted.
+fn observe_signatures(
+    state: &NodeState,
+    signed: &SignedEvidence,
+    keys: &HashMap<(String, u64), KeyValidity>,
+    verified: &std::result::Result<VerifiedEvidence, atp_core::CoreError>,
+) {
+    use atp_core::CoreError::EvidenceBadSignature;
+    let body = &signed.body;
+    let countersigned = signed.subject_sig.is_some() && body.subject_key_seq.is_some();
+    let (issuer_ok, subject_ok) = match verified {
+        Ok(_) => (true, countersigned.then_some(true)),
+        Err(EvidenceBadSignature { role: "issuer", .. }) => (false, None),
+        Err(EvidenceBadSignature { role: "subject", .. }) if countersigned => (true, Some(false)),
+        Err(_) => return,
+    };
+    let algorithm =
+        |did: &str, seq: u64| keys.get(&(did.to_owned(), seq)).map(|v| v.key.algorithm().name());
+    if let Some(a) = algorithm(&body.issuer, body.issuer_key_seq) {
+        state.extensions.signature_verified("evidence", a, issuer_ok);
+    }
+    if let (Some(ok), Some(seq)) = (subject_ok, body.subject_key_seq)
+        && let Some(a) = algorithm(&body.subject, seq)
+    {
+        state.extensions.signature_verified("evidence", a, ok);
+    }
 }
 
 /// The engine's view of one stored record. Stored evidence was verified on submission; it is
@@ -439,6 +471,22 @@ pub async fn recompute_now(state: &NodeState) -> Result<Arc<Snapshot>> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "trust snapshot computed"
     );
+    let elapsed = started.elapsed();
+    // One pass over every agent, off the async worker threads.
+    let counted = snapshot.clone();
+    let agents_by_level = tokio::task::spawn_blocking(move || {
+        let mut levels = [0u64; 5];
+        for result in counted.iter() {
+            levels[usize::from(result.level.min(4))] += 1;
+        }
+        levels
+    })
+    .await
+    .map_err(|e| ServerError::internal(format!("trust level count task: {e}")))?;
+    state
+        .extensions
+        .observer
+        .on_domain_event(&DomainEvent::TrustRecomputed { elapsed, agents_by_level });
     Ok(snapshot)
 }
 

@@ -359,6 +359,8 @@ pub struct TrustEvidencePage {
 pub struct StoreStats {
     /// Identities.
     pub identities: u64,
+    /// Identities whose log ends with a deactivation (included in `identities`).
+    pub deactivated_identities: u64,
     /// Key events.
     pub kel_events: u64,
     /// Transparency-log leaves.

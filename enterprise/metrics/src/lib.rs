@@ -50,6 +50,14 @@ pub const METRICS_OPERATION: &str = "metrics.read";
 const LATENCY_BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// Buckets of the trust computation's duration, in seconds (10 ms to 10 min: it reads every
+/// piece of evidence and may cover a million agents).
+const RECOMPUTE_BUCKETS: &[f64] =
+    &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+
+/// The `level` label values of `atp_trust_agents`, indexed by level.
+const TRUST_LEVELS: [&str; 5] = ["0", "1", "2", "3", "4"];
+
 /// The longest label value taken from an event; longer values become `other`.
 const MAX_LABEL_LEN: usize = 64;
 
@@ -179,6 +187,9 @@ struct DomainMetrics {
     kel_forks: IntCounterVec,
     credentials: IntCounterVec,
     credentials_verified: IntCounterVec,
+    signature_verifications: IntCounterVec,
+    trust_recompute: HistogramVec,
+    trust_agents: IntGaugeVec,
     log_size: IntGauge,
     checkpoints_signed: IntCounterVec,
     checkpoint_size: IntGauge,
@@ -286,7 +297,10 @@ impl Metrics {
             )?,
         };
         let identities = IntGaugeVec::new(
-            Opts::new("atp_identities", "Identities (did:atp key event logs) held, by state."),
+            Opts::new(
+                "atp_identities",
+                "Identities (did:atp key event logs) held, by state (active, deactivated).",
+            ),
             &["state"],
         )?;
         r.register(Box::new(identities.clone()))?;
@@ -340,16 +354,48 @@ impl Metrics {
             credentials: counter(
                 &r,
                 "atp_credentials_total",
-                "Credential operations since start: issued, and status changes by action.",
+                "Credential operations since start: issued by the node, and status entries \
+                 changed (revoked, suspended, reinstated, message_changed) by the node or by an \
+                 external issuer's signed update.",
                 &["operation"],
             )?,
             credentials_verified: counter(
                 &r,
                 "atp_credentials_verified_total",
-                "Credential and presentation verifications since start, by result (OK or the \
-                 reason code).",
-                &["result"],
+                "Credential and presentation verifications since start (gRPC and VC-API), by \
+                 kind and result (OK or the reason code).",
+                &["kind", "result"],
             )?,
+            signature_verifications: counter(
+                &r,
+                "atp_signature_verifications_total",
+                "Signatures checked since start, by what was signed (kind), algorithm or \
+                 cryptosuite, and result (ok or invalid).",
+                &["kind", "algorithm", "result"],
+            )?,
+            trust_recompute: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "atp_trust_recompute_duration_seconds",
+                        "Duration of the trust computations, in seconds.",
+                    )
+                    .buckets(RECOMPUTE_BUCKETS.to_vec()),
+                    &[],
+                )?;
+                r.register(Box::new(h.clone()))?;
+                h
+            },
+            trust_agents: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "atp_trust_agents",
+                        "Agents (DIDs) at each trust level in the latest trust snapshot.",
+                    ),
+                    &["level"],
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
             log_size,
             checkpoints_signed: counter(
                 &r,
@@ -400,7 +446,12 @@ impl Metrics {
         match stats {
             Ok(s) => {
                 self.domain.scrape_errors.with_label_values(&["stats"]).set(0.0);
-                self.domain.identities.with_label_values(&["all"]).set(to_i64(s.identities));
+                let deactivated = s.deactivated_identities.min(s.identities);
+                self.domain
+                    .identities
+                    .with_label_values(&["active"])
+                    .set(to_i64(s.identities - deactivated));
+                self.domain.identities.with_label_values(&["deactivated"]).set(to_i64(deactivated));
                 self.domain.kel_events_stored.set(to_i64(s.kel_events));
                 self.domain.log_size.set(to_i64(s.log_size));
             }
@@ -462,9 +513,6 @@ impl Metrics {
         }
         self.grpc.handled.with_label_values(&[grpc_type, service, method, code_name(code)]).inc();
         self.grpc.seconds.with_label_values(&labels).observe(secs(e.elapsed));
-        if method == "VerifyCredential" || method == "VerifyPresentation" {
-            self.domain.credentials_verified.with_label_values(&[bounded_label(e.outcome)]).inc();
-        }
     }
 
     fn on_http(&self, e: &RpcEvent<'_>, verb: &str, route: &str) {
@@ -509,9 +557,8 @@ impl Observer for Metrics {
 
     fn on_domain_event(&self, e: &DomainEvent<'_>) {
         match e {
-            DomainEvent::KelEventAccepted { sequence, .. } => {
-                let kind = if *sequence == 0 { "inception" } else { "subsequent" };
-                self.domain.kel_events.with_label_values(&[kind]).inc();
+            DomainEvent::KelEventAccepted { event_type, .. } => {
+                self.domain.kel_events.with_label_values(&[bounded_label(event_type)]).inc();
             }
             DomainEvent::KelForkDetected { .. } => {
                 self.domain.kel_forks.with_label_values(&[] as &[&str]).inc();
@@ -524,17 +571,41 @@ impl Observer for Metrics {
             DomainEvent::Other { kind: "credential.issued", .. } => {
                 self.domain.credentials.with_label_values(&["issued"]).inc();
             }
-            DomainEvent::Other { kind: "credential.status_changed", detail } => {
-                // The detail ends with the action (`Revoke`, `Suspend`, …); the list and index
-                // before it are never used as labels.
-                let action = detail.rsplit(' ').next().unwrap_or("").to_ascii_lowercase();
-                let operation = match action.as_str() {
-                    a if a.starts_with("revoke") => "revoked",
-                    a if a.starts_with("suspend") => "suspended",
-                    a if a.starts_with("reinstate") || a.starts_with("unsuspend") => "reinstated",
-                    _ => "status_changed",
+            DomainEvent::CredentialStatusChanged { purpose, set, cleared, .. } => {
+                // The list is never a label; only its purpose and the direction of the change.
+                let (set_as, cleared_as) = match *purpose {
+                    "revocation" => ("revoked", "status_cleared"),
+                    "suspension" => ("suspended", "reinstated"),
+                    _ => ("message_changed", "message_changed"),
                 };
-                self.domain.credentials.with_label_values(&[operation]).inc();
+                if *set > 0 {
+                    self.domain.credentials.with_label_values(&[set_as]).inc_by(*set);
+                }
+                if *cleared > 0 {
+                    self.domain.credentials.with_label_values(&[cleared_as]).inc_by(*cleared);
+                }
+            }
+            DomainEvent::CredentialVerified { kind, result } => {
+                self.domain
+                    .credentials_verified
+                    .with_label_values(&[bounded_label(kind), bounded_label(result)])
+                    .inc();
+            }
+            DomainEvent::SignatureVerified { kind, algorithm, ok } => {
+                let result = if *ok { "ok" } else { "invalid" };
+                self.domain
+                    .signature_verifications
+                    .with_label_values(&[bounded_label(kind), bounded_label(algorithm), result])
+                    .inc();
+            }
+            DomainEvent::TrustRecomputed { elapsed, agents_by_level } => {
+                self.domain
+                    .trust_recompute
+                    .with_label_values(&[] as &[&str])
+                    .observe(secs(*elapsed));
+                for (level, count) in TRUST_LEVELS.iter().zip(agents_by_level) {
+                    self.domain.trust_agents.with_label_values(&[level]).set(to_i64(*count));
+                }
             }
             _ => {}
         }
@@ -660,16 +731,92 @@ mod tests {
         let m = Metrics::new("t").unwrap();
         m.on_rpc(&rpc("GET /1.0/identifiers/did:atp:abc?x=<script>", "404"));
         m.on_rpc(&rpc("GET /1.0/identifiers/{did}", "OK"));
-        m.on_domain_event(&DomainEvent::Other {
-            kind: "credential.status_changed",
-            detail: "list-secret#42 Revoke".into(),
+        m.on_domain_event(&DomainEvent::CredentialStatusChanged {
+            list_id: "list-secret",
+            purpose: "revocation",
+            set: 1,
+            cleared: 0,
+            external: false,
+        });
+        m.on_domain_event(&DomainEvent::KelEventAccepted {
+            did: "did:atp:zSecret",
+            sequence: 0,
+            log_index: 0,
+            event_type: "icp",
+        });
+        m.on_domain_event(&DomainEvent::SignatureVerified {
+            kind: "envelope",
+            algorithm: "not a label value",
+            ok: false,
         });
         let text = m.render().unwrap();
         assert!(!text.contains("<script>"));
         assert!(!text.contains("list-secret"));
+        assert!(!text.contains("zSecret"));
         assert!(text.contains("route=\"other\""));
         assert!(text.contains("route=\"/1.0/identifiers/{did}\",status=\"200\""));
         assert!(text.contains("atp_credentials_total{operation=\"revoked\"} 1"));
+        assert!(text.contains("atp_kel_events_total{type=\"icp\"} 1"));
+        assert!(text.contains(
+            "atp_signature_verifications_total{algorithm=\"other\",kind=\"envelope\",\
+             result=\"invalid\"} 1"
+        ));
+    }
+
+    #[test]
+    fn domain_events_fill_their_metrics() {
+        let m = Metrics::new("t").unwrap();
+        for ok in [true, true, true, false] {
+            m.on_domain_event(&DomainEvent::SignatureVerified {
+                kind: "envelope",
+                algorithm: "mldsa65-ed25519",
+                ok,
+            });
+        }
+        m.on_domain_event(&DomainEvent::SignatureVerified {
+            kind: "credential",
+            algorithm: "eddsa-jcs-2022",
+            ok: true,
+        });
+        // A signed external update: two entries suspended, one reinstated.
+        m.on_domain_event(&DomainEvent::CredentialStatusChanged {
+            list_id: "ext-suspension-1",
+            purpose: "suspension",
+            set: 2,
+            cleared: 1,
+            external: true,
+        });
+        m.on_domain_event(&DomainEvent::CredentialVerified { kind: "credential", result: "OK" });
+        m.on_domain_event(&DomainEvent::CredentialVerified {
+            kind: "presentation",
+            result: "PRESENTATION_CHALLENGE_REPLAY",
+        });
+        m.on_domain_event(&DomainEvent::TrustRecomputed {
+            elapsed: Duration::from_millis(1500),
+            agents_by_level: [5, 4, 3, 2, 1],
+        });
+        let text = m.render().unwrap();
+        for line in [
+            "atp_signature_verifications_total{algorithm=\"mldsa65-ed25519\",kind=\"envelope\",\
+             result=\"ok\"} 3",
+            "atp_signature_verifications_total{algorithm=\"mldsa65-ed25519\",kind=\"envelope\",\
+             result=\"invalid\"} 1",
+            "atp_signature_verifications_total{algorithm=\"eddsa-jcs-2022\",kind=\"credential\",\
+             result=\"ok\"} 1",
+            "atp_credentials_total{operation=\"suspended\"} 2",
+            "atp_credentials_total{operation=\"reinstated\"} 1",
+            "atp_credentials_verified_total{kind=\"credential\",result=\"OK\"} 1",
+            "atp_credentials_verified_total{kind=\"presentation\",\
+             result=\"PRESENTATION_CHALLENGE_REPLAY\"} 1",
+            "atp_trust_recompute_duration_seconds_count 1",
+            "atp_trust_recompute_duration_seconds_sum 1.5",
+            "atp_trust_recompute_duration_seconds_bucket{le=\"1\"} 0",
+            "atp_trust_recompute_duration_seconds_bucket{le=\"2.5\"} 1",
+            "atp_trust_agents{level=\"0\"} 5",
+            "atp_trust_agents{level=\"4\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
     }
 
     #[test]

@@ -385,6 +385,7 @@ pub(super) async fn stats(pool: &SqlitePool) -> Result<StoreStats> {
     };
     Ok(StoreStats {
         identities: count("identities").await?,
+        deactivated_identities: count("identities WHERE deactivated").await?,
         kel_events: count("kel_events").await?,
         log_size: count("tlog_leaves").await?,
         tree_nodes: count("tlog_nodes").await?,
