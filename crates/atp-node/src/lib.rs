@@ -116,17 +116,128 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
 
 /// The enterprise features built into this binary (`sso`, `rbac`, `metrics`, …): the
 /// configuration sections of [`config::ENTERPRISE_SECTIONS`] that it accepts. Empty in the
-/// community build. Together with [`build_extensions`], the composition point of the
-/// enterprise edition: the only code that names its Cargo features.
-pub fn enterprise_features() -> &'static [&'static str] {
-    &[
+/// community build. Read from [`enterprise_edition`], the only code that names the edition's
+/// Cargo features.
+pub fn enterprise_features() -> Vec<&'static str> {
+    enterprise_edition().iter().map(|feature| feature.name).collect()
+}
+
+/// What an enterprise feature's builder gets: its configuration section and the composition so
+/// far, which it changes.
+#[allow(dead_code)] // read only by the builders of enterprise features, none in the community build
+struct FeatureContext<'a> {
+    section: &'a toml::Table,
+    admin_token: &'a Arc<AdminToken>,
+    store: &'a Arc<dyn atp_store::Store>,
+    extensions: &'a mut atp_server::Extensions,
+    admin_services: &'a mut Vec<AdminServiceStarter>,
+}
+
+/// Adds one enterprise feature to the composition.
+type FeatureBuilder =
+    for<'a> fn(
+        FeatureContext<'a>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
+
+/// One enterprise feature built into this binary.
+struct EnterpriseFeature {
+    /// The feature's name, which is also its configuration section.
+    name: &'static str,
+    /// Called by [`build_extensions`] when the configuration has the section.
+    build: FeatureBuilder,
+}
+
+/// The enterprise features of this build, in the order they compose: SSO sets the
+/// authenticator (and a group authorizer), RBAC replaces the authorizer, and metrics come last so
+/// that an authenticated scrape goes through both.
+///
+/// This is the only function where the edition's `cfg(feature = …)`s appear (a tidy test holds
+/// it to that): each feature's builder is defined inside it, and the community build gets an
+/// empty table.
+fn enterprise_edition() -> &'static [EnterpriseFeature] {
+    #[cfg(feature = "sso")]
+    fn sso(
+        cx: FeatureContext<'_>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + '_>> {
+        Box::pin(async move {
+            use atp_enterprise_sso as sso;
+            let settings: sso::SsoConfig = toml::Value::Table(cx.section.clone())
+                .try_into()
+                .context("invalid [sso] section")?;
+            let validator = Arc::new(sso::OidcValidator::discover(settings.clone()).await?);
+            let token = cx.admin_token.clone();
+            cx.extensions.authenticator =
+                Arc::new(sso::OidcAuthenticator::new(validator, move |presented: &str| {
+                    token.verify(presented)
+                }));
+            // Without [rbac], the admin groups may do everything and nobody else anything.
+            cx.extensions.authorizer = Arc::new(sso::GroupAuthorizer::new(settings.admin_groups));
+            tracing::info!(issuer = %settings.issuer, audience = %settings.audience, "OIDC SSO on");
+            Ok(())
+        })
+    }
+
+    #[cfg(feature = "rbac")]
+    fn rbac(
+        cx: FeatureContext<'_>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + '_>> {
+        Box::pin(async move {
+            use atp_enterprise_rbac as rbac;
+            let settings: rbac::RbacConfig = toml::Value::Table(cx.section.clone())
+                .try_into()
+                .context("invalid [rbac] section")?;
+            // The store holds the policy; [rbac] bindings seed a store that never had one.
+            let authorizer = rbac::RbacAuthorizer::open(cx.store.clone(), &settings).await?;
+            tracing::info!(revision = authorizer.loaded_revision(), "RBAC on");
+            cx.extensions.authorizer = Arc::new(authorizer);
+            Ok(())
+        })
+    }
+
+    #[cfg(feature = "metrics")]
+    fn metrics(
+        cx: FeatureContext<'_>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + '_>> {
+        Box::pin(async move {
+            use atp_enterprise_metrics as m;
+            let settings: m::MetricsConfig = toml::Value::Table(cx.section.clone())
+                .try_into()
+                .context("invalid [metrics] section")?;
+            settings.validate()?;
+            let metrics = Arc::new(m::Metrics::new(env!("CARGO_PKG_VERSION"))?);
+            cx.extensions.observer =
+                Arc::new(m::FanOutObserver(vec![cx.extensions.observer.clone(), metrics.clone()]));
+            let listener =
+                tokio::net::TcpListener::bind(settings.listen).await.with_context(|| {
+                    format!("cannot listen on {} ([metrics] listen)", settings.listen)
+                })?;
+            let bound = listener.local_addr().context("reading the metrics address")?;
+            let auth = settings.require_auth.then(|| cx.extensions.clone());
+            tracing::info!(listen = %bound, require_auth = settings.require_auth, "serving /metrics");
+            {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "metrics: http://{bound}/metrics");
+                let _ = out.flush();
+            }
+            cx.admin_services.push(Box::new(move |store, shutdown| {
+                tokio::spawn(async move {
+                    m::serve(listener, metrics, Some(store), auth, shutdown).await?;
+                    Ok(())
+                })
+            }));
+            Ok(())
+        })
+    }
+
+    const FEATURES: &[EnterpriseFeature] = &[
         #[cfg(feature = "sso")]
-        "sso",
+        EnterpriseFeature { name: "sso", build: sso },
         #[cfg(feature = "rbac")]
-        "rbac",
+        EnterpriseFeature { name: "rbac", build: rbac },
         #[cfg(feature = "metrics")]
-        "metrics",
-    ]
+        EnterpriseFeature { name: "metrics", build: metrics },
+    ];
+    FEATURES
 }
 
 /// The extension seam of this build and the admin services it adds.
@@ -182,8 +293,8 @@ impl Composition {
 /// the admin listeners of the enterprise edition (bound here, so that a port in use stops the
 /// start).
 ///
-/// This is the only place where the enterprise edition's `cfg(feature = …)`s appear (with
-/// [`enterprise_features`]); the community build uses the Apache-2.0 implementations of
+/// The enterprise features come from [`enterprise_edition`], the only code that names the
+/// edition's Cargo features; the community build uses the Apache-2.0 implementations of
 /// `atp-server` with the admin token.
 pub async fn build_extensions(
     config: &NodeConfig,
@@ -192,69 +303,20 @@ pub async fn build_extensions(
 ) -> anyhow::Result<Composition> {
     let admin_token = Arc::new(admin_token);
     let community_token = admin_token.clone();
-    #[allow(unused_mut)] // only the enterprise features change it
     let mut extensions =
         atp_server::Extensions::community(move |presented: &str| community_token.verify(presented));
-    #[allow(unused_mut)]
     let mut admin_services: Vec<AdminServiceStarter> = Vec::new();
-    let _ = (config, store);
-
-    #[cfg(feature = "sso")]
-    if let Some(section) = config.enterprise.get("sso") {
-        use atp_enterprise_sso as sso;
-        let settings: sso::SsoConfig =
-            toml::Value::Table(section.clone()).try_into().context("invalid [sso] section")?;
-        let validator = Arc::new(sso::OidcValidator::discover(settings.clone()).await?);
-        let token = admin_token.clone();
-        extensions.authenticator =
-            Arc::new(sso::OidcAuthenticator::new(validator, move |presented: &str| {
-                token.verify(presented)
-            }));
-        // Without [rbac], the admin groups may do everything and nobody else anything.
-        extensions.authorizer = Arc::new(sso::GroupAuthorizer::new(settings.admin_groups));
-        tracing::info!(issuer = %settings.issuer, audience = %settings.audience, "OIDC SSO on");
+    for feature in enterprise_edition() {
+        let Some(section) = config.enterprise.get(feature.name) else { continue };
+        (feature.build)(FeatureContext {
+            section,
+            admin_token: &admin_token,
+            store,
+            extensions: &mut extensions,
+            admin_services: &mut admin_services,
+        })
+        .await?;
     }
-    let _ = &admin_token;
-
-    #[cfg(feature = "rbac")]
-    if let Some(section) = config.enterprise.get("rbac") {
-        use atp_enterprise_rbac as rbac;
-        let settings: rbac::RbacConfig =
-            toml::Value::Table(section.clone()).try_into().context("invalid [rbac] section")?;
-        // The store holds the policy; [rbac] bindings seed a store that never had one.
-        let authorizer = rbac::RbacAuthorizer::open(store.clone(), &settings).await?;
-        tracing::info!(revision = authorizer.loaded_revision(), "RBAC on");
-        extensions.authorizer = Arc::new(authorizer);
-    }
-
-    #[cfg(feature = "metrics")]
-    if let Some(section) = config.enterprise.get("metrics") {
-        use atp_enterprise_metrics as m;
-        let settings: m::MetricsConfig =
-            toml::Value::Table(section.clone()).try_into().context("invalid [metrics] section")?;
-        settings.validate()?;
-        let metrics = Arc::new(m::Metrics::new(env!("CARGO_PKG_VERSION"))?);
-        extensions.observer =
-            Arc::new(m::FanOutObserver(vec![extensions.observer.clone(), metrics.clone()]));
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} ([metrics] listen)", settings.listen))?;
-        let bound = listener.local_addr().context("reading the metrics address")?;
-        let auth = settings.require_auth.then(|| extensions.clone());
-        tracing::info!(listen = %bound, require_auth = settings.require_auth, "serving /metrics");
-        {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "metrics: http://{bound}/metrics");
-            let _ = out.flush();
-        }
-        admin_services.push(Box::new(move |store, shutdown| {
-            tokio::spawn(async move {
-                m::serve(listener, metrics, Some(store), auth, shutdown).await?;
-                Ok(())
-            })
-        }));
-    }
-
     Ok(Composition { extensions, admin_services })
 }
 

@@ -1344,3 +1344,96 @@ fn selftest_toml_reader_flattens_lint_tables() {
     let keys = toml_flat_keys("[lints]\n# workspace = true\n");
     assert_eq!(keys.get("lints.workspace"), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Feature gates of the node: one function composes the enterprise edition
+// ---------------------------------------------------------------------------------------------
+
+/// The node's source directory and the one function of `lib.rs` allowed to name Cargo features.
+const NODE_SRC: &str = "crates/atp-node/src";
+const FEATURE_GATE_FUNCTION: &str = "fn enterprise_edition(";
+
+/// Whether `line` (comments stripped) gates code on a Cargo feature: `cfg(feature …)`,
+/// `cfg!(…feature…)`, `cfg_attr(feature …)` or `feature` inside `any(…)`/`all(…)`/`not(…)`.
+fn gates_on_feature(line: &str) -> bool {
+    let code = line.split("//").next().unwrap_or("");
+    let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.contains("cfg") && compact.contains("feature=")
+}
+
+/// `files` are `(path relative to the node's src, text)`. Every feature gate must lie inside
+/// [`FEATURE_GATE_FUNCTION`] of `lib.rs` (from its line to the first `}` at column 0 after it).
+fn check_feature_gates(files: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut function_found = false;
+    for (path, text) in files {
+        let lines: Vec<&str> = text.lines().collect();
+        let span = (path == "lib.rs")
+            .then(|| {
+                let start = lines.iter().position(|l| {
+                    let l = l.trim_start();
+                    l.starts_with(FEATURE_GATE_FUNCTION)
+                        || l.strip_prefix("pub ")
+                            .is_some_and(|r| r.starts_with(FEATURE_GATE_FUNCTION))
+                })?;
+                let end = start + lines[start..].iter().position(|l| *l == "}")?;
+                Some(start..=end)
+            })
+            .flatten();
+        function_found |= span.is_some();
+        for (i, line) in lines.iter().enumerate() {
+            if gates_on_feature(line) && !span.as_ref().is_some_and(|s| s.contains(&i)) {
+                out.push(format!(
+                    "{NODE_SRC}/{path}:{}: a Cargo feature gate outside `{FEATURE_GATE_FUNCTION}…)` \
+                     in lib.rs, the node's only composition point of the enterprise edition: `{}`",
+                    i + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    if !function_found {
+        out.push(format!("{NODE_SRC}/lib.rs has no `{FEATURE_GATE_FUNCTION}…)`"));
+    }
+    out
+}
+
+#[test]
+fn node_feature_gates_live_in_one_function() {
+    let src = repo_root().join(NODE_SRC);
+    let files: Vec<(String, String)> = repo_files(&src)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| {
+            let rel = p.strip_prefix(&src).expect("under src").to_string_lossy().into_owned();
+            let text = read(&p);
+            (rel, text)
+        })
+        .collect();
+    assert!(files.iter().any(|(p, _)| p == "lib.rs"), "{NODE_SRC}/lib.rs not found");
+    assert_clean("node feature gates", check_feature_gates(&files));
+}
+
+#[test]
+fn selftest_feature_gates_outside_the_function_are_reported() {
+    let lib = "pub fn enterprise_features() -> Vec<&'static str> {\n    vec![\n        \
+               #[cfg(feature = \"sso\")]\n        \"sso\",\n    ]\n}\n\n\
+               fn enterprise_edition() -> &'static [F] {\n    #[cfg(feature = \"sso\")]\n    \
+               fn sso() {}\n    const X: &[F] = &[\n        #[cfg(feature = \"sso\")]\n        \
+               F,\n    ];\n    X\n}\n";
+    let config = "// #[cfg(feature = \"rbac\")] is only a comment here\nfn f() {\n    if \
+                  cfg!(feature = \"rbac\") {}\n    #[cfg(all(unix, feature = \"metrics\"))]\n    \
+                  let _x = 1;\n}\n";
+    let files =
+        vec![("lib.rs".to_owned(), lib.to_owned()), ("config.rs".to_owned(), config.to_owned())];
+    let v = check_feature_gates(&files);
+    assert_eq!(v.len(), 3, "{v:?}");
+    assert!(v[0].contains("lib.rs:3:"), "{v:?}");
+    assert!(v[1].contains("config.rs:3:"), "{v:?}");
+    assert!(v[2].contains("config.rs:4:"), "{v:?}");
+    // Inside the function only: clean.
+    let lib_only = lib.replace("        #[cfg(feature = \"sso\")]\n        \"sso\",\n", "");
+    assert!(check_feature_gates(&[("lib.rs".to_owned(), lib_only)]).is_empty());
+    // Without the function, every gate is outside, and its absence is reported.
+    assert!(check_feature_gates(&[]).iter().any(|m| m.contains("has no")));
+}
