@@ -38,6 +38,11 @@ struct Target {
     /// HTTP/2 connections per endpoint.
     #[arg(long, default_value_t = 2)]
     connections: usize,
+    /// Threads of the load generator's own runtime. With the node on the same cores, every
+    /// cycle the client spends is taken from the node: one thread (the default) avoids the
+    /// cross-thread wake-ups of a multi-threaded client. 0: one per core.
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -309,7 +314,16 @@ fn main() -> anyhow::Result<()> {
     if let Command::Raw(args) = cli.command {
         return raw_command(args);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let client_threads = match &cli.command {
+        Command::Run(args) => args.target.client_threads,
+        Command::Populate(args) => args.target.client_threads,
+        Command::Raw(_) => 1,
+    };
+    let runtime = match client_threads {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+        0 => tokio::runtime::Builder::new_multi_thread().enable_all().build()?,
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
+    };
     runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run(args).await,
