@@ -211,9 +211,17 @@ async fn prometheus_scrapes_the_node_and_counts_its_calls() {
     let (_node, grpc, metrics_addr) = start_node(dir.path()).await;
     serve_known_traffic(&grpc).await;
 
-    // The node's own figures.
-    let (status, text) = http_get(&metrics_addr, "/metrics");
-    assert_eq!(status, 200, "{text}");
+    // The node's own figures, once its first trust computation (started with the node) is in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let (status, text) = http_get(&metrics_addr, "/metrics");
+        assert_eq!(status, 200, "{text}");
+        if value_of(&text, "atp_trust_recompute_duration_seconds_count").is_some_and(|n| n >= 1.0) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no trust computation observed:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     // The gRPC code depends on how the server maps this refusal: read it from the output and
     // insist that the count is exact.
     let resolve_line = text
@@ -253,7 +261,23 @@ async fn prometheus_scrapes_the_node_and_counts_its_calls() {
         Some(HTTP_CALLS as f64),
         "{text}"
     );
+    // Domain metrics of the node's first start: its inception (one key event, one verified
+    // signature) is its one active identity.
+    for (series, want) in [
+        ("atp_identities{state=\"active\"}", 1.0),
+        ("atp_identities{state=\"deactivated\"}", 0.0),
+        ("atp_kel_events_total{type=\"icp\"}", 1.0),
+        (
+            "atp_signature_verifications_total{algorithm=\"mldsa65-ed25519\",kind=\"key_event\",\
+             result=\"ok\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(value_of(&text, series), Some(want), "{series} in:\n{text}");
+    }
     for family in [
+        "atp_trust_agents{level=",
+        "atp_trust_recompute_duration_seconds_bucket",
         "grpc_server_started_total",
         "grpc_server_msg_received_total",
         "grpc_server_msg_sent_total",
