@@ -16,8 +16,10 @@ use std::time::Duration;
 use atp_core::envelope::Envelope;
 use atp_core::evidence::{EvidenceBody, SignedEvidence};
 use atp_core::kel::{self, KelState};
+use atp_core::status_list::StatusPurpose;
+use atp_core::status_update::{StatusChange, StatusListUpdate};
 use atp_core::vc::DateTimeStamp;
-use atp_crypto::{AlgorithmId, SigningKey};
+use atp_crypto::{AlgorithmId, SigningContext, SigningKey};
 use atp_enterprise_metrics::{FanOutObserver, Metrics};
 use atp_grpc::tonic;
 use atp_grpc::v1 as pb;
@@ -25,6 +27,7 @@ use atp_grpc::v1::credential_service_client::CredentialServiceClient;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::message_service_client::MessageServiceClient;
 use atp_grpc::v1::trust_service_client::TrustServiceClient;
+use atp_server::message::Authentication;
 use atp_server::{AppState, Extensions, NodeState, ServerLimits};
 use atp_store::{SqliteStore, Store};
 use serde_json::{Value, json};
@@ -332,6 +335,73 @@ async fn known_traffic_gives_exact_domain_metrics() {
         .expect_err("tampered");
     let tampered_reason = reason(&e);
 
+    // --- Sessions: Bob answers a challenge with Alice's key (bad), then with his own (good). --
+    let mut messages = MessageServiceClient::new(node.channel.clone());
+    let audience = "https://service.example";
+    let challenge = messages
+        .create_challenge(pb::CreateChallengeRequest {
+            did: bob.did.clone(),
+            audience: audience.to_owned(),
+        })
+        .await
+        .expect("challenge")
+        .into_inner();
+    let authentication = Authentication {
+        did: bob.did.clone(),
+        key_seq: 0,
+        node_did: challenge.node_did.clone(),
+        audience: audience.to_owned(),
+        challenge: challenge.challenge.clone().try_into().expect("32 bytes"),
+    }
+    .to_bytes();
+    for (signer, want_ok) in [(&alice.key, false), (&bob.key, true)] {
+        let signature = signer.sign(&authentication, SigningContext::Session.as_bytes()).unwrap();
+        let r = messages
+            .authenticate(pb::AuthenticateRequest {
+                authentication: authentication.clone(),
+                signature,
+            })
+            .await;
+        assert_eq!(r.is_ok(), want_ok, "{r:?}");
+    }
+
+    // --- An external issuer (Bob) suspends two entries of his hosted list, reinstates one;
+    // an update signed with Alice's key is refused. ----------------------------------------
+    let hosted = credentials
+        .host_status_list(bearer(pb::HostStatusListRequest {
+            issuer: bob.did.clone(),
+            status_purpose: pb::StatusPurpose::Suspension as i32,
+            status_size: 0,
+            entries: 0,
+        }))
+        .await
+        .expect("host")
+        .into_inner();
+    let update = |update_seq: u64, changes: Vec<StatusChange>| StatusListUpdate {
+        issuer: bob.did.clone(),
+        issuer_key_seq: 0,
+        status_list_credential: hosted.status_list_credential.clone(),
+        status_purpose: StatusPurpose::Suspension,
+        update_seq,
+        issued_at_ms: now_ms(),
+        changes,
+    };
+    let signed = |u: &StatusListUpdate, key: &SigningKey| {
+        let (update, signature) = u.sign(key).expect("sign");
+        pb::UpdateStatusRequest {
+            update: Some(pb::update_status_request::Update::SignedUpdate(
+                pb::SignedStatusListUpdate { update, signature },
+            )),
+        }
+    };
+    let suspend =
+        update(1, vec![StatusChange { index: 3, value: 1 }, StatusChange { index: 4, value: 1 }]);
+    credentials.update_status(signed(&suspend, &bob.key)).await.expect("suspend");
+    let reinstate = update(2, vec![StatusChange { index: 3, value: 0 }]);
+    let e = credentials.update_status(signed(&reinstate, &alice.key)).await.expect_err("forged");
+    assert_eq!(reason(&e), "STATUS_UPDATE_BAD_SIGNATURE");
+    credentials.update_status(signed(&reinstate, &bob.key)).await.expect("reinstate");
+
     // --- One trust computation. ---------------------------------------------------------------
     node.state.store.set_trust_anchors(vec![bob.did.clone()]).await.expect("anchors");
     let snapshot = atp_server::trust::recompute_now(&node.state).await.expect("recompute");
@@ -363,9 +433,16 @@ async fn known_traffic_gives_exact_domain_metrics() {
         4.0
     );
     assert_eq!(delta(&after, &signatures("credential", &first_suite, "invalid")), 1.0);
-    // Credentials issued, revoked, and verified by result.
+    // Sessions and signed status updates.
+    assert_eq!(delta(&after, &signatures("session", ALGORITHM, "ok")), 1.0);
+    assert_eq!(delta(&after, &signatures("session", ALGORITHM, "invalid")), 1.0);
+    assert_eq!(delta(&after, &signatures("status_update", ALGORITHM, "ok")), 2.0);
+    assert_eq!(delta(&after, &signatures("status_update", ALGORITHM, "invalid")), 1.0);
+    // Credentials issued, revoked, suspended and reinstated, and verified by result.
     assert_eq!(delta(&after, "atp_credentials_total{operation=\"issued\"}"), 1.0);
     assert_eq!(delta(&after, "atp_credentials_total{operation=\"revoked\"}"), 1.0);
+    assert_eq!(delta(&after, "atp_credentials_total{operation=\"suspended\"}"), 2.0);
+    assert_eq!(delta(&after, "atp_credentials_total{operation=\"reinstated\"}"), 1.0);
     let verified = |result: &str| {
         format!("atp_credentials_verified_total{{kind=\"credential\",result=\"{result}\"}}")
     };
