@@ -13,12 +13,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use atp_core::data_integrity::{ProofSetOptions, sign_quantum_safe_proof_set};
 use atp_core::envelope::Envelope;
 use atp_core::evidence::{EvidenceBody, SignedEvidence};
 use atp_core::kel::{self, KelState};
 use atp_core::status_list::StatusPurpose;
 use atp_core::status_update::{StatusChange, StatusListUpdate};
-use atp_core::vc::DateTimeStamp;
+use atp_core::vc::{DateTimeStamp, PresentationBuilder};
 use atp_crypto::{AlgorithmId, SigningContext, SigningKey};
 use atp_enterprise_metrics::{FanOutObserver, Metrics};
 use atp_grpc::tonic;
@@ -335,6 +336,43 @@ async fn known_traffic_gives_exact_domain_metrics() {
         .expect_err("tampered");
     let tampered_reason = reason(&e);
 
+    // --- A presentation by Bob of a second (status-free) credential about him. --------------
+    let about_bob = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential"],
+        "validFrom": ts(now_ms() - 60_000),
+        "credentialSubject": {"id": bob.did, "role": "auditor"},
+    });
+    let second = credentials
+        .issue_credential(bearer(pb::IssueCredentialRequest {
+            credential_json: serde_json::to_vec(&about_bob).unwrap(),
+            status_purposes: vec![],
+        }))
+        .await
+        .expect("issue")
+        .into_inner();
+    let second: Value = serde_json::from_slice(&second.signed_credential_json).unwrap();
+    let vp = PresentationBuilder::new().holder(&bob.did).credential(second).build().unwrap();
+    let (challenge, domain) = ("c-metrics-1", "verifier.example");
+    let options = ProofSetOptions::authentication(
+        format!("{}#mldsa65", bob.did),
+        format!("{}#ed25519", bob.did),
+        ts(now_ms() - 60_000),
+        challenge,
+        domain,
+    );
+    let vp = sign_quantum_safe_proof_set(&vp, &bob.key, &options).expect("sign the presentation");
+    credentials
+        .verify_presentation(pb::VerifyPresentationRequest {
+            presentation_json: serde_json::to_vec(&vp).unwrap(),
+            challenge: challenge.to_owned(),
+            domain: domain.to_owned(),
+            proof_policy: pb::ProofPolicy::QuantumSafe as i32,
+            allow_unchecked_status: false,
+        })
+        .await
+        .expect("the presentation verifies");
+
     // --- Sessions: Bob answers a challenge with Alice's key (bad), then with his own (good). --
     let mut messages = MessageServiceClient::new(node.channel.clone());
     let audience = "https://service.example";
@@ -426,11 +464,17 @@ async fn known_traffic_gives_exact_domain_metrics() {
     assert_eq!(delta(&after, &signatures("evidence", ALGORITHM, "ok")), 1.0);
     assert_eq!(delta(&after, &signatures("evidence", ALGORITHM, "invalid")), 1.0);
     // Credential proofs: the node signs with two (eddsa-jcs-2022 and an ML-DSA suite); both
-    // verified twice (before and after the revocation); the tampered copy fails at its first.
-    assert_eq!(delta(&after, &signatures("credential", "eddsa-jcs-2022", "ok")), 2.0);
+    // verified twice for the first credential (before and after the revocation) and once for
+    // the presented one; the tampered copy fails at its first. The presentation's own two.
+    assert_eq!(delta(&after, &signatures("credential", "eddsa-jcs-2022", "ok")), 3.0);
     assert_eq!(
         sum(&after, "atp_signature_verifications_total", &["kind=\"credential\"", "\"ok\""]),
-        4.0
+        6.0
+    );
+    assert_eq!(delta(&after, &signatures("presentation", "eddsa-jcs-2022", "ok")), 1.0);
+    assert_eq!(
+        sum(&after, "atp_signature_verifications_total", &["kind=\"presentation\"", "\"ok\""]),
+        2.0
     );
     assert_eq!(delta(&after, &signatures("credential", &first_suite, "invalid")), 1.0);
     // Sessions and signed status updates.
@@ -439,7 +483,7 @@ async fn known_traffic_gives_exact_domain_metrics() {
     assert_eq!(delta(&after, &signatures("status_update", ALGORITHM, "ok")), 2.0);
     assert_eq!(delta(&after, &signatures("status_update", ALGORITHM, "invalid")), 1.0);
     // Credentials issued, revoked, suspended and reinstated, and verified by result.
-    assert_eq!(delta(&after, "atp_credentials_total{operation=\"issued\"}"), 1.0);
+    assert_eq!(delta(&after, "atp_credentials_total{operation=\"issued\"}"), 2.0);
     assert_eq!(delta(&after, "atp_credentials_total{operation=\"revoked\"}"), 1.0);
     assert_eq!(delta(&after, "atp_credentials_total{operation=\"suspended\"}"), 2.0);
     assert_eq!(delta(&after, "atp_credentials_total{operation=\"reinstated\"}"), 1.0);
@@ -449,6 +493,10 @@ async fn known_traffic_gives_exact_domain_metrics() {
     assert_eq!(delta(&after, &verified("OK")), 1.0);
     assert_eq!(delta(&after, &verified("CREDENTIAL_REVOKED")), 1.0);
     assert_eq!(delta(&after, &verified(&tampered_reason)), 1.0, "{tampered_reason}");
+    assert_eq!(
+        delta(&after, "atp_credentials_verified_total{kind=\"presentation\",result=\"OK\"}"),
+        1.0
+    );
     // The trust computation: one observation; the levels count every agent of the snapshot.
     assert_eq!(delta(&after, "atp_trust_recompute_duration_seconds_count"), 1.0);
     assert!(value(&after, "atp_trust_recompute_duration_seconds_sum") > 0.0);
