@@ -472,17 +472,7 @@ pub async fn recompute_now(state: &NodeState) -> Result<Arc<Snapshot>> {
         "trust snapshot computed"
     );
     let elapsed = started.elapsed();
-    // One pass over every agent, off the async worker threads.
-    let counted = snapshot.clone();
-    let agents_by_level = tokio::task::spawn_blocking(move || {
-        let mut levels = [0u64; 5];
-        for result in counted.iter() {
-            levels[usize::from(result.level.min(4))] += 1;
-        }
-        levels
-    })
-    .await
-    .map_err(|e| ServerError::internal(format!("trust level count task: {e}")))?;
+    let agents_by_level = snapshot.level_counts();
     state
         .extensions
         .observer

@@ -467,6 +467,15 @@ impl Snapshot {
         }
     }
 
+    /// How many DIDs are at each level 0 to 4, after the gates (one pass over a byte per DID).
+    pub fn level_counts(&self) -> [u64; 5] {
+        let mut counts = [0u64; 5];
+        for level in &self.level {
+            counts[usize::from((*level).min(4))] += 1;
+        }
+        counts
+    }
+
     /// Every DID with its result, in DID order (for tests and bulk export).
     pub fn iter(&self) -> impl Iterator<Item = TrustResult> + '_ {
         self.dids.iter().map(|d| self.get(d))

@@ -71,11 +71,14 @@ proptest! {
     fn scores_are_in_the_unit_interval((edges, anchors) in graphs()) {
         let order: Vec<usize> = (0..edges.len()).collect();
         let snap = snapshot(&build(&edges, &order), &anchors);
+        let mut levels = [0u64; 5];
         for r in snap.iter() {
             prop_assert!((0.0..=1.0).contains(&r.score), "{r:?}");
             prop_assert!(r.raw_score >= 0.0 && r.raw_score <= 1.0 + 1e-9, "{r:?}");
             prop_assert!(r.level <= 4);
+            levels[usize::from(r.level)] += 1;
         }
+        prop_assert_eq!(snap.level_counts(), levels);
     }
 
     #[test]
