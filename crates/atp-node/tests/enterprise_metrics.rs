@@ -9,17 +9,19 @@
 #![cfg(all(unix, feature = "metrics"))]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::log_service_client::LogServiceClient;
+use support::{BIN, Proc};
 use tonic::transport::Channel;
 
-const BIN: &str = env!("CARGO_BIN_EXE_atp-node");
 /// Resolve calls for an unknown DID (each answers NOT_FOUND).
 const NOT_FOUND_CALLS: u64 = 7;
 /// GetCheckpoint calls (each answers OK).
@@ -38,16 +40,6 @@ fn tool(tool: &str) -> Option<PathBuf> {
         eprintln!("\n!!! SKIPPED: `{tool}` is not installed (apt-get install prometheus) !!!\n");
     }
     found
-}
-
-/// A child process, killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The real node with a `[metrics]` section; returns it, its gRPC address and its metrics

@@ -11,138 +11,18 @@
 #![cfg(all(unix, feature = "sso", feature = "rbac"))]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod support;
 
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_grpc::v1::credential_service_client::CredentialServiceClient;
+use support::{NODE_RESOURCE, node_js, start_idp, start_node, with_bearer};
 use tonic::Code;
 use tonic::transport::Channel;
 
-const BIN: &str = env!("CARGO_BIN_EXE_atp-node");
-const SECRET: &str = "test-secret-not-for-production-0123456789";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn node_js() -> Option<PathBuf> {
-    let node = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join("node")).find(|p| p.is_file())
-    });
-    if node.is_none() || !repo_root().join("node_modules/oidc-provider/package.json").is_file() {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!ci, "node or node_modules/oidc-provider is missing (scripts/test.sh installs it)");
-        eprintln!("\n!!! SKIPPED: node or node_modules/oidc-provider is missing !!!\n");
-        return None;
-    }
-    node
-}
-
-/// A child process, killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Spawns `cmd` and returns it with the rest of its first stdout line starting with `prefix`,
-/// within 30 s.
-async fn spawn_announcing(mut cmd: Command, prefix: &'static str) -> (Proc, String) {
-    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
-    let stdout = child.stdout.take().unwrap();
-    let proc = Proc(child);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let find = async {
-        while let Some(line) = rx.recv().await {
-            if let Some(v) = line.strip_prefix(prefix) {
-                return v.to_owned();
-            }
-        }
-        panic!("the process ended before announcing {prefix:?}")
-    };
-    let value = tokio::time::timeout(Duration::from_secs(30), find).await.expect("within 30 s");
-    (proc, value)
-}
-
-async fn start_idp(node: &Path) -> (Proc, String) {
-    let mut idp = Command::new(node);
-    idp.arg(repo_root().join("enterprise/sso/tests/support/provider.mjs"))
-        .current_dir(repo_root())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null());
-    spawn_announcing(idp, "ISSUER ").await
-}
-
-async fn start_node(dir: &Path, config_text: &str) -> (Proc, Channel) {
-    let config = dir.join("node.toml");
-    std::fs::write(&config, config_text).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("ATP_LISTEN", "127.0.0.1:0")
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .args(["--log", "warn"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null());
-    let (node, addr) = spawn_announcing(cmd, "listening: ").await;
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .expect("connect");
-    (node, channel)
-}
-
-/// A client-credentials access token of `client` (its groups are fixed by provider.mjs).
+/// A client-credentials token of `client` for the node.
 async fn token(issuer: &str, client: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let body = format!(
-        "grant_type=client_credentials&client_id={client}&client_secret={SECRET}&scope=atp&\
-         resource=urn%3Aatp%3Anode"
-    );
-    let addr = issuer.trim_start_matches("http://").to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            s,
-            "POST /token HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: \
-             application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        let json = &raw[raw.find('{').expect("a JSON body")..raw.rfind('}').unwrap() + 1];
-        let v: serde_json::Value = serde_json::from_str(json).unwrap();
-        v["access_token"].as_str().unwrap_or_else(|| panic!("no token: {raw}")).to_owned()
-    })
-    .await
-    .unwrap()
-}
-
-fn with_bearer<T>(message: T, bearer: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {bearer}").parse().unwrap());
-    request
+    support::token(issuer, client, NODE_RESOURCE).await
 }
 
 fn binding(subject: &str, role: &str, domain: &str) -> pb::RoleBinding {
