@@ -218,6 +218,82 @@ fn batch_reports_exactly_the_failing_items() {
     assert_eq!(failed, vec![0, 1, 2, 3, 6, 7, 8, 9]);
 }
 
+/// An Ed25519 signature whose `R` carries the order-2 torsion point (signed with a chosen nonce
+/// `r`: `R = rB + T`, `s = r + H(R, A, M) a`) satisfies `sB = R - T + kA`, so the strict single
+/// verification refuses it. A batch must refuse it too: a cofactorless batch equation with
+/// random weights accepts it whenever the weight is even (about half of these messages).
+#[test]
+fn batch_never_accepts_what_single_verification_refuses() {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+
+    let seed = [9u8; 32];
+    let key = SigningKey::from_seed(AlgorithmId::Ed25519, &seed).unwrap();
+    let pk = key.public_key();
+    let expanded = Sha512::digest(seed);
+    let mut clamped = [0u8; 32];
+    clamped.copy_from_slice(&expanded[..32]);
+    clamped[0] &= 248;
+    clamped[31] &= 127;
+    clamped[31] |= 64;
+    let a = Scalar::from_bytes_mod_order(clamped);
+    let big_a = (ED25519_BASEPOINT_POINT * a).compress();
+    assert_eq!(pk.as_bytes(), big_a.as_bytes(), "the secret scalar is the key's");
+    // T = (0, -1), of order 2: y = p - 1.
+    let mut minus_one = [0xffu8; 32];
+    minus_one[0] = 0xec;
+    minus_one[31] = 0x7f;
+    let torsion = CompressedEdwardsY(minus_one).decompress().unwrap();
+    assert!(torsion.is_small_order());
+
+    let policy = CryptoProvider::all_standard();
+    for i in 0..32u8 {
+        let msg = [b'm', i];
+        let r = Scalar::from_bytes_mod_order([i.wrapping_add(1); 32]);
+        let big_r = (ED25519_BASEPOINT_POINT * r + torsion).compress();
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(big_r.as_bytes())
+                .chain_update(big_a.as_bytes())
+                .chain_update(msg)
+                .finalize()
+                .into(),
+        );
+        let s = r + k * a;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(big_r.as_bytes());
+        sig[32..].copy_from_slice(s.as_bytes());
+        assert!(pk.verify(&msg, &[], &sig).is_err(), "message {i}: single verification");
+        let item = BatchItem { key: &pk, message: &msg, ctx: &[], signature: &sig };
+        assert_eq!(
+            verify_batch(&policy, &[item]),
+            Err(CryptoError::BatchFailed { failed: vec![0] }),
+            "message {i}: batch"
+        );
+    }
+    // The same construction without the torsion point is a valid signature (the test would
+    // prove nothing if every signature it builds were broken).
+    let r = Scalar::from_bytes_mod_order([7u8; 32]);
+    let big_r = (ED25519_BASEPOINT_POINT * r).compress();
+    let msg = b"control";
+    let k = Scalar::from_bytes_mod_order_wide(
+        &Sha512::new()
+            .chain_update(big_r.as_bytes())
+            .chain_update(big_a.as_bytes())
+            .chain_update(msg)
+            .finalize()
+            .into(),
+    );
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(big_r.as_bytes());
+    sig[32..].copy_from_slice((r + k * a).as_bytes());
+    pk.verify(msg, &[], &sig).unwrap();
+    let item = BatchItem { key: &pk, message: msg, ctx: &[], signature: &sig };
+    verify_batch(&policy, &[item]).unwrap();
+}
+
 #[cfg(feature = "legacy-dilithium")]
 #[test]
 fn legacy_dilithium_is_distinct_and_rejected_by_default() {
