@@ -54,6 +54,48 @@ pub struct Bootstrapped {
     pub identity: NodeIdentity,
     /// The admin bearer token.
     pub admin_token: AdminToken,
+    /// The data directory's lock, held until this value is dropped.
+    pub lock: DataDirLock,
+}
+
+/// The file in the data directory whose exclusive lock marks the directory as in use.
+pub const DATA_DIR_LOCK_FILE: &str = "node.lock";
+
+/// An exclusive advisory lock on [`DATA_DIR_LOCK_FILE`]: a second node on the same data
+/// directory refuses to start instead of writing to the store beside the first one (the node
+/// keeps the store's single-writer state in memory). The operating system releases it when the
+/// process ends, `kill -9` included.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    /// Takes the lock of `dir`, or fails at once with [`NodeError::DataDirInUse`].
+    pub fn acquire(dir: &Path) -> Result<Self, NodeError> {
+        let path = dir.join(DATA_DIR_LOCK_FILE);
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&path).map_err(|source| NodeError::Io {
+            action: "open the data directory's lock file",
+            path: path.clone(),
+            source,
+        })?;
+        match file.try_lock() {
+            Ok(()) => Ok(DataDirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(NodeError::DataDirInUse { path: dir.to_owned(), lock: path })
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                Err(NodeError::Io { action: "lock the data directory", path, source })
+            }
+        }
+    }
 }
 
 /// The node's `did:atp` identity: its verified KEL and its current signing key.
@@ -229,11 +271,13 @@ pub fn serialize_kel(events: &[SignedEvent]) -> Result<String, NodeError> {
 pub fn bootstrap(config: &NodeConfig) -> Result<Bootstrapped, NodeError> {
     let dir = &config.data_dir;
     let created_data_dir = prepare_data_dir(dir)?;
+    // Before any key file or token is read or written.
+    let lock = DataDirLock::acquire(dir)?;
     let endpoint = config.advertised_endpoint();
     let identity =
         NodeIdentity::load_or_create(dir, config.key_passphrase.as_ref(), endpoint.as_deref())?;
     let admin_token = AdminToken::load_or_create(&dir.join(ADMIN_TOKEN_FILE))?;
-    Ok(Bootstrapped { data_dir: dir.clone(), created_data_dir, identity, admin_token })
+    Ok(Bootstrapped { data_dir: dir.clone(), created_data_dir, identity, admin_token, lock })
 }
 
 /// Create the data directory with mode 0700 if it does not exist (returns `true` then), or check

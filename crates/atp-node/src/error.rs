@@ -109,6 +109,19 @@ pub enum NodeError {
         mode: u32,
     },
 
+    /// Another process holds the data directory's lock: one node per data directory, because
+    /// the node keeps the store's single-writer state (log frontier, KEL cache) in memory.
+    #[error(
+        "the data directory {path} is in use by another atp-node (it holds {lock}); run one node \
+         per data directory"
+    )]
+    DataDirInUse {
+        /// The directory.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+
     /// A key file could not be read, decrypted or written.
     #[error("key file {path}: {source}")]
     KeyFile {

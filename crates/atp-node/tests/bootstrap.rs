@@ -70,7 +70,7 @@ fn first_run_creates_a_private_data_dir_keys_token_and_a_verifying_kel() {
     #[cfg(unix)]
     {
         assert_eq!(mode(&data), 0o700, "data dir");
-        for f in [KEY_FILE, NEXT_KEY_FILE, KEL_FILE, "admin.token"] {
+        for f in [KEY_FILE, NEXT_KEY_FILE, KEL_FILE, "admin.token", "node.lock"] {
             assert_eq!(mode(&data.join(f)), 0o600, "{f}");
         }
     }
@@ -80,7 +80,7 @@ fn first_run_creates_a_private_data_dir_keys_token_and_a_verifying_kel() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["admin.token", "node.kel.json", "node.key", "node.next.key"]);
+    assert_eq!(names, ["admin.token", "node.kel.json", "node.key", "node.lock", "node.next.key"]);
 
     // The KEL on disk verifies on its own and names the keys on disk.
     let events = kel::parse_log(&std::fs::read(data.join(KEL_FILE)).expect("kel")).expect("parse");
@@ -113,20 +113,36 @@ fn first_run_creates_a_private_data_dir_keys_token_and_a_verifying_kel() {
 #[test]
 fn a_second_run_loads_the_same_identity_and_token() {
     let (_tmp, data) = fresh();
-    let first = boot(&config(&data));
+    // The first run's lock is released with the rest of it; only its identity is kept.
+    let first = boot(&config(&data)).identity;
     let token = token_text(&data);
     let second = boot(&config(&data));
     assert!(!second.created_data_dir);
     assert!(!second.identity.created());
     assert!(!second.admin_token.created());
-    assert_eq!(second.identity.did(), first.identity.did());
-    assert_eq!(second.identity.kel(), first.identity.kel());
+    assert_eq!(second.identity.did(), first.did());
+    assert_eq!(second.identity.kel(), first.kel());
     assert_eq!(
         second.identity.signing_key().public_key_ref(),
-        first.identity.signing_key().public_key_ref()
+        first.signing_key().public_key_ref()
     );
     assert_eq!(token_text(&data), token);
     assert!(second.admin_token.verify(&token));
+}
+
+#[test]
+fn one_node_per_data_directory() {
+    let (_tmp, data) = fresh();
+    let running = boot(&config(&data));
+    let e = boot_err(&config(&data));
+    let lock = data.join(atp_node::bootstrap::DATA_DIR_LOCK_FILE);
+    assert!(
+        matches!(&e, NodeError::DataDirInUse { path, lock: l } if *path == data && *l == lock),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("in use by another atp-node"), "{e}");
+    drop(running);
+    assert!(!boot(&config(&data)).identity.created(), "free again once the first is gone");
 }
 
 #[test]
