@@ -170,7 +170,7 @@ impl fmt::Display for ProofErrorKind {
 }
 
 fn security(kind: ProofErrorKind, reason: impl Into<String>) -> CoreError {
-    CoreError::VcCryptographicSecurity { kind, reason: reason.into() }
+    CoreError::VcCryptographicSecurity { kind, reason: reason.into(), proof_index: None }
 }
 
 fn generation(reason: impl Into<String>) -> CoreError {
@@ -983,8 +983,12 @@ pub fn verify_proofs(
         .enumerate()
         .map(|(i, p)| {
             verify_proof(&unsecured, p, options, resolver).map_err(|e| match e {
-                CoreError::VcCryptographicSecurity { kind, reason } => {
-                    security(kind, format!("proof {i}: {reason}"))
+                CoreError::VcCryptographicSecurity { kind, reason, .. } => {
+                    CoreError::VcCryptographicSecurity {
+                        kind,
+                        reason: format!("proof {i}: {reason}"),
+                        proof_index: Some(i),
+                    }
                 }
                 other => other,
             })

@@ -171,6 +171,10 @@ pub enum CoreError {
         kind: crate::data_integrity::ProofErrorKind,
         /// Details.
         reason: String,
+        /// Which proof of the verified document's proof set failed (0-based), when the failure
+        /// belongs to one proof; `None` for failures of the set as a whole and once the error
+        /// has been moved [`within`](CoreError::within) an enclosing document.
+        proof_index: Option<usize>,
     },
     /// Data Integrity `PROOF_GENERATION_ERROR`: a proof could not be created from the inputs.
     #[error("PROOF_GENERATION_ERROR: {0}")]
@@ -489,8 +493,12 @@ impl CoreError {
     /// `verifiableCredential[0]` of a presentation). Other errors are returned unchanged.
     pub fn within(self, path: &str) -> CoreError {
         match self {
-            CoreError::VcCryptographicSecurity { kind, reason } => {
-                CoreError::VcCryptographicSecurity { kind, reason: format!("{path}: {reason}") }
+            CoreError::VcCryptographicSecurity { kind, reason, .. } => {
+                CoreError::VcCryptographicSecurity {
+                    kind,
+                    reason: format!("{path}: {reason}"),
+                    proof_index: None,
+                }
             }
             CoreError::VcMalformedValue { property, reason } => {
                 CoreError::VcMalformedValue { property: format!("{path}.{property}"), reason }
@@ -646,6 +654,7 @@ mod tests {
             CoreError::VcCryptographicSecurity {
                 kind: ProofErrorKind::SignatureInvalid,
                 reason: s(),
+                proof_index: Some(0),
             },
             CoreError::ProofGeneration(s()),
             CoreError::StatusListStatusSize { status_size: 0 },

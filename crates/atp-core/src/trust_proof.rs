@@ -194,6 +194,7 @@ pub fn verify_trust_proof(
             Err(CoreError::VcCryptographicSecurity {
                 kind: data_integrity::ProofErrorKind::VerificationMethod,
                 reason: format!("{vm} is not a key of {issuer}"),
+                proof_index: None,
             })
         }
     };

@@ -946,6 +946,13 @@ fn flip_and_verify(proof_index: usize, suite: Cryptosuite, bit: usize) {
     t["proof"][proof_index]["proofValue"] = json!(suite.encode_proof_value(&bytes));
     let e = verify_proofs(&t, &VerifyOptions::default(), &resolver).unwrap_err();
     assert_eq!(e.code(), "CRYPTOGRAPHIC_SECURITY_ERROR", "{e}");
+    // The failing proof is named by index, so callers (the node's metrics) never parse text.
+    match &e {
+        CoreError::VcCryptographicSecurity { proof_index: failed, .. } => {
+            assert_eq!(*failed, Some(proof_index), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 proptest! {

@@ -83,7 +83,7 @@ pub const OP_STATUS_LIST_HOST: &str = "status_list.host";
 // ------------------------------------------------------------------------------------------
 
 fn security(kind: ProofErrorKind, reason: impl Into<String>) -> CoreError {
-    CoreError::VcCryptographicSecurity { kind, reason: reason.into() }
+    CoreError::VcCryptographicSecurity { kind, reason: reason.into(), proof_index: None }
 }
 
 /// Parse request JSON with a size limit; errors are VC `PARSING_ERROR`.
@@ -109,10 +109,6 @@ fn random<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     atp_crypto::random_bytes(&mut b).map_err(|e| ServerError::internal(format!("rng: {e}")))?;
     Ok(b)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The proto policy (unspecified = quantum-safe); unknown values are `FIELD_INVALID`.
@@ -330,12 +326,9 @@ fn observe_proofs(
         }
         Err(CoreError::VcCryptographicSecurity {
             kind: ProofErrorKind::SignatureInvalid,
-            reason,
+            proof_index: failed,
+            ..
         }) => {
-            let failed = reason
-                .strip_prefix("proof ")
-                .and_then(|r| r.split_once(':'))
-                .and_then(|(i, _)| i.parse::<usize>().ok());
             let proofs: Vec<&Value> = match doc.get("proof") {
                 Some(Value::Array(items)) => items.iter().collect(),
                 Some(v @ Value::Object(_)) => vec![v],
@@ -730,7 +723,7 @@ async fn allocate(state: &NodeState, purpose: StatusPurpose) -> Result<atp_store
         {
             return Ok(slot);
         }
-        let list_id = format!("{}-{}", purpose.as_str(), hex(&random::<8>()?));
+        let list_id = format!("{}-{}", purpose.as_str(), hex::encode(random::<8>()?));
         state
             .store
             .create_status_list(NewStatusList {
@@ -903,7 +896,7 @@ async fn host_status_list(
     if kel.state.deactivated {
         return Err(ServerError::field("issuer", "the issuer's DID is deactivated"));
     }
-    let list_id = format!("ext-{}-{}", purpose.as_str(), hex(&random::<8>()?));
+    let list_id = format!("ext-{}-{}", purpose.as_str(), hex::encode(random::<8>()?));
     let url = status_list_url(state, &list_id);
     state
         .extensions

@@ -327,7 +327,7 @@ async fn credential_evidence(
         }
     }
     Ok(atp_trust::CredentialEvidence {
-        id: credential::hex(&record.content_hash),
+        id: hex::encode(record.content_hash),
         issuer: record.issuer.clone(),
         subject: record.subject.clone(),
         valid_from_ms: info.valid_from.map_or(i64::MIN, |t| t.unix_millis()),
