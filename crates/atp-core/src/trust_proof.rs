@@ -73,7 +73,10 @@ fn invalid(why: impl Into<String>) -> CoreError {
     CoreError::TrustProofInvalid(why.into())
 }
 
-fn rounded(score: f64) -> f64 {
+/// The score as a trust proof publishes it: rounded to six decimals, so that its JSON text (and
+/// with it the signed JCS bytes) is short and identical on every platform. Nodes report this
+/// value beside the proof, so the number a client reads equals the number that is signed.
+pub fn published_score(score: f64) -> f64 {
     (score * 1e6).round() / 1e6
 }
 
@@ -124,7 +127,7 @@ pub fn build_trust_proof(
         "validUntil": DateTimeStamp::from_unix(valid_from.saturating_add(ttl_secs)).to_string(),
         "credentialSubject": {
             "id": claims.subject,
-            "trustScore": rounded(claims.score),
+            "trustScore": published_score(claims.score),
             "trustLevel": level,
             "trustLevelName": level_name(level),
             "evidenceCount": claims.evidence_count,

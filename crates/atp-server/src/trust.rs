@@ -521,7 +521,7 @@ pub fn get_trust(state: &NodeState, did: &str) -> Result<pb::GetTrustResponse> {
     let (issued_secs, proof_json) = trust_proof_json(state, &snapshot, &result, now_secs, ttl)?;
     Ok(pb::GetTrustResponse {
         did: did.to_owned(),
-        score: result.score,
+        score: atp_core::trust_proof::published_score(result.score),
         level: u32::from(result.level),
         evidence_count: result.evidence_count,
         computed_at_unix_ms: snapshot.computed_at_ms(),
@@ -592,7 +592,7 @@ pub fn explain_trust(
     let r = &explanation.result;
     Ok(pb::ExplainTrustResponse {
         did: did.to_owned(),
-        score: r.score,
+        score: atp_core::trust_proof::published_score(r.score),
         level: u32::from(r.level),
         paths: explanation
             .paths

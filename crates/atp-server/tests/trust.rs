@@ -298,7 +298,9 @@ async fn trust_service_end_to_end() {
         verify_trust_proof(&proof, &node.state.node_did, &node_pk, now_secs).expect("verifies");
     assert_eq!(verified.claims.subject, bob.did);
     assert_eq!(verified.claims.level, bob_trust.level as u8);
-    assert!((verified.claims.score - bob_trust.score).abs() < 1e-6);
+    // The reported score is the signed one, to the bit.
+    assert_eq!(verified.claims.score.to_bits(), bob_trust.score.to_bits());
+    assert_eq!(bob_trust.score, atp_core::trust_proof::published_score(bob_trust.score));
     assert_eq!(verified.claims.evidence_count, 1);
     assert_eq!(verified.valid_until * 1000, bob_trust.valid_until_unix_ms);
     let mut edited = proof.clone();
