@@ -6,68 +6,26 @@
 //! request), and that failures are counted by code. Every run is bounded (a few seconds).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use atp_bench::load::{self, LoadConfig, LoadMode};
 use atp_bench::raw::{self, RawOperation};
 use atp_bench::{Report, Scenario, ScenarioOptions, Workload, run_load};
-use atp_core::kel::{self, DID_ATP_PREFIX};
-use atp_crypto::{AlgorithmId, SigningKey};
-use atp_server::{Extensions, NodeState, ServerLimits};
-use atp_store::{SqliteStore, Store};
+use atp_server::ServerLimits;
 
-const ADMIN_TOKEN: &str = "smoke-admin-token";
+use atp_test_node::{ADMIN_TOKEN, NodeOptions, TestNode};
 
-struct Node {
-    endpoint: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Node {
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(10), &mut self.server)
-            .await
-            .expect("the node stops within 10 s")
-            .expect("the server task ends cleanly");
-    }
-}
-
-async fn start_node() -> Node {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
-    let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).expect("node key");
-    let next = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).expect("next key");
-    let ts = atp_core::vc::DateTimeStamp::from_unix(atp_bench::now_unix_ms() / 1000 - 3600);
-    let icp = kel::incept(&key, &next.public_key(), vec![], &ts.to_string()).expect("inception");
-    let did = format!("{DID_ATP_PREFIX}{}", icp.event.scid().expect("scid"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let limits = ServerLimits { rate_limit_per_second: 0, ..ServerLimits::default() };
-    let state = Arc::new(NodeState::new(
-        store,
-        Arc::new(key),
-        did.clone(),
-        format!("atp-bench-smoke/{did}"),
-        format!("http://{addr}"),
-        limits,
-        Extensions::community(|t: &str| t == ADMIN_TOKEN),
-    ));
-    atp_server::serve::ensure_kel(&state, &[icp]).await.expect("node KEL stored");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        atp_server::serve::serve_with_incoming_shutdown(state, listener, async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("server");
-    });
-    Node { endpoint: format!("http://{addr}"), stop: Some(stop), server, _dir: dir }
+/// A node as a benchmark runs it: the per-peer rate limit off, no checkpointer.
+async fn start_node() -> TestNode {
+    let inception_time =
+        atp_core::vc::DateTimeStamp::from_unix(atp_bench::now_unix_ms() / 1000 - 3600);
+    TestNode::start_with(NodeOptions {
+        limits: ServerLimits { rate_limit_per_second: 0, ..ServerLimits::default() },
+        checkpointer: false,
+        inception_time: inception_time.to_string(),
+        ..NodeOptions::default()
+    })
+    .await
 }
 
 fn assert_sane(report: &Report) {
@@ -104,7 +62,7 @@ fn options(pool: usize) -> ScenarioOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_runs_against_a_real_node_with_sane_output() {
     let node = start_node().await;
-    let channels = load::connect(std::slice::from_ref(&node.endpoint), 2).await.expect("connect");
+    let channels = load::connect(std::slice::from_ref(&node.url), 2).await.expect("connect");
 
     for scenario in [
         Scenario::VerifyEnvelope,
@@ -150,7 +108,7 @@ async fn every_scenario_runs_against_a_real_node_with_sane_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_calls_are_counted_by_code_and_reason() {
     let node = start_node().await;
-    let channels = load::connect(std::slice::from_ref(&node.endpoint), 1).await.expect("connect");
+    let channels = load::connect(std::slice::from_ref(&node.url), 1).await.expect("connect");
     let workload = Workload::prepare(Scenario::SubmitInception, &channels[0], &options(50))
         .await
         .expect("prepare");

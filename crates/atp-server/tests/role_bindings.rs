@@ -7,15 +7,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use atp_core::kel;
-use atp_crypto::{AlgorithmId, SigningKey};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_server::extensions::{
     AdminOnlyAuthorizer, AuditRecord, AuditSink, Authorizer, Principal, RolePolicy, SeamFuture,
 };
-use atp_server::{AppState, Extensions, NodeState, ServerError, ServerLimits};
-use atp_store::{RoleBinding, SqliteStore, Store};
+use atp_server::{Extensions, ServerError};
+use atp_store::RoleBinding;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -82,42 +80,26 @@ impl AuditSink for Audit {
 }
 
 struct Node {
-    state: AppState,
+    node: atp_test_node::TestNode,
     channel: Channel,
-    stop: tokio::sync::watch::Sender<bool>,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Node {
+    type Target = atp_test_node::TestNode;
+    fn deref(&self) -> &Self::Target {
+        &self.node
+    }
 }
 
 async fn start(extensions: Extensions) -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-    let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
-    let next = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
-    let icp = kel::incept(&key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z").unwrap();
-    let did = format!("did:atp:{}", icp.event.scid().unwrap());
-    let state: AppState = Arc::new(NodeState::new(
-        store,
-        Arc::new(key),
-        did.clone(),
-        format!("atp-node/{did}"),
-        "http://127.0.0.1".to_owned(),
-        ServerLimits::default(),
-        extensions,
-    ));
-    atp_server::serve::ensure_kel(&state, &[icp]).await.unwrap();
-    atp_server::checkpointer::sign_now(&state).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, mut rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(atp_server::serve::serve_with_incoming_shutdown(
-        state.clone(),
-        listener,
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    ));
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-    Node { state, channel, stop, _dir: dir }
+    let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
+        extensions: Some(extensions),
+        checkpointer: false,
+        ..atp_test_node::NodeOptions::default()
+    })
+    .await;
+    let channel = node.channel().await;
+    Node { node, channel }
 }
 
 fn authed<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
@@ -163,7 +145,7 @@ async fn without_a_role_policy_the_rpcs_answer_enterprise_required() {
         .unwrap_err();
     assert_eq!(reason_and_meta(&e, "feature").1, "ENTERPRISE_REQUIRED");
     assert_eq!(node.state.store.role_bindings_revision().await.unwrap(), 0);
-    let _ = node.stop.send(true);
+    node.node.stop().await;
 }
 
 #[tokio::test]
@@ -265,5 +247,5 @@ async fn changes_are_checked_audited_before_writing_and_announced() {
         .unwrap()
         .into_inner();
     assert_eq!((listed.revision, listed.bindings.len(), listed.permissions.len()), (2, 0, 1));
-    let _ = node.stop.send(true);
+    node.node.stop().await;
 }

@@ -6,13 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use atp_core::kel;
-use atp_crypto::{AlgorithmId, SigningKey};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_server::tls::TlsSettings;
-use atp_server::{AppState, Extensions, NodeState, ServerLimits};
-use atp_store::{SqliteStore, Store};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::crypto::aws_lc_rs;
 use rustls::pki_types::pem::PemObject;
@@ -47,57 +43,19 @@ fn pki() -> Pki {
     Pki { ca_pem: ca_cert.pem(), server_cert_pem, server_key_pem, client_cert_pem, client_key_pem }
 }
 
-struct Node {
-    addr: SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    server: tokio::task::JoinHandle<atp_server::error::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(pki: &Pki, require_pq: bool, client_ca: bool) -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-    let node_key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
-    let next = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
-    let icp =
-        kel::incept(&node_key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z").unwrap();
-    let did = format!("did:atp:{}", icp.event.scid().unwrap());
-    let state: AppState = Arc::new(NodeState::new(
-        store,
-        Arc::new(node_key),
-        did.clone(),
-        format!("atp-node/{}", did.trim_start_matches("did:atp:")),
-        "https://127.0.0.1".to_owned(),
-        ServerLimits::default(),
-        Extensions::community(|t: &str| t == "test-admin-token-0123456789"),
-    ));
-    atp_server::serve::ensure_kel(&state, &[icp]).await.unwrap();
-    let tls = atp_server::tls::server_config(&TlsSettings {
+async fn start(pki: &Pki, require_pq: bool, client_ca: bool) -> atp_test_node::TestNode {
+    let tls = TlsSettings {
         cert_chain_pem: pki.server_cert_pem.clone().into_bytes(),
         key_pem: pki.server_key_pem.clone().into_bytes(),
         client_ca_pem: client_ca.then(|| pki.ca_pem.clone().into_bytes()),
         require_pq,
+    };
+    atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
+        tls: Some(tls),
+        checkpointer: false,
+        ..atp_test_node::NodeOptions::default()
     })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, mut rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(atp_server::serve::serve_tls_with_incoming_shutdown(
-        state,
-        listener,
-        tls,
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    ));
-    Node { addr, stop, server, _dir: dir }
-}
-
-impl Node {
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        self.server.await.unwrap().unwrap();
-    }
+    .await
 }
 
 fn roots(pki: &Pki) -> RootCertStore {

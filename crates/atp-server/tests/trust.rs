@@ -3,7 +3,6 @@
 //! ExplainTrust, ListEvidence paging and filters, and hostile submissions that store nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use atp_core::evidence::{EvidenceBody, Outcome, Severity, SignedEvidence};
@@ -14,15 +13,20 @@ use atp_crypto::{AlgorithmId, SigningKey};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::trust_service_client::TrustServiceClient;
-use atp_server::{AppState, Extensions, NodeState, ServerLimits};
-use atp_store::{SqliteStore, Store, StoreStats};
+use atp_server::ServerLimits;
+use atp_store::StoreStats;
 use tonic::transport::Channel;
 
 struct Node {
-    state: AppState,
+    node: atp_test_node::TestNode,
     channel: Channel,
-    stop: tokio::sync::watch::Sender<bool>,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Node {
+    type Target = atp_test_node::TestNode;
+    fn deref(&self) -> &Self::Target {
+        &self.node
+    }
 }
 
 fn key() -> SigningKey {
@@ -35,46 +39,19 @@ fn ts(ms: i64) -> String {
 
 impl Node {
     async fn start(recompute: Duration) -> Node {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
-        let node_key = key();
-        let next = key();
-        let icp = kel::incept(&node_key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z")
-            .expect("incept");
-        let did = format!("did:atp:{}", icp.event.scid().expect("scid"));
         let limits = ServerLimits {
             checkpoint_interval: Duration::from_millis(50),
             trust_recompute_interval: recompute,
             ..ServerLimits::default()
         };
-        let state: AppState = Arc::new(NodeState::new(
-            store,
-            Arc::new(node_key),
-            did.clone(),
-            format!("atp-node/{}", did.trim_start_matches("did:atp:")),
-            "http://127.0.0.1".to_owned(),
+        let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
             limits,
-            Extensions::community(|t: &str| t == "admin-token-0123456789"),
-        ));
-        atp_server::serve::ensure_kel(&state, &[icp]).await.expect("node kel");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let mut rx2 = rx.clone();
-        tokio::spawn(atp_server::serve::serve_with_incoming_shutdown(
-            state.clone(),
-            listener,
-            async move {
-                let _ = rx2.wait_for(|s| *s).await;
-            },
-        ));
-        drop(rx);
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
-        Node { state, channel, stop, _dir: dir }
+            checkpointer: false,
+            ..atp_test_node::NodeOptions::default()
+        })
+        .await;
+        let channel = node.channel().await;
+        Node { node, channel }
     }
 
     fn trust(&self) -> TrustServiceClient<Channel> {
@@ -117,12 +94,6 @@ impl Node {
             .submit_evidence(pb::SubmitEvidenceRequest { evidence_json: json })
             .await
             .map(|r| r.into_inner())
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 

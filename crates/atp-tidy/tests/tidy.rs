@@ -41,11 +41,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("atp-bench", &["atp-server", "atp-store", "atp-grpc", "atp-core", "atp-crypto"]),
     // Test support: locates ../shared/vectors. Usable only as a dev-dependency (TEST_SUPPORT).
     ("atp-test-vectors", &[]),
+    // Test support: a real node in-process for integration tests (TEST_SUPPORT).
+    ("atp-test-node", &["atp-server", "atp-store", "atp-grpc", "atp-core", "atp-crypto"]),
 ];
 
 /// Test-support crates: any crate may name them as a dev-dependency, none as a normal or build
 /// dependency.
-const TEST_SUPPORT: &[&str] = &["atp-test-vectors"];
+const TEST_SUPPORT: &[&str] = &["atp-test-vectors", "atp-test-node"];
 
 /// Upward dev-dependencies allowed only so that tests start a real node in-process (the SDK and
 /// the CLI are tested against the real server, which they never depend on otherwise).

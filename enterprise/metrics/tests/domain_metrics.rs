@@ -29,8 +29,7 @@ use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::message_service_client::MessageServiceClient;
 use atp_grpc::v1::trust_service_client::TrustServiceClient;
 use atp_server::message::Authentication;
-use atp_server::{AppState, Extensions, NodeState, ServerLimits};
-use atp_store::{SqliteStore, Store};
+use atp_server::{Extensions, ServerLimits};
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
@@ -54,16 +53,15 @@ fn now_ms() -> i64 {
 }
 
 struct Node {
-    state: AppState,
+    node: atp_test_node::TestNode,
     channel: Channel,
     metrics: Arc<Metrics>,
-    stop: tokio::sync::watch::Sender<bool>,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
+impl std::ops::Deref for Node {
+    type Target = atp_test_node::TestNode;
+    fn deref(&self) -> &Self::Target {
+        &self.node
     }
 }
 
@@ -76,49 +74,23 @@ struct Agent {
 
 impl Node {
     async fn start() -> Node {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
-        let node_key = key();
-        let icp = kel::incept(&node_key, key().public_key_ref(), vec![], "2026-01-01T00:00:00Z")
-            .expect("incept");
-        let did = format!("did:atp:{}", icp.event.scid().expect("scid"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let metrics = Arc::new(Metrics::new("0.0.0-test").expect("metrics"));
         let mut extensions = Extensions::community(|t: &str| t == ADMIN_TOKEN);
         extensions.observer =
             Arc::new(FanOutObserver(vec![extensions.observer.clone(), metrics.clone()]));
-        // No scheduled computation: the test runs exactly one.
+        // No scheduled computation: the test runs exactly one. No checkpointer: its signatures
+        // are not the traffic this test counts.
         let limits =
             ServerLimits { trust_recompute_interval: Duration::ZERO, ..Default::default() };
-        let state: AppState = Arc::new(NodeState::new(
-            store,
-            Arc::new(node_key),
-            did.clone(),
-            format!("atp-node/{}", did.trim_start_matches("did:atp:")),
-            format!("http://{addr}"),
+        let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
             limits,
-            extensions,
-        ));
-        atp_server::serve::ensure_kel(&state, &[icp]).await.expect("node kel");
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let mut rx2 = rx.clone();
-        tokio::spawn(atp_server::serve::serve_with_incoming_shutdown(
-            state.clone(),
-            listener,
-            async move {
-                let _ = rx2.wait_for(|s| *s).await;
-            },
-        ));
-        drop(rx);
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .connect()
-            .await
-            .expect("connect");
-        Node { state, channel, metrics, stop, _dir: dir }
+            extensions: Some(extensions),
+            checkpointer: false,
+            ..atp_test_node::NodeOptions::default()
+        })
+        .await;
+        let channel = node.channel().await;
+        Node { node, channel, metrics }
     }
 
     /// The exposition as a scrape produces it (store figures refreshed first).

@@ -1,79 +1,48 @@
-//! A real node on 127.0.0.1:0: temp data dir, SqliteStore, the served routes, the checkpointer.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+//! A real node on 127.0.0.1:0 (`atp-test-node`: temp data dir, SqliteStore, the served routes,
+//! the checkpointer every 50 ms) with one connected channel and the helpers these tests share.
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use atp_core::checkpoint::{Checkpoint, VerifierKey, verify_note_with};
-use atp_core::kel::{self, SignedEvent};
+use atp_core::kel::SignedEvent;
 use atp_crypto::{AlgorithmId, SigningKey};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::log_service_client::LogServiceClient;
-use atp_server::{AppState, Extensions, NodeState, ServerLimits};
-use atp_store::{SqliteStore, Store};
+use atp_server::ServerLimits;
+use atp_test_node::NodeOptions;
+pub use atp_test_node::{ADMIN_TOKEN, reason};
 use tonic::transport::Channel;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-
 pub struct TestNode {
-    pub addr: SocketAddr,
-    pub state: AppState,
+    pub node: atp_test_node::TestNode,
     pub channel: Channel,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
-    server: Option<tokio::task::JoinHandle<atp_server::error::Result<()>>>,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestNode {
+    type Target = atp_test_node::TestNode;
+    fn deref(&self) -> &Self::Target {
+        &self.node
+    }
 }
 
 pub fn key() -> SigningKey {
-    SigningKey::generate(AlgorithmId::MlDsa65Ed25519).expect("key")
+    atp_test_node::composite_key()
 }
 
 impl TestNode {
     pub async fn start() -> TestNode {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
-        let node_key = key();
-        let next = key();
-        let icp = kel::incept(&node_key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z")
-            .expect("incept");
-        let did = format!("did:atp:{}", icp.event.scid().expect("scid"));
         let limits = ServerLimits {
             checkpoint_interval: Duration::from_millis(50),
             ..ServerLimits::default()
         };
-        let state: AppState = Arc::new(NodeState::new(
-            store,
-            Arc::new(node_key),
-            did.clone(),
-            format!("atp-node/{}", did.trim_start_matches("did:atp:")),
-            "http://127.0.0.1".to_owned(),
-            limits,
-            Extensions::community(|t: &str| t == ADMIN_TOKEN),
-        ));
-        atp_server::serve::ensure_kel(&state, &[icp]).await.expect("node kel");
-        atp_server::checkpointer::sign_now(&state).await.expect("first checkpoint");
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        tokio::spawn(atp_server::checkpointer::run(state.clone(), stopped(rx.clone())));
-        let server = tokio::spawn(atp_server::serve::serve_with_incoming_shutdown(
-            state.clone(),
-            listener,
-            stopped(rx),
-        ));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
-        TestNode { addr, state, channel, stop: Some(stop), server: Some(server), _dir: dir }
+        let node =
+            atp_test_node::TestNode::start_with(NodeOptions { limits, ..NodeOptions::default() })
+                .await;
+        let channel = node.channel().await;
+        TestNode { node, channel }
     }
 
     pub fn identity(&self) -> IdentityServiceClient<Channel> {
@@ -147,18 +116,7 @@ impl TestNode {
         panic!("no checkpoint covering {size} leaves");
     }
 
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("join").expect("server result");
-        }
-        self.state.store.close().await.expect("close");
+    pub async fn stop(self) {
+        self.node.stop().await;
     }
-}
-
-/// The reason code of a status.
-pub fn reason(status: &tonic::Status) -> String {
-    atp_grpc::status::reason(status).unwrap_or_else(|| format!("<no reason: {status:?}>"))
 }
