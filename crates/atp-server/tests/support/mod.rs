@@ -1,23 +1,20 @@
-//! A real node for the credential and message tests: SQLite store in a temporary directory,
-//! the node's own KEL stored, gRPC (CredentialService, MessageService) and the HTTP routes on
-//! one 127.0.0.1:0 listener. Also a minimal HTTP/1.1 client (no extra dependencies).
+//! A real node for the credential and message tests (`atp-test-node`: SQLite store in a
+//! temporary directory, every gRPC service and the HTTP routes on one 127.0.0.1:0 listener) on a
+//! clock the tests move by hand, plus agents stored directly and a minimal HTTP/1.1 client (no
+//! extra dependencies).
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use atp_core::kel::{self, SignedEvent};
 use atp_crypto::{AlgorithmId, SigningKey};
 use atp_grpc::v1::credential_service_client::CredentialServiceClient;
-use atp_grpc::v1::credential_service_server::CredentialServiceServer;
 use atp_grpc::v1::message_service_client::MessageServiceClient;
-use atp_grpc::v1::message_service_server::MessageServiceServer;
-use atp_server::credential::CredentialApi;
-use atp_server::message::MessageApi;
-use atp_server::state::NodeState;
 use atp_server::{AppState, Extensions, ServerLimits};
-use atp_store::{SqliteStore, Store};
+use atp_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
 
@@ -34,7 +31,7 @@ pub struct Node {
     pub state: AppState,
     pub store: Arc<dyn Store>,
     pub clock: Arc<AtomicI64>,
-    _dir: tempfile::TempDir,
+    _node: atp_test_node::TestNode,
 }
 
 /// An agent identity: its key and inception, stored on the node.
@@ -58,38 +55,28 @@ pub async fn store_agent(store: &Arc<dyn Store>, at_ms: i64) -> Agent {
 }
 
 pub async fn start() -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-    let node = store_agent(&store, T0_MS - 3_600_000).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let extensions = Extensions::community(|t: &str| t == ADMIN_TOKEN);
-    let mut state = NodeState::new(
-        store.clone(),
-        Arc::new(node.key),
-        node.did.clone(),
-        format!("atp-test/{}", node.did),
-        format!("http://{addr}"),
-        ServerLimits::default(),
-        extensions,
-    );
     let clock = Arc::new(AtomicI64::new(T0_MS));
     let c = clock.clone();
-    state.clock = Arc::new(move || c.load(Ordering::SeqCst));
-    let state: AppState = Arc::new(state);
-    let routes = tonic::service::Routes::from(atp_server::http::router(state.clone()))
-        .add_service(CredentialServiceServer::new(CredentialApi::new(state.clone())))
-        .add_service(MessageServiceServer::new(MessageApi::new(state.clone())));
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .accept_http1(true)
-            .add_routes(routes)
-            .serve_with_incoming(incoming)
-            .await
-            .unwrap();
-    });
-    Node { addr, state, store, clock, _dir: dir }
+    // No checkpointer and no scheduled trust computation: these tests move the clock by hand.
+    let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
+        limits: ServerLimits {
+            trust_recompute_interval: Duration::ZERO,
+            ..ServerLimits::default()
+        },
+        extensions: Some(Extensions::community(|t: &str| t == ADMIN_TOKEN)),
+        checkpointer: false,
+        clock: Some(Arc::new(move || c.load(Ordering::SeqCst))),
+        inception_time: ts(T0_MS - 3_600_000),
+        ..atp_test_node::NodeOptions::default()
+    })
+    .await;
+    Node {
+        addr: node.addr,
+        state: node.state.clone(),
+        store: node.state.store.clone(),
+        clock,
+        _node: node,
+    }
 }
 
 impl Node {
