@@ -23,7 +23,8 @@ use crate::error::ServerError;
 pub type SeamFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What the authenticator sees of a call: its operation, peer and credentials. Built from
-/// gRPC metadata ([`CallInfo::from_grpc`]) or HTTP headers ([`CallInfo::from_http`]).
+/// gRPC metadata ([`CallInfo::from_grpc`]) or HTTP headers ([`CallInfo::from_http`], with
+/// [`CallInfo::with_connection`] for the peer and its certificate).
 #[derive(Clone, Default)]
 pub struct CallInfo {
     /// The operation, e.g. `trust_anchors.set` or `atp.v1.AdminService/SetTrustAnchors`.
@@ -34,6 +35,11 @@ pub struct CallInfo {
     pub authorization: Option<String>,
     /// Whether an `authorization` header was present but not valid text (always invalid).
     pub authorization_unreadable: bool,
+    /// The client's certificate on a mutual-TLS connection: present only when the node was
+    /// given a client CA (`--tls-client-ca`) and the TLS handshake verified the client's chain
+    /// against it. Whom it names is for the authenticator to decide; the community
+    /// authenticator ignores it.
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 impl fmt::Debug for CallInfo {
@@ -43,7 +49,51 @@ impl fmt::Debug for CallInfo {
             .field("operation", &self.operation)
             .field("peer", &self.peer)
             .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .field("client_certificate", &self.client_certificate)
             .finish()
+    }
+}
+
+/// The end-entity certificate a mutual-TLS client presented (DER) and its SHA-256 fingerprint,
+/// the stable identifier an authenticator can bind a principal to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    der: Arc<[u8]>,
+    sha256: [u8; 32],
+}
+
+impl ClientCertificate {
+    /// The certificate with this DER encoding.
+    pub fn from_der(der: &[u8]) -> Self {
+        use sha2::Digest as _;
+        ClientCertificate { der: der.into(), sha256: sha2::Sha256::digest(der).into() }
+    }
+
+    /// The certificate's DER encoding, for an authenticator that reads its subject or SANs.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// SHA-256 of the DER encoding.
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
+    }
+
+    /// `sha256:` and the lowercase hex of [`ClientCertificate::sha256`], the form that names a
+    /// certificate in configuration and audit records.
+    pub fn fingerprint(&self) -> String {
+        format!("sha256:{}", hex::encode(self.sha256))
+    }
+
+    /// The leaf (first) certificate of a verified peer chain, if any.
+    fn leaf_of(chain: Option<&[tonic::transport::CertificateDer<'static>]>) -> Option<Self> {
+        chain.and_then(<[_]>::first).map(|leaf| ClientCertificate::from_der(leaf.as_ref()))
+    }
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fingerprint())
     }
 }
 
@@ -63,6 +113,9 @@ impl CallInfo {
             peer: request.remote_addr(),
             authorization,
             authorization_unreadable,
+            client_certificate: ClientCertificate::leaf_of(
+                request.peer_certs().as_deref().map(Vec::as_slice),
+            ),
         }
     }
 
@@ -76,7 +129,27 @@ impl CallInfo {
                     Err(_) => (None, true),
                 },
             };
-        CallInfo { operation: operation.to_owned(), peer, authorization, authorization_unreadable }
+        CallInfo {
+            operation: operation.to_owned(),
+            peer,
+            authorization,
+            authorization_unreadable,
+            client_certificate: None,
+        }
+    }
+
+    /// Fills the peer's address and, on a mutual-TLS connection, its verified certificate from
+    /// the connection information the server put into an HTTP request's extensions.
+    pub fn with_connection(mut self, extensions: &http::Extensions) -> Self {
+        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+        if let Some(tls) = extensions.get::<TlsConnectInfo<TcpConnectInfo>>() {
+            self.peer = self.peer.or_else(|| tls.get_ref().remote_addr());
+            self.client_certificate =
+                ClientCertificate::leaf_of(tls.peer_certs().as_deref().map(Vec::as_slice));
+        } else if let Some(tcp) = extensions.get::<TcpConnectInfo>() {
+            self.peer = self.peer.or_else(|| tcp.remote_addr());
+        }
+        self
     }
 
     /// The bearer token: `Ok(None)` without credentials, `AUTH_INVALID` for an

@@ -318,8 +318,14 @@ async fn node_did_document(State(state): State<AppState>) -> Response {
 // VC-API
 // ------------------------------------------------------------------------------------------
 
-async fn issue(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let call = CallInfo::from_http("POST /credentials/issue", &headers, None);
+async fn issue(
+    State(state): State<AppState>,
+    connection: http::Extensions,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let call =
+        CallInfo::from_http("POST /credentials/issue", &headers, None).with_connection(&connection);
     let r = async {
         // Authorise before reading anything from the body.
         state.extensions.authorize(&call, credential::OP_ISSUE, &state.node_did).await?;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
+use atp_server::Extensions;
+use atp_server::extensions::{Authenticator, CallInfo, ClientCertificate, Principal, SeamFuture};
 use atp_server::tls::TlsSettings;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::crypto::aws_lc_rs;
@@ -241,4 +243,127 @@ fn bad_pem_is_a_precise_error() {
         err(settings(&pki.server_cert_pem, &pki.server_key_pem, Some("junk")))
             .starts_with("client CA:")
     );
+}
+
+/// Records the client certificate of every call and makes the holder of one certificate the
+/// admin: the shape of an enterprise authenticator that binds principals to certificates.
+struct CertificateAuthenticator {
+    admin_fingerprint: String,
+    seen: std::sync::Mutex<Vec<(String, Option<String>)>>,
+}
+
+impl Authenticator for CertificateAuthenticator {
+    fn authenticate<'a>(
+        &'a self,
+        call: &'a CallInfo,
+    ) -> SeamFuture<'a, Result<Principal, atp_server::ServerError>> {
+        Box::pin(async move {
+            let fingerprint = call.client_certificate.as_ref().map(ClientCertificate::fingerprint);
+            self.seen.lock().unwrap().push((call.operation.clone(), fingerprint.clone()));
+            Ok(match fingerprint {
+                Some(f) if f == self.admin_fingerprint => Principal::Admin,
+                _ => Principal::Anonymous,
+            })
+        })
+    }
+}
+
+fn certificate_node_options(
+    pki: &Pki,
+    client_ca: bool,
+    authenticator: Arc<CertificateAuthenticator>,
+) -> atp_test_node::NodeOptions {
+    let mut extensions = Extensions::community(|_: &str| false);
+    extensions.authenticator = authenticator;
+    atp_test_node::NodeOptions {
+        tls: Some(TlsSettings {
+            cert_chain_pem: pki.server_cert_pem.clone().into_bytes(),
+            key_pem: pki.server_key_pem.clone().into_bytes(),
+            client_ca_pem: client_ca.then(|| pki.ca_pem.clone().into_bytes()),
+            require_pq: false,
+        }),
+        extensions: Some(extensions),
+        checkpointer: false,
+        ..atp_test_node::NodeOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn the_verified_client_certificate_reaches_the_authenticator() {
+    let pki = pki();
+    let client_der = CertificateDer::from_pem_slice(pki.client_cert_pem.as_bytes()).unwrap();
+    let expected = {
+        use sha2::Digest as _;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(client_der.as_ref())))
+    };
+    assert_eq!(ClientCertificate::from_der(client_der.as_ref()).fingerprint(), expected);
+    let authenticator = Arc::new(CertificateAuthenticator {
+        admin_fingerprint: expected.clone(),
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let node = atp_test_node::TestNode::start_with(certificate_node_options(
+        &pki,
+        true,
+        authenticator.clone(),
+    ))
+    .await;
+
+    // gRPC: the certificate alone authenticates the admin (no bearer token is sent).
+    let identity = Identity::from_pem(&pki.client_cert_pem, &pki.client_key_pem);
+    let mut admin = tonic_client(&pki, node.addr, Some(identity)).await.expect("mTLS connect");
+    admin
+        .list_trust_anchors(pb::ListTrustAnchorsRequest {})
+        .await
+        .expect("the certificate's holder is the admin");
+
+    // HTTP/1.1 on the same port: the VC-API route sees the same certificate.
+    let key =
+        rustls::pki_types::PrivateKeyDer::from_pem_slice(pki.client_key_pem.as_bytes()).unwrap();
+    let mut config = ClientConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots(&pki))
+        .with_client_auth_cert(vec![client_der.clone()], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut stream = handshake(node.addr, config).await.expect("mTLS handshake");
+    stream
+        .write_all(
+            b"POST /credentials/issue HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+              Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+        )
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    // Authenticated and authorised, the empty body is then refused on its merits.
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+
+    let seen = authenticator.seen.lock().unwrap().clone();
+    let operations: Vec<&str> = seen.iter().map(|(op, _)| op.as_str()).collect();
+    assert!(operations.contains(&"POST /credentials/issue"), "{seen:?}");
+    assert!(
+        !seen.is_empty() && seen.iter().all(|(_, f)| f.as_deref() == Some(&*expected)),
+        "{seen:?}"
+    );
+    node.stop().await;
+
+    // Without a client CA nothing is verified, so no certificate is passed on: anonymous.
+    let authenticator = Arc::new(CertificateAuthenticator {
+        admin_fingerprint: expected,
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let node = atp_test_node::TestNode::start_with(certificate_node_options(
+        &pki,
+        false,
+        authenticator.clone(),
+    ))
+    .await;
+    let mut admin = tonic_client(&pki, node.addr, None).await.expect("TLS connect");
+    let refused = admin.list_trust_anchors(pb::ListTrustAnchorsRequest {}).await.unwrap_err();
+    assert_eq!(atp_test_node::reason(&refused), "AUTH_REQUIRED", "{refused:?}");
+    let seen = authenticator.seen.lock().unwrap().clone();
+    assert!(!seen.is_empty() && seen.iter().all(|(_, f)| f.is_none()), "{seen:?}");
+    node.stop().await;
 }
