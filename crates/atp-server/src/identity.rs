@@ -229,6 +229,17 @@ async fn record_fork(
         "incoming": value(incoming)?,
     });
     let body = atp_core::jcs::canonicalize(&body)?;
+    // The same fork submitted again is already on record (the body is canonical, so its leaf
+    // is the same): a replay must not grow the log. Two identical forks racing each other may
+    // both be recorded; that costs one extra leaf, never a lost record.
+    let leaf = atp_core::log_entry::entry_leaf_hash(
+        atp_core::log_entry::LeafKind::Evidence,
+        &atp_core::log_entry::evidence_data_hash(&body),
+    );
+    if let Some(index) = state.store.find_leaf(&leaf).await? {
+        tracing::debug!(%did, sequence, log_index = index, "key event log fork already on record");
+        return Ok(());
+    }
     let index = state
         .store
         .append_evidence(NewEvidence {

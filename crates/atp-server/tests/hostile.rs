@@ -20,7 +20,7 @@ use atp_grpc::v1::credential_service_client::CredentialServiceClient;
 use atp_grpc::v1::message_service_client::MessageServiceClient;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{ADMIN_TOKEN, TestNode, key};
+use common::{ADMIN_TOKEN, TestNode, key, reason};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
@@ -1062,6 +1062,11 @@ async fn hostile_input_is_refused_precisely_and_stores_nothing() {
 
     // The forked log is unchanged; the fork is on record.
     assert_eq!(node.state.store.get_kel(&did).await.expect("kel").len(), 2);
+    // The same fork again is refused the same way, and its evidence is not recorded twice.
+    let before = snapshot(&node, &list_ids).await;
+    let again = node.submit(&forked).await.expect_err("a fork is refused");
+    assert_eq!(reason(&again), "KEL_FORK", "{again:?}");
+    assert_eq!(snapshot(&node, &list_ids).await, before, "a replayed fork stored something");
     // A replayed (identical) event is a duplicate: success, nothing stored.
     let before = snapshot(&node, &list_ids).await;
     let r = node.submit(&rot).await.expect("replay");
