@@ -700,7 +700,9 @@ pub enum ProofPolicy {
     /// valid `eddsa-jcs-2022` proof whose verification methods have the same controller.
     #[default]
     QuantumSafe,
-    /// At least one valid proof of any supported suite (W3C interoperability).
+    /// At least one valid proof of any supported suite (W3C interoperability), by a controller
+    /// with a single key such as `did:key`. A `did:atp` controller still needs both of its
+    /// proofs: its key is composite, and one component alone is a downgrade.
     Any,
 }
 
@@ -997,17 +999,31 @@ pub fn verify_proofs(
     let counts = |p: &&VerifiedProof| {
         options.expected_controller.as_deref().is_none_or(|c| c == p.controller)
     };
+    // A valid ML-DSA proof and a valid eddsa-jcs-2022 proof, both by `controller`.
+    let has_pair = |controller: &str| {
+        let by = |suite: fn(&Cryptosuite) -> bool| {
+            verified
+                .iter()
+                .filter(counts)
+                .any(|p| p.controller == controller && suite(&p.cryptosuite))
+        };
+        by(Cryptosuite::is_ml_dsa) && by(|s| *s == Cryptosuite::EddsaJcs2022)
+    };
     let controller = match options.policy {
-        ProofPolicy::Any => verified.iter().find(counts).map(|p| p.controller.clone()),
+        // A did:atp key is always composite, and its two proofs are its two components: one
+        // alone is a downgrade, which no policy accepts (DESIGN §3). The relaxation is for
+        // controllers with a single key, such as did:key.
+        ProofPolicy::Any => verified
+            .iter()
+            .filter(counts)
+            .find(|p| {
+                !p.controller.starts_with(crate::kel::DID_ATP_PREFIX) || has_pair(&p.controller)
+            })
+            .map(|p| p.controller.clone()),
         ProofPolicy::QuantumSafe => verified
             .iter()
             .filter(counts)
-            .filter(|p| p.cryptosuite.is_ml_dsa())
-            .find(|pq| {
-                verified.iter().filter(counts).any(|c| {
-                    c.cryptosuite == Cryptosuite::EddsaJcs2022 && c.controller == pq.controller
-                })
-            })
+            .find(|p| p.cryptosuite.is_ml_dsa() && has_pair(&p.controller))
             .map(|p| p.controller.clone()),
     };
     match controller {
@@ -1021,6 +1037,11 @@ pub fn verify_proofs(
                 ),
             ))
         }
+        None if options.policy == ProofPolicy::Any => Err(security(
+            K::PolicyNotSatisfied,
+            "a did:atp controller's key is composite: its valid ML-DSA proof and its valid \
+             eddsa-jcs-2022 proof are both needed, under every policy",
+        )),
         None => Err(security(
             K::PolicyNotSatisfied,
             "the quantum-safe policy needs a valid ML-DSA proof and a valid eddsa-jcs-2022 proof \

@@ -279,6 +279,14 @@ fn resolver(vm: &str) -> Result<PublicKey, CoreError> {
     resolve_did_key(vm)
 }
 
+/// A single-key (Ed25519) `did:key` controller: its key and its DID, which is also its
+/// verification method.
+fn did_key_ed25519() -> (SigningKey, String) {
+    let key = SigningKey::from_seed(AlgorithmId::Ed25519, &[5u8; 32]).unwrap();
+    let did = format!("did:key:{}", key.public_key().to_multikey().unwrap());
+    (key, did)
+}
+
 fn credential(issuer: &str) -> Value {
     CredentialBuilder::new(issuer)
         .id("urn:uuid:0b7a7a5e-0000-4000-8000-000000000001")
@@ -395,9 +403,27 @@ fn one_proof_alone_fails_quantum_safe_policy() {
             di::verify_credential(&one, NOW, &VerifyOptions::default(), &resolver),
             ProofErrorKind::PolicyNotSatisfied,
         );
-        // The interop policy accepts either proof alone.
-        verify_proofs(&one, &any(), &resolver).unwrap();
+        // Nor does the interop policy: a did:atp key is composite, so either proof alone is a
+        // downgrade, refused under every policy.
+        assert_kind(verify_proofs(&one, &any(), &resolver), ProofErrorKind::PolicyNotSatisfied);
+        assert_kind(
+            di::verify_credential(&one, NOW, &any(), &resolver),
+            ProofErrorKind::PolicyNotSatisfied,
+        );
     }
+    // The interop policy does accept one proof by a single-key controller (did:key).
+    let (ed, did_key) = did_key_ed25519();
+    let lone = sign_proof(
+        &credential(&did_key),
+        &ProofOptions::assertion(Cryptosuite::EddsaJcs2022, did_key.clone()).created(CREATED),
+        &ed,
+    )
+    .unwrap();
+    assert_kind(
+        verify_proofs(&lone, &VerifyOptions::default(), &resolve_did_key),
+        ProofErrorKind::PolicyNotSatisfied,
+    );
+    assert_eq!(verify_proofs(&lone, &any(), &resolve_did_key).unwrap().controller, did_key);
     // Two proofs of the same kind are not enough either.
     let (m, _) = parties()[0].components();
     let doc = unsecured(signed);
@@ -429,13 +455,11 @@ fn proofs_from_two_controllers_fail_quantum_safe_policy() {
         bob_e,
     )
     .unwrap();
-    // Both proofs are valid…
-    verify_proofs(&mixed, &any(), &resolver).unwrap();
-    // …but they are not one controller's pair.
-    assert_kind(
-        verify_proofs(&mixed, &VerifyOptions::default(), &resolver),
-        ProofErrorKind::PolicyNotSatisfied,
-    );
+    // Both proofs are valid, but they are not one controller's pair: refused under either
+    // policy (each is one component of a composite did:atp key).
+    for opts in [VerifyOptions::default(), any()] {
+        assert_kind(verify_proofs(&mixed, &opts, &resolver), ProofErrorKind::PolicyNotSatisfied);
+    }
     // A proof set by Bob on a credential that names Alice as issuer.
     let bobs = qs_signed(bob, &doc);
     verify_proofs(&bobs, &VerifyOptions::default(), &resolver).unwrap();
@@ -660,25 +684,24 @@ fn tampering_gives_cryptographic_security_error() {
 
 #[test]
 fn expiring_proofs() {
-    let [alice, _] = parties();
-    let (_, e) = alice.components();
-    let doc = credential(&alice.did);
-    let opts = ProofOptions::assertion(Cryptosuite::EddsaJcs2022, alice.vm_ed())
+    // One proof alone verifies only for a single-key controller, so the key is a did:key.
+    let (e, did_key) = did_key_ed25519();
+    let doc = credential(&did_key);
+    let opts = ProofOptions::assertion(Cryptosuite::EddsaJcs2022, did_key.clone())
         .created(CREATED)
         .expires("2026-01-01T01:00:00Z");
-    let signed = sign_proof(&doc, &opts, e).unwrap();
-    verify_proofs(&signed, &any().at(NOW + 3600), &resolver).unwrap();
+    let signed = sign_proof(&doc, &opts, &e).unwrap();
+    verify_proofs(&signed, &any().at(NOW + 3600), &resolve_did_key).unwrap();
     assert_kind(
-        verify_proofs(&signed, &any().at(NOW + 3601), &resolver),
+        verify_proofs(&signed, &any().at(NOW + 3601), &resolve_did_key),
         ProofErrorKind::ProofExpired,
     );
     assert_kind(
-        di::verify_credential(&signed, NOW + 3601, &any(), &resolver),
+        di::verify_credential(&signed, NOW + 3601, &any(), &resolve_did_key),
         ProofErrorKind::ProofExpired,
     );
-    let bad =
-        ProofOptions::assertion(Cryptosuite::EddsaJcs2022, alice.vm_ed()).created("yesterday");
-    assert_eq!(sign_proof(&doc, &bad, e).unwrap_err().code(), "PROOF_GENERATION_ERROR");
+    let bad = ProofOptions::assertion(Cryptosuite::EddsaJcs2022, did_key).created("yesterday");
+    assert_eq!(sign_proof(&doc, &bad, &e).unwrap_err().code(), "PROOF_GENERATION_ERROR");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -796,17 +819,23 @@ fn limits() {
     let deep_vc = CredentialBuilder::new(&alice.did).subject(deep).build().unwrap();
     assert_eq!(sign_proof(&deep_vc, &opts, e).unwrap_err().code(), "PARSING_ERROR");
     assert_eq!(verify_proofs(&deep_vc, &any(), &resolver).unwrap_err().code(), "PARSING_ERROR");
-    // Proof count.
-    let mut doc = credential(&alice.did);
+    // Proof count (by a single-key controller, for which one kind of proof suffices).
+    let (single, did_key) = did_key_ed25519();
+    let single_opts =
+        ProofOptions::assertion(Cryptosuite::EddsaJcs2022, did_key.clone()).created(CREATED);
+    let mut doc = credential(&did_key);
     for _ in 0..MAX_PROOFS {
-        doc = sign_proof(&doc, &opts, e).unwrap();
+        doc = sign_proof(&doc, &single_opts, &single).unwrap();
     }
-    verify_proofs(&doc, &any(), &resolver).unwrap();
-    assert_eq!(sign_proof(&doc, &opts, e).unwrap_err().code(), "PROOF_GENERATION_ERROR");
+    verify_proofs(&doc, &any(), &resolve_did_key).unwrap();
+    assert_eq!(
+        sign_proof(&doc, &single_opts, &single).unwrap_err().code(),
+        "PROOF_GENERATION_ERROR"
+    );
     let mut too_many = doc.clone();
     let first = doc["proof"][0].clone();
     too_many["proof"].as_array_mut().unwrap().push(first);
-    assert_kind(verify_proofs(&too_many, &any(), &resolver), ProofErrorKind::TooManyProofs);
+    assert_kind(verify_proofs(&too_many, &any(), &resolve_did_key), ProofErrorKind::TooManyProofs);
     // Not an object.
     assert_eq!(verify_proofs(&json!([1]), &any(), &resolver).unwrap_err().code(), "PARSING_ERROR");
     // A huge proofValue is refused before decoding.

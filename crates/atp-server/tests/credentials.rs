@@ -187,18 +187,20 @@ async fn tampered_and_unauthorised_requests_are_refused_without_writes() {
         .await
         .unwrap_err();
     assert_eq!(reason(&e), "CRYPTOGRAPHIC_SECURITY_ERROR");
-    // A proof set with a proof missing fails the quantum-safe policy.
-    let mut one: Value = serde_json::from_slice(&vc).unwrap();
-    let first = one["proof"][0].clone();
-    one["proof"] = first;
-    let e = c
-        .verify_credential(verify_req(
-            &serde_json::to_vec(&one).unwrap(),
-            pb::ProofPolicy::QuantumSafe,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(reason(&e), "CRYPTOGRAPHIC_SECURITY_ERROR");
+    // A proof set with a proof missing fails the quantum-safe policy, and the interop policy
+    // too: the issuer is a did:atp, whose one proof alone would be a downgrade.
+    for keep in 0..2 {
+        let mut one: Value = serde_json::from_slice(&vc).unwrap();
+        one["proof"] = one["proof"][keep].clone();
+        for policy in [pb::ProofPolicy::QuantumSafe, pb::ProofPolicy::Any] {
+            let e = c
+                .verify_credential(verify_req(&serde_json::to_vec(&one).unwrap(), policy))
+                .await
+                .unwrap_err();
+            assert_eq!(reason(&e), "CRYPTOGRAPHIC_SECURITY_ERROR", "{policy:?}");
+            assert!(e.message().contains("POLICY_NOT_SATISFIED"), "{policy:?}: {e:?}");
+        }
+    }
     // Garbage.
     let e =
         c.verify_credential(verify_req(b"\xff{", pb::ProofPolicy::QuantumSafe)).await.unwrap_err();
