@@ -138,6 +138,16 @@ pub enum CoreError {
         /// This event's `ts`.
         found: String,
     },
+    /// A submitted KEL event's `ts` is later than the accepting node's clock plus the allowed
+    /// skew. Not a rule of log validity (a log verifies the same at any time); a node applies
+    /// it when it accepts an event, because `ts` opens the key's validity window.
+    #[error("KEL event ts {found} is later than the node's clock plus the allowed skew ({latest})")]
+    KelTimestampInFuture {
+        /// This event's `ts`.
+        found: String,
+        /// The latest `ts` the node accepts now (RFC 3339).
+        latest: String,
+    },
     // --- end: did/kel ---
     // --- section: vc/data-integrity ---
     /// VC Data Model 2.0 `PARSING_ERROR`: the input is not a credential or presentation
@@ -536,6 +546,7 @@ impl CoreError {
             CoreError::KelLimit { .. } => "KEL_LIMIT",
             CoreError::KelAlgorithmNotAllowed { .. } => "KEL_ALGORITHM_NOT_ALLOWED",
             CoreError::KelTimestampRegression { .. } => "KEL_TIMESTAMP_REGRESSION",
+            CoreError::KelTimestampInFuture { .. } => "KEL_TIMESTAMP_IN_FUTURE",
             // end codes: did/kel
             // codes: envelope
             CoreError::EnvelopeMalformed(_) => "ENVELOPE_MALFORMED",
@@ -648,6 +659,7 @@ mod tests {
             CoreError::KelLimit { what: "x", limit: 0, actual: 1 },
             CoreError::KelAlgorithmNotAllowed { index: 0, algorithm: s() },
             CoreError::KelTimestampRegression { index: 0, previous: s(), found: s() },
+            CoreError::KelTimestampInFuture { found: s(), latest: s() },
             CoreError::VcParsing(s()),
             CoreError::VcMalformedValue { property: s(), reason: s() },
             CoreError::VcRange { property: s(), reason: s() },
@@ -738,6 +750,7 @@ mod tests {
                 | CoreError::KelLimit { .. }
                 | CoreError::KelAlgorithmNotAllowed { .. }
                 | CoreError::KelTimestampRegression { .. }
+                | CoreError::KelTimestampInFuture { .. }
                 | CoreError::VcParsing(_)
                 | CoreError::VcMalformedValue { .. }
                 | CoreError::VcRange { .. }

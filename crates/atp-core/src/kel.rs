@@ -961,6 +961,22 @@ pub fn parse_timestamp(ts: &str) -> Result<i64, CoreError> {
         .map_err(|reason| CoreError::KelMalformed { index: 0, reason })
 }
 
+/// Refuses an event whose `ts` is later than `latest_ms` (Unix milliseconds): the check a node
+/// makes when it accepts a new event, with `latest_ms` its clock plus the allowed skew. A key's
+/// validity window opens at its event's `ts`, so a rotation dated in the future would keep the
+/// previous key valid until then. Log validity itself never depends on the clock.
+pub fn check_not_after(event: &SignedEvent, latest_ms: i64) -> Result<(), CoreError> {
+    let ts = parse_event_time(&event.event.ts)
+        .map_err(|reason| CoreError::KelMalformed { index: 0, reason })?;
+    if ts.unix_millis() > latest_ms {
+        return Err(CoreError::KelTimestampInFuture {
+            found: trunc(&event.event.ts),
+            latest: DateTimeStamp::from_unix(latest_ms.div_euclid(1000)).to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// The instant of an event's `ts`, with an error message that names the rule.
 fn parse_event_time(ts: &str) -> Result<DateTimeStamp, String> {
     DateTimeStamp::parse_rfc3339_utc(ts).map_err(|why| {

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use atp_core::CoreError;
 use atp_core::did;
-use atp_core::kel::{DID_ATP_PREFIX, ForkCheck, KelState, SignedEvent};
+use atp_core::kel::{self, DID_ATP_PREFIX, ForkCheck, KelState, SignedEvent};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_server::IdentityService;
 use atp_store::entry::{LeafKind, entry_leaf_hash, kel_data_hash};
@@ -119,6 +119,7 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
                 if incoming.event.s != 0 {
                     return Err(ServerError::DidNotFound(did));
                 }
+                kel::check_not_after(&incoming, latest_event_time(state))?;
                 let verified = verifier.verify_did(&did, std::slice::from_ref(&incoming));
                 observe_signature(state, &incoming, &verified);
                 (None, verified?)
@@ -151,6 +152,7 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
                     }
                     Err(e) => return Err(e.into()),
                 }
+                kel::check_not_after(&incoming, latest_event_time(state))?;
                 let verified = verifier.append(&kel.state, &incoming);
                 observe_signature(state, &incoming, &verified);
                 (Some(KelHead::of(&kel.state)), verified?)
@@ -184,6 +186,12 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
         }
     }
     Err(ServerError::Unavailable(format!("the key event log of {did} is changing too fast; retry")))
+}
+
+/// The latest `ts` a new event may carry: the node's clock plus the allowed skew (checked only
+/// for events that would be appended, so a replayed or forking event is judged as before).
+fn latest_event_time(state: &AppState) -> i64 {
+    state.now_ms().saturating_add(state.limits.clock_skew_ms)
 }
 
 /// Reports the signature check of `incoming`: the event is signed by the key it carries and the

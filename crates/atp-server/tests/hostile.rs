@@ -240,6 +240,12 @@ async fn hostile_input_is_refused_precisely_and_stores_nothing() {
     let mut early = rotation(&did, 2, &s1.last_digest, &k2, &k3);
     early.ts = "2026-03-01T12:00:00Z".to_owned();
     let ts_regression = sign(early, &k2);
+    // A valid rotation dated a day after the node's clock (beyond the 60 s skew): it would keep
+    // the current key valid until then.
+    let tomorrow =
+        atp_core::vc::DateTimeStamp::from_unix(node.state.now_ms().div_euclid(1000) + 86_400);
+    let future_rotation = kel::rotate(&s1, &k2, k3.public_key_ref(), None, &tomorrow.to_string())
+        .expect("a rotation dated tomorrow");
     // A non-inception event naming a DID of another method.
     let wrong_method = sign(rotation("did:web:example.com", 1, &s1.last_digest, &k2, &k3), &k2);
     // A rotation of an unknown DID.
@@ -420,6 +426,11 @@ async fn hostile_input_is_refused_precisely_and_stores_nothing() {
             "kel: timestamp regression",
             g(ia, "KEL_TIMESTAMP_REGRESSION"),
             rpc!(id(), submit_event, ev(&ts_regression)),
+        ),
+        case(
+            "kel: timestamp later than the node's clock plus skew",
+            g(ia, "KEL_TIMESTAMP_IN_FUTURE"),
+            rpc!(id(), submit_event, ev(&future_rotation)),
         ),
         case(
             "kel: DID of the wrong method in d",
