@@ -82,7 +82,7 @@ fn is_verification_failure(e: &ServerError) -> bool {
 }
 
 /// RFC 9457 problem details for `e`.
-fn problem(e: &ServerError, verification: bool) -> Response {
+pub(crate) fn problem(e: &ServerError, verification: bool) -> Response {
     let mut status = match e.reason() {
         reasons::HTTP_BODY_TOO_LARGE => 413,
         reasons::HTTP_UNSUPPORTED_MEDIA_TYPE => 415,

@@ -61,7 +61,9 @@ impl RateLimiter {
             return true;
         }
         let now = Instant::now();
-        let Ok(mut map) = self.inner.lock() else { return true };
+        // A panic elsewhere while the map was held leaves it consistent (every update is one
+        // assignment): keep limiting rather than fail open or refuse everyone.
+        let mut map = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !map.contains_key(&ip) && map.len() >= self.max_peers {
             // A full bucket is the same as no bucket: forget those first, then the stalest.
             let (rate, burst) = (self.rate, self.burst);
@@ -144,7 +146,9 @@ pub async fn routes(state: AppState) -> Result<Routes> {
     // The HTTP routes first: `Routes::from` keeps their fallback, then the gRPC services are
     // added by path. Axum's `ConnectInfo` is filled from tonic's `TcpConnectInfo`, so routes
     // can extract the peer address.
+    // The HTTP routes share the per-peer budget of the gRPC services (one bucket per IP).
     let http = crate::http::router(state.clone())
+        .layer(axum::middleware::from_fn_with_state(limiter.clone(), limit_http))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe_http))
         .layer(axum::middleware::map_request(connect_info));
     let routes = Routes::from(http)
@@ -160,6 +164,21 @@ pub async fn routes(state: AppState) -> Result<Routes> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
     Ok(routes)
+}
+
+/// Refuses an HTTP request over its peer's budget: 429 problem details, reason `RATE_LIMITED`.
+async fn limit_http(
+    axum::extract::State(limiter): axum::extract::State<RateLimiter>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
+    match peer {
+        Some(peer) if !limiter.check(peer.ip()) => {
+            crate::http::problem(&ServerError::RateLimited, false)
+        }
+        _ => next.run(req).await,
+    }
 }
 
 /// Reports every HTTP request to the observer like an RPC: `method` is `GET /route/{template}`
