@@ -63,6 +63,10 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Sections of the configuration file that belong to the enterprise edition.
 pub const ENTERPRISE_SECTIONS: &[&str] = &["sso", "rbac", "metrics", "audit", "ha", "console"];
 
+/// The enterprise sections that no build implements yet: asking for one is refused with
+/// [`NodeError::EnterpriseFeatureUnavailable`], whatever the build.
+pub const UNAVAILABLE_ENTERPRISE_SECTIONS: &[&str] = &["audit", "ha", "console"];
+
 /// The environment variable that holds the key-file passphrase (never a flag).
 pub const KEY_PASSPHRASE_ENV: &str = "ATP_KEY_PASSPHRASE";
 
@@ -641,6 +645,9 @@ fn read_file(path: &Path) -> Result<FileConfig, NodeError> {
     let mut enterprise = std::collections::BTreeMap::new();
     for section in ENTERPRISE_SECTIONS {
         let Some(value) = table.remove(*section) else { continue };
+        if UNAVAILABLE_ENTERPRISE_SECTIONS.contains(section) {
+            return Err(NodeError::EnterpriseFeatureUnavailable { section: (*section).to_owned() });
+        }
         if !crate::enterprise_features().contains(section) {
             return Err(NodeError::EnterpriseRequired { section: (*section).to_owned() });
         }

@@ -51,6 +51,14 @@ pub enum NodeError {
         section: String,
     },
 
+    /// The configuration file has an enterprise section whose feature no build contains yet
+    /// (`[audit]`, `[ha]`, `[console]`), so no build option would make it work.
+    #[error("`{section}` is an enterprise feature that is not available yet, in any build")]
+    EnterpriseFeatureUnavailable {
+        /// The section name, e.g. `ha`.
+        section: String,
+    },
+
     /// A configuration value is out of range or inconsistent with another one.
     #[error("invalid configuration: {option}: {reason}")]
     InvalidConfig {

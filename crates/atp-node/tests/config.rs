@@ -452,7 +452,11 @@ fn enterprise_sections_are_refused_with_the_exact_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The sections of the features built into this binary are accepted (tests/enterprise_*.rs).
     let built_in = atp_node::enterprise_features();
-    for section in atp_node::config::ENTERPRISE_SECTIONS.iter().filter(|s| !built_in.contains(s)) {
+    let unavailable = atp_node::config::UNAVAILABLE_ENTERPRISE_SECTIONS;
+    for section in atp_node::config::ENTERPRISE_SECTIONS
+        .iter()
+        .filter(|s| !built_in.contains(s) && !unavailable.contains(s))
+    {
         for text in [
             format!("[{section}]\nenabled = true\n"),
             format!("listen = \"127.0.0.1:1\"\n[{section}]\n"),
@@ -469,6 +473,17 @@ fn enterprise_sections_are_refused_with_the_exact_message() {
                 ),
             );
         }
+    }
+    // Sections no build implements yet are refused as such, in the community and the
+    // enterprise build alike (never "build with --features enterprise", which would not help).
+    for section in unavailable {
+        let path = write_config(dir.path(), "node.toml", &format!("[{section}]\n"));
+        let e = load_err(&["--config", path.to_str().expect("utf-8")], &[]);
+        assert!(matches!(e, NodeError::EnterpriseFeatureUnavailable { .. }), "{section}: {e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("`{section}` is an enterprise feature that is not available yet, in any build")
+        );
     }
 }
 
