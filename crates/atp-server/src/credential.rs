@@ -29,8 +29,11 @@
 //! **not a DID** (e.g. `https://vc.example/issuers/5678` in the W3C `eddsa-jcs-2022` vector),
 //! the node cannot bind the issuer URL to a key (it fetches no controller documents), so it
 //! verifies the proofs without that binding; the response names every proof's verification
-//! method, and the relying party must decide whether that key speaks for the issuer. When the
-//! issuer *is* a DID, its proofs must be by the issuer under every policy.
+//! method and carries the warning `ISSUER_NOT_BOUND`, and the relying party must decide whether
+//! that key speaks for the issuer. When the issuer *is* a DID, its proofs must be by the issuer
+//! under every policy. A status entry left unchecked (`allow_unchecked_status`) is likewise
+//! reported as `STATUS_UNCHECKED`, and the VC-API then does not list `credentialStatus` among
+//! its checks.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -309,7 +312,7 @@ fn verify_one_credential(
 }
 
 /// Reports the signature check of each proof of `doc` that the verifier reached. Proofs are
-/// verified in order and the first failure stops it, naming its index (`proof 1: …`): so on
+/// verified in order and the first failure stops it, naming its index (`proof_index`): so on
 /// `SIGNATURE_INVALID` the proofs before it verified and that one did not. Other refusals say
 /// nothing about the signatures and are not counted.
 fn observe_proofs(
@@ -473,13 +476,36 @@ pub(crate) async fn verify_credential(
         check_status(state, vc_json, &info.issuer, params.allow_unchecked_status).await?;
     crate::trust::record_verified_credential(state, vc_json, &info, params.policy, &status_checks)
         .await;
-    Ok(pb::VerifiedCredential {
+    Ok(verified_credential(info, &proofs, status_checks))
+}
+
+/// Warning: a `credentialStatus` entry was left unchecked (the caller allowed it).
+pub const WARNING_STATUS_UNCHECKED: &str = "STATUS_UNCHECKED";
+/// Warning: the issuer is not a DID, so nothing bound it to the keys that made the proofs
+/// (possible only under the interop policy, see the module documentation).
+pub const WARNING_ISSUER_NOT_BOUND: &str = "ISSUER_NOT_BOUND";
+
+/// The result of a verified credential, with what the relying party must still judge itself.
+fn verified_credential(
+    info: vc::CredentialInfo,
+    proofs: &VerifiedProofs,
+    status_checks: Vec<pb::StatusCheck>,
+) -> pb::VerifiedCredential {
+    let mut warnings = Vec::new();
+    if status_checks.iter().any(|s| s.outcome != pb::StatusCheckOutcome::Clear as i32) {
+        warnings.push(WARNING_STATUS_UNCHECKED.to_owned());
+    }
+    if !info.issuer.starts_with("did:") {
+        warnings.push(WARNING_ISSUER_NOT_BOUND.to_owned());
+    }
+    pb::VerifiedCredential {
         id: info.id.unwrap_or_default(),
         issuer: info.issuer,
         types: info.types,
-        proofs: pb_proofs(&proofs),
+        proofs: pb_proofs(proofs),
         status_checks,
-    })
+        warnings,
+    }
 }
 
 fn check_challenge_field(field: &str, value: &str) -> Result<()> {
@@ -538,13 +564,7 @@ pub(crate) async fn verify_presentation(
         let status_checks =
             check_status(state, vc_json, &cinfo.issuer, params.allow_unchecked_status).await?;
         verified_credentials.push((*vc_json, cinfo.clone(), status_checks.clone()));
-        credentials.push(pb::VerifiedCredential {
-            id: cinfo.id.unwrap_or_default(),
-            issuer: cinfo.issuer,
-            types: cinfo.types,
-            proofs: pb_proofs(&cproofs),
-            status_checks,
-        });
+        credentials.push(verified_credential(cinfo, &cproofs, status_checks));
     }
     // Everything verified: consume the challenge, keyed by domain and a 128-bit digest of the
     // challenge. Kept at least PRESENTATION_CHALLENGE_RETENTION_MS, or until the latest proof

@@ -225,6 +225,43 @@ fn verified_credential_json(c: &pb::VerifiedCredential) -> Value {
     })
 }
 
+/// The checks a verified credential passed: `credentialStatus` only when it has status entries
+/// and every one was checked.
+fn credential_checks(c: &pb::VerifiedCredential) -> Vec<&'static str> {
+    let mut checks = vec!["proof", "validityPeriod"];
+    if !c.status_checks.is_empty()
+        && c.status_checks.iter().all(|s| s.outcome == pb::StatusCheckOutcome::Clear as i32)
+    {
+        checks.push("credentialStatus");
+    }
+    checks
+}
+
+/// VC-API warnings (problem-details objects) for the warning codes of a verification.
+fn warnings_json(codes: &[String]) -> Vec<Value> {
+    let mut seen = std::collections::BTreeSet::new();
+    codes
+        .iter()
+        .filter(|c| seen.insert(c.as_str()))
+        .map(|code| {
+            let detail = match code.as_str() {
+                credential::WARNING_STATUS_UNCHECKED => {
+                    "a credentialStatus entry was not checked (allowUncheckedStatus)"
+                }
+                credential::WARNING_ISSUER_NOT_BOUND => {
+                    "the issuer is not a DID: nothing binds it to the keys that made the proofs"
+                }
+                _ => "",
+            };
+            json!({
+                "type": format!("https://atp.invalid/problems#{code}"),
+                "title": code,
+                "detail": detail,
+            })
+        })
+        .collect()
+}
+
 fn policy_name(p: ProofPolicy) -> &'static str {
     match p {
         ProofPolicy::Any => "any",
@@ -384,8 +421,8 @@ async fn verify_credential(
             "application/json",
             &json!({
                 "verified": true,
-                "checks": ["proof", "validityPeriod", "credentialStatus"],
-                "warnings": [],
+                "checks": credential_checks(&c),
+                "warnings": warnings_json(&c.warnings),
                 "errors": [],
                 "proofPolicy": policy_name(params.policy),
                 "credential": verified_credential_json(&c),
@@ -429,7 +466,9 @@ async fn verify_presentation(
             &json!({
                 "verified": true,
                 "checks": ["proof", "challenge", "domain"],
-                "warnings": [],
+                "warnings": warnings_json(
+                    &p.credentials.iter().flat_map(|c| c.warnings.iter().cloned()).collect::<Vec<_>>()
+                ),
                 "errors": [],
                 "proofPolicy": policy_name(params.policy),
                 "holder": p.holder,

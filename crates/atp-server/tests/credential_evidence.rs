@@ -41,7 +41,12 @@ async fn issue(
     (r.signed_credential_json, r.status_entries)
 }
 
-async fn verify(node: &Node, vc: &[u8], policy: pb::ProofPolicy, unchecked: bool) {
+async fn verify(
+    node: &Node,
+    vc: &[u8],
+    policy: pb::ProofPolicy,
+    unchecked: bool,
+) -> pb::VerifiedCredential {
     node.credentials()
         .await
         .verify_credential(pb::VerifyCredentialRequest {
@@ -50,7 +55,10 @@ async fn verify(node: &Node, vc: &[u8], policy: pb::ProofPolicy, unchecked: bool
             allow_unchecked_status: unchecked,
         })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
 }
 
 async fn credential_evidence(node: &Node) -> Vec<pb::EvidenceRecord> {
@@ -181,7 +189,9 @@ async fn credentials_the_node_cannot_keep_checking_are_not_recorded() {
         "statusListCredential": "https://status.example.com/lists/1",
     });
     let (vc, _) = issue(&node, &external, &[]).await;
-    verify(&node, &vc, pb::ProofPolicy::QuantumSafe, true).await;
+    let verified = verify(&node, &vc, pb::ProofPolicy::QuantumSafe, true).await;
+    // The relying party is told what it must still judge itself.
+    assert_eq!(verified.warnings, vec![atp_server::credential::WARNING_STATUS_UNCHECKED]);
 
     assert!(credential_evidence(&node).await.is_empty());
     assert_eq!(node.log_size().await, log_before);

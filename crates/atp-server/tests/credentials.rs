@@ -60,8 +60,9 @@ async fn issue_verify_revoke_verify_fails_and_status_list_over_http() {
     assert_eq!(v.proofs.len(), 2);
     assert_eq!(v.status_checks.len(), 1);
     assert_eq!(v.status_checks[0].outcome, pb::StatusCheckOutcome::Clear as i32);
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
 
-    // The same over HTTP.
+    // The same over HTTP: every check passed, nothing left to the relying party.
     let (status, body) = node
         .http_json(
             "POST",
@@ -71,6 +72,8 @@ async fn issue_verify_revoke_verify_fails_and_status_list_over_http() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"], json!(["proof", "validityPeriod", "credentialStatus"]));
+    assert_eq!(body["warnings"], json!([]));
 
     // Revoking needs the admin.
     let size = node.log_size().await;
@@ -294,6 +297,9 @@ async fn http_issue_and_w3c_eddsa_jcs_vector() {
     let (status, body) = node.http_json("POST", "/credentials/verify", &[], Some(&any)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["credential"]["proofs"][0]["cryptosuite"], "eddsa-jcs-2022");
+    // ... with the unbound issuer named as a warning, and no status check claimed.
+    assert_eq!(body["warnings"][0]["title"], "ISSUER_NOT_BOUND", "{body}");
+    assert_eq!(body["checks"], json!(["proof", "validityPeriod"]), "{body}");
     // A tampered copy is refused with a problem-details body.
     let mut tampered = signed.clone();
     tampered["credentialSubject"]["alumniOf"] = json!("Another School");
