@@ -454,6 +454,26 @@ pub async fn recompute_now(state: &NodeState) -> Result<Arc<Snapshot>> {
             None => break,
         }
     }
+    // DIDs whose key event log forked: their key history is ambiguous (gate KEL_FORK).
+    let mut after: Option<String> = None;
+    loop {
+        let forked = store
+            .evidence_subjects(
+                crate::identity::KEL_FORK_EVIDENCE,
+                after.as_deref(),
+                atp_store::MAX_ENTRIES_PER_CALL,
+            )
+            .await?;
+        for did in &forked {
+            graph.record_fork(did).map_err(trust_error)?;
+        }
+        match forked.last() {
+            Some(last) if forked.len() == atp_store::MAX_ENTRIES_PER_CALL as usize => {
+                after = Some(last.clone());
+            }
+            _ => break,
+        }
+    }
     let anchors = store.list_trust_anchors().await?;
     let config = state.trust.config.clone();
     let now = state.now_ms();

@@ -408,3 +408,41 @@ async fn scheduled_recompute_serves_reads() {
     let r = seen.expect("the scheduled job computed a snapshot with the new evidence");
     assert_eq!(r.evidence_count, 1);
 }
+
+/// A DID whose key event log forked keeps no trust: level 0, score 0, gate KEL_FORK, from the
+/// next computation on.
+#[tokio::test]
+async fn a_kel_fork_zeroes_trust_with_the_kel_fork_gate() {
+    let node = Node::start(Duration::ZERO).await;
+    let created = ts(now_ms(&node));
+    let anchor = node.agent().await;
+    let bob = node.agent().await;
+    node.state.store.set_trust_anchors(vec![anchor.did.clone()]).await.expect("anchors");
+    node.submit(&endorse(&anchor, &bob, &created)).await.expect("endorsement accepted");
+    let trust_of_bob = async || {
+        atp_server::trust::recompute_now(&node.state).await.expect("recompute");
+        node.trust()
+            .get_trust(pb::GetTrustRequest { did: bob.did.clone() })
+            .await
+            .expect("GetTrust")
+            .into_inner()
+    };
+    let before = trust_of_bob().await;
+    assert!(before.score > 0.0, "{before:?}");
+    assert!(!before.gates.contains(&"KEL_FORK".to_owned()), "{before:?}");
+
+    // Bob's committed next key signs two different rotations for sequence 1.
+    let rotation =
+        || kel::rotate(&bob.state, &bob.next, key().public_key_ref(), None, &created).expect("rot");
+    let mut identity = IdentityServiceClient::new(node.channel.clone());
+    let submit = |e: &kel::SignedEvent| pb::SubmitEventRequest {
+        signed_event_json: e.canonical_bytes().expect("json"),
+    };
+    identity.submit_event(submit(&rotation())).await.expect("the first rotation is accepted");
+    let fork = identity.submit_event(submit(&rotation())).await.expect_err("a fork");
+    assert_eq!(atp_test_node::reason(&fork), "KEL_FORK");
+
+    let after = trust_of_bob().await;
+    assert_eq!((after.score, after.level), (0.0, 0), "{after:?}");
+    assert!(after.gates.contains(&"KEL_FORK".to_owned()), "{after:?}");
+}

@@ -186,6 +186,16 @@ pub trait Store: Send + Sync {
     /// `evidence` log leaf; returns the leaf index.
     fn append_evidence(&self, evidence: NewEvidence) -> StoreFuture<'_, u64>;
 
+    /// The distinct subjects of the evidence of type `evidence_type` (for example every DID
+    /// with a recorded KEL fork), in byte order after `after` (`None`: from the start), at most
+    /// `limit` of them (clamped to [`crate::MAX_ENTRIES_PER_CALL`]).
+    fn evidence_subjects<'a>(
+        &'a self,
+        evidence_type: &'a str,
+        after: Option<&'a str>,
+        limit: u32,
+    ) -> StoreFuture<'a, Vec<String>>;
+
     /// Records verified, signed trust evidence with an `evidence` log leaf whose data hash is
     /// its content hash, in one transaction. Idempotent: when evidence with the same content
     /// hash is already stored, nothing is written and the original leaf is returned with

@@ -24,26 +24,37 @@ pub enum Gate {
     /// An open high-severity incident by a trusted reporter caps the level at 1 (reported
     /// whenever it applies).
     OpenHighSeverityIncident,
+    /// The DID's key event log forked (two validly signed events for one sequence number are
+    /// on record): its key history is ambiguous, so it is treated like a deactivated DID:
+    /// level 0, score 0, and its evidence counts for nothing.
+    KelFork,
 }
 
 impl Gate {
-    const ALL: [Gate; 3] =
-        [Gate::NoTrustedCredential, Gate::Deactivated, Gate::OpenHighSeverityIncident];
+    const ALL: [Gate; 4] = [
+        Gate::NoTrustedCredential,
+        Gate::Deactivated,
+        Gate::OpenHighSeverityIncident,
+        Gate::KelFork,
+    ];
 
     fn bit(self) -> u8 {
         match self {
             Gate::NoTrustedCredential => 1,
             Gate::Deactivated => 2,
             Gate::OpenHighSeverityIncident => 4,
+            Gate::KelFork => 8,
         }
     }
 
-    /// The stable name (`NO_TRUSTED_CREDENTIAL`, `DEACTIVATED`, `OPEN_HIGH_SEVERITY_INCIDENT`).
+    /// The stable name (`NO_TRUSTED_CREDENTIAL`, `DEACTIVATED`, `OPEN_HIGH_SEVERITY_INCIDENT`,
+    /// `KEL_FORK`).
     pub fn as_str(&self) -> &'static str {
         match self {
             Gate::NoTrustedCredential => "NO_TRUSTED_CREDENTIAL",
             Gate::Deactivated => "DEACTIVATED",
             Gate::OpenHighSeverityIncident => "OPEN_HIGH_SEVERITY_INCIDENT",
+            Gate::KelFork => "KEL_FORK",
         }
     }
 }
@@ -151,12 +162,17 @@ pub fn compute(
     let dids: Vec<Box<str>> = order.iter().map(|id| graph.dids[*id as usize].clone()).collect();
     drop(order);
 
-    let mut dead = vec![false; n];
+    // Dead: deactivated by now, or forked. Either way its evidence counts for nothing.
+    let mut dead_gates = vec![0u8; n];
     for (id, at) in &graph.deactivated {
         if *at <= now_ms {
-            dead[rank[*id as usize] as usize] = true;
+            dead_gates[rank[*id as usize] as usize] |= Gate::Deactivated.bit();
         }
     }
+    for id in &graph.forked {
+        dead_gates[rank[*id as usize] as usize] |= Gate::KelFork.bit();
+    }
+    let dead: Vec<bool> = dead_gates.iter().map(|g| *g != 0).collect();
     let mut is_anchor = vec![false; n];
     for a in anchors {
         if let Some(id) = graph.id(a) {
@@ -334,7 +350,7 @@ pub fn compute(
     let mut gates = vec![0u8; n];
     for v in 0..n {
         if dead[v] {
-            gates[v] = Gate::Deactivated.bit();
+            gates[v] = dead_gates[v];
             penalty[v] = 0.0;
             continue;
         }

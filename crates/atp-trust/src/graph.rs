@@ -115,6 +115,7 @@ pub struct EvidenceGraph {
     seen: HashSet<[u8; 32]>,
     pub(crate) credentials: BTreeMap<String, CredentialRecord>,
     pub(crate) deactivated: HashMap<u32, i64>,
+    pub(crate) forked: HashSet<u32>,
 }
 
 impl EvidenceGraph {
@@ -212,6 +213,14 @@ impl EvidenceGraph {
         let id = self.intern(did)?;
         let at = self.deactivated.get(&id).map_or(at_ms, |prev| (*prev).min(at_ms));
         self.deactivated.insert(id, at);
+        Ok(())
+    }
+
+    /// Record that `did`'s key event log forked (docs/protocol.md B2.7): its level is 0 and
+    /// evidence from or about it counts for nothing, whenever it was made.
+    pub fn record_fork(&mut self, did: &str) -> Result<(), TrustError> {
+        let id = self.intern(did)?;
+        self.forked.insert(id);
         Ok(())
     }
 

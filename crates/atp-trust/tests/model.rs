@@ -321,6 +321,29 @@ fn deactivation_stops_evidence_from_and_about_the_did() {
 }
 
 #[test]
+fn a_forked_did_is_level_0_and_its_evidence_stops_counting() {
+    let agent = did("Honest", 1);
+    let mut b = Builder::new();
+    honest_community(&mut b);
+    let before = b.snapshot(&[ANCHOR]);
+    assert!(before.get(&agent).score > 0.0);
+    assert!(!before.get(&agent).gates.contains(&Gate::KelFork));
+    let downstream = did("Honest", 2);
+    let downstream_before = before.get(&downstream).score;
+
+    b.graph.record_fork(&agent).unwrap();
+    let after = b.snapshot(&[ANCHOR]);
+    let r = after.get(&agent);
+    assert_eq!((r.level, r.score), (0, 0.0));
+    assert_eq!(r.gates, vec![Gate::KelFork]);
+    assert!(after.get(&downstream).score < downstream_before, "its endorsements stop counting");
+
+    // Forked and deactivated: both gates are reported.
+    b.graph.deactivate(&agent, NOW - 1).unwrap();
+    assert_eq!(b.snapshot(&[ANCHOR]).get(&agent).gates, vec![Gate::Deactivated, Gate::KelFork]);
+}
+
+#[test]
 fn duplicate_evidence_is_idempotent_and_unknown_dids_are_level_0() {
     let mut g = EvidenceGraph::new();
     let e = Evidence {

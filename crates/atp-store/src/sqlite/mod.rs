@@ -657,6 +657,15 @@ impl Store for SqliteStore {
         Box::pin(read::scan_trust_evidence(&self.read, after_log_index, limit))
     }
 
+    fn evidence_subjects<'a>(
+        &'a self,
+        evidence_type: &'a str,
+        after: Option<&'a str>,
+        limit: u32,
+    ) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(read::evidence_subjects(&self.read, evidence_type, after, limit))
+    }
+
     fn get_meta<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>> {
         Box::pin(read::get_meta(&self.read, key))
     }

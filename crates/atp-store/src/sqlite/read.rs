@@ -368,6 +368,24 @@ pub(super) async fn find_leaf(pool: &SqlitePool, leaf_hash: &Hash) -> Result<Opt
     index.map(|i| to_u64(i, "leaf index")).transpose()
 }
 
+pub(super) async fn evidence_subjects(
+    pool: &SqlitePool,
+    evidence_type: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>> {
+    let limit = limit.min(crate::MAX_ENTRIES_PER_CALL);
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT subject FROM evidence WHERE evidence_type = $1 AND subject > $2 \
+         ORDER BY subject LIMIT $3",
+    )
+    .bind(evidence_type)
+    .bind(after.unwrap_or(""))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?)
+}
+
 pub(super) async fn get_meta(pool: &SqlitePool, key: &str) -> Result<Option<String>> {
     Ok(sqlx::query_scalar("SELECT meta_value FROM node_meta WHERE meta_key = $1")
         .bind(key)
