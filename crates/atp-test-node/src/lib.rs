@@ -34,6 +34,12 @@ pub const DEFAULT_INCEPTION_TIME: &str = "2026-01-01T00:00:00Z";
 /// stalling it.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
+/// The workspace root (where `README.md`, `proto/` and `node_modules/` are), for tests that
+/// read the repository's files or run its scripts.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// A fresh composite (ML-DSA-65 + Ed25519) signing key.
 ///
 /// # Panics

@@ -1,19 +1,10 @@
 //! The CLI tests run against a real node in-process (`atp-test-node`), wired as `atp-node`
 //! wires it.
-#![allow(
-    dead_code,
-    unused_imports,
-    unreachable_pub,
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
-
-use std::path::{Path, PathBuf};
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
 use atp_server::Extensions;
 use atp_test_node::NodeOptions;
-pub use atp_test_node::{ADMIN_TOKEN, TestNode};
+pub use atp_test_node::{ADMIN_TOKEN, TestNode, workspace_root};
 
 pub async fn start_node() -> TestNode {
     TestNode::start().await
@@ -30,8 +21,4 @@ pub async fn start_node_with(
 pub async fn start_node_with_extensions(extensions: Extensions) -> TestNode {
     TestNode::start_with(NodeOptions { extensions: Some(extensions), ..NodeOptions::default() })
         .await
-}
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

@@ -1,21 +1,14 @@
 //! The SDK tests run against a real node in-process (`atp-test-node`), wired as `atp-node`
 //! wires it, except that trust snapshots are computed only on demand
 //! (`atp_server::trust::recompute_now`).
-#![allow(
-    dead_code,
-    unused_imports,
-    unreachable_pub,
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use atp_server::ServerLimits;
 use atp_test_node::NodeOptions;
-pub use atp_test_node::{ADMIN_TOKEN, TestNode};
+pub use atp_test_node::{ADMIN_TOKEN, TestNode, workspace_root};
 
 pub async fn start_node() -> TestNode {
     // No scheduled trust computation: tests publish snapshots with `recompute_now`, so what they
@@ -33,8 +26,4 @@ pub fn options(node: &TestNode, home: &Path) -> atp::AgentOptions {
     let mut o = atp::AgentOptions::new(&node.url);
     o.home = Some(home.to_path_buf());
     o
-}
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
