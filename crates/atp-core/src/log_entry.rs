@@ -57,6 +57,8 @@ pub enum LeafKind {
     Evidence,
     /// An external issuer's signed status-list update, applied as a whole.
     StatusUpdate,
+    /// A change of the node's RBAC role bindings (enterprise), as the whole policy after it.
+    RoleBindings,
 }
 
 impl LeafKind {
@@ -68,6 +70,7 @@ impl LeafKind {
             LeafKind::Anchors => "anchors",
             LeafKind::Evidence => "evidence",
             LeafKind::StatusUpdate => "status-update",
+            LeafKind::RoleBindings => "role-bindings",
         }
     }
 
@@ -79,6 +82,7 @@ impl LeafKind {
             "anchors" => Some(LeafKind::Anchors),
             "evidence" => Some(LeafKind::Evidence),
             "status-update" => Some(LeafKind::StatusUpdate),
+            "role-bindings" => Some(LeafKind::RoleBindings),
             _ => None,
         }
     }
@@ -146,6 +150,19 @@ pub fn status_update_data_hash(update: &[u8], signature: &[u8]) -> Result<Hash> 
     h.update(update);
     h.update(signature);
     Ok(h.finalize().into())
+}
+
+/// The data hash of a role-binding policy: `SHA-256(JCS({"revision": n, "bindings":
+/// [[subject, role, domain], ...]}))` with the bindings sorted, so that anyone holding the
+/// policy at that revision can recompute the leaf.
+pub fn role_bindings_data_hash(
+    revision: u64,
+    sorted_bindings: &[(String, String, String)],
+) -> Result<Hash> {
+    let bindings: Vec<[&str; 3]> =
+        sorted_bindings.iter().map(|(s, r, d)| [s.as_str(), r.as_str(), d.as_str()]).collect();
+    let policy = serde_json::json!({ "revision": revision, "bindings": bindings });
+    Ok(sha256(&crate::jcs::canonicalize(&policy)?))
 }
 
 /// The data hash of an evidence body.

@@ -54,6 +54,47 @@ async fn add_remove_are_idempotent_and_bump_the_revision_only_on_change() {
     reopened.close().await.unwrap();
 }
 
+/// Every change of the policy is one `role-bindings` log leaf over the whole policy after it,
+/// which anyone holding that policy can recompute; a write that changes nothing adds none.
+#[tokio::test]
+async fn every_policy_change_is_one_log_leaf_over_the_whole_policy() {
+    use atp_core::log_entry::{LeafKind, role_bindings_data_hash};
+    let dir = TestDir::new("role-bindings-log");
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let policy_hash = async |store: &SqliteStore| {
+        let p = store.list_role_bindings().await.unwrap();
+        let mut rows: Vec<(String, String, String)> =
+            p.bindings.into_iter().map(|b| (b.subject, b.role, b.domain)).collect();
+        rows.sort();
+        role_bindings_data_hash(p.revision, &rows).unwrap()
+    };
+    let last_leaf = async |store: &SqliteStore| {
+        let size = store.log_size().await.unwrap();
+        store.get_entries(size - 1, 1).await.unwrap().remove(0)
+    };
+
+    let admins = rb("group:atp-admins", "role:admin", "*");
+    let ops = rb("group:ops-a", "role:operator", "tenant-a");
+    assert_eq!(store.log_size().await.unwrap(), 0);
+    store.add_role_bindings(vec![ops.clone(), admins.clone()]).await.unwrap();
+    assert_eq!(store.log_size().await.unwrap(), 1);
+    let leaf = last_leaf(&store).await;
+    assert_eq!(leaf.kind, LeafKind::RoleBindings);
+    assert_eq!(leaf.data_hash, policy_hash(&store).await);
+
+    // Nothing changed: no leaf.
+    store.add_role_bindings(vec![admins.clone()]).await.unwrap();
+    store.remove_role_bindings(vec![rb("group:nobody", "role:viewer", "*")]).await.unwrap();
+    assert_eq!(store.log_size().await.unwrap(), 1);
+
+    store.remove_role_bindings(vec![ops]).await.unwrap();
+    assert_eq!(store.log_size().await.unwrap(), 2);
+    let leaf = last_leaf(&store).await;
+    assert_eq!(leaf.kind, LeafKind::RoleBindings);
+    assert_eq!(leaf.data_hash, policy_hash(&store).await);
+    store.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn seeding_applies_only_to_a_policy_never_written() {
     let dir = TestDir::new("role-bindings-seed");

@@ -54,9 +54,11 @@ async fn revision_on(conn: &mut SqliteConnection) -> Result<u64> {
     to_u64(r, "role bindings revision")
 }
 
-/// Runs inside the writer's savepoint: the rows and the revision change together.
+/// Runs inside the writer's savepoint: the rows, the revision and the `role-bindings` log leaf
+/// (the whole policy after the change) change together.
 pub(super) async fn write(
     conn: &mut SqliteConnection,
+    frontier: &mut crate::tree::Frontier,
     kind: BindingWrite,
     bindings: Vec<RoleBinding>,
     now: i64,
@@ -103,6 +105,23 @@ pub(super) async fn write(
         .bind(to_i64(next, "role bindings revision")?)
         .execute(&mut *conn)
         .await?;
+    // Admin actions are in the transparency log (DESIGN §8): an auditor holding the policy at
+    // this revision can recompute the leaf, and no change can be made without one.
+    let policy: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT subject, role, domain FROM role_bindings ORDER BY subject, role, domain",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let data_hash = atp_core::log_entry::role_bindings_data_hash(next, &policy)?;
+    super::writer::append_leaf(
+        conn,
+        frontier,
+        atp_core::log_entry::LeafKind::RoleBindings,
+        &data_hash,
+        Some("role-bindings".into()),
+        now,
+    )
+    .await?;
     Ok(Some(RoleBindingChange { changed, revision: next }))
 }
 

@@ -303,13 +303,13 @@ async fn apply(
             finish(reply, record_trust_evidence(conn, frontier, evidence, now).await)
         }
         WriteOp::WriteRoleBindings { kind, bindings, reply } => {
-            finish(reply, super::role_bindings::write(conn, kind, bindings, now).await)
+            finish(reply, super::role_bindings::write(conn, frontier, kind, bindings, now).await)
         }
     }
 }
 
 /// Appends a leaf and the tree nodes it completes; returns its index.
-async fn append_leaf(
+pub(super) async fn append_leaf(
     conn: &mut SqliteConnection,
     frontier: &mut Frontier,
     kind: LeafKind,
