@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::log_service_client::LogServiceClient;
-use support::{BIN, Proc};
+use support::{BIN, Proc, spawn_announcing};
 use tonic::transport::Channel;
 
 /// Resolve calls for an unknown DID (each answers NOT_FOUND).
@@ -47,8 +47,8 @@ fn tool(tool: &str) -> Option<PathBuf> {
 async fn start_node(dir: &Path) -> (Proc, String, String) {
     let config = dir.join("node.toml");
     std::fs::write(&config, "[metrics]\nlisten = \"127.0.0.1:0\"\n").unwrap();
-    let mut child = Command::new(BIN)
-        .env_clear()
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
         .env("ATP_LISTEN", "127.0.0.1:0")
         .arg("--config")
         .arg(&config)
@@ -56,44 +56,10 @@ async fn start_node(dir: &Path) -> (Proc, String, String) {
         .arg(dir.join("data"))
         .args(["--log", "warn"])
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("node.stderr")).unwrap())
-        .spawn()
-        .expect("spawn atp-node");
-    let stdout = child.stdout.take().expect("stdout");
-    let proc = Proc(child);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let addrs = async {
-        let (mut grpc, mut metrics) = (None, None);
-        while let Some(line) = rx.recv().await {
-            if let Some(a) = line.strip_prefix("listening: ") {
-                grpc = Some(a.to_owned());
-            }
-            if let Some(a) = line.strip_prefix("metrics: http://") {
-                metrics = Some(a.trim_end_matches("/metrics").to_owned());
-            }
-            if let (Some(g), Some(m)) = (&grpc, &metrics) {
-                return Some((g.clone(), m.clone()));
-            }
-        }
-        None
-    };
-    let Ok(Some((grpc, metrics))) = tokio::time::timeout(Duration::from_secs(30), addrs).await
-    else {
-        panic!(
-            "the node did not announce its addresses; stderr:\n{}",
-            std::fs::read_to_string(dir.join("node.stderr")).unwrap_or_default()
-        )
-    };
+        .stderr(std::fs::File::create(dir.join("node.stderr")).unwrap());
+    let (proc, announced) = spawn_announcing(cmd, &["listening: ", "metrics: http://"]).await;
+    let grpc = announced[0].clone();
+    let metrics = announced[1].trim_end_matches("/metrics").to_owned();
     (proc, grpc, metrics)
 }
 
