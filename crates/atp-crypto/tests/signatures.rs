@@ -248,11 +248,8 @@ fn batch_never_accepts_what_single_verification_refuses() {
     let torsion = CompressedEdwardsY(minus_one).decompress().unwrap();
     assert!(torsion.is_small_order());
 
-    let policy = CryptoProvider::all_standard();
-    for i in 0..32u8 {
-        let msg = [b'm', i];
-        let r = Scalar::from_bytes_mod_order([i.wrapping_add(1); 32]);
-        let big_r = (ED25519_BASEPOINT_POINT * r + torsion).compress();
+    // An Ed25519 signature with the chosen nonce `r`, its commitment sent as `big_r`.
+    let sign_with_nonce = |r: Scalar, big_r: CompressedEdwardsY, msg: &[u8]| {
         let k = Scalar::from_bytes_mod_order_wide(
             &Sha512::new()
                 .chain_update(big_r.as_bytes())
@@ -261,10 +258,17 @@ fn batch_never_accepts_what_single_verification_refuses() {
                 .finalize()
                 .into(),
         );
-        let s = r + k * a;
         let mut sig = [0u8; 64];
         sig[..32].copy_from_slice(big_r.as_bytes());
-        sig[32..].copy_from_slice(s.as_bytes());
+        sig[32..].copy_from_slice((r + k * a).as_bytes());
+        sig
+    };
+
+    let policy = CryptoProvider::all_standard();
+    for i in 0..32u8 {
+        let msg = [b'm', i];
+        let r = Scalar::from_bytes_mod_order([i.wrapping_add(1); 32]);
+        let sig = sign_with_nonce(r, (ED25519_BASEPOINT_POINT * r + torsion).compress(), &msg);
         assert!(pk.verify(&msg, &[], &sig).is_err(), "message {i}: single verification");
         let item = BatchItem { key: &pk, message: &msg, ctx: &[], signature: &sig };
         assert_eq!(
@@ -276,19 +280,8 @@ fn batch_never_accepts_what_single_verification_refuses() {
     // The same construction without the torsion point is a valid signature (the test would
     // prove nothing if every signature it builds were broken).
     let r = Scalar::from_bytes_mod_order([7u8; 32]);
-    let big_r = (ED25519_BASEPOINT_POINT * r).compress();
     let msg = b"control";
-    let k = Scalar::from_bytes_mod_order_wide(
-        &Sha512::new()
-            .chain_update(big_r.as_bytes())
-            .chain_update(big_a.as_bytes())
-            .chain_update(msg)
-            .finalize()
-            .into(),
-    );
-    let mut sig = [0u8; 64];
-    sig[..32].copy_from_slice(big_r.as_bytes());
-    sig[32..].copy_from_slice((r + k * a).as_bytes());
+    let sig = sign_with_nonce(r, (ED25519_BASEPOINT_POINT * r).compress(), msg);
     pk.verify(msg, &[], &sig).unwrap();
     let item = BatchItem { key: &pk, message: msg, ctx: &[], signature: &sig };
     verify_batch(&policy, &[item]).unwrap();
