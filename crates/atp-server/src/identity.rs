@@ -14,7 +14,7 @@ use atp_core::did;
 use atp_core::kel::{self, DID_ATP_PREFIX, ForkCheck, KelState, SignedEvent};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_server::IdentityService;
-use atp_store::entry::{LeafKind, entry_leaf_hash, kel_data_hash};
+use atp_store::entry::{LeafKind, entry_leaf_hash, evidence_data_hash, kel_data_hash};
 use atp_store::{KelHead, NewEvidence, StoreError, StoredEvent};
 use tonic::{Request, Response, Status};
 
@@ -240,10 +240,7 @@ async fn record_fork(
     // The same fork submitted again is already on record (the body is canonical, so its leaf
     // is the same): a replay must not grow the log. Two identical forks racing each other may
     // both be recorded; that costs one extra leaf, never a lost record.
-    let leaf = atp_core::log_entry::entry_leaf_hash(
-        atp_core::log_entry::LeafKind::Evidence,
-        &atp_core::log_entry::evidence_data_hash(&body),
-    );
+    let leaf = entry_leaf_hash(LeafKind::Evidence, &evidence_data_hash(&body));
     if let Some(index) = state.store.find_leaf(&leaf).await? {
         tracing::debug!(%did, sequence, log_index = index, "key event log fork already on record");
         return Ok(());
