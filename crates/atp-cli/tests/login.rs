@@ -492,7 +492,12 @@ async fn device_login_stores_private_tokens_that_admin_commands_send() {
     assert_eq!(c["aud"], RESOURCE);
     assert_eq!(c["sub"], "alice");
     assert_eq!(c["groups"], serde_json::json!(["atp-admins"]));
-    assert_eq!(credentials(&home)["profiles"]["default"]["expiresAt"], c["exp"]);
+    // `expiresAt` is the CLI's clock plus `expires_in` when the answer arrived; `exp` is the
+    // provider's clock when it issued the token. Same machine, so they agree up to the second
+    // that may pass between the two readings.
+    let expires_at = credentials(&home)["profiles"]["default"]["expiresAt"].as_i64().unwrap();
+    let exp = c["exp"].as_i64().unwrap();
+    assert!((0..=2).contains(&(expires_at - exp)), "expiresAt {expires_at}, exp {exp}");
     assert!(!refresh.is_empty());
     for text in [&login.stdout, &login.stderr] {
         assert!(!text.contains(&access) && !text.contains(&refresh), "a token was printed");
