@@ -93,7 +93,7 @@ impl AlgorithmId {
     }
 
     /// Public key length in bytes.
-    pub fn public_key_len(&self) -> usize {
+    pub const fn public_key_len(&self) -> usize {
         match self {
             AlgorithmId::Ed25519 => 32,
             AlgorithmId::MlDsa44 => 1312,
@@ -107,7 +107,7 @@ impl AlgorithmId {
     }
 
     /// Signature length in bytes.
-    pub fn signature_len(&self) -> usize {
+    pub const fn signature_len(&self) -> usize {
         match self {
             AlgorithmId::Ed25519 => 64,
             AlgorithmId::MlDsa44 => 2420,
