@@ -1,8 +1,10 @@
 //! Cryptography for the Agent Trust Protocol.
 //!
 //! * Ed25519 ([`ed25519_dalek`], strict verification).
-//! * ML-DSA-44/65/87, FIPS 204 final, with context strings ([`pqcrypto_mldsa`], AVX2 when the CPU
-//!   has it). Expanded keys are derived from 32-byte seeds with [`fips204`].
+//! * ML-DSA-44/65/87, FIPS 204 final, with context strings: verified with [`libcrux_ml_dsa`],
+//!   signed with PQClean ([`pqcrypto_mldsa`]), both AVX2 when the CPU has it; expanded keys are
+//!   derived from 32-byte seeds with [`fips204`]. PQClean's own verifier is never used: it is not
+//!   FIPS 204 on the edge cases (docs/protocol.md §1.5).
 //! * The composite signatures `id-MLDSA65-Ed25519-SHA512` and `id-MLDSA44-Ed25519-SHA512` of
 //!   draft-ietf-lamps-pq-composite-sigs. **Both components must verify**: there is no code path
 //!   that accepts one component alone for a composite key.

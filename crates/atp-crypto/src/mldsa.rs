@@ -7,7 +7,7 @@
 //!
 //! PQClean's verifier is not used anywhere: it accepts signatures whose `z` breaks the bound
 //! `‖z‖∞ < γ1 − β` and refuses valid ones that call `UseHint(1, 0)`. Its signer is not affected
-//! (its hints are the reference `MakeHint`, which never needs that case). docs/protocol.md C7
+//! (its hints are the reference `MakeHint`, which never needs that case). docs/protocol.md §1.5
 //! gives the reasoning and the measurements behind this choice; `tests/wycheproof.rs` and
 //! `tests/openssl_differential.rs` hold it to FIPS 204.
 use crate::{AlgorithmId, CryptoError};

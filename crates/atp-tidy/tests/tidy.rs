@@ -1439,3 +1439,28 @@ fn selftest_feature_gates_outside_the_function_are_reported() {
     // Without the function, every gate is outside, and its absence is reported.
     assert!(check_feature_gates(&[]).iter().any(|m| m.contains("has no")));
 }
+
+/// Every ML-DSA verification goes through `atp-crypto`'s FIPS 204 verifier (docs/protocol.md
+/// §1.5): PQClean's ML-DSA verifier, which is not FIPS 204 on the edge cases, is called from no
+/// source file of the product (tests and benches may, to compare against it), and no member
+/// turns on `legacy-dilithium`, whose only user is `atp-crypto`'s own test run.
+#[test]
+fn mldsa_verification_has_one_path() {
+    let root = repo_root();
+    let mut bad = Vec::new();
+    for path in repo_files(&root) {
+        let rel = path.strip_prefix(&root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let in_product = (rel.starts_with("crates/") || rel.starts_with("enterprise/"))
+            && rel.contains("/src/")
+            && rel.ends_with(".rs");
+        let text = if in_product { read(&path) } else { String::new() };
+        if text.contains("pqcrypto_mldsa") && text.contains("verify_detached_signature") {
+            bad.push(format!("{rel}: calls PQClean's ML-DSA verifier"));
+        }
+        let is_manifest = rel.ends_with("Cargo.toml") && rel != "crates/atp-crypto/Cargo.toml";
+        if is_manifest && read(&path).contains("legacy-dilithium") {
+            bad.push(format!("{rel}: enables legacy-dilithium"));
+        }
+    }
+    assert_clean("ML-DSA verification paths", bad);
+}
