@@ -91,83 +91,9 @@ pub type Resolver<'a> = dyn Fn(&str) -> Result<PublicKey, CoreError> + 'a;
 // Errors
 // ------------------------------------------------------------------------------------------
 
-/// The precise reason a proof was refused (carried by
-/// [`CoreError::VcCryptographicSecurity`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ProofErrorKind {
-    /// The document has no `proof`.
-    MissingProof,
-    /// A proof lacks a required property, or one has the wrong form.
-    MalformedProof,
-    /// A proof names a cryptosuite this verifier does not implement.
-    UnsupportedCryptosuite,
-    /// A proof has `previousProof` (proof chains are not supported).
-    ProofChainUnsupported,
-    /// The document carries more than [`MAX_PROOFS`] proofs.
-    TooManyProofs,
-    /// `proofPurpose` is not the one the verifier expects.
-    ProofPurposeMismatch,
-    /// The `challenge` is missing or not the expected one.
-    InvalidChallenge,
-    /// The `domain` is missing or not the expected one.
-    InvalidDomain,
-    /// The proof's `@context` differs from the document's.
-    ContextMismatch,
-    /// The verification method cannot be resolved, or its key does not fit the cryptosuite.
-    VerificationMethod,
-    /// The signature does not verify: the document or the proof was altered, or the key is
-    /// not the signer's.
-    SignatureInvalid,
-    /// The proof's `expires` time has passed.
-    ProofExpired,
-    /// Every proof verified, but they do not satisfy the verifier's [`ProofPolicy`].
-    PolicyNotSatisfied,
-    /// The proofs were made by someone other than the credential's issuer or the
-    /// presentation's holder.
-    ControllerMismatch,
-}
-
-impl ProofErrorKind {
-    /// A stable upper-snake-case name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ProofErrorKind::MissingProof => "PROOF_MISSING",
-            ProofErrorKind::MalformedProof => "PROOF_MALFORMED",
-            ProofErrorKind::UnsupportedCryptosuite => "CRYPTOSUITE_UNSUPPORTED",
-            ProofErrorKind::ProofChainUnsupported => "PROOF_CHAIN_UNSUPPORTED",
-            ProofErrorKind::TooManyProofs => "TOO_MANY_PROOFS",
-            ProofErrorKind::ProofPurposeMismatch => "PROOF_PURPOSE_MISMATCH",
-            ProofErrorKind::InvalidChallenge => "CHALLENGE_INVALID",
-            ProofErrorKind::InvalidDomain => "DOMAIN_INVALID",
-            ProofErrorKind::ContextMismatch => "CONTEXT_MISMATCH",
-            ProofErrorKind::VerificationMethod => "VERIFICATION_METHOD_INVALID",
-            ProofErrorKind::SignatureInvalid => "SIGNATURE_INVALID",
-            ProofErrorKind::ProofExpired => "PROOF_EXPIRED",
-            ProofErrorKind::PolicyNotSatisfied => "POLICY_NOT_SATISFIED",
-            ProofErrorKind::ControllerMismatch => "CONTROLLER_MISMATCH",
-        }
-    }
-
-    /// The matching error name of VC Data Integrity 1.0 §2.2.
-    pub fn di_error(&self) -> &'static str {
-        match self {
-            ProofErrorKind::MalformedProof | ProofErrorKind::TooManyProofs => {
-                "MALFORMED_PROOF_ERROR"
-            }
-            ProofErrorKind::ProofPurposeMismatch => "MISMATCHED_PROOF_PURPOSE_ERROR",
-            ProofErrorKind::InvalidChallenge => "INVALID_CHALLENGE_ERROR",
-            ProofErrorKind::InvalidDomain => "INVALID_DOMAIN_ERROR",
-            _ => "PROOF_VERIFICATION_ERROR",
-        }
-    }
-}
-
-impl fmt::Display for ProofErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// `ProofErrorKind` lives in `error.rs` beside the `CoreError` variant that carries it, so that the
+// error module imports no protocol module; it is re-exported here, where its users look for it.
+pub use crate::error::ProofErrorKind;
 
 fn security(kind: ProofErrorKind, reason: impl Into<String>) -> CoreError {
     CoreError::VcCryptographicSecurity { kind, reason: reason.into(), proof_index: None }
@@ -1011,7 +937,7 @@ pub fn verify_proofs(
     };
     let controller = match options.policy {
         // A did:atp key is always composite, and its two proofs are its two components: one
-        // alone is a downgrade, which no policy accepts (DESIGN §3). The relaxation is for
+        // alone is a downgrade, which no policy accepts (docs/design.md §3). The relaxation is for
         // controllers with a single key, such as did:key.
         ProofPolicy::Any => verified
             .iter()

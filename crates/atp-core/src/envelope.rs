@@ -1,4 +1,4 @@
-//! Signed envelopes for messages between agents (DESIGN §6).
+//! Signed envelopes for messages between agents (docs/design.md §6).
 //!
 //! An [`Envelope`] names its sender DID and the sequence number of the KEL event that
 //! established the signing key, the recipient DIDs, the issue and expiry times, a random 128-bit
@@ -38,7 +38,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use atp_crypto::{CryptoError, CryptoProvider, PublicKey, SigningContext, SigningKey};
+use atp_crypto::{CryptoError, CryptoProvider, SigningContext, SigningKey};
 
 use crate::CoreError;
 use crate::did::validate_did;
@@ -343,17 +343,9 @@ impl SealedEnvelope {
     }
 }
 
-/// The sender key named by `(sender, sender_key_seq)` and when it was valid.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyValidity {
-    /// The composite public key.
-    pub key: PublicKey,
-    /// When the key was established (the `ts` of its KEL event), Unix milliseconds.
-    pub valid_from: i64,
-    /// When the key was superseded by a rotation or deactivation (that event's `ts`), if it has
-    /// been. The key is valid for `valid_from <= t < valid_until`.
-    pub valid_until: Option<i64>,
-}
+// `KeyValidity` is defined in `kel.rs`, which computes it from a key event log; envelopes and
+// evidence only read it.
+pub use crate::kel::KeyValidity;
 
 /// The outcome of [`ReplayCache::check_and_insert`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

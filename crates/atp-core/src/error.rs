@@ -176,9 +176,9 @@ pub enum CoreError {
     /// malformed or invalid, or the proofs do not satisfy the verifier's policy.
     #[error("CRYPTOGRAPHIC_SECURITY_ERROR ({kind}): {reason}")]
     VcCryptographicSecurity {
-        /// The precise failure (its [`crate::data_integrity::ProofErrorKind::di_error`] gives
+        /// The precise failure (its [`ProofErrorKind::di_error`] gives
         /// the Data Integrity error name).
-        kind: crate::data_integrity::ProofErrorKind,
+        kind: ProofErrorKind,
         /// Details.
         reason: String,
         /// Which proof of the verified document's proof set failed (0-based), when the failure
@@ -628,12 +628,90 @@ impl From<serde_json::Error> for CoreError {
     }
 }
 
+/// The precise reason a proof was refused (carried by
+/// [`CoreError::VcCryptographicSecurity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProofErrorKind {
+    /// The document has no `proof`.
+    MissingProof,
+    /// A proof lacks a required property, or one has the wrong form.
+    MalformedProof,
+    /// A proof names a cryptosuite this verifier does not implement.
+    UnsupportedCryptosuite,
+    /// A proof has `previousProof` (proof chains are not supported).
+    ProofChainUnsupported,
+    /// The document carries more than [`crate::data_integrity::MAX_PROOFS`] proofs.
+    TooManyProofs,
+    /// `proofPurpose` is not the one the verifier expects.
+    ProofPurposeMismatch,
+    /// The `challenge` is missing or not the expected one.
+    InvalidChallenge,
+    /// The `domain` is missing or not the expected one.
+    InvalidDomain,
+    /// The proof's `@context` differs from the document's.
+    ContextMismatch,
+    /// The verification method cannot be resolved, or its key does not fit the cryptosuite.
+    VerificationMethod,
+    /// The signature does not verify: the document or the proof was altered, or the key is
+    /// not the signer's.
+    SignatureInvalid,
+    /// The proof's `expires` time has passed.
+    ProofExpired,
+    /// Every proof verified, but they do not satisfy the verifier's [`crate::data_integrity::ProofPolicy`].
+    PolicyNotSatisfied,
+    /// The proofs were made by someone other than the credential's issuer or the
+    /// presentation's holder.
+    ControllerMismatch,
+}
+
+impl ProofErrorKind {
+    /// A stable upper-snake-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProofErrorKind::MissingProof => "PROOF_MISSING",
+            ProofErrorKind::MalformedProof => "PROOF_MALFORMED",
+            ProofErrorKind::UnsupportedCryptosuite => "CRYPTOSUITE_UNSUPPORTED",
+            ProofErrorKind::ProofChainUnsupported => "PROOF_CHAIN_UNSUPPORTED",
+            ProofErrorKind::TooManyProofs => "TOO_MANY_PROOFS",
+            ProofErrorKind::ProofPurposeMismatch => "PROOF_PURPOSE_MISMATCH",
+            ProofErrorKind::InvalidChallenge => "CHALLENGE_INVALID",
+            ProofErrorKind::InvalidDomain => "DOMAIN_INVALID",
+            ProofErrorKind::ContextMismatch => "CONTEXT_MISMATCH",
+            ProofErrorKind::VerificationMethod => "VERIFICATION_METHOD_INVALID",
+            ProofErrorKind::SignatureInvalid => "SIGNATURE_INVALID",
+            ProofErrorKind::ProofExpired => "PROOF_EXPIRED",
+            ProofErrorKind::PolicyNotSatisfied => "POLICY_NOT_SATISFIED",
+            ProofErrorKind::ControllerMismatch => "CONTROLLER_MISMATCH",
+        }
+    }
+
+    /// The matching error name of VC Data Integrity 1.0 §2.2.
+    pub fn di_error(&self) -> &'static str {
+        match self {
+            ProofErrorKind::MalformedProof | ProofErrorKind::TooManyProofs => {
+                "MALFORMED_PROOF_ERROR"
+            }
+            ProofErrorKind::ProofPurposeMismatch => "MISMATCHED_PROOF_PURPOSE_ERROR",
+            ProofErrorKind::InvalidChallenge => "INVALID_CHALLENGE_ERROR",
+            ProofErrorKind::InvalidDomain => "INVALID_DOMAIN_ERROR",
+            _ => "PROOF_VERIFICATION_ERROR",
+        }
+    }
+}
+
+impl std::fmt::Display for ProofErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::CoreError;
-    use crate::data_integrity::ProofErrorKind;
+    use super::ProofErrorKind;
     use atp_crypto::CryptoError;
 
     /// One value of every variant. The match below fails to compile when a variant is added

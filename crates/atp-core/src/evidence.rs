@@ -1,4 +1,4 @@
-//! Signed trust evidence (DESIGN §7, docs/protocol.md Part G).
+//! Signed trust evidence (docs/design.md §7, docs/protocol.md Part G).
 //!
 //! Evidence is a statement by an issuer DID about a subject DID: an [`EvidenceKind::Endorsement`]
 //! (optionally scoped to a capability), an [`EvidenceKind::InteractionReceipt`] (outcome and
@@ -31,7 +31,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::CoreError;
 use crate::did::validate_did;
-use crate::envelope::KeyValidity;
+use crate::kel::KeyValidity;
 use crate::kel::parse_timestamp;
 
 /// The format version of an evidence body.

@@ -38,7 +38,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::CoreError;
-use crate::envelope::KeyValidity;
 use crate::vc::DateTimeStamp;
 
 /// The value of every event's `v` field.
@@ -987,4 +986,15 @@ fn parse_event_time(ts: &str) -> Result<DateTimeStamp, String> {
 /// A bounded copy of untrusted text for error messages.
 fn trunc(s: &str) -> String {
     s.chars().take(128).collect()
+}
+/// The sender key named by `(sender, sender_key_seq)` and when it was valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyValidity {
+    /// The composite public key.
+    pub key: PublicKey,
+    /// When the key was established (the `ts` of its KEL event), Unix milliseconds.
+    pub valid_from: i64,
+    /// When the key was superseded by a rotation or deactivation (that event's `ts`), if it has
+    /// been. The key is valid for `valid_from <= t < valid_until`.
+    pub valid_until: Option<i64>,
 }

@@ -1,6 +1,6 @@
 //! What one transparency-log leaf says: a kind and a 32-byte hash, never the data itself.
 //!
-//! The log holds hashes only (docs/protocol.md Part E, DESIGN.md §8): personal data stays in the
+//! The log holds hashes only (docs/protocol.md Part E, docs/design.md §8): personal data stays in the
 //! store, where it can be erased, and the log keeps a commitment to it. A leaf **entry** (the
 //! input of [`crate::tlog::leaf_hash`]) is
 //!

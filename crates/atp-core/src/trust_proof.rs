@@ -1,4 +1,4 @@
-//! Signed trust proofs (DESIGN §7, docs/protocol.md Part G).
+//! Signed trust proofs (docs/design.md §7, docs/protocol.md Part G).
 //!
 //! A node answers "how far can this agent be trusted?" with a short-lived W3C Verifiable
 //! Credential, signed with the node's quantum-safe proof set (`mldsa65-jcs-2024` +

@@ -1,6 +1,6 @@
 //! Data Integrity proofs: the W3C vectors byte for byte, quantum-safe proof sets and policy,
 //! presentations, tampering, limits, and the domain separation between composite signatures
-//! and Data Integrity proofs (DESIGN §5).
+//! and Data Integrity proofs (docs/design.md §5).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -848,7 +848,7 @@ fn limits() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Domain separation between composite signatures and Data Integrity proofs (DESIGN §5)
+// Domain separation between composite signatures and Data Integrity proofs (docs/design.md §5)
 // ------------------------------------------------------------------------------------------
 
 /// The hashData each suite signs for `doc` under `proof` (a full proof object).

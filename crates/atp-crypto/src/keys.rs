@@ -1,4 +1,6 @@
-use crate::{AlgorithmId, CryptoError, composite, ed25519, mldsa, multikey};
+// The Multikey methods of `PublicKey` live in `multikey.rs`, and the legacy Dilithium key in
+// `legacy.rs` is assembled here from its parts, so that neither module imports this one back.
+use crate::{AlgorithmId, CryptoError, composite, ed25519, mldsa};
 use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -32,7 +34,7 @@ impl SigningKey {
     pub fn generate(algorithm: AlgorithmId) -> Result<Self, CryptoError> {
         #[cfg(feature = "legacy-dilithium")]
         if algorithm == AlgorithmId::LegacyDilithium3 {
-            return crate::legacy::generate();
+            return crate::legacy::generate().map(Self::from_legacy_parts);
         }
         let mut seed = Zeroizing::new(vec![0u8; algorithm.seed_len()]);
         crate::random_bytes(&mut seed)?;
@@ -73,7 +75,9 @@ impl SigningKey {
                 (Inner::Composite { mldsa, ed25519 }, pk)
             }
             #[cfg(feature = "legacy-dilithium")]
-            AlgorithmId::LegacyDilithium3 => return crate::legacy::from_secret(seed),
+            AlgorithmId::LegacyDilithium3 => {
+                return crate::legacy::from_secret(seed).map(Self::from_legacy_parts);
+            }
         };
         Ok(SigningKey {
             algorithm,
@@ -84,11 +88,8 @@ impl SigningKey {
     }
 
     #[cfg(feature = "legacy-dilithium")]
-    pub(crate) fn from_legacy_parts(
-        secret: Zeroizing<Vec<u8>>,
-        sk: crate::legacy::Secret,
-        public: Vec<u8>,
-    ) -> Self {
+    fn from_legacy_parts(parts: crate::legacy::Parts) -> Self {
+        let crate::legacy::Parts { secret, sk, public } = parts;
         SigningKey {
             algorithm: AlgorithmId::LegacyDilithium3,
             secret,
@@ -282,17 +283,6 @@ impl PublicKey {
             }
             _ => verify_raw(self.algorithm, &self.bytes, msg, ctx, signature),
         }
-    }
-
-    /// Multikey encoding: `z6Mk…` (base58btc) for Ed25519, `u…` (base64url) for ML-DSA.
-    /// Composite keys have no multicodec; they are published as their two component Multikeys.
-    pub fn to_multikey(&self) -> Result<String, CryptoError> {
-        multikey::encode(self)
-    }
-
-    /// Parse a Multikey string.
-    pub fn from_multikey(s: &str) -> Result<Self, CryptoError> {
-        multikey::decode(s)
     }
 }
 

@@ -3,7 +3,7 @@
 //! verifiers reject them, and no built-in [`crate::CryptoProvider`] accepts them. The algorithm
 //! exists only for peers that deployed the pre-standard scheme. It has no context input, so a
 //! non-empty context is refused.
-use crate::{AlgorithmId, CryptoError, SigningKey};
+use crate::{AlgorithmId, CryptoError};
 use pqcrypto_dilithium::dilithium3 as pq;
 use pqcrypto_traits::sign::{DetachedSignature as _, PublicKey as _, SecretKey as _};
 use zeroize::Zeroizing;
@@ -23,7 +23,15 @@ impl Drop for Secret {
     }
 }
 
-pub(crate) fn generate() -> Result<SigningKey, CryptoError> {
+/// A loaded key: the stored secret (sk || pk), the PQClean key and the public key bytes, which
+/// `keys.rs` turns into a `SigningKey`.
+pub(crate) struct Parts {
+    pub(crate) secret: Zeroizing<Vec<u8>>,
+    pub(crate) sk: Secret,
+    pub(crate) public: Vec<u8>,
+}
+
+pub(crate) fn generate() -> Result<Parts, CryptoError> {
     let (pk, sk) = pq::keypair();
     let mut secret = Zeroizing::new(sk.as_bytes().to_vec());
     secret.extend_from_slice(pk.as_bytes());
@@ -31,18 +39,18 @@ pub(crate) fn generate() -> Result<SigningKey, CryptoError> {
 }
 
 /// The legacy scheme has no seed-based key generation; its "secret" is sk || pk.
-pub(crate) fn from_secret(secret: &[u8]) -> Result<SigningKey, CryptoError> {
+pub(crate) fn from_secret(secret: &[u8]) -> Result<Parts, CryptoError> {
     let sk_len = pq::secret_key_bytes();
     if secret.len() != sk_len + pq::public_key_bytes() {
         return Err(CryptoError::InvalidKey { algorithm: NAME, reason: "secret length".into() });
     }
     let sk = pq::SecretKey::from_bytes(&secret[..sk_len])
         .map_err(|_| CryptoError::InvalidKey { algorithm: NAME, reason: "secret key".into() })?;
-    Ok(SigningKey::from_legacy_parts(
-        Zeroizing::new(secret.to_vec()),
-        Secret(Box::new(sk)),
-        secret[sk_len..].to_vec(),
-    ))
+    Ok(Parts {
+        secret: Zeroizing::new(secret.to_vec()),
+        sk: Secret(Box::new(sk)),
+        public: secret[sk_len..].to_vec(),
+    })
 }
 
 pub(crate) fn sign(sk: &Secret, msg: &[u8], ctx: &[u8]) -> Result<Vec<u8>, CryptoError> {

@@ -4,6 +4,19 @@
 use crate::{AlgorithmId, CryptoError, PublicKey};
 use multibase::Base;
 
+impl PublicKey {
+    /// Multikey encoding: `z6Mk…` (base58btc) for Ed25519, `u…` (base64url) for ML-DSA.
+    /// Composite keys have no multicodec; they are published as their two component Multikeys.
+    pub fn to_multikey(&self) -> Result<String, CryptoError> {
+        encode(self)
+    }
+
+    /// Parse a Multikey string.
+    pub fn from_multikey(s: &str) -> Result<Self, CryptoError> {
+        decode(s)
+    }
+}
+
 /// Multicodec code of `ed25519-pub`.
 pub const ED25519_PUB: u16 = 0xed;
 /// Multicodec code of `mldsa-44-pub`.

@@ -20,6 +20,7 @@ use atp_grpc::v1::message_service_client::MessageServiceClient;
 use zeroize::Zeroizing;
 
 use crate::client::{NodeClient, NodeOptions};
+use crate::clock::{now_ms, timestamp};
 use crate::error::{Error, Result};
 use crate::home::{AgentDir, default_home};
 
@@ -232,7 +233,7 @@ pub struct Agent {
     options: AgentOptions,
     node_identity: tokio::sync::Mutex<Option<NodeIdentity>>,
     checkpoint: tokio::sync::Mutex<Option<Checkpoint>>,
-    pub(crate) trust_levels: crate::trust::TrustLevelCache,
+    pub(crate) trust_levels: crate::trust_cache::TrustLevelCache,
 }
 
 impl std::fmt::Debug for Agent {
@@ -242,24 +243,6 @@ impl std::fmt::Debug for Agent {
             .field("did", &self.did())
             .field("node", &self.node)
             .finish_non_exhaustive()
-    }
-}
-
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// An RFC 3339 UTC timestamp with milliseconds, as KEL events and proofs carry.
-pub(crate) fn timestamp(ms: i64) -> String {
-    let base = atp_core::vc::DateTimeStamp::from_unix(ms.div_euclid(1000)).to_string();
-    let millis = ms.rem_euclid(1000);
-    match base.strip_suffix('Z') {
-        Some(head) if millis != 0 => format!("{head}.{millis:03}Z"),
-        _ => base,
     }
 }
 
@@ -296,7 +279,7 @@ impl Agent {
                 ttl: options.resolution_cache_ttl,
             },
             replay: InMemoryReplayCache::new(options.replay_cache_capacity),
-            trust_levels: crate::trust::TrustLevelCache::new(
+            trust_levels: crate::trust_cache::TrustLevelCache::new(
                 options.resolution_cache_capacity,
                 options.trust_cache_ttl,
             ),

@@ -6,7 +6,8 @@ use atp_core::{CoreError, kel::KeyEventLog};
 use atp_crypto::PublicKey;
 use serde_json::Value;
 
-use crate::agent::{Agent, now_ms, timestamp};
+use crate::agent::Agent;
+use crate::clock::{now_ms, timestamp};
 use crate::error::{Error, Result};
 
 impl Agent {

@@ -32,11 +32,13 @@
 
 mod agent;
 mod client;
+mod clock;
 mod credential;
 mod error;
 mod home;
 mod node_api;
 mod trust;
+mod trust_cache;
 
 pub use agent::{
     Agent, AgentOptions, DEFAULT_CONTENT_TYPE, Opened, SessionToken, VerifiedInclusion,

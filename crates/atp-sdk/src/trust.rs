@@ -6,11 +6,9 @@ use atp_core::trust_proof::{self, VerifiedTrustProof};
 use atp_grpc::v1;
 use atp_grpc::v1::trust_service_client::TrustServiceClient;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-use crate::agent::{Agent, now_ms, timestamp};
+use crate::agent::Agent;
+use crate::clock::{now_ms, timestamp};
 use crate::error::{Error, Result};
 
 /// A DID's trust as the node computed it, from a trust proof that the SDK verified under the
@@ -48,45 +46,6 @@ pub struct EvidenceReceipt {
     pub duplicate: bool,
     /// The transparency-log leaf index, when the node reported one.
     pub leaf_index: Option<u64>,
-}
-
-/// Senders' verified trust levels, each until the earlier of the cache TTL and its proof's
-/// expiry, at most `capacity` of them.
-pub(crate) struct TrustLevelCache {
-    entries: Mutex<HashMap<String, (Instant, u8)>>,
-    capacity: usize,
-    ttl: Duration,
-}
-
-impl TrustLevelCache {
-    pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
-        TrustLevelCache { entries: Mutex::new(HashMap::new()), capacity, ttl }
-    }
-
-    fn get(&self, did: &str) -> Option<u8> {
-        let map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(did).filter(|(until, _)| Instant::now() < *until).map(|(_, level)| *level)
-    }
-
-    fn put(&self, did: &str, level: u8, proof_valid_until_secs: i64) {
-        let left_ms = proof_valid_until_secs.saturating_mul(1000).saturating_sub(now_ms());
-        let lifetime = self.ttl.min(Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)));
-        if self.capacity == 0 || lifetime.is_zero() {
-            return;
-        }
-        let now = Instant::now();
-        let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= self.capacity && !map.contains_key(did) {
-            map.retain(|_, (until, _)| now < *until);
-            if map.len() >= self.capacity
-                && let Some(first) =
-                    map.iter().min_by_key(|(_, (until, _))| *until).map(|(k, _)| k.clone())
-            {
-                map.remove(&first);
-            }
-        }
-        map.insert(did.to_owned(), (now + lifetime, level));
-    }
 }
 
 impl Agent {

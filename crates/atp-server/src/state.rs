@@ -9,6 +9,13 @@ use atp_core::kel::{KelState, KeyEventLog};
 use atp_crypto::SigningKey;
 use atp_store::{Store, StoredEvent};
 
+use std::collections::HashSet;
+use std::sync::RwLock;
+use std::sync::atomic::AtomicBool;
+
+use atp_core::trust_proof::TrustClaims;
+use atp_trust::{Snapshot, TrustConfig};
+
 use crate::error::{Result, ServerError};
 use crate::extensions::Extensions;
 
@@ -234,7 +241,7 @@ pub struct NodeState {
     /// The key event log verifier (limits, crypto provider).
     pub kel_verifier: KeyEventLog,
     /// The trust engine's configuration and last snapshot.
-    pub trust: crate::trust::TrustState,
+    pub trust: TrustState,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -272,7 +279,7 @@ impl NodeState {
             caches,
             log_grew: tokio::sync::Notify::new(),
             kel_verifier: KeyEventLog::new(),
-            trust: crate::trust::TrustState::default(),
+            trust: TrustState::default(),
         }
     }
 
@@ -331,6 +338,61 @@ impl NodeState {
         let kel = Arc::new(CachedKel { events, state, latest_resolution: Default::default() });
         cache.put(did, kel.clone(), read_epoch);
         Ok(Some(kel))
+    }
+}
+
+/// The trust engine's state in the node: its configuration and the last snapshot.
+pub struct TrustState {
+    /// The model's constants (docs/trust.md).
+    pub config: TrustConfig,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    pub(crate) job: tokio::sync::Mutex<()>,
+    pub(crate) scheduled: AtomicBool,
+    pub(crate) recorded_credentials: std::sync::Mutex<HashSet<[u8; 32]>>,
+    pub(crate) proofs: std::sync::Mutex<HashMap<String, CachedProof>>,
+}
+
+/// A signed trust proof kept for reuse while it states exactly the current result and has at
+/// least half its lifetime left.
+pub(crate) struct CachedProof {
+    pub(crate) claims: TrustClaims,
+    pub(crate) issued_secs: i64,
+    pub(crate) ttl_secs: i64,
+    pub(crate) json: Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TrustState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustState").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Default for TrustState {
+    fn default() -> Self {
+        Self::new(TrustConfig::default())
+    }
+}
+
+impl TrustState {
+    /// No snapshot yet, with `config`.
+    pub fn new(config: TrustConfig) -> Self {
+        TrustState {
+            config,
+            snapshot: RwLock::new(None),
+            job: tokio::sync::Mutex::new(()),
+            scheduled: AtomicBool::new(false),
+            recorded_credentials: std::sync::Mutex::new(HashSet::new()),
+            proofs: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The last computed snapshot, if any.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn publish(&self, snapshot: Arc<Snapshot>) {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
     }
 }
 

@@ -29,9 +29,9 @@
 //!   suspension drops the credential (and the level-2 gate it opened) at the next computation;
 //!   `validUntil` drops it when it passes.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use atp_core::envelope::KeyValidity;
@@ -44,7 +44,7 @@ use atp_grpc::v1 as pb;
 use atp_grpc::v1::trust_service_server::TrustService;
 use atp_store::entry::entry_leaf_hash;
 use atp_store::{LeafKind, NewTrustEvidence, TrustEvidenceFilter, TrustEvidenceRecord};
-use atp_trust::{EvidenceGraph, Snapshot, TrustConfig};
+use atp_trust::{EvidenceGraph, Snapshot};
 use tonic::{Request, Response, Status};
 
 use atp_core::data_integrity::ProofPolicy;
@@ -52,10 +52,10 @@ use atp_core::status_list::BitstringStatusListEntry;
 use atp_core::vc;
 use serde_json::Value;
 
-use crate::credential;
+use crate::credential::common as credential;
 use crate::error::{Result, ServerError};
 use crate::extensions::DomainEvent;
-use crate::state::{AppState, NodeState};
+use crate::state::{AppState, CachedProof, NodeState};
 
 /// ListEvidence's page size when the request asks for 0.
 pub const DEFAULT_EVIDENCE_PAGE_SIZE: u32 = 50;
@@ -81,60 +81,9 @@ pub const TRUST_PROOF_CACHE_CAPACITY: usize = 4096;
 /// stays idempotent either way).
 const RECORDED_CREDENTIALS_MEMORY: usize = 65_536;
 
-/// The trust engine's state in the node: its configuration and the last snapshot.
-pub struct TrustState {
-    /// The model's constants (docs/trust.md).
-    pub config: TrustConfig,
-    snapshot: RwLock<Option<Arc<Snapshot>>>,
-    job: tokio::sync::Mutex<()>,
-    scheduled: AtomicBool,
-    recorded_credentials: std::sync::Mutex<HashSet<[u8; 32]>>,
-    proofs: std::sync::Mutex<HashMap<String, CachedProof>>,
-}
-
-/// A signed trust proof kept for reuse while it states exactly the current result and has at
-/// least half its lifetime left.
-struct CachedProof {
-    claims: TrustClaims,
-    issued_secs: i64,
-    ttl_secs: i64,
-    json: Arc<Vec<u8>>,
-}
-
-impl std::fmt::Debug for TrustState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrustState").field("config", &self.config).finish_non_exhaustive()
-    }
-}
-
-impl Default for TrustState {
-    fn default() -> Self {
-        Self::new(TrustConfig::default())
-    }
-}
-
-impl TrustState {
-    /// No snapshot yet, with `config`.
-    pub fn new(config: TrustConfig) -> Self {
-        TrustState {
-            config,
-            snapshot: RwLock::new(None),
-            job: tokio::sync::Mutex::new(()),
-            scheduled: AtomicBool::new(false),
-            recorded_credentials: std::sync::Mutex::new(HashSet::new()),
-            proofs: std::sync::Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The last computed snapshot, if any.
-    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
-        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn publish(&self, snapshot: Arc<Snapshot>) {
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
-    }
-}
+// `TrustState`, the engine's state in the node, lives in `state.rs` with the rest of the node
+// state, so that the state module does not import this service; it is re-exported here.
+pub use crate::state::TrustState;
 
 fn not_computed() -> ServerError {
     ServerError::rejected(reasons::TRUST_NOT_COMPUTED, "no trust snapshot computed yet; retry")

@@ -2,7 +2,7 @@
 //! [`SqliteStore`].
 //!
 //! The store keeps what a node must not lose: the key event logs of the identities it serves,
-//! the transparency log (every accepted state change, as a hash, DESIGN.md §8) with the hashes
+//! the transparency log (every accepted state change, as a hash, docs/design.md §8) with the hashes
 //! of its complete subtrees and its signed checkpoints, credential status lists, trust anchors,
 //! evidence and node metadata. Every state change and its log leaf commit in one transaction,
 //! and an acknowledged write is durable.

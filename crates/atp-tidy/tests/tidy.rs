@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 // ---------------------------------------------------------------------------------------------
 
 /// Allowed workspace edges for normal and build dependencies of every Apache crate
-/// (DESIGN.md §2). A workspace member that is neither listed here, nor under `enterprise/`,
+/// (docs/design.md §2). A workspace member that is neither listed here, nor under `enterprise/`,
 /// nor in [`EXEMPT`] fails `every_workspace_member_is_in_the_layer_table`: adding a crate means
 /// deciding its place in this table.
 const LAYERS: &[(&str, &[&str])] = &[
@@ -352,7 +352,7 @@ fn check_direction(ws: &Workspace) -> Vec<String> {
             } else if !allowed.contains(&d.name.as_str()) {
                 out.push(format!(
                     "forbidden edge {} -> {} ({} dependency): {} may depend only on {:?} \
-                     (LAYERS table, DESIGN.md §2)",
+                     (LAYERS table, docs/design.md §2)",
                     p.name,
                     d.name,
                     d.kind.label(),
@@ -1463,4 +1463,45 @@ fn mldsa_verification_has_one_path() {
         }
     }
     assert_clean("ML-DSA verification paths", bad);
+}
+
+/// The repository stands alone: the design decisions live in `docs/design.md`, and no file
+/// cites the design reference that the project started from, which is not part of the
+/// repository.
+#[test]
+fn docs_cite_no_design_outside_the_repo() {
+    let root = repo_root();
+    // Built from pieces so that this file does not match itself.
+    let outside = ["DESIGN", ".md"].concat();
+    let section = ["DESIGN", " §"].concat();
+    let text_kinds = ["md", "rs", "toml", "py", "sh", "proto", "yml", "yaml", "txt"];
+    let mut bad = Vec::new();
+    for path in repo_files(&root) {
+        let kind = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !text_kinds.contains(&kind) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        if text.contains(&outside) || text.contains(&section) {
+            let rel = path.strip_prefix(&root).unwrap_or(&path);
+            bad.push(format!("{}: cites a design document outside the repository", rel.display()));
+        }
+    }
+    assert_clean("design citations", bad);
+}
+
+/// No import cycle between the modules of one crate (`atp_tidy::module_cycles` says how the
+/// graph is read). A loop makes a change to one module drag in its neighbours; break it by
+/// moving the shared item to the module that owns it, or to a leaf module both can import.
+#[test]
+fn no_module_import_cycles() {
+    let mut bad = Vec::new();
+    for p in &workspace().members {
+        let src = p.dir().join("src");
+        for cycle in atp_tidy::module_cycles(&src) {
+            let names: Vec<String> = cycle.iter().map(|m| m.join("::")).collect();
+            bad.push(format!("{}: {}", p.name, names.join(" <-> ")));
+        }
+    }
+    assert_clean("module import cycles", bad);
 }

@@ -1,4 +1,4 @@
-//! The ATP trust engine, pure: no I/O, no clock of its own (DESIGN §7; the model is written out
+//! The ATP trust engine, pure: no I/O, no clock of its own (docs/design.md §7; the model is written out
 //! for relying parties in `docs/trust.md`).
 //!
 //! - [`EvidenceGraph`] holds the live evidence compactly: DIDs interned to `u32` ids, one small

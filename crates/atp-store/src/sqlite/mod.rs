@@ -49,6 +49,7 @@
 //! next.
 
 mod event_codec;
+mod log_append;
 mod read;
 mod role_bindings;
 mod writer;

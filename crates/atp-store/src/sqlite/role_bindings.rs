@@ -105,7 +105,7 @@ pub(super) async fn write(
         .bind(to_i64(next, "role bindings revision")?)
         .execute(&mut *conn)
         .await?;
-    // Admin actions are in the transparency log (DESIGN §8): an auditor holding the policy at
+    // Admin actions are in the transparency log (docs/design.md §8): an auditor holding the policy at
     // this revision can recompute the leaf, and no change can be made without one.
     let policy: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT subject, role, domain FROM role_bindings ORDER BY subject, role, domain",
@@ -113,7 +113,7 @@ pub(super) async fn write(
     .fetch_all(&mut *conn)
     .await?;
     let data_hash = atp_core::log_entry::role_bindings_data_hash(next, &policy)?;
-    super::writer::append_leaf(
+    super::log_append::append_leaf(
         conn,
         frontier,
         atp_core::log_entry::LeafKind::RoleBindings,

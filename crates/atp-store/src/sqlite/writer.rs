@@ -8,7 +8,8 @@ use atp_core::tlog::Hash;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::read::{fetch_nodes, log_size_on, root_on};
+use super::log_append::{append_leaf, load_frontier};
+use super::read::root_on;
 use super::{SqliteConfig, now_ms, to_i64, to_u64};
 use crate::entry::{LeafKind, entry_leaf_hash, status_data_hash, status_update_data_hash};
 use crate::error::{Result, StoreError};
@@ -17,7 +18,7 @@ use crate::model::{
     StatusSlot, StatusUpdate,
 };
 use crate::model::{NewTrustEvidence, RecordedTrustEvidence};
-use crate::tree::{Frontier, NodeKey, peak_keys};
+use crate::tree::{Frontier, NodeKey};
 
 /// Where a request's answer goes.
 pub(super) type Reply<T> = oneshot::Sender<Result<T>>;
@@ -252,18 +253,6 @@ async fn commit_isolated(pool: &SqlitePool, batch: Vec<WriteOp>) {
     }
 }
 
-/// Reads the log's size and peaks inside the write transaction.
-async fn load_frontier(conn: &mut SqliteConnection) -> Result<Frontier> {
-    let size = log_size_on(conn).await?;
-    let keys = peak_keys(size);
-    let nodes = fetch_nodes(conn, &keys.iter().copied().collect()).await?;
-    let peaks = keys
-        .iter()
-        .map(|k| nodes.get(k).copied().ok_or_else(|| StoreError::corrupt("missing log peak")))
-        .collect::<Result<Vec<_>>>()?;
-    Frontier::new(size, peaks)
-}
-
 /// Runs one request inside the open savepoint.
 async fn apply(
     conn: &mut SqliteConnection,
@@ -306,39 +295,6 @@ async fn apply(
             finish(reply, super::role_bindings::write(conn, frontier, kind, bindings, now).await)
         }
     }
-}
-
-/// Appends a leaf and the tree nodes it completes; returns its index.
-pub(super) async fn append_leaf(
-    conn: &mut SqliteConnection,
-    frontier: &mut Frontier,
-    kind: LeafKind,
-    data_hash: &Hash,
-    reference: Option<String>,
-    now: i64,
-) -> Result<u64> {
-    let leaf = entry_leaf_hash(kind, data_hash);
-    let (index, nodes) = frontier.append(leaf);
-    sqlx::query(
-        "INSERT INTO tlog_leaves (leaf_index, kind, data_hash, subject_ref, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(to_i64(index, "leaf index")?)
-    .bind(kind.as_str())
-    .bind(&data_hash[..])
-    .bind(reference)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    for ((level, node_index), hash) in nodes {
-        sqlx::query("INSERT INTO tlog_nodes (tree_level, node_index, hash) VALUES ($1, $2, $3)")
-            .bind(i64::from(level))
-            .bind(to_i64(node_index, "node index")?)
-            .bind(&hash[..])
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(index)
 }
 
 async fn append_kel(
