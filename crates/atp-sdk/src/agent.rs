@@ -10,7 +10,7 @@ use atp_core::did::ResolutionResult;
 use atp_core::envelope::{self, Envelope, InMemoryReplayCache, KeyValidity, SealedEnvelope};
 use atp_core::kel::{self, EventType, KelState, KeyEventLog, Service, SignedEvent};
 use atp_core::log_entry::{self, LeafKind};
-use atp_core::{CoreError, tlog};
+use atp_core::{CoreError, session, tlog};
 use atp_crypto::{AlgorithmId, SigningContext, SigningKey};
 use atp_grpc::v1;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
@@ -830,9 +830,6 @@ impl Agent {
                 async move { MessageServiceClient::new(ch).create_challenge(req).await }
             })
             .await?;
-        if challenge.challenge.len() != 32 {
-            return Err(Error::misbehaved("CreateChallenge", "the challenge is not 32 bytes"));
-        }
         // Built from what this agent intends (its DID, the node it verified, the audience),
         // never from bytes the node hands over.
         let (message, signature) = {
@@ -840,17 +837,18 @@ impl Agent {
             if own.state.deactivated {
                 return Err(Error::Deactivated { did });
             }
-            let mut m = b"ATPAUT1\0".to_vec();
-            for (i, part) in
-                [did.as_bytes(), node_did.as_bytes(), audience.as_bytes()].iter().enumerate()
-            {
-                m.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
-                m.extend_from_slice(part);
-                if i == 0 {
-                    m.extend_from_slice(&own.state.key_sequence.to_be_bytes());
-                }
+            let challenge: [u8; session::CHALLENGE_LEN] =
+                challenge.challenge.as_slice().try_into().map_err(|_| {
+                    Error::misbehaved("CreateChallenge", "the challenge is not 32 bytes")
+                })?;
+            let m = session::Authentication {
+                did: did.clone(),
+                key_seq: own.state.key_sequence,
+                node_did: node_did.clone(),
+                audience: audience.to_owned(),
+                challenge,
             }
-            m.extend_from_slice(&challenge.challenge);
+            .to_bytes();
             let sig = own.current.sign(&m, SigningContext::Session.as_bytes())?;
             (m, sig)
         };

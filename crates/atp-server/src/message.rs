@@ -7,10 +7,10 @@
 //!   looked up again. The node's replay cache is scoped per `verifier_did` (the same envelope
 //!   verifies once for each of its recipients). Time comes from the state's clock.
 //! - **CreateChallenge / Authenticate** follow message.proto: 32-byte CSPRNG challenges in a
-//!   bounded, expiring store ([`ChallengeStore`]); the authentication response (`ATPAUT1\0`)
-//!   is parsed exactly and checked in the documented order; the challenge is consumed only
-//!   after the signature verified; the session token (`ATPTOK1\0`) is signed by the node with
-//!   ctx `atp/session/v1`.
+//!   bounded, expiring store ([`ChallengeStore`]); the authentication response is parsed
+//!   exactly (its layout and the token's are `atp_core::session`'s) and checked in the
+//!   documented order; the challenge is consumed only after the signature verified; the
+//!   session token is signed by the node with ctx `atp/session/v1`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,30 +21,17 @@ use atp_crypto::{CryptoProvider, SigningContext};
 use atp_grpc::reasons;
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::message_service_server::MessageService;
-use base64::Engine as _;
 use tonic::{Request, Response, Status};
 
 use crate::error::{Result, ServerError};
 use crate::state::AppState;
 
-/// The longest DID accepted in requests and signed layouts, in bytes.
-pub const MAX_DID_BYTES: usize = 512;
-/// The longest audience, in bytes.
-pub const MAX_AUDIENCE_BYTES: usize = 512;
-/// The length of a challenge.
-pub const CHALLENGE_LEN: usize = 32;
 /// How long a challenge stays valid, in milliseconds.
 pub const CHALLENGE_LIFETIME_MS: i64 = 60_000;
 /// The most outstanding challenges.
 pub const DEFAULT_CHALLENGE_CAPACITY: usize = 10_000;
 /// The most `(did, key seq)` answers kept by the key lookup cache.
 pub const DEFAULT_KEY_CACHE_CAPACITY: usize = 10_000;
-/// The longest session token lifetime the protocol allows, in milliseconds.
-pub const MAX_SESSION_LIFETIME_MS: i64 = 3_600_000;
-/// Magic of the authentication response.
-pub const AUTH_MAGIC: [u8; 8] = *b"ATPAUT1\0";
-/// Magic of the session token.
-pub const TOKEN_MAGIC: [u8; 8] = *b"ATPTOK1\0";
 
 /// Every check of the envelope verification, in order (all of them pass on success).
 const ALL_CHECKS: [pb::EnvelopeCheck; 10] = [
@@ -191,172 +178,13 @@ impl ChallengeStore {
     }
 }
 
-// ------------------------------------------------------------------------------------------
-// Layouts
-// ------------------------------------------------------------------------------------------
-
-/// A parsed authentication response (`ATPAUT1\0`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Authentication {
-    /// The authenticating DID.
-    pub did: String,
-    /// The `s` of the KEL event that established the signing key.
-    pub key_seq: u64,
-    /// The node DID it names.
-    pub node_did: String,
-    /// The audience.
-    pub audience: String,
-    /// The challenge.
-    pub challenge: [u8; CHALLENGE_LEN],
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.buf.len() < n {
-            return None;
-        }
-        let (a, b) = self.buf.split_at(n);
-        self.buf = b;
-        Some(a)
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Some(u64::from_be_bytes(a))
-    }
-    fn string(&mut self, max: usize) -> Option<String> {
-        let len = usize::try_from(self.u32()?).ok()?;
-        if len > max {
-            return None;
-        }
-        String::from_utf8(self.take(len)?.to_vec()).ok()
-    }
-}
-
-impl Authentication {
-    /// Parses the exact layout of message.proto; `None` for anything else.
-    pub fn parse(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader { buf: bytes };
-        if r.take(8)? != AUTH_MAGIC {
-            return None;
-        }
-        let did = r.string(MAX_DID_BYTES)?;
-        let key_seq = r.u64()?;
-        let node_did = r.string(MAX_DID_BYTES)?;
-        let audience = r.string(MAX_AUDIENCE_BYTES)?;
-        let mut challenge = [0u8; CHALLENGE_LEN];
-        challenge.copy_from_slice(r.take(CHALLENGE_LEN)?);
-        if !r.buf.is_empty() || did.is_empty() || node_did.is_empty() || !valid_audience(&audience)
-        {
-            return None;
-        }
-        Some(Authentication { did, key_seq, node_did, audience, challenge })
-    }
-
-    /// The signed bytes of this authentication response.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&AUTH_MAGIC);
-        put_str(&mut out, &self.did);
-        out.extend_from_slice(&self.key_seq.to_be_bytes());
-        put_str(&mut out, &self.node_did);
-        put_str(&mut out, &self.audience);
-        out.extend_from_slice(&self.challenge);
-        out
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    // Callers bound every string to 512 bytes.
-    out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// A session token's fields (`ATPTOK1\0`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionToken {
-    /// The node's DID.
-    pub issuer: String,
-    /// The node's key event that established its signing key.
-    pub issuer_key_seq: u64,
-    /// The authenticated DID.
-    pub subject: String,
-    /// The subject's key that signed the authentication.
-    pub subject_key_seq: u64,
-    /// The audience.
-    pub audience: String,
-    /// Unix milliseconds.
-    pub issued_at: i64,
-    /// Unix milliseconds.
-    pub expires_at: i64,
-    /// Random token id.
-    pub token_id: [u8; 16],
-}
-
-impl SessionToken {
-    /// The signed bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&TOKEN_MAGIC);
-        put_str(&mut out, &self.issuer);
-        out.extend_from_slice(&self.issuer_key_seq.to_be_bytes());
-        put_str(&mut out, &self.subject);
-        out.extend_from_slice(&self.subject_key_seq.to_be_bytes());
-        put_str(&mut out, &self.audience);
-        out.extend_from_slice(&self.issued_at.to_be_bytes());
-        out.extend_from_slice(&self.expires_at.to_be_bytes());
-        out.extend_from_slice(&self.token_id);
-        out
-    }
-
-    /// Parses the exact layout; `None` for anything else.
-    pub fn parse(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader { buf: bytes };
-        if r.take(8)? != TOKEN_MAGIC {
-            return None;
-        }
-        let issuer = r.string(MAX_DID_BYTES)?;
-        let issuer_key_seq = r.u64()?;
-        let subject = r.string(MAX_DID_BYTES)?;
-        let subject_key_seq = r.u64()?;
-        let audience = r.string(MAX_AUDIENCE_BYTES)?;
-        let issued_at = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
-        let expires_at = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
-        let token_id: [u8; 16] = r.take(16)?.try_into().ok()?;
-        if !r.buf.is_empty() {
-            return None;
-        }
-        Some(SessionToken {
-            issuer,
-            issuer_key_seq,
-            subject,
-            subject_key_seq,
-            audience,
-            issued_at,
-            expires_at,
-            token_id,
-        })
-    }
-}
-
-/// Splits a session token string `b64u(token) "." b64u(signature)`.
-pub fn split_session_token(token: &str) -> Option<(Vec<u8>, Vec<u8>)> {
-    let (a, b) = token.split_once('.')?;
-    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    Some((e.decode(a).ok()?, e.decode(b).ok()?))
-}
-
-fn valid_audience(a: &str) -> bool {
-    !a.is_empty() && a.len() <= MAX_AUDIENCE_BYTES && a.bytes().all(|b| (0x21..=0x7e).contains(&b))
-}
+// The byte layouts (authentication response, session token) and their limits are protocol
+// rules: they live in `atp_core::session` and are re-exported here for the service's callers.
+pub use atp_core::session::{
+    AUTH_MAGIC, Authentication, CHALLENGE_LEN, MAX_AUDIENCE_BYTES, MAX_DID_BYTES,
+    MAX_SESSION_LIFETIME_MS, SessionToken, TOKEN_MAGIC, join_session_token, split_session_token,
+    valid_audience,
+};
 
 // ------------------------------------------------------------------------------------------
 // The service
@@ -517,7 +345,7 @@ impl MessageApi {
         let auth = Authentication::parse(&req.authentication).ok_or_else(|| {
             ServerError::rejected(
                 reasons::SESSION_MALFORMED,
-                "the authentication response does not parse (layout ATPAUT1)",
+                "the authentication response does not parse (docs/protocol.md Part F, item 2)",
             )
         })?;
         if auth.node_did != self.state.node_did {
@@ -591,9 +419,8 @@ impl MessageApi {
             .node_key
             .sign(&bytes, SigningContext::Session.as_bytes())
             .map_err(|e| ServerError::internal(format!("signing a session token: {e}")))?;
-        let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         Ok(pb::AuthenticateResponse {
-            session_token: format!("{}.{}", e.encode(&bytes), e.encode(&signature)),
+            session_token: join_session_token(&bytes, &signature),
             did: auth.did,
             audience: auth.audience,
             expires_at_unix_ms: token.expires_at,

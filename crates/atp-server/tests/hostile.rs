@@ -892,7 +892,7 @@ async fn hostile_input_is_refused_precisely_and_stores_nothing() {
                 ms(),
                 authenticate,
                 pb::AuthenticateRequest {
-                    authentication: b"ATPAUT1\0xx".to_vec(),
+                    authentication: [&atp_core::session::AUTH_MAGIC[..], b"xx"].concat(),
                     signature: vec![1]
                 }
             ),

@@ -1505,3 +1505,38 @@ fn no_module_import_cycles() {
     }
     assert_clean("module import cycles", bad);
 }
+
+/// atp-core owns every byte layout: no source file of another crate spells a layout's magic
+/// (`ATPAUT1`, `ATPTOK1`, `ATPENV1`, `ATPSTL1`, …); they use `atp_core`'s constants and
+/// encoders. Tests may spell them (a hostile input is written byte by byte), and so may the
+/// independent Python implementation, which must not share code with the Rust one.
+#[test]
+fn byte_layouts_live_in_atp_core() {
+    let root = repo_root();
+    let mut bad = Vec::new();
+    for path in repo_files(&root) {
+        let rel = path.strip_prefix(&root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let is_source = (rel.starts_with("crates/") || rel.starts_with("enterprise/"))
+            && rel.contains("/src/")
+            && rel.ends_with(".rs")
+            && !rel.starts_with("crates/atp-core/");
+        if !is_source {
+            continue;
+        }
+        let text = read(&path);
+        let bytes = text.as_bytes();
+        for (i, _) in text.match_indices("ATP") {
+            let magic = &bytes[i..bytes.len().min(i + 7)];
+            let is_magic = magic.len() == 7
+                && magic[3..6].iter().all(u8::is_ascii_uppercase)
+                && magic[6].is_ascii_digit();
+            if is_magic {
+                bad.push(format!(
+                    "{rel}: spells the layout magic {}",
+                    String::from_utf8_lossy(magic)
+                ));
+            }
+        }
+    }
+    assert_clean("byte layouts outside atp-core", bad);
+}
