@@ -14,6 +14,8 @@
 //! - [`populate`]: fills a node with N identities through many concurrent `SubmitEvent`s (the
 //!   node's group commit batches them), for scale runs.
 //! - [`process`]: the resident memory of a process (the node), read from `/proc`.
+//! - [`replay_cache`]: insertion latency of the replay cache while it fills to N entries, for the
+//!   cache in use and, in the same run, the single-map design it replaced.
 //!
 //! The binary (`src/main.rs`) only parses arguments and prints.
 #![forbid(unsafe_code)]
@@ -22,6 +24,7 @@ pub mod load;
 pub mod populate;
 pub mod process;
 pub mod raw;
+pub mod replay_cache;
 pub mod report;
 pub mod scenario;
 

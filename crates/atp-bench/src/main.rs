@@ -28,6 +28,22 @@ enum Command {
     Raw(RawArgs),
     /// Fill a node with N identities, quickly (many concurrent submissions).
     Populate(PopulateArgs),
+    /// Insertion latency of the replay cache while it fills to N entries: the cache in use and
+    /// the single-map design it replaced, in the same run.
+    ReplayCache(ReplayCacheArgs),
+}
+
+#[derive(Args)]
+struct ReplayCacheArgs {
+    /// Entries to insert.
+    #[arg(long, default_value_t = 1_000_000)]
+    entries: u64,
+    /// Threads inserting at once.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -240,6 +256,22 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+fn replay_cache_command(args: ReplayCacheArgs) -> anyhow::Result<()> {
+    use atp_bench::replay_cache::{self, ReplayImpl};
+    let mut reports = Vec::new();
+    for implementation in [ReplayImpl::Sharded, ReplayImpl::SingleMap] {
+        let r = replay_cache::measure(implementation, args.entries, args.threads)?;
+        if !args.json {
+            println!("{r}");
+        }
+        reports.push(r);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(())
+}
+
 fn raw_command(args: RawArgs) -> anyhow::Result<()> {
     let operations = if args.operations.is_empty() {
         vec![
@@ -311,13 +343,15 @@ async fn populate_command(args: PopulateArgs) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Raw(args) = cli.command {
-        return raw_command(args);
-    }
+    let cli = match cli.command {
+        Command::Raw(args) => return raw_command(args),
+        Command::ReplayCache(args) => return replay_cache_command(args),
+        command => Cli { command },
+    };
     let client_threads = match &cli.command {
         Command::Run(args) => args.target.client_threads,
         Command::Populate(args) => args.target.client_threads,
-        Command::Raw(_) => 1,
+        Command::Raw(_) | Command::ReplayCache(_) => 1,
     };
     let runtime = match client_threads {
         1 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
@@ -328,7 +362,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Run(args) => run(args).await,
             Command::Populate(args) => populate_command(args).await,
-            Command::Raw(_) => Ok(()),
+            Command::Raw(_) | Command::ReplayCache(_) => Ok(()),
         }
     })
 }

@@ -35,9 +35,6 @@
 //! still be unexpired now, so such forgeries are possible for at most
 //! `max_lifetime + max_skew` after the rotation.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-
 use atp_crypto::{CryptoError, CryptoProvider, SigningContext, SigningKey};
 
 use crate::CoreError;
@@ -46,8 +43,8 @@ use crate::did::validate_did;
 /// The first eight signed bytes: `ATPENV1` and a zero byte.
 pub const MAGIC: [u8; 8] = *b"ATPENV1\0";
 
-/// The nonce length in bytes.
-pub const NONCE_LEN: usize = 16;
+// The nonce length is the replay cache's, which records nonces of this one length.
+pub use crate::replay::NONCE_LEN;
 
 /// The largest payload, in bytes (1 MiB).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
@@ -347,121 +344,8 @@ impl SealedEnvelope {
 // evidence only read it.
 pub use crate::kel::KeyValidity;
 
-/// The outcome of [`ReplayCache::check_and_insert`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplayCheck {
-    /// Not seen before; now recorded.
-    Fresh,
-    /// Seen before: a replay.
-    Replayed,
-    /// The cache is full of unexpired entries and cannot record the nonce. The envelope is
-    /// refused (fail closed) rather than an unexpired entry being forgotten.
-    Full,
-}
-
-/// A record of `(sender, nonce)` pairs seen, each kept until `keep_until`.
-pub trait ReplayCache: Send + Sync {
-    /// Record `(sender, nonce)` unless it is already present. `keep_until` is the last instant
-    /// (Unix ms) at which the envelope could still be accepted (`expires_at + max_skew`);
-    /// entries with `keep_until < now` may be dropped.
-    fn check_and_insert(
-        &self,
-        sender: &str,
-        nonce: &[u8; NONCE_LEN],
-        keep_until: i64,
-        now: i64,
-    ) -> ReplayCheck;
-}
-
-#[derive(Default)]
-struct ReplayInner {
-    entries: HashMap<(String, [u8; NONCE_LEN]), (i64, u64)>,
-    by_expiry: BTreeMap<(i64, u64), (String, [u8; NONCE_LEN])>,
-    next_id: u64,
-}
-
-impl ReplayInner {
-    fn purge(&mut self, now: i64) {
-        while let Some(entry) = self.by_expiry.first_entry() {
-            if entry.key().0 >= now {
-                break;
-            }
-            let key = entry.remove();
-            self.entries.remove(&key);
-        }
-    }
-}
-
-/// A bounded in-memory [`ReplayCache`]: at most `capacity` entries, expired entries evicted
-/// first; when every entry is unexpired a new one is refused ([`ReplayCheck::Full`]).
-///
-/// Size it for the expected rate × (max lifetime + max skew).
-pub struct InMemoryReplayCache {
-    capacity: usize,
-    inner: Mutex<ReplayInner>,
-}
-
-impl InMemoryReplayCache {
-    /// An empty cache holding at most `capacity` entries.
-    pub fn new(capacity: usize) -> Self {
-        InMemoryReplayCache { capacity, inner: Mutex::new(ReplayInner::default()) }
-    }
-
-    /// The maximum number of entries.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// The number of entries held (expired ones included until the next insertion).
-    pub fn len(&self) -> usize {
-        self.lock().entries.len()
-    }
-
-    /// Whether no entry is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ReplayInner> {
-        // A panic while holding the lock cannot leave the maps inconsistent in a way that
-        // matters here (both are updated together), so recover from poisoning.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl std::fmt::Debug for InMemoryReplayCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InMemoryReplayCache")
-            .field("capacity", &self.capacity)
-            .field("len", &self.len())
-            .finish()
-    }
-}
-
-impl ReplayCache for InMemoryReplayCache {
-    fn check_and_insert(
-        &self,
-        sender: &str,
-        nonce: &[u8; NONCE_LEN],
-        keep_until: i64,
-        now: i64,
-    ) -> ReplayCheck {
-        let mut inner = self.lock();
-        inner.purge(now);
-        let key = (sender.to_owned(), *nonce);
-        if inner.entries.contains_key(&key) {
-            return ReplayCheck::Replayed;
-        }
-        if inner.entries.len() >= self.capacity {
-            return ReplayCheck::Full;
-        }
-        let id = inner.next_id;
-        inner.next_id = inner.next_id.wrapping_add(1);
-        inner.entries.insert(key.clone(), (keep_until, id));
-        inner.by_expiry.insert((keep_until, id), key);
-        ReplayCheck::Fresh
-    }
-}
+// The replay cache (the trait and the in-memory implementation) lives in `replay.rs`.
+pub use crate::replay::{InMemoryReplayCache, ReplayCache, ReplayCheck};
 
 /// The sender-key lookup: `(did, sender_key_seq)` to the key and its validity window. It
 /// returns [`CoreError::EnvelopeUnknownSender`] when the DID or the sequence number is unknown

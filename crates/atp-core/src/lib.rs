@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod jcs;
 pub mod kel;
 pub mod log_entry;
+pub mod replay;
 pub mod session;
 pub mod status_list;
 pub mod status_update;

@@ -1,0 +1,196 @@
+//! The replay cache under growth: how long each insertion takes while the cache fills to N
+//! entries, for the sharded cache the node uses (`atp_core::replay::InMemoryReplayCache`) and,
+//! side by side in the same run, the single-map design it replaced ([`SingleMapReplayCache`],
+//! kept here only as the baseline). A map that doubles under its lock shows as a tail: the
+//! p99.9 and the maximum, not the median.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use atp_core::envelope::{InMemoryReplayCache, NONCE_LEN, ReplayCache, ReplayCheck};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::BenchError;
+
+/// Which implementation to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplayImpl {
+    /// `atp_core`'s sharded cache.
+    Sharded,
+    /// The earlier design: one `HashMap<(String, nonce)>` and one expiry `BTreeMap` under one
+    /// mutex.
+    SingleMap,
+}
+
+impl ReplayImpl {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplayImpl::Sharded => "sharded (in use)",
+            ReplayImpl::SingleMap => "single map (before)",
+        }
+    }
+}
+
+/// The previous `InMemoryReplayCache`, for the comparison only.
+#[derive(Default)]
+pub struct SingleMapReplayCache {
+    inner: Mutex<SingleMapInner>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct SingleMapInner {
+    entries: HashMap<(String, [u8; NONCE_LEN]), (i64, u64)>,
+    by_expiry: BTreeMap<(i64, u64), (String, [u8; NONCE_LEN])>,
+    next_id: u64,
+}
+
+impl SingleMapReplayCache {
+    /// An empty cache of `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        SingleMapReplayCache { inner: Mutex::default(), capacity }
+    }
+}
+
+impl ReplayCache for SingleMapReplayCache {
+    fn check_and_insert(
+        &self,
+        sender: &str,
+        nonce: &[u8; NONCE_LEN],
+        keep_until: i64,
+        now: i64,
+    ) -> ReplayCheck {
+        let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(entry) = inner.by_expiry.first_entry() {
+            if entry.key().0 >= now {
+                break;
+            }
+            let key = entry.remove();
+            inner.entries.remove(&key);
+        }
+        let key = (sender.to_owned(), *nonce);
+        if inner.entries.contains_key(&key) {
+            return ReplayCheck::Replayed;
+        }
+        if inner.entries.len() >= self.capacity {
+            return ReplayCheck::Full;
+        }
+        let id = inner.next_id;
+        inner.next_id += 1;
+        inner.entries.insert(key.clone(), (keep_until, id));
+        inner.by_expiry.insert((keep_until, id), key);
+        ReplayCheck::Fresh
+    }
+}
+
+/// One implementation's insertion latencies while filling to `entries`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayReport {
+    /// The implementation.
+    pub implementation: ReplayImpl,
+    /// Entries inserted (all fresh).
+    pub entries: u64,
+    /// Threads inserting at once.
+    pub threads: usize,
+    /// Wall-clock time to insert them all.
+    pub elapsed_ms: f64,
+    /// Insertion latency percentiles, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// The slowest insertion.
+    pub max_us: f64,
+}
+
+impl std::fmt::Display for ReplayReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<20} {} entries, {} threads: {:.0} ms; insert p50 {:.2} µs, p99 {:.2} µs, \
+             p99.9 {:.1} µs, max {:.1} µs",
+            self.implementation.name(),
+            self.entries,
+            self.threads,
+            self.elapsed_ms,
+            self.p50_us,
+            self.p99_us,
+            self.p999_us,
+            self.max_us
+        )
+    }
+}
+
+/// Fill `implementation` with `entries` fresh nonces from `threads` threads and record every
+/// insertion's latency. Senders are realistic `did:atp` strings (64 of them); no entry expires
+/// during the fill.
+pub fn measure(
+    implementation: ReplayImpl,
+    entries: u64,
+    threads: usize,
+) -> Result<ReplayReport, BenchError> {
+    let threads = threads.max(1);
+    let capacity = usize::try_from(entries).unwrap_or(usize::MAX);
+    let cache: Box<dyn ReplayCache> = match implementation {
+        ReplayImpl::Sharded => Box::new(InMemoryReplayCache::new(capacity)),
+        ReplayImpl::SingleMap => Box::new(SingleMapReplayCache::new(capacity)),
+    };
+    let senders: Vec<String> =
+        (0..64).map(|i| format!("did:atp:zQmReplayBenchSender{i:024}")).collect();
+    let per_thread = entries / threads as u64;
+    let started = Instant::now();
+    let histograms: Vec<Result<Histogram<u64>, BenchError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let cache = &cache;
+                let senders = &senders;
+                scope.spawn(move || {
+                    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+                        .map_err(|e| BenchError::Setup(e.to_string()))?;
+                    for i in 0..per_thread {
+                        let mut nonce = [0u8; NONCE_LEN];
+                        nonce[..8].copy_from_slice(&(t as u64).to_be_bytes());
+                        nonce[8..].copy_from_slice(&i.to_be_bytes());
+                        let sender = &senders[(i % 64) as usize];
+                        let begin = Instant::now();
+                        let answer = cache.check_and_insert(sender, &nonce, i64::MAX, 0);
+                        let took = begin.elapsed().as_nanos().max(1);
+                        if answer != ReplayCheck::Fresh {
+                            return Err(BenchError::Setup(format!("insert {i}: {answer:?}")));
+                        }
+                        h.saturating_record(u64::try_from(took).unwrap_or(u64::MAX));
+                    }
+                    Ok(h)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(BenchError::Setup("thread panicked".into()))))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    for h in histograms {
+        all.add(h?).map_err(|e| BenchError::Setup(e.to_string()))?;
+    }
+    let us = |ns: u64| ns as f64 / 1000.0;
+    // Dropping a cache of millions of entries takes a while; it is not part of the figure.
+    drop(cache);
+    Ok(ReplayReport {
+        implementation,
+        entries: per_thread * threads as u64,
+        threads,
+        elapsed_ms: Duration::as_secs_f64(&elapsed) * 1000.0,
+        p50_us: us(all.value_at_quantile(0.50)),
+        p99_us: us(all.value_at_quantile(0.99)),
+        p999_us: us(all.value_at_quantile(0.999)),
+        max_us: us(all.max()),
+    })
+}
