@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# VerifyEnvelope p99 at half load, N consecutive runs against one node whose replay cache grows
+# from run to run (each envelope is sent once and stays in the cache for its lifetime plus
+# twice the skew, longer than the whole series). This is the series that showed the replay
+# cache's growth stall; docs/benchmarks.md records its figures.
+#
+#   bash crates/atp-bench/scripts/replay-p99.sh [RUNS] [DURATION]    # default 10 runs of 10s
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
+runs="${1:-10}"
+duration="${2:-10s}"
+out=target/atp-bench/replay-p99
+mkdir -p "$out"
+
+[[ -n "${SKIP_BUILD:-}" ]] || cargo build --quiet --release -p atp-node -p atp-bench
+bin="${CARGO_TARGET_DIR:-target}/release"
+
+data="$(mktemp -d)"
+"$bin/atp-node" --data-dir "$data/node" --listen 127.0.0.1:0 --log warn \
+    --rate-limit 0 --replay-cache-capacity 5000000 > "$out/node.stdout" 2> "$out/node.log" &
+node_pid=$!
+trap 'kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 100); do
+    grep -q '^listening: ' "$out/node.stdout" 2>/dev/null && break
+    sleep 0.2
+done
+addr="$(sed -n 's/^listening: //p' "$out/node.stdout")"
+[[ -n "$addr" ]] || { echo "the node did not start:"; cat "$out/node.log"; exit 1; }
+endpoint="http://$addr"
+
+echo "==> closed loop, for the rate ($(cut -d' ' -f1-3 /proc/loadavg))"
+"$bin/atp-bench" run --endpoint "$endpoint" --node-pid "$node_pid" --json \
+    --scenario verify-envelope --concurrency 64 --duration "$duration" > "$out/closed.json"
+half="$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["report"]["throughput_per_s"]/2))' "$out/closed.json")"
+echo "    half of the closed-loop rate: $half/s"
+for i in $(seq "$runs"); do
+    "$bin/atp-bench" run --endpoint "$endpoint" --node-pid "$node_pid" --json \
+        --scenario verify-envelope --rate "$half" --duration "$duration" > "$out/open-$i.json"
+    python3 - "$out/open-$i.json" "$i" <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1])); r = o["report"]; l = r["latency_us"]
+print(f"    run {sys.argv[2]:>2}: {r['throughput_per_s']:.0f}/s errors={r['errors']} "
+      f"p50={l['p50']/1000:.2f}ms p99={l['p99']/1000:.2f}ms p99.9={l['p999']/1000:.2f}ms "
+      f"max={l['max']/1000:.2f}ms rss={o['node_rss_bytes']/2**20:.0f}MiB")
+PY
+done
+echo "==> done; JSON in $out"
