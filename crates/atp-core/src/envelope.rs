@@ -399,9 +399,19 @@ impl std::fmt::Debug for VerifyContext<'_> {
     }
 }
 
-/// Verify a sealed envelope for the recipient `ctx.me` (see the module documentation for the
-/// order of the checks). On success the nonce has been recorded in the replay cache.
-pub fn verify(sealed: &SealedEnvelope, ctx: &VerifyContext<'_>) -> Result<(), CoreError> {
+/// Checks 1 to 4 of [`verify`] (structure and limits, lifetime cap, time window, audience):
+/// everything that needs neither the sender's key nor the replay cache. A verifier whose key
+/// lookup is expensive (a store read) runs this first, so that an envelope refused on these
+/// grounds costs no lookup; [`verify`] runs it again, so the order and the answers are the same
+/// either way. Returns the instant until which the nonce must be remembered
+/// (`expires_at + max_skew`).
+pub fn check_before_key(
+    sealed: &SealedEnvelope,
+    now: i64,
+    max_skew_ms: i64,
+    max_lifetime_ms: i64,
+    me: &str,
+) -> Result<i64, CoreError> {
     let env = &sealed.envelope;
     // 1. Structure and limits.
     env.validate()?;
@@ -413,25 +423,34 @@ pub fn verify(sealed: &SealedEnvelope, ctx: &VerifyContext<'_>) -> Result<(), Co
     }
     // 2. Lifetime cap.
     let lifetime = env.expires_at.saturating_sub(env.issued_at);
-    if lifetime > ctx.max_lifetime_ms {
+    if lifetime > max_lifetime_ms {
         return Err(CoreError::EnvelopeLifetimeTooLong {
             lifetime_ms: lifetime,
-            max_ms: ctx.max_lifetime_ms,
+            max_ms: max_lifetime_ms,
         });
     }
     // 3. Time window.
-    let skew = ctx.max_skew_ms.max(0);
-    if env.issued_at > ctx.now.saturating_add(skew) {
-        return Err(CoreError::EnvelopeNotYetValid { issued_at: env.issued_at, now: ctx.now });
+    let skew = max_skew_ms.max(0);
+    if env.issued_at > now.saturating_add(skew) {
+        return Err(CoreError::EnvelopeNotYetValid { issued_at: env.issued_at, now });
     }
     let keep_until = env.expires_at.saturating_add(skew);
-    if ctx.now > keep_until {
-        return Err(CoreError::EnvelopeExpired { expires_at: env.expires_at, now: ctx.now });
+    if now > keep_until {
+        return Err(CoreError::EnvelopeExpired { expires_at: env.expires_at, now });
     }
     // 4. Audience.
-    if !env.recipients.iter().any(|r| r == ctx.me) {
+    if !env.recipients.iter().any(|r| r == me) {
         return Err(CoreError::EnvelopeNotForMe);
     }
+    Ok(keep_until)
+}
+
+/// Verify a sealed envelope for the recipient `ctx.me` (see the module documentation for the
+/// order of the checks). On success the nonce has been recorded in the replay cache.
+pub fn verify(sealed: &SealedEnvelope, ctx: &VerifyContext<'_>) -> Result<(), CoreError> {
+    let env = &sealed.envelope;
+    let keep_until =
+        check_before_key(sealed, ctx.now, ctx.max_skew_ms, ctx.max_lifetime_ms, ctx.me)?;
     // 5. Sender key and its validity at issue time.
     let validity = (ctx.key_lookup)(&env.sender, env.sender_key_seq)?;
     let provider = CryptoProvider::default_quantum_safe();

@@ -563,3 +563,30 @@ fn sealed_wire() -> &'static [u8] {
     static W: OnceLock<Vec<u8>> = OnceLock::new();
     W.get_or_init(|| sealed().to_bytes().unwrap())
 }
+
+/// The checks a verifier runs before its (possibly expensive) key lookup give the same answers
+/// as the full verification, and need no key: an envelope refused on structure, lifetime, time
+/// or audience never reaches the lookup.
+#[test]
+fn checks_before_the_key_match_verify_and_need_no_key() {
+    let s = sealed(); // issued NOW, expires NOW + 60 s.
+    let never = |_: &str, _: u64| -> Result<KeyValidity, CoreError> {
+        panic!("the key lookup must not be reached")
+    };
+    let cache = InMemoryReplayCache::new(4);
+    let skew = 60_000;
+    let lifetime = envelope::DEFAULT_MAX_LIFETIME_MS;
+    for (now, me, want) in [
+        (NOW - 60_001, ME, "ENVELOPE_NOT_YET_VALID"),
+        (NOW + 120_001, ME, "ENVELOPE_EXPIRED"),
+        (NOW, "did:atp:zQmSomeoneElse", "ENVELOPE_NOT_FOR_ME"),
+    ] {
+        let early = envelope::check_before_key(&s, now, skew, lifetime, me);
+        assert_eq!(code(early.map(|_| ())), want);
+        let mut ctx = VerifyContext::new(me, now, &never, &cache);
+        ctx.max_skew_ms = skew;
+        assert_eq!(code(envelope::verify(&s, &ctx)), want);
+    }
+    assert_eq!(envelope::check_before_key(&s, NOW, skew, lifetime, ME).unwrap(), NOW + 120_000);
+    assert!(cache.is_empty());
+}

@@ -255,7 +255,13 @@ impl MessageApi {
         }
         let sealed = SealedEnvelope::from_bytes(&req.envelope)?;
         let env = &sealed.envelope;
-        // The store is async and the verifier is not: look the key up first. The closure below
+        let now = self.state.now_ms();
+        let (skew, max_lifetime) =
+            (self.state.limits.clock_skew_ms, self.state.limits.max_envelope_lifetime_ms);
+        // The cheap checks (structure, lifetime, time window, audience) before any store read:
+        // an envelope refused on those grounds costs no key lookup.
+        envelope::check_before_key(&sealed, now, skew, max_lifetime, me)?;
+        // The store is async and the verifier is not: look the key up next. The closure below
         // only hands the answer to the verifier, which still runs every check in order.
         let validity = self.key_validity(&env.sender, env.sender_key_seq).await?;
         let algorithm = validity.as_ref().map(|v| v.key.algorithm().name());
@@ -269,9 +275,9 @@ impl MessageApi {
         let replay = ScopedReplay { inner: self.state.caches.replay.as_ref(), verifier: me };
         let ctx = envelope::VerifyContext {
             key_lookup: &lookup,
-            now: self.state.now_ms(),
-            max_skew_ms: self.state.limits.clock_skew_ms,
-            max_lifetime_ms: self.state.limits.max_envelope_lifetime_ms,
+            now,
+            max_skew_ms: skew,
+            max_lifetime_ms: max_lifetime,
             me,
             replay_cache: &replay,
         };
