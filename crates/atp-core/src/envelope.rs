@@ -233,7 +233,7 @@ impl Envelope {
     /// Sign with the sender's composite key (the key established by KEL event
     /// `sender_key_seq`).
     pub fn seal(self, key: &SigningKey) -> Result<SealedEnvelope, CoreError> {
-        if !CryptoProvider::default_quantum_safe().accepts(key.algorithm()) {
+        if !CryptoProvider::quantum_safe().accepts(key.algorithm()) {
             return Err(CoreError::EnvelopeAlgorithmNotAllowed(key.algorithm().name()));
         }
         let signature = key.sign(&self.signed_bytes()?, SigningContext::Envelope.as_bytes())?;
@@ -366,6 +366,9 @@ pub struct VerifyContext<'a> {
     pub me: &'a str,
     /// The replay cache.
     pub replay_cache: &'a dyn ReplayCache,
+    /// The signature policy; only composite algorithms in it are accepted
+    /// ([`CryptoProvider::quantum_safe`] by default).
+    pub provider: &'a CryptoProvider,
 }
 
 impl<'a> VerifyContext<'a> {
@@ -384,6 +387,7 @@ impl<'a> VerifyContext<'a> {
             max_lifetime_ms: DEFAULT_MAX_LIFETIME_MS,
             me,
             replay_cache,
+            provider: CryptoProvider::quantum_safe(),
         }
     }
 }
@@ -453,7 +457,7 @@ pub fn verify(sealed: &SealedEnvelope, ctx: &VerifyContext<'_>) -> Result<(), Co
         check_before_key(sealed, ctx.now, ctx.max_skew_ms, ctx.max_lifetime_ms, ctx.me)?;
     // 5. Sender key and its validity at issue time.
     let validity = (ctx.key_lookup)(&env.sender, env.sender_key_seq)?;
-    let provider = CryptoProvider::default_quantum_safe();
+    let provider = ctx.provider;
     if !validity.key.algorithm().is_composite() || !provider.accepts(validity.key.algorithm()) {
         return Err(CoreError::EnvelopeAlgorithmNotAllowed(validity.key.algorithm().name()));
     }

@@ -354,7 +354,7 @@ impl EvidenceBody {
 }
 
 fn sign_body(body: &EvidenceBody, key: &SigningKey) -> Result<String, CoreError> {
-    if !CryptoProvider::default_quantum_safe().accepts(key.algorithm()) {
+    if !CryptoProvider::quantum_safe().accepts(key.algorithm()) {
         return Err(CoreError::EvidenceAlgorithmNotAllowed(key.algorithm().name()));
     }
     let sig = key.sign(&body.canonical_bytes()?, SigningContext::Evidence.as_bytes())?;
@@ -424,7 +424,7 @@ fn check_signer(
 ) -> Result<(), CoreError> {
     let validity = (ctx.key_lookup)(did, seq)
         .ok_or_else(|| CoreError::EvidenceUnknownSigner { did: did.to_owned(), seq })?;
-    if !CryptoProvider::default_quantum_safe().accepts(validity.key.algorithm()) {
+    if !CryptoProvider::quantum_safe().accepts(validity.key.algorithm()) {
         return Err(CoreError::EvidenceAlgorithmNotAllowed(validity.key.algorithm().name()));
     }
     let in_window =

@@ -471,6 +471,12 @@ impl KeyEventLog {
         KeyEventLog { provider, ..Self::default() }
     }
 
+    /// The signature policy in force: the one provider a node passes on to the other
+    /// verifications (envelopes, session authentication) so that they all apply the same list.
+    pub fn provider(&self) -> &CryptoProvider {
+        &self.provider
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &KelLimits {
         &self.limits
@@ -819,9 +825,7 @@ pub fn verify_log(events: &[SignedEvent]) -> Result<KelState, CoreError> {
 }
 
 fn check_composite(index: usize, key: &PublicKey) -> Result<(), CoreError> {
-    if key.algorithm().is_composite()
-        && CryptoProvider::default_quantum_safe().accepts(key.algorithm())
-    {
+    if key.algorithm().is_composite() && CryptoProvider::quantum_safe().accepts(key.algorithm()) {
         Ok(())
     } else {
         Err(CoreError::KelAlgorithmNotAllowed {

@@ -60,6 +60,14 @@ pub struct CryptoProvider {
 }
 
 impl CryptoProvider {
+    /// The ATP default, built once: what identities, envelopes, evidence and trust proofs are
+    /// verified under. Callers on hot paths hold this reference instead of building a provider
+    /// (and its list) per verification.
+    pub fn quantum_safe() -> &'static CryptoProvider {
+        static QUANTUM_SAFE: std::sync::OnceLock<CryptoProvider> = std::sync::OnceLock::new();
+        QUANTUM_SAFE.get_or_init(Self::default_quantum_safe)
+    }
+
     /// The ATP default: composite ML-DSA + Ed25519 only. This is what identities, envelopes and
     /// trust proofs are verified under.
     pub fn default_quantum_safe() -> Self {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use atp_core::CoreError;
 use atp_core::envelope::{self, KeyValidity, NONCE_LEN, ReplayCache, ReplayCheck, SealedEnvelope};
-use atp_crypto::{CryptoProvider, SigningContext};
+use atp_crypto::SigningContext;
 use atp_grpc::reasons;
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::message_service_server::MessageService;
@@ -280,6 +280,7 @@ impl MessageApi {
             max_lifetime_ms: max_lifetime,
             me,
             replay_cache: &replay,
+            provider: self.state.kel_verifier.provider(),
         };
         let verified = envelope::verify(&sealed, &ctx);
         // The verifier checks the signature just before the replay cache, so a replay means the
@@ -380,7 +381,7 @@ impl MessageApi {
         if kel.state.deactivated || kel.state.key_sequence != auth.key_seq {
             return Err(not_current());
         }
-        let verified = CryptoProvider::default_quantum_safe().verify(
+        let verified = self.state.kel_verifier.provider().verify(
             &kel.state.current_key,
             &req.authentication,
             SigningContext::Session.as_bytes(),
