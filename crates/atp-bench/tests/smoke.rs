@@ -11,7 +11,7 @@ use std::time::Duration;
 use atp_bench::load::{self, LoadConfig, LoadMode};
 use atp_bench::raw::{self, RawOperation};
 use atp_bench::{Report, Scenario, ScenarioOptions, Workload, run_load};
-use atp_server::ServerLimits;
+use atp_server::{Limits, ServerSettings};
 
 use atp_test_node::{ADMIN_TOKEN, NodeOptions, TestNode};
 
@@ -20,7 +20,10 @@ async fn start_node() -> TestNode {
     let inception_time =
         atp_core::vc::DateTimeStamp::from_unix(atp_bench::now_unix_ms() / 1000 - 3600);
     TestNode::start_with(NodeOptions {
-        limits: ServerLimits { rate_limit_per_second: 0, ..ServerLimits::default() },
+        settings: ServerSettings {
+            limits: Limits { rate_limit_per_second: 0, ..Limits::default() },
+            ..ServerSettings::default()
+        },
         checkpointer: false,
         inception_time: inception_time.to_string(),
         ..NodeOptions::default()

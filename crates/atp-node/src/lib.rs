@@ -320,25 +320,14 @@ pub async fn build_extensions(
     Ok(Composition { extensions, admin_services })
 }
 
-/// The server's limits from the node's configuration.
-fn server_limits(config: &NodeConfig) -> atp_server::ServerLimits {
-    let l = &config.limits;
-    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    atp_server::ServerLimits {
-        max_message_bytes: l.max_message_bytes,
-        max_page_size: l.max_page_size,
-        default_page_size: l.default_page_size,
-        request_timeout: l.request_timeout,
-        rate_limit_per_second: l.rate_limit_per_second,
-        rate_limit_burst: l.rate_limit_burst,
-        replay_cache_capacity: l.replay_cache_capacity,
-        resolution_cache_capacity: l.resolution_cache_capacity,
-        clock_skew_ms: ms(l.envelope_max_skew),
-        max_envelope_lifetime_ms: ms(l.envelope_max_lifetime),
+/// The server's settings from the node's configuration.
+fn server_settings(config: &NodeConfig) -> atp_server::ServerSettings {
+    atp_server::ServerSettings {
+        limits: config.limits.clone(),
         checkpoint_interval: config.checkpoint_interval,
         trust_recompute_interval: config.trust.recompute_interval,
         trust_proof_ttl_secs: i64::try_from(config.trust.proof_ttl.as_secs()).unwrap_or(i64::MAX),
-        ..atp_server::ServerLimits::default()
+        ..atp_server::ServerSettings::default()
     }
 }
 
@@ -503,7 +492,7 @@ where
         node_did,
         log_origin,
         public_base_url,
-        server_limits(&config),
+        server_settings(&config),
         extensions,
     );
     node_state.trust = atp_server::trust::TrustState::new(config.trust.model.clone());

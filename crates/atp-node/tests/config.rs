@@ -793,3 +793,38 @@ fn the_trust_section_sets_every_constant_and_is_validated() {
     let e = load_err(&["--config", path.to_str().expect("utf-8")], &[]);
     assert!(e.to_string().contains("unknown field"), "{e}");
 }
+
+/// Every limit has its row in docs/operations.md, with the flag, variable and key the node
+/// derives from its one declaration, and each one is read from each of the three sources.
+#[test]
+fn every_limit_is_documented_and_settable_three_ways() {
+    let ops = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md"),
+    )
+    .expect("docs/operations.md");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let defaults = NodeConfig::default().limits;
+    for spec in atp_node::config::Limits::SPECS {
+        let (flag, var) = (format!("--{}", spec.flag()), spec.env());
+        let row = format!("| `{flag} {}` | `{var}` | `limits.{}` |", spec.value_name, spec.key);
+        assert!(ops.contains(&row), "docs/operations.md has no row starting {row}");
+
+        // A value other than the default that the node accepts: one end of the range (the
+        // other end may conflict with another limit's default, e.g. the page sizes).
+        let (low, high) = (spec.range)();
+        let (value, from_flag) = [low, high]
+            .into_iter()
+            .find_map(|v| {
+                let c = load(&[flag.as_str(), v.as_str()], &[]).ok()?;
+                (c.limits != defaults).then_some((v, c))
+            })
+            .unwrap_or_else(|| panic!("{}: neither end of the range is accepted", spec.key));
+        let from_env = load_ok(&[], &[(var.as_str(), value.as_str())]);
+        let toml_value = if spec.text { format!("{value:?}") } else { value.clone() };
+        let text = format!("[limits]\n{} = {toml_value}\n", spec.key);
+        let path = write_config(dir.path(), "node.toml", &text);
+        let from_file = load_ok(&["--config", path.to_str().expect("utf-8")], &[]);
+        assert_eq!(from_env.limits, from_flag.limits, "{} from {var}", spec.key);
+        assert_eq!(from_file.limits, from_flag.limits, "{} from the file", spec.key);
+    }
+}

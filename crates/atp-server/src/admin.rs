@@ -73,7 +73,7 @@ impl AdminServiceImpl {
 /// The node information (the body of `GetNodeInfo`).
 pub fn node_info(state: &AppState) -> Result<pb::GetNodeInfoResponse> {
     let (ed, ml) = crate::checkpointer::verifier_keys(state)?;
-    let l = &state.limits;
+    let l = &state.settings.limits;
     Ok(pb::GetNodeInfoResponse {
         node_did: state.node_did.clone(),
         node_version: state.node_version.clone(),
@@ -85,9 +85,9 @@ pub fn node_info(state: &AppState) -> Result<pb::GetNodeInfoResponse> {
         limits: Some(pb::NodeLimits {
             max_request_bytes: l.max_message_bytes as u64,
             max_page_size: l.max_page_size,
-            clock_skew_ms: l.clock_skew_ms,
-            max_envelope_lifetime_ms: l.max_envelope_lifetime_ms,
-            session_token_lifetime_ms: l.session_token_lifetime_ms,
+            clock_skew_ms: l.clock_skew_ms(),
+            max_envelope_lifetime_ms: l.max_envelope_lifetime_ms(),
+            session_token_lifetime_ms: crate::Limits::SESSION_TOKEN_LIFETIME_MS,
         }),
         public_base_url: state.public_base_url.clone(),
     })

@@ -62,7 +62,7 @@ pub async fn sign_now(state: &AppState) -> Result<Option<u64>> {
 /// signs a checkpoint if the log is larger than the latest one. Errors are logged, not fatal;
 /// the next round tries again. A final checkpoint is signed on shutdown.
 pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
-    let interval = state.limits.checkpoint_interval;
+    let interval = state.settings.checkpoint_interval;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

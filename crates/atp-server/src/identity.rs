@@ -191,7 +191,7 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
 /// The latest `ts` a new event may carry: the node's clock plus the allowed skew (checked only
 /// for events that would be appended, so a replayed or forking event is judged as before).
 fn latest_event_time(state: &AppState) -> i64 {
-    state.now_ms().saturating_add(state.limits.clock_skew_ms)
+    state.now_ms().saturating_add(state.settings.limits.clock_skew_ms())
 }
 
 /// Reports the signature check of `incoming`: the event is signed by the key it carries and the
@@ -364,7 +364,7 @@ impl IdentityService for IdentityServiceImpl {
             if events.is_empty() {
                 return Err(ServerError::DidNotFound(req.did.clone()));
             }
-            let size = u64::from(self.state.limits.page_size(req.page_size));
+            let size = u64::from(self.state.settings.limits.page_size(req.page_size));
             let page = events
                 .iter()
                 .filter(|e| e.sequence >= req.from_sequence)
@@ -391,7 +391,7 @@ impl IdentityService for IdentityServiceImpl {
         let req = request.into_inner();
         let r = async {
             let token = parse_page_token(&req.page_token)?;
-            let size = self.state.limits.page_size(req.page_size);
+            let size = self.state.settings.limits.page_size(req.page_size);
             let page = match self.state.store.list_identities(size, token).await {
                 Ok(p) => p,
                 Err(StoreError::InvalidArgument(_)) => return Err(page_token_invalid()),

@@ -24,6 +24,7 @@ pub mod error;
 pub mod extensions;
 pub mod http;
 pub mod identity;
+pub mod limits;
 pub mod log;
 pub mod message;
 pub mod serve;
@@ -33,4 +34,5 @@ pub mod trust;
 
 pub use error::ServerError;
 pub use extensions::Extensions;
-pub use state::{AppState, NodeState, ServerLimits};
+pub use limits::Limits;
+pub use state::{AppState, NodeState, ServerSettings};

@@ -126,7 +126,8 @@ async fn entries(state: &AppState, req: pb::GetEntriesRequest) -> Result<pb::Get
             CoreError::TlogIndexOutOfRange { index: req.start_index, tree_size: cp.size }.into()
         );
     }
-    let want = u64::from(state.limits.page_size(req.page_size)).min(cp.size - req.start_index);
+    let want =
+        u64::from(state.settings.limits.page_size(req.page_size)).min(cp.size - req.start_index);
     let limit = u32::try_from(want).unwrap_or(u32::MAX);
     let page = state.store.get_entries(req.start_index, limit).await?;
     Ok(pb::GetEntriesResponse {

@@ -204,6 +204,7 @@ impl MessageApi {
     pub fn new(state: AppState) -> Self {
         let keys = Arc::new(KeyCache {
             capacity: state
+                .settings
                 .limits
                 .resolution_cache_capacity
                 .clamp(1, DEFAULT_KEY_CACHE_CAPACITY * 10),
@@ -256,8 +257,10 @@ impl MessageApi {
         let sealed = SealedEnvelope::from_bytes(&req.envelope)?;
         let env = &sealed.envelope;
         let now = self.state.now_ms();
-        let (skew, max_lifetime) =
-            (self.state.limits.clock_skew_ms, self.state.limits.max_envelope_lifetime_ms);
+        let (skew, max_lifetime) = (
+            self.state.settings.limits.clock_skew_ms(),
+            self.state.settings.limits.max_envelope_lifetime_ms(),
+        );
         // The cheap checks (structure, lifetime, time window, audience) before any store read:
         // an envelope refused on those grounds costs no key lookup.
         envelope::check_before_key(&sealed, now, skew, max_lifetime, me)?;
@@ -408,8 +411,7 @@ impl MessageApi {
         let mut token_id = [0u8; 16];
         atp_crypto::random_bytes(&mut token_id)
             .map_err(|e| ServerError::internal(format!("rng: {e}")))?;
-        let lifetime =
-            self.state.limits.session_token_lifetime_ms.clamp(1, MAX_SESSION_LIFETIME_MS);
+        let lifetime = crate::Limits::SESSION_TOKEN_LIFETIME_MS.clamp(1, MAX_SESSION_LIFETIME_MS);
         let token = SessionToken {
             issuer: self.state.node_did.clone(),
             issuer_key_seq: node.state.key_sequence,

@@ -112,11 +112,11 @@ pub async fn ensure_kel(state: &AppState, events: &[SignedEvent]) -> Result<usiz
 
 /// Every gRPC service and the HTTP routes of [`crate::http::router`], as one router.
 pub async fn routes(state: AppState) -> Result<Routes> {
-    let max = state.limits.max_message_bytes;
+    let max = state.settings.limits.max_message_bytes;
     let limiter = RateLimiter::new(
-        state.limits.rate_limit_per_second,
-        state.limits.rate_limit_burst,
-        state.limits.rate_limit_max_peers,
+        state.settings.limits.rate_limit_per_second,
+        state.settings.limits.rate_limit_burst,
+        crate::Limits::RATE_LIMIT_MAX_PEERS,
     );
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -256,5 +256,7 @@ pub async fn serve_tls_with_incoming_shutdown(
 }
 
 fn server(state: &AppState) -> tonic::transport::Server {
-    tonic::transport::Server::builder().accept_http1(true).timeout(state.limits.request_timeout)
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .timeout(state.settings.limits.request_timeout)
 }

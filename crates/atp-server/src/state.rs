@@ -18,6 +18,7 @@ use atp_trust::{Snapshot, TrustConfig};
 
 use crate::error::{Result, ServerError};
 use crate::extensions::Extensions;
+use crate::limits::Limits;
 
 /// The shared state, cheap to clone.
 pub type AppState = Arc<NodeState>;
@@ -34,33 +35,11 @@ pub fn system_clock() -> Clock {
     })
 }
 
-/// The limits the server enforces (reported by `AdminService.GetNodeInfo`).
+/// How the server runs: its [`Limits`] and the schedules of its background jobs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerLimits {
-    /// The largest request (and response) message, in bytes.
-    pub max_message_bytes: usize,
-    /// The largest page; larger requests are clamped.
-    pub max_page_size: u32,
-    /// The page size for `page_size` 0.
-    pub default_page_size: u32,
-    /// The deadline of one request.
-    pub request_timeout: Duration,
-    /// Sustained requests per second per peer IP.
-    pub rate_limit_per_second: u32,
-    /// Burst per peer IP.
-    pub rate_limit_burst: u32,
-    /// The most peers the rate limiter tracks at once (the least recently seen are dropped).
-    pub rate_limit_max_peers: usize,
-    /// Capacity of the envelope replay cache.
-    pub replay_cache_capacity: usize,
-    /// Capacity of the key-event-log cache used for resolution and verification.
-    pub resolution_cache_capacity: usize,
-    /// Allowed clock skew for envelopes, signed updates and tokens, in milliseconds.
-    pub clock_skew_ms: i64,
-    /// The longest envelope lifetime accepted, in milliseconds.
-    pub max_envelope_lifetime_ms: i64,
-    /// The lifetime of issued session tokens, in milliseconds.
-    pub session_token_lifetime_ms: i64,
+pub struct ServerSettings {
+    /// The enforced limits (reported by `AdminService.GetNodeInfo`).
+    pub limits: Limits,
     /// How often the checkpointer looks for log growth.
     pub checkpoint_interval: Duration,
     /// Whether this process is the only writer of key event logs to its store (the embedded
@@ -75,35 +54,14 @@ pub struct ServerLimits {
     pub trust_proof_ttl_secs: i64,
 }
 
-impl Default for ServerLimits {
+impl Default for ServerSettings {
     fn default() -> Self {
-        ServerLimits {
-            max_message_bytes: 4 * 1024 * 1024,
-            max_page_size: 1000,
-            default_page_size: 100,
-            request_timeout: Duration::from_secs(10),
-            rate_limit_per_second: 500,
-            rate_limit_burst: 1000,
-            rate_limit_max_peers: 10_000,
-            replay_cache_capacity: 100_000,
-            resolution_cache_capacity: 10_000,
-            clock_skew_ms: 60_000,
-            max_envelope_lifetime_ms: 300_000,
-            session_token_lifetime_ms: 3_600_000,
+        ServerSettings {
+            limits: Limits::default(),
             checkpoint_interval: Duration::from_secs(1),
             kel_cache_exclusive_writer: true,
             trust_recompute_interval: Duration::from_secs(30),
             trust_proof_ttl_secs: 300,
-        }
-    }
-}
-
-impl ServerLimits {
-    /// The effective page size for a requested one (0: default; clamped to the maximum).
-    pub fn page_size(&self, requested: u32) -> u32 {
-        match requested {
-            0 => self.default_page_size.min(self.max_page_size),
-            n => n.min(self.max_page_size),
         }
     }
 }
@@ -121,7 +79,7 @@ pub struct CachedKel {
 
 /// A bounded cache of verified key event logs, keyed by DID.
 ///
-/// With an exclusive writer ([`ServerLimits::kel_cache_exclusive_writer`]) an entry is served
+/// With an exclusive writer ([`ServerSettings::kel_cache_exclusive_writer`]) an entry is served
 /// as it is: every append of this process goes through [`KelCache::invalidate`], and a log
 /// read from the store is only cached when no append happened while it was being read (the
 /// `epoch` check), so a stale log can never enter the cache. Otherwise every read checks the
@@ -201,10 +159,14 @@ impl std::fmt::Debug for Caches {
 }
 
 impl Caches {
-    /// Caches sized by `limits`.
-    pub fn new(limits: &ServerLimits) -> Self {
+    /// Caches sized by the settings' limits.
+    pub fn new(settings: &ServerSettings) -> Self {
+        let limits = &settings.limits;
         Caches {
-            kel: KelCache::new(limits.resolution_cache_capacity, limits.kel_cache_exclusive_writer),
+            kel: KelCache::new(
+                limits.resolution_cache_capacity,
+                settings.kel_cache_exclusive_writer,
+            ),
             replay: Arc::new(InMemoryReplayCache::new(limits.replay_cache_capacity)),
             presentation_challenges: Arc::new(InMemoryReplayCache::new(
                 limits.replay_cache_capacity,
@@ -227,8 +189,8 @@ pub struct NodeState {
     pub public_base_url: String,
     /// The node software version, e.g. `0.1.0`.
     pub node_version: String,
-    /// The enforced limits.
-    pub limits: ServerLimits,
+    /// The enforced limits and the background jobs' schedules.
+    pub settings: ServerSettings,
     /// The extension seam.
     pub extensions: Extensions,
     /// The clock.
@@ -236,7 +198,7 @@ pub struct NodeState {
     /// The caches.
     pub caches: Caches,
     /// Notified whenever the log grew. Not awaited yet: the checkpointer signs on its
-    /// interval ([`ServerLimits::checkpoint_interval`]).
+    /// interval ([`ServerSettings::checkpoint_interval`]).
     pub log_grew: tokio::sync::Notify,
     /// The key event log verifier (limits, crypto provider).
     pub kel_verifier: KeyEventLog,
@@ -249,7 +211,7 @@ impl std::fmt::Debug for NodeState {
         f.debug_struct("NodeState")
             .field("node_did", &self.node_did)
             .field("log_origin", &self.log_origin)
-            .field("limits", &self.limits)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -262,10 +224,10 @@ impl NodeState {
         node_did: String,
         log_origin: String,
         public_base_url: String,
-        limits: ServerLimits,
+        settings: ServerSettings,
         extensions: Extensions,
     ) -> Self {
-        let caches = Caches::new(&limits);
+        let caches = Caches::new(&settings);
         NodeState {
             store,
             node_key,
@@ -273,7 +235,7 @@ impl NodeState {
             log_origin,
             public_base_url,
             node_version: env!("CARGO_PKG_VERSION").to_owned(),
-            limits,
+            settings,
             extensions,
             clock: system_clock(),
             caches,

@@ -10,7 +10,7 @@
 //! - **The computation** ([`recompute_now`]) reads every stored piece of evidence, the
 //!   deactivations from the stored key event logs and the operator's trust anchors, runs
 //!   `atp_trust::compute` on a blocking thread and swaps the resulting [`Snapshot`] in. One job
-//!   per node at a time (a mutex), on the schedule [`crate::ServerLimits::trust_recompute_interval`]
+//!   per node at a time (a mutex), on the schedule [`crate::ServerSettings::trust_recompute_interval`]
 //!   ([`spawn_recompute`]). Several nodes sharing one PostgreSQL store will elect the job with an
 //!   advisory lock (not built yet: the store is SQLite with a single writer).
 //! - **Reads** (GetTrust, ExplainTrust) are served from the last snapshot only:
@@ -168,7 +168,7 @@ pub async fn submit_evidence(state: &NodeState, json: &[u8]) -> Result<pb::Submi
         let ctx = EvidenceVerifyContext {
             key_lookup: &lookup,
             now_ms: state.now_ms(),
-            max_skew_ms: state.limits.clock_skew_ms,
+            max_skew_ms: state.settings.limits.clock_skew_ms(),
         };
         let verified = evidence::verify(&signed, &ctx);
         observe_signatures(state, &signed, &keys, &verified);
@@ -450,11 +450,11 @@ pub async fn recompute_now(state: &NodeState) -> Result<Arc<Snapshot>> {
 }
 
 /// Starts the node's scheduled computation (once per state; later calls do nothing): one
-/// computation at once, then one every [`crate::ServerLimits::trust_recompute_interval`]. A zero
+/// computation at once, then one every [`crate::ServerSettings::trust_recompute_interval`]. A zero
 /// interval schedules nothing ([`recompute_now`] only). The task holds the state weakly and ends
 /// when the state is dropped.
 pub fn spawn_recompute(state: &AppState) {
-    let interval = state.limits.trust_recompute_interval;
+    let interval = state.settings.trust_recompute_interval;
     if interval.is_zero() || state.trust.scheduled.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -486,7 +486,7 @@ pub fn get_trust(state: &NodeState, did: &str) -> Result<pb::GetTrustResponse> {
     let snapshot = state.trust.snapshot().ok_or_else(not_computed)?;
     let result = snapshot.get(did);
     let now_secs = state.now_ms().div_euclid(1000);
-    let ttl = state.limits.trust_proof_ttl_secs;
+    let ttl = state.settings.trust_proof_ttl_secs;
     let (issued_secs, proof_json) = trust_proof_json(state, &snapshot, &result, now_secs, ttl)?;
     Ok(pb::GetTrustResponse {
         did: did.to_owned(),
@@ -615,7 +615,7 @@ pub async fn list_evidence(
         0 => DEFAULT_EVIDENCE_PAGE_SIZE,
         n => n,
     }
-    .min(state.limits.max_page_size);
+    .min(state.settings.limits.max_page_size);
     let token = Some(req.page_token.as_str()).filter(|t| !t.is_empty());
     let page =
         state.store.list_trust_evidence(&filter, size, token).await.map_err(|e| match e {

@@ -219,7 +219,7 @@ async fn trust_proofs_are_reused_only_while_they_state_the_current_result() {
     let proof: Value = serde_json::from_slice(&raised.trust_proof_json).unwrap();
     assert_eq!(proof["credentialSubject"]["trustLevel"], json!(raised.level));
 
-    let ttl_ms = node.state.limits.trust_proof_ttl_secs * 1000;
+    let ttl_ms = node.state.settings.trust_proof_ttl_secs * 1000;
     node.set_now(T0_MS + ttl_ms / 2);
     assert_eq!(get().trust_proof_json, raised.trust_proof_json, "half the lifetime left");
     node.set_now(T0_MS + ttl_ms / 2 + 1000);

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
-use atp_server::ServerLimits;
+use atp_server::{Limits, ServerSettings};
 use atp_test_node::{NodeOptions, TestNode, reason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -28,11 +28,14 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn http_routes_share_the_per_peer_budget_with_grpc() {
-    let limits =
-        ServerLimits { rate_limit_per_second: 1, rate_limit_burst: 2, ..ServerLimits::default() };
-    let node =
-        TestNode::start_with(NodeOptions { limits, checkpointer: false, ..NodeOptions::default() })
-            .await;
+    let limits = Limits { rate_limit_per_second: 1, rate_limit_burst: 2, ..Limits::default() };
+    let settings = ServerSettings { limits, ..ServerSettings::default() };
+    let node = TestNode::start_with(NodeOptions {
+        settings,
+        checkpointer: false,
+        ..NodeOptions::default()
+    })
+    .await;
 
     let mut answers = Vec::new();
     for _ in 0..ATTEMPTS {

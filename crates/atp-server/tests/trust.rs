@@ -13,7 +13,7 @@ use atp_crypto::{AlgorithmId, SigningKey};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::trust_service_client::TrustServiceClient;
-use atp_server::ServerLimits;
+use atp_server::ServerSettings;
 use atp_store::StoreStats;
 use tonic::transport::Channel;
 
@@ -39,13 +39,13 @@ fn ts(ms: i64) -> String {
 
 impl Node {
     async fn start(recompute: Duration) -> Node {
-        let limits = ServerLimits {
+        let settings = ServerSettings {
             checkpoint_interval: Duration::from_millis(50),
             trust_recompute_interval: recompute,
-            ..ServerLimits::default()
+            ..ServerSettings::default()
         };
         let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
-            limits,
+            settings,
             checkpointer: false,
             ..atp_test_node::NodeOptions::default()
         })

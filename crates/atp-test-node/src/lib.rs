@@ -17,7 +17,7 @@ use std::time::Duration;
 use atp_core::kel;
 use atp_crypto::{AlgorithmId, SigningKey};
 use atp_server::tls::TlsSettings;
-use atp_server::{AppState, Extensions, NodeState, ServerLimits};
+use atp_server::{AppState, Extensions, NodeState, ServerSettings};
 use atp_store::{SqliteStore, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -51,8 +51,8 @@ pub fn composite_key() -> SigningKey {
 /// How to start a [`TestNode`]. `NodeOptions::default()` is the community node with
 /// [`ADMIN_TOKEN`], checkpoints every 100 ms and the server's default limits.
 pub struct NodeOptions {
-    /// The server limits (checkpoint interval, trust recomputation, rate limit, ...).
-    pub limits: ServerLimits,
+    /// The server's limits and schedules (checkpoint interval, trust recomputation, ...).
+    pub settings: ServerSettings,
     /// The extension seam; `None` is the community edition accepting [`ADMIN_TOKEN`].
     pub extensions: Option<Extensions>,
     /// Runs the checkpointer task and signs the first checkpoint before the node serves.
@@ -68,9 +68,9 @@ pub struct NodeOptions {
 impl Default for NodeOptions {
     fn default() -> Self {
         NodeOptions {
-            limits: ServerLimits {
+            settings: ServerSettings {
                 checkpoint_interval: Duration::from_millis(100),
-                ..ServerLimits::default()
+                ..ServerSettings::default()
             },
             extensions: None,
             checkpointer: true,
@@ -136,7 +136,7 @@ impl TestNode {
             did.clone(),
             format!("atp-test-node/{}", did.trim_start_matches(kel::DID_ATP_PREFIX)),
             url.clone(),
-            options.limits,
+            options.settings,
             extensions,
         );
         if let Some(clock) = options.clock {

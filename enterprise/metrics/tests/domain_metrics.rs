@@ -29,7 +29,7 @@ use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::message_service_client::MessageServiceClient;
 use atp_grpc::v1::trust_service_client::TrustServiceClient;
 use atp_server::message::Authentication;
-use atp_server::{Extensions, ServerLimits};
+use atp_server::{Extensions, ServerSettings};
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
@@ -80,10 +80,10 @@ impl Node {
             Arc::new(FanOutObserver(vec![extensions.observer.clone(), metrics.clone()]));
         // No scheduled computation: the test runs exactly one. No checkpointer: its signatures
         // are not the traffic this test counts.
-        let limits =
-            ServerLimits { trust_recompute_interval: Duration::ZERO, ..Default::default() };
+        let settings =
+            ServerSettings { trust_recompute_interval: Duration::ZERO, ..Default::default() };
         let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
-            limits,
+            settings,
             extensions: Some(extensions),
             checkpointer: false,
             ..atp_test_node::NodeOptions::default()

@@ -6,19 +6,19 @@
 use std::path::Path;
 use std::time::Duration;
 
-use atp_server::ServerLimits;
+use atp_server::ServerSettings;
 use atp_test_node::NodeOptions;
 pub use atp_test_node::{ADMIN_TOKEN, TestNode, workspace_root};
 
 pub async fn start_node() -> TestNode {
     // No scheduled trust computation: tests publish snapshots with `recompute_now`, so what they
     // read is the snapshot they computed.
-    let limits = ServerLimits {
+    let settings = ServerSettings {
         checkpoint_interval: Duration::from_millis(100),
         trust_recompute_interval: Duration::ZERO,
-        ..ServerLimits::default()
+        ..ServerSettings::default()
     };
-    TestNode::start_with(NodeOptions { limits, ..NodeOptions::default() }).await
+    TestNode::start_with(NodeOptions { settings, ..NodeOptions::default() }).await
 }
 
 /// Options for an agent whose keys live under `home`.

@@ -244,7 +244,7 @@ pub(super) async fn apply_signed_update(
         verified.is_ok(),
     );
     verified?;
-    let latest = state.now_ms().saturating_add(state.limits.clock_skew_ms);
+    let latest = state.now_ms().saturating_add(state.settings.limits.clock_skew_ms());
     if update.issued_at_ms > latest {
         return Err(ServerError::Core(CoreError::StatusUpdateMalformed(format!(
             "issued_at {} is later than the node's clock plus the allowed skew",

@@ -11,7 +11,7 @@ use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::log_service_client::LogServiceClient;
-use atp_server::ServerLimits;
+use atp_server::ServerSettings;
 use atp_test_node::NodeOptions;
 pub use atp_test_node::{ADMIN_TOKEN, reason};
 use tonic::transport::Channel;
@@ -34,12 +34,12 @@ pub fn key() -> SigningKey {
 
 impl TestNode {
     pub async fn start() -> TestNode {
-        let limits = ServerLimits {
+        let settings = ServerSettings {
             checkpoint_interval: Duration::from_millis(50),
-            ..ServerLimits::default()
+            ..ServerSettings::default()
         };
         let node =
-            atp_test_node::TestNode::start_with(NodeOptions { limits, ..NodeOptions::default() })
+            atp_test_node::TestNode::start_with(NodeOptions { settings, ..NodeOptions::default() })
                 .await;
         let channel = node.channel().await;
         TestNode { node, channel }

@@ -13,7 +13,7 @@ use atp_core::kel::{self, SignedEvent};
 use atp_crypto::{AlgorithmId, SigningKey};
 use atp_grpc::v1::credential_service_client::CredentialServiceClient;
 use atp_grpc::v1::message_service_client::MessageServiceClient;
-use atp_server::{AppState, Extensions, ServerLimits};
+use atp_server::{AppState, Extensions, ServerSettings};
 use atp_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
@@ -59,9 +59,9 @@ pub async fn start() -> Node {
     let c = clock.clone();
     // No checkpointer and no scheduled trust computation: these tests move the clock by hand.
     let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
-        limits: ServerLimits {
+        settings: ServerSettings {
             trust_recompute_interval: Duration::ZERO,
-            ..ServerLimits::default()
+            ..ServerSettings::default()
         },
         extensions: Some(Extensions::community(|t: &str| t == ADMIN_TOKEN)),
         checkpointer: false,
