@@ -327,14 +327,20 @@ fn flags_override_env_which_overrides_the_file_which_overrides_defaults() {
 
 #[test]
 fn every_option_is_covered_by_the_precedence_table_or_the_tls_test() {
-    let covered: Vec<&str> = cases().iter().map(|c| c.flag.trim_start_matches("--")).collect();
+    let mut covered: Vec<String> =
+        cases().iter().map(|c| c.flag.trim_start_matches("--").to_owned()).collect();
+    // Every limit: every_limit_is_documented_and_read_in_precedence_order.
+    covered.extend(atp_node::config::Limits::SPECS.iter().map(|spec| spec.flag()));
     let tls = ["tls-cert", "tls-key", "tls-self-signed", "tls-require-pq", "tls-client-ca"];
     for arg in NodeConfig::command().get_arguments() {
         let Some(long) = arg.get_long() else { continue };
         if ["help", "version", "config"].contains(&long) {
             continue;
         }
-        assert!(covered.contains(&long) || tls.contains(&long), "--{long} has no precedence test");
+        assert!(
+            covered.iter().any(|c| c == long) || tls.contains(&long),
+            "--{long} has no precedence test"
+        );
     }
 }
 
@@ -795,9 +801,10 @@ fn the_trust_section_sets_every_constant_and_is_validated() {
 }
 
 /// Every limit has its row in docs/operations.md, with the flag, variable and key the node
-/// derives from its one declaration, and each one is read from each of the three sources.
+/// derives from its one declaration, and each one is read from each of the three sources, in
+/// the order flag > variable > file > default.
 #[test]
-fn every_limit_is_documented_and_settable_three_ways() {
+fn every_limit_is_documented_and_read_in_precedence_order() {
     let ops = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md"),
     )
@@ -826,5 +833,16 @@ fn every_limit_is_documented_and_settable_three_ways() {
         let from_file = load_ok(&["--config", path.to_str().expect("utf-8")], &[]);
         assert_eq!(from_env.limits, from_flag.limits, "{} from {var}", spec.key);
         assert_eq!(from_file.limits, from_flag.limits, "{} from the file", spec.key);
+
+        // Precedence, with the default written out as the competing value.
+        let default = (spec.default)();
+        let file = ["--config", path.to_str().expect("utf-8")];
+        let env_over_file = load_ok(&file, &[(var.as_str(), default.as_str())]);
+        assert_eq!(env_over_file.limits, defaults, "{}: variable over file", spec.key);
+        let flag_over_env = load_ok(
+            &[file[0], file[1], flag.as_str(), value.as_str()],
+            &[(var.as_str(), default.as_str())],
+        );
+        assert_eq!(flag_over_env.limits, from_flag.limits, "{}: flag over variable", spec.key);
     }
 }
