@@ -217,6 +217,11 @@ limits! {
     rate_limit_per_second: Count<u32> = 500, key "rate_limit", range 0, 10_000_000;
     /// Requests a peer may send at once above its rate (at least 1 while the rate limit is on).
     rate_limit_burst: Count<u32> = 1000, key "rate_limit_burst", range 0, 10_000_000;
+    /// The most peers (client IP addresses) the rate limiter tracks at once. A new peer beyond
+    /// it makes the limiter forget the peers whose bucket has refilled, else the least recently
+    /// seen one (which starts again with a full burst). That pass scans every tracked peer under
+    /// the limiter's lock, hence the upper bound.
+    rate_limit_max_peers: Count<usize> = 10_000, key "rate_limit_max_peers", range 1, 1_000_000;
     /// Capacity of the envelope replay cache, in entries (about 110 bytes each). At least 1:
     /// without a replay cache every envelope could be replayed.
     replay_cache_capacity: Count<usize> = 100_000, key "replay_cache_capacity",
@@ -235,8 +240,6 @@ limits! {
 
 /// Internal limits that no configuration changes.
 impl Limits {
-    /// The most peers the rate limiter tracks at once (the least recently seen are dropped).
-    pub const RATE_LIMIT_MAX_PEERS: usize = 10_000;
     /// The lifetime of issued session tokens, in milliseconds (one hour).
     pub const SESSION_TOKEN_LIFETIME_MS: i64 = 3_600_000;
 

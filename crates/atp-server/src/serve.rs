@@ -116,7 +116,7 @@ pub async fn routes(state: AppState) -> Result<Routes> {
     let limiter = RateLimiter::new(
         state.settings.limits.rate_limit_per_second,
         state.settings.limits.rate_limit_burst,
-        crate::Limits::RATE_LIMIT_MAX_PEERS,
+        state.settings.limits.rate_limit_max_peers,
     );
 
     let (health, health_service) = tonic_health::server::health_reporter();
