@@ -4,6 +4,7 @@
 //! passed in by the caller so that the node and the SDK share one implementation.
 #![forbid(unsafe_code)]
 
+pub mod accepted;
 pub mod checkpoint;
 pub mod data_integrity;
 pub mod did;

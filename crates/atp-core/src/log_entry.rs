@@ -116,7 +116,12 @@ fn sha256(data: &[u8]) -> Hash {
 
 /// The data hash of a KEL event: `SHA-256(JCS(signed event))`.
 pub fn kel_data_hash(event: &SignedEvent) -> Result<Hash> {
-    Ok(sha256(&event.canonical_bytes()?))
+    Ok(kel_canonical_data_hash(&event.canonical_bytes()?))
+}
+
+/// [`kel_data_hash`] of an event whose canonical JSON (`JCS(signed event)`) is already at hand.
+pub fn kel_canonical_data_hash(canonical_signed_event: &[u8]) -> Hash {
+    sha256(canonical_signed_event)
 }
 
 /// The data hash of a status change: list `list_id`, entry `index` set to `value`, giving list

@@ -738,3 +738,49 @@ fn worked_example_matches_the_published_values() {
         "docs/protocol.md (or the draft) must publish the worked example values"
     );
 }
+
+/// `accept` is `append` (and, for an inception, `verify_did`) with the persisted form computed
+/// once: the same verdicts, the same state, and bytes, digest and data hash equal to those the
+/// log entry and the event compute on their own.
+#[test]
+fn accept_agrees_with_append_and_carries_what_a_store_persists() {
+    let f = fixture();
+    let v = KeyEventLog::new();
+    let did = state_after(1).did;
+    let mut head: Option<KelState> = None;
+    for event in &f.log {
+        let accepted = v.accept(&did, head.as_ref(), event.clone()).unwrap();
+        let expected = match &head {
+            None => v.verify_did(&did, std::slice::from_ref(event)).unwrap(),
+            Some(h) => v.append(h, event).unwrap(),
+        };
+        assert_eq!(accepted.state(), &expected);
+        assert_eq!(accepted.event(), event);
+        assert_eq!(accepted.did(), did);
+        assert_eq!(accepted.canonical_bytes(), event.canonical_bytes().unwrap().as_slice());
+        assert_eq!(accepted.digest(), event.digest().unwrap());
+        assert_eq!(*accepted.data_hash(), atp_core::log_entry::kel_data_hash(event).unwrap());
+        assert_eq!(
+            accepted.leaf_hash(),
+            atp_core::log_entry::entry_leaf_hash(
+                atp_core::log_entry::LeafKind::Kel,
+                accepted.data_hash()
+            )
+        );
+        let extends = head.as_ref().map(|h| (h.sequence, h.last_digest.as_str()));
+        assert_eq!(accepted.extends(), extends);
+        head = Some(expected);
+    }
+    // The refusals are append's: a second inception, a skipped event, the wrong DID, and
+    // anything after the deactivation.
+    let s1 = state_after(2);
+    assert_eq!(code(v.accept(&did, Some(&s1), f.log[0].clone())), "KEL_MALFORMED");
+    assert_eq!(code(v.accept(&did, Some(&s1), f.log[3].clone())), "KEL_BAD_SEQUENCE");
+    assert_eq!(code(v.accept("did:atp:zOther", None, f.log[0].clone())), "KEL_DID_MISMATCH");
+    assert_eq!(code(v.accept(&did, None, f.log[1].clone())), "KEL_BAD_SEQUENCE");
+    let after = state_after(4);
+    assert_eq!(
+        code(v.accept(&did, Some(&after), f.log[1].clone())),
+        "KEL_EVENT_AFTER_DEACTIVATION"
+    );
+}

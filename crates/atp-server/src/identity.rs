@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use atp_core::CoreError;
 use atp_core::did;
-use atp_core::kel::{self, DID_ATP_PREFIX, ForkCheck, KelState, SignedEvent};
+use atp_core::kel::{self, DID_ATP_PREFIX, ForkCheck, SignedEvent};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_server::IdentityService;
 use atp_store::entry::{LeafKind, entry_leaf_hash, evidence_data_hash, kel_data_hash};
-use atp_store::{KelHead, NewEvidence, StoreError, StoredEvent};
+use atp_store::{NewEvidence, StoreError, StoredEvent};
 use tonic::{Request, Response, Status};
 
 use crate::error::{Result, ServerError};
@@ -114,15 +114,17 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
     let verifier = &state.kel_verifier;
 
     for _ in 0..MAX_ATTEMPTS {
-        let (expected, new_state) = match state.load_kel(&did).await? {
+        // Core's accept is the one judge of the append; the accepted event carries the bytes,
+        // digest and data hash the store writes and the receipt names (computed once).
+        let accepted = match state.load_kel(&did).await? {
             None => {
                 if incoming.event.s != 0 {
                     return Err(ServerError::DidNotFound(did));
                 }
                 kel::check_not_after(&incoming, latest_event_time(state))?;
-                let verified = verifier.verify_did(&did, std::slice::from_ref(&incoming));
-                observe_signature(state, &incoming, &verified);
-                (None, verified?)
+                let accepted = verifier.accept(&did, None, incoming.clone());
+                observe_signature(state, &incoming, accepted.as_ref().map(|_| ()));
+                accepted?
             }
             Some(kel) => {
                 let log: Vec<SignedEvent> = kel.events.iter().map(|e| e.event.clone()).collect();
@@ -153,13 +155,13 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
                     Err(e) => return Err(e.into()),
                 }
                 kel::check_not_after(&incoming, latest_event_time(state))?;
-                let verified = verifier.append(&kel.state, &incoming);
-                observe_signature(state, &incoming, &verified);
-                (Some(KelHead::of(&kel.state)), verified?)
+                let accepted = verifier.accept(&did, Some(&kel.state), incoming.clone());
+                observe_signature(state, &incoming, accepted.as_ref().map(|_| ()));
+                accepted?
             }
         };
-        debug_assert_eq!(new_state.did, did);
-        match state.store.append_kel_event(did.clone(), incoming.clone(), expected).await {
+        let leaf_hash = accepted.leaf_hash();
+        match state.store.append_kel_event(accepted).await {
             Ok(appended) => {
                 state.caches.kel.invalidate(&did);
                 state.log_grew.notify_one();
@@ -174,7 +176,10 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
                     sequence: appended.sequence,
                     event_digest: appended.digest,
                     outcome: pb::SubmitEventOutcome::Accepted as i32,
-                    log_receipt: Some(receipt(&incoming, appended.log_index)?),
+                    log_receipt: Some(pb::LogReceipt {
+                        leaf_index: appended.log_index,
+                        leaf_hash: leaf_hash.to_vec(),
+                    }),
                 });
             }
             Err(StoreError::Conflict { .. }) => {
@@ -200,7 +205,7 @@ fn latest_event_time(state: &AppState) -> i64 {
 fn observe_signature(
     state: &AppState,
     incoming: &SignedEvent,
-    verified: &std::result::Result<KelState, CoreError>,
+    verified: std::result::Result<(), &CoreError>,
 ) {
     let ok = match verified {
         Ok(_) => true,

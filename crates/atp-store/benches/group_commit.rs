@@ -14,11 +14,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atp_core::kel::SignedEvent;
+use atp_core::accepted::AcceptedEvent;
 use atp_store::{SqliteConfig, SqliteStore, Store};
 
 /// Appends every event (each a fresh DID) with `writers` concurrent tasks; returns the time.
-async fn run(config: SqliteConfig, events: &[(String, SignedEvent)], writers: usize) -> Duration {
+async fn run(config: SqliteConfig, events: &[AcceptedEvent], writers: usize) -> Duration {
     let dir = common::TestDir::new("bench");
     let store = Arc::new(SqliteStore::open_with(dir.path(), config).await.unwrap());
     let queue = Arc::new(Mutex::new(events.to_vec()));
@@ -29,8 +29,8 @@ async fn run(config: SqliteConfig, events: &[(String, SignedEvent)], writers: us
         set.spawn(async move {
             loop {
                 let next = queue.lock().unwrap().pop();
-                let Some((did, event)) = next else { break };
-                store.append_kel_event(did, event, None).await.unwrap();
+                let Some(event) = next else { break };
+                store.append_kel_event(event).await.unwrap();
             }
         });
     }
@@ -73,13 +73,9 @@ fn main() {
     let n = if full { 2000 } else { 40 };
     let k = common::keys(2);
     let t = Instant::now();
-    let events: Vec<(String, SignedEvent)> = (0..n)
-        .map(|i| {
-            let id = common::incept(&k, &format!("bench{i}"));
-            (id.did, id.events[0].clone())
-        })
-        .collect();
-    println!("signed {n} inception events in {:.1?} (not timed below)", t.elapsed());
+    let events: Vec<AcceptedEvent> =
+        (0..n).map(|i| common::incept(&k, &format!("bench{i}")).inception()).collect();
+    println!("signed and accepted {n} inception events in {:.1?} (not timed below)", t.elapsed());
     let rt = common::runtime();
     let configs: &[(&str, usize, Duration)] = &[
         ("no group commit (max_batch 1)", 1, Duration::ZERO),

@@ -3,15 +3,15 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use atp_core::kel::SignedEvent;
+use atp_core::accepted::AcceptedEvent;
 use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 
 use crate::error::Result;
 use crate::model::{
-    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelHead, LogEntry,
-    NewEvidence, NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate,
-    StoreStats, StoredCheckpoint, StoredEvent,
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, LogEntry, NewEvidence,
+    NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
+    StoredCheckpoint, StoredEvent,
 };
 use crate::model::{
     NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter, TrustEvidencePage,
@@ -44,30 +44,23 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a
 ///   it may still commit (re-read to find out).
 /// - **Append-only log.** Leaves get consecutive indices in the order their transactions
 ///   commit; nothing in the log is ever rewritten.
-/// - **No verification here.** The store checks the cheap structural facts it relies on
-///   (sequence numbers, hash links, the DID binding, sizes) but does not verify signatures:
-///   the caller verifies an event against the head it read and passes that head back
-///   ([`Store::append_kel_event`]), which the store checks atomically.
+/// - **No verification here.** The store checks no protocol rule: the caller has atp-core accept
+///   an event against the head it read, and the store appends the accepted event only while that
+///   head is still the stored one ([`Store::append_kel_event`]), atomically.
 pub trait Store: Send + Sync {
     // --- Key event logs ---------------------------------------------------------------------
 
-    /// Appends a verified event to the log of `did`, if and only if the stored head is still
-    /// `expected_head` (`None`: the DID must not exist yet, and `event` must be its inception).
+    /// Appends an event that `atp_core::kel::KeyEventLog::accept` accepted, if and only if the
+    /// stored head of its DID is still the head it was accepted against
+    /// ([`AcceptedEvent::extends`]; `None`: the DID must not exist yet).
     ///
-    /// In one transaction: checks the head, stores the event, updates the identity row
-    /// (sequence, digest, deactivated, updated time) and appends a `kel` leaf to the
-    /// transparency log. A writer that lost a race gets [`crate::StoreError::Conflict`] with
-    /// the head it found, re-reads and re-verifies: two writers can never fork a log.
-    ///
-    /// The event must fit the head: `s` = head + 1 (0 for an inception), `p` = head digest,
-    /// `d` = `did` (for an inception, `did` = `did:atp:` + scid), else
-    /// [`crate::StoreError::InvalidArgument`]; nothing is appended after a deactivation.
-    fn append_kel_event(
-        &self,
-        did: String,
-        event: SignedEvent,
-        expected_head: Option<KelHead>,
-    ) -> StoreFuture<'_, AppendedEvent>;
+    /// In one transaction: checks the head, stores the event's canonical bytes as core computed
+    /// them, updates the identity row (sequence, digest, deactivated, updated time) and appends a
+    /// `kel` leaf with core's data hash to the transparency log. A writer that lost a race gets
+    /// [`crate::StoreError::Conflict`] with the head it found, re-reads and accepts again: two
+    /// writers can never fork a log. The store re-checks no protocol rule: atp-core is the one
+    /// judge of an append, and an [`AcceptedEvent`] can only come from it.
+    fn append_kel_event(&self, event: AcceptedEvent) -> StoreFuture<'_, AppendedEvent>;
 
     /// The whole log of `did`, in order; empty for an unknown DID.
     fn get_kel<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Vec<StoredEvent>>;

@@ -84,9 +84,9 @@ async fn everything_survives_reopening() {
 
     let (stats, root, size) = {
         let store = SqliteStore::open(dir.path()).await.unwrap();
-        store.append_kel_event(id.did.clone(), id.events[0].clone(), None).await.unwrap();
+        store.append_kel_event(id.inception()).await.unwrap();
         let rot = rotation(&id, &k, 1, 2, "reopen-rot");
-        store.append_kel_event(id.did.clone(), rot.clone(), Some(id.head())).await.unwrap();
+        store.append_kel_event(id.accept(rot.clone())).await.unwrap();
         id.push(rot);
         store
             .create_status_list(NewStatusList {
@@ -140,7 +140,7 @@ async fn everything_survives_reopening() {
 
     // Appending after a reopen continues the same log: the old root is a prefix.
     let rot = rotation(&id, &k, 2, 0, "after-reopen");
-    store.append_kel_event(id.did.clone(), rot, Some(id.head())).await.unwrap();
+    store.append_kel_event(id.accept(rot)).await.unwrap();
     let new_size = store.log_size().await.unwrap();
     let new_root = store.root_at(new_size).await.unwrap();
     let proof = store.consistency_proof(size, new_size).await.unwrap();
@@ -199,14 +199,13 @@ fn kill9_child_writer() {
                 let mut i = 0;
                 while Instant::now() < deadline {
                     let mut id = incept(&k, &format!("kill9-{run}-{w}-{i}"));
-                    let a = store.append_kel_event(id.did.clone(), id.events[0].clone(), None);
+                    let a = store.append_kel_event(id.inception());
                     let a = a.await.unwrap();
                     println!("ACK kel {} {} {}", a.did, a.sequence, a.digest);
                     for r in 0..3 {
                         let (cur, next) = if r % 2 == 0 { (1, 0) } else { (0, 1) };
                         let rot = rotation(&id, &k, cur, next, &format!("r{r}"));
-                        let a =
-                            store.append_kel_event(id.did.clone(), rot.clone(), Some(id.head()));
+                        let a = store.append_kel_event(id.accept(rot.clone()));
                         let a = a.await.unwrap();
                         println!("ACK kel {} {} {}", a.did, a.sequence, a.digest);
                         id.push(rot);

@@ -69,17 +69,17 @@ async fn kel_lifecycle_append_and_read() {
     assert!(store.get_kel(&id.did).await.unwrap().is_empty());
     assert_eq!(store.get_identity(&id.did).await.unwrap(), None);
 
-    let a0 = store.append_kel_event(id.did.clone(), id.events[0].clone(), None).await.unwrap();
+    let a0 = store.append_kel_event(id.inception()).await.unwrap();
     assert_eq!((a0.sequence, a0.log_index), (0, 0));
     assert_eq!(a0.digest, id.events[0].digest().unwrap());
 
     let rot = rotation(&id, &k, 1, 2, "rot1");
-    let a1 = store.append_kel_event(id.did.clone(), rot.clone(), Some(id.head())).await.unwrap();
+    let a1 = store.append_kel_event(id.accept(rot.clone())).await.unwrap();
     id.push(rot);
     assert_eq!((a1.sequence, a1.log_index), (1, 1));
 
     let dea = deactivation(&id, &k, 2);
-    let a2 = store.append_kel_event(id.did.clone(), dea.clone(), Some(id.head())).await.unwrap();
+    let a2 = store.append_kel_event(id.accept(dea.clone())).await.unwrap();
     id.push(dea);
     assert_eq!(a2.sequence, 2);
 
@@ -109,9 +109,11 @@ async fn kel_lifecycle_append_and_read() {
     assert_eq!(rec.updated, id.events[2].event.ts);
     assert_eq!(store.identity_count().await.unwrap(), 1);
 
-    // Nothing follows a deactivation, even with the right head.
-    let err = store.append_kel_event(id.did.clone(), id.events[1].clone(), Some(id.head())).await;
-    assert_eq!(code(err), "STORE_INVALID_ARGUMENT");
+    // Nothing follows a deactivation: atp-core refuses to accept it, so no such event can reach
+    // the store (an AcceptedEvent comes only from atp-core).
+    let after = id.events[1].clone();
+    let refused = kel::KeyEventLog::default().accept(&id.did, Some(&id.state), after);
+    assert_eq!(refused.unwrap_err().code(), "KEL_EVENT_AFTER_DEACTIVATION");
     check_log(&*store).await;
     store.close().await.unwrap();
 }
@@ -122,77 +124,70 @@ async fn stale_head_is_a_conflict_and_stores_nothing() {
     let store = open(&dir).await;
     let k = keys(4);
     let mut id = incept(&k, "conflict");
-    store.append_kel_event(id.did.clone(), id.events[0].clone(), None).await.unwrap();
+    store.append_kel_event(id.inception()).await.unwrap();
     let head0 = id.head();
 
     // A second inception of the same DID: the DID exists.
-    match store.append_kel_event(id.did.clone(), id.events[0].clone(), None).await {
+    match store.append_kel_event(id.inception()).await {
         Err(StoreError::Conflict { expected: None, found: Some(found), .. }) => {
             assert_eq!(found, head0)
         }
         other => panic!("{other:?}"),
     }
 
-    let winner = rotation(&id, &k, 1, 2, "winner");
-    let loser = rotation(&id, &k, 1, 2, "loser");
-    store.append_kel_event(id.did.clone(), winner.clone(), Some(head0.clone())).await.unwrap();
-    id.push(winner);
+    // Two rotations, both accepted by atp-core against head 0.
+    let winner = id.accept(rotation(&id, &k, 1, 2, "winner"));
+    let loser = id.accept(rotation(&id, &k, 1, 2, "loser"));
+    store.append_kel_event(winner.clone()).await.unwrap();
+    id.push(winner.event().clone());
     let before = store.stats().await.unwrap();
     let root = store.root_at(before.log_size).await.unwrap();
 
-    // The loser verified against head 0, which is gone.
-    match store.append_kel_event(id.did.clone(), loser.clone(), Some(head0.clone())).await {
+    // The loser was accepted against head 0, which is gone.
+    match store.append_kel_event(loser).await {
         Err(StoreError::Conflict { expected, found, .. }) => {
             assert_eq!(expected, Some(head0.clone()));
             assert_eq!(found, Some(id.head()));
         }
         other => panic!("{other:?}"),
     }
-    // The right sequence with a wrong digest in the head is a conflict too.
-    let forged = KelHead { sequence: 1, digest: head0.digest.clone() };
-    let next = rotation(&id, &k, 2, 3, "next");
-    let r = store.append_kel_event(id.did.clone(), next.clone(), Some(forged)).await;
-    assert_eq!(code(r), "STORE_INVALID_ARGUMENT"); // p does not link to the claimed head
-    // Unknown DID with a head.
+    // An event accepted onto the head of a DID the store does not hold.
     let other = incept(&k, "other");
-    let r = store.append_kel_event(other.did.clone(), next, Some(id.head())).await;
-    assert_eq!(code(r), "STORE_INVALID_ARGUMENT");
+    let orphan = other.accept(rotation(&other, &k, 1, 2, "orphan"));
+    match store.append_kel_event(orphan).await {
+        Err(StoreError::Conflict { expected: Some(_), found: None, .. }) => {}
+        other => panic!("{other:?}"),
+    }
 
     assert_eq!(store.stats().await.unwrap(), before);
     assert_eq!(store.root_at(before.log_size).await.unwrap(), root);
     store.close().await.unwrap();
 }
 
+/// The store takes only events atp-core accepted: what does not fit a log is refused there,
+/// with core's precise code, and never reaches the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn structural_checks_refuse_events_that_do_not_fit() {
+async fn events_that_do_not_fit_are_refused_before_the_store() {
     let dir = TestDir::new("structural");
     let store = open(&dir).await;
     let k = keys(4);
     let id = incept(&k, "structural");
     let other = incept(&k, "structural-other");
+    let log = kel::KeyEventLog::default();
+    let refused = |r: Result<atp_core::accepted::AcceptedEvent, atp_core::CoreError>| {
+        r.expect_err("refused by atp-core").code()
+    };
     // Inception under another DID.
-    let r = store.append_kel_event(other.did.clone(), id.events[0].clone(), None).await;
-    assert_eq!(code(r), "STORE_INVALID_ARGUMENT");
+    assert_eq!(refused(log.accept(&other.did, None, id.events[0].clone())), "KEL_DID_MISMATCH");
     // A rotation as the first event.
     let rot = rotation(&id, &k, 1, 2, "r");
-    assert_eq!(
-        code(store.append_kel_event(id.did.clone(), rot.clone(), None).await),
-        "STORE_INVALID_ARGUMENT"
-    );
-    store.append_kel_event(id.did.clone(), id.events[0].clone(), None).await.unwrap();
-    // An inception after the head; a sequence gap; an oversized DID.
-    let r = store.append_kel_event(id.did.clone(), id.events[0].clone(), Some(id.head())).await;
-    assert_eq!(code(r), "STORE_INVALID_ARGUMENT");
-    let gap = KelHead { sequence: 5, digest: id.head().digest };
-    assert_eq!(
-        code(store.append_kel_event(id.did.clone(), rot.clone(), Some(gap)).await),
-        "STORE_INVALID_ARGUMENT"
-    );
-    let r = store.append_kel_event("d".repeat(5000), rot.clone(), Some(id.head())).await;
-    assert_eq!(code(r), "STORE_INVALID_ARGUMENT");
-    // A rotation of `id` submitted under `other`'s DID.
-    let r = store.append_kel_event(other.did.clone(), rot, Some(id.head())).await;
-    assert_eq!(code(r), "STORE_INVALID_ARGUMENT");
+    assert_eq!(refused(log.accept(&id.did, None, rot.clone())), "KEL_BAD_SEQUENCE");
+    store.append_kel_event(id.inception()).await.unwrap();
+    // An inception after the head.
+    let again = log.accept(&id.did, Some(&id.state), id.events[0].clone());
+    assert_eq!(refused(again), "KEL_MALFORMED");
+    // A rotation of `id` onto `other`'s log.
+    assert_eq!(refused(log.accept(&other.did, Some(&other.state), rot)), "KEL_DID_MISMATCH");
     assert_eq!(store.stats().await.unwrap().kel_events, 1);
     store.close().await.unwrap();
 }
@@ -213,8 +208,8 @@ async fn concurrent_appenders_never_fork_a_kel() {
     let mut set = tokio::task::JoinSet::new();
     for w in 0..writers {
         let store = stores[w % 2].clone();
-        let (did, ev) = (id.did.clone(), id.events[0].clone());
-        set.spawn(async move { store.append_kel_event(did, ev, None).await });
+        let ev = id.inception();
+        set.spawn(async move { store.append_kel_event(ev).await });
     }
     let results = set.join_all().await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
@@ -231,8 +226,8 @@ async fn concurrent_appenders_never_fork_a_kel() {
         let mut set = tokio::task::JoinSet::new();
         for (w, ev) in candidates.iter().enumerate() {
             let store = stores[w % 2].clone();
-            let (did, ev, head) = (id.did.clone(), ev.clone(), id.head());
-            set.spawn(async move { (w, store.append_kel_event(did, ev, Some(head)).await) });
+            let ev = id.accept(ev.clone());
+            set.spawn(async move { (w, store.append_kel_event(ev).await) });
         }
         let results = set.join_all().await;
         let winners: Vec<_> = results.iter().filter(|(_, r)| r.is_ok()).collect();
@@ -280,16 +275,14 @@ async fn a_failed_request_does_not_fail_its_batch() {
     let k = keys(3);
     let ids: Vec<Ident> = (0..6).map(|i| incept(&k, &format!("batch{i}"))).collect();
     // Make ids[0] exist so that its second inception conflicts inside the batch.
-    store.append_kel_event(ids[0].did.clone(), ids[0].events[0].clone(), None).await.unwrap();
+    store.append_kel_event(ids[0].inception()).await.unwrap();
     let before = store.stats().await.unwrap();
 
     let mut set = tokio::task::JoinSet::new();
     for (i, id) in ids.iter().enumerate() {
         let s = store.clone();
-        let (did, ev) = (id.did.clone(), id.events[0].clone());
-        set.spawn(async move {
-            (format!("kel{i}"), s.append_kel_event(did, ev, None).await.map(|_| ()))
-        });
+        let ev = id.inception();
+        set.spawn(async move { (format!("kel{i}"), s.append_kel_event(ev).await.map(|_| ())) });
     }
     for i in 0..4 {
         let s = store.clone();
@@ -329,17 +322,18 @@ async fn pipelined_events_of_one_did_commit_in_one_batch() {
     let store = SqliteStore::open_with(dir.path(), config).await.unwrap();
     let k = keys(4);
     let mut id = incept(&k, "pipelined");
-    let h0 = id.head();
+    let icp = id.inception();
     let r1 = rotation(&id, &k, 1, 2, "p1");
-    id.push(r1.clone());
-    let h1 = id.head();
+    let a1 = id.accept(r1.clone());
+    id.push(r1);
     let r2 = rotation(&id, &k, 2, 3, "p2");
-    id.push(r2.clone());
+    let a2 = id.accept(r2.clone());
+    id.push(r2);
     // join! polls in order, so the requests enter the queue in order.
     let (a, b, c) = tokio::join!(
-        store.append_kel_event(id.did.clone(), id.events[0].clone(), None),
-        store.append_kel_event(id.did.clone(), r1, Some(h0)),
-        store.append_kel_event(id.did.clone(), r2, Some(h1)),
+        store.append_kel_event(icp),
+        store.append_kel_event(a1),
+        store.append_kel_event(a2),
     );
     assert_eq!((a.unwrap().log_index, b.unwrap().log_index, c.unwrap().log_index), (0, 1, 2));
     let rec = store.get_identity(&id.did).await.unwrap().unwrap();
@@ -364,7 +358,7 @@ async fn identities_page_by_keyset() {
         let id = incept(&k, &format!("page{i}"));
         dids.insert(id.did.clone());
         let s = store.clone();
-        set.spawn(async move { s.append_kel_event(id.did, id.events[0].clone(), None).await });
+        set.spawn(async move { s.append_kel_event(id.inception()).await });
     }
     for r in set.join_all().await {
         r.unwrap();

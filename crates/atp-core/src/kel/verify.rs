@@ -78,14 +78,7 @@ impl KeyEventLog {
 
     /// Verify one more event against a verified state (incremental verification).
     pub fn append(&self, state: &KelState, event: &SignedEvent) -> Result<KelState, CoreError> {
-        let index = usize::try_from(state.sequence).unwrap_or(usize::MAX).saturating_add(1);
-        if index >= self.limits.max_events {
-            return Err(CoreError::KelLimit {
-                what: "events",
-                limit: self.limits.max_events,
-                actual: index.saturating_add(1),
-            });
-        }
+        let index = self.next_index(Some(state))?;
         self.check_event(index, Some(state), event)
     }
 
@@ -174,6 +167,31 @@ impl KeyEventLog {
         prev: Option<&KelState>,
         signed: &SignedEvent,
     ) -> Result<KelState, CoreError> {
+        self.check_event_keeping_bytes(index, prev, signed).map(|(state, _)| state)
+    }
+
+    /// The index an event appended after `head` takes, within the event limit.
+    pub(crate) fn next_index(&self, head: Option<&KelState>) -> Result<usize, CoreError> {
+        let Some(state) = head else { return Ok(0) };
+        let index = usize::try_from(state.sequence).unwrap_or(usize::MAX).saturating_add(1);
+        if index >= self.limits.max_events {
+            return Err(CoreError::KelLimit {
+                what: "events",
+                limit: self.limits.max_events,
+                actual: index.saturating_add(1),
+            });
+        }
+        Ok(index)
+    }
+
+    /// [`KeyEventLog::check_event`], also returning the canonical signed event (`JCS`), which
+    /// the checks compute anyway and a store persists.
+    pub(crate) fn check_event_keeping_bytes(
+        &self,
+        index: usize,
+        prev: Option<&KelState>,
+        signed: &SignedEvent,
+    ) -> Result<(KelState, Vec<u8>), CoreError> {
         let ev = &signed.event;
         let malformed = |reason: &str| CoreError::KelMalformed { index, reason: reason.to_owned() };
         if prev.is_some_and(|st| st.deactivated) {
@@ -314,7 +332,7 @@ impl KeyEventLog {
         )?;
 
         let last_digest = sha256_multihash_b58(&signed_bytes);
-        Ok(match (ev.t, prev) {
+        let state = match (ev.t, prev) {
             (EventType::Inception, _) | (_, None) => KelState {
                 did: format!("{DID_ATP_PREFIX}{}", sha256_multihash_b58(&body)),
                 current_key: key,
@@ -351,6 +369,7 @@ impl KeyEventLog {
                 created: st.created.clone(),
                 updated: ev.ts.clone(),
             },
-        })
+        };
+        Ok((state, signed_bytes))
     }
 }

@@ -50,7 +50,8 @@ pub async fn store_agent(store: &Arc<dyn Store>, at_ms: i64) -> Agent {
     let next = composite();
     let icp = kel::incept(&key, &next.public_key(), vec![], &ts(at_ms)).unwrap();
     let did = format!("{}{}", kel::DID_ATP_PREFIX, icp.event.scid().unwrap());
-    store.append_kel_event(did.clone(), icp.clone(), None).await.unwrap();
+    let accepted = kel::KeyEventLog::new().accept(&did, None, icp.clone()).unwrap();
+    store.append_kel_event(accepted).await.unwrap();
     Agent { did, key, kel: vec![icp] }
 }
 

@@ -58,13 +58,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use atp_core::accepted::AcceptedEvent;
 use atp_core::checkpoint::{Checkpoint, SignedNote};
-use atp_core::kel::{
-    DID_ATP_PREFIX, EventType, MAX_EVENT_BYTES, SignedEvent, sha256_multihash_b58,
-};
+use atp_core::kel::EventType;
 use atp_core::status_list::{BitstringStatusList, StatusPurpose};
 use atp_core::tlog::Hash;
-use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -220,70 +218,23 @@ fn check_list_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The cheap structural checks of a KEL append, done on the caller's task before the request
-/// reaches the writer; also computes the digest, data hash and canonical JSON.
-fn prepare_kel(did: String, event: SignedEvent, expected: Option<KelHead>) -> Result<KelAppendReq> {
-    check_id("DID", &did)?;
-    let e = &event.event;
-    let want = match &expected {
-        None => 0,
-        Some(h) => h
-            .sequence
-            .checked_add(1)
-            .ok_or_else(|| StoreError::invalid("expected head sequence overflows"))?,
-    };
-    if e.s != want {
-        return Err(StoreError::invalid(format!(
-            "event sequence {} does not follow the expected head (want {want})",
-            e.s
-        )));
-    }
-    match &expected {
-        None => {
-            if e.t != EventType::Inception {
-                return Err(StoreError::invalid("the first event of a log must be an inception"));
-            }
-            let derived = format!("{DID_ATP_PREFIX}{}", e.scid()?);
-            if derived != did {
-                return Err(StoreError::invalid("the DID is not the one the inception derives"));
-            }
-        }
-        Some(head) => {
-            if e.t == EventType::Inception {
-                return Err(StoreError::invalid("an inception can only start a log"));
-            }
-            if e.d.as_deref() != Some(did.as_str()) {
-                return Err(StoreError::invalid("the event names another DID"));
-            }
-            if e.p.as_deref() != Some(head.digest.as_str()) {
-                return Err(StoreError::invalid("the event does not link to the expected head"));
-            }
-        }
-    }
-    let canonical = event.canonical_bytes()?;
-    if canonical.len() > MAX_EVENT_BYTES {
-        return Err(StoreError::invalid(format!(
-            "event is {} bytes, above {MAX_EVENT_BYTES}",
-            canonical.len()
-        )));
-    }
-    let digest = sha256_multihash_b58(&canonical);
-    let data_hash: Hash = Sha256::digest(&canonical).into();
-    if std::str::from_utf8(&canonical).is_err() {
-        return Err(StoreError::invalid("canonical event is not UTF-8"));
-    }
-    // Compressed here, on the caller's task, so that the single writer only writes.
-    let deflated = event_codec::deflate(&canonical)?;
+/// The write request of an accepted event, built on the caller's task so that the single writer
+/// only writes: the store's own bound on the DID column, and the canonical bytes compressed.
+fn prepare_kel(event: AcceptedEvent) -> Result<KelAppendReq> {
+    check_id("DID", event.did())?;
+    let deflated = event_codec::deflate(event.canonical_bytes())?;
     Ok(KelAppendReq {
-        sequence: e.s,
-        event_type: e.t.as_str(),
-        deactivated: e.t == EventType::Deactivation,
-        ts: e.ts.clone(),
-        did,
-        digest,
-        data_hash,
+        sequence: event.sequence(),
+        event_type: event.event_type().as_str(),
+        deactivated: event.event_type() == EventType::Deactivation,
+        ts: event.timestamp().to_owned(),
+        did: event.did().to_owned(),
+        digest: event.digest().to_owned(),
+        data_hash: *event.data_hash(),
         deflated,
-        expected,
+        expected: event
+            .extends()
+            .map(|(sequence, digest)| KelHead { sequence, digest: digest.to_owned() }),
     })
 }
 
@@ -337,13 +288,8 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn append_kel_event_impl(
-        &self,
-        did: String,
-        event: SignedEvent,
-        expected: Option<KelHead>,
-    ) -> Result<AppendedEvent> {
-        let req = prepare_kel(did, event, expected)?;
+    async fn append_kel_event_impl(&self, event: AcceptedEvent) -> Result<AppendedEvent> {
+        let req = prepare_kel(event)?;
         self.submit(|reply| WriteOp::AppendKel { req, reply }).await
     }
 
@@ -510,13 +456,8 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn append_kel_event(
-        &self,
-        did: String,
-        event: SignedEvent,
-        expected_head: Option<KelHead>,
-    ) -> StoreFuture<'_, AppendedEvent> {
-        Box::pin(self.append_kel_event_impl(did, event, expected_head))
+    fn append_kel_event(&self, event: AcceptedEvent) -> StoreFuture<'_, AppendedEvent> {
+        Box::pin(self.append_kel_event_impl(event))
     }
 
     fn get_kel<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Vec<StoredEvent>> {
@@ -758,7 +699,8 @@ mod tests {
             atp_core::kel::incept(&key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z")
                 .unwrap();
         let did = format!("did:atp:{}", icp.event.scid().unwrap());
-        store.append_kel_event(did.clone(), icp.clone(), None).await.unwrap();
+        let accepted = atp_core::kel::KeyEventLog::new().accept(&did, None, icp.clone()).unwrap();
+        store.append_kel_event(accepted).await.unwrap();
         let canonical = icp.canonical_bytes().unwrap();
 
         let mut conn = store.read.acquire().await.unwrap();

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use atp_core::accepted::AcceptedEvent;
 use atp_core::kel::{self, KelState, KeyEventLog, Service, SignedEvent};
 use atp_crypto::{AlgorithmId, SigningKey};
 
@@ -85,6 +86,16 @@ impl Ident {
 
     pub fn head(&self) -> atp_store::KelHead {
         atp_store::KelHead::of(&self.state)
+    }
+
+    /// The inception, accepted by atp-core as the start of a new log.
+    pub fn inception(&self) -> AcceptedEvent {
+        KeyEventLog::default().accept(&self.did, None, self.events[0].clone()).unwrap()
+    }
+
+    /// `event`, accepted by atp-core onto the current head (it must verify).
+    pub fn accept(&self, event: SignedEvent) -> AcceptedEvent {
+        KeyEventLog::default().accept(&self.did, Some(&self.state), event).unwrap()
     }
 }
 
