@@ -455,6 +455,7 @@ impl Default for KeyEventLog {
 }
 
 mod verify;
+pub use verify::key_validity_in_verified_log;
 
 /// Check that a verified `state` is the state of `did` (`KelDidMismatch` otherwise).
 pub(crate) fn check_did(did: &str, state: &KelState) -> Result<(), CoreError> {

@@ -1,8 +1,8 @@
 //! `atp.v1.MessageService`: envelope verification and challenge/response authentication.
 //!
 //! - **VerifyEnvelope** runs the shared verifier `atp_core::envelope::verify` (docs/protocol.md
-//!   §B4.4). The sender key comes from the sender's *stored* key event log through
-//!   `KeyEventLog::key_validity`; the answers are kept in a bounded cache keyed by
+//!   §B4.4). The sender key comes from the sender's *stored* key event log, verified once when
+//!   it is loaded, through `kel::key_validity_in_verified_log`; the answers are kept in a bounded cache keyed by
 //!   `(did, key seq)` and tied to the log head they were computed from, so a log that grew is
 //!   looked up again. The node's replay cache is scoped per `verifier_did` (the same envelope
 //!   verifies once for each of its recipients). Time comes from the state's clock.
@@ -233,11 +233,10 @@ impl MessageApi {
         if let Some(v) = self.keys.get(did, seq, head) {
             return Ok(v);
         }
+        // `load_kel` verified this log as `did`'s before caching it: read the key off it
+        // without verifying every signature a second time.
         let events: Vec<_> = kel.events.iter().map(|e| e.event.clone()).collect();
-        let v = self
-            .state
-            .kel_verifier
-            .key_validity(did, &events, seq)
+        let v = atp_core::kel::key_validity_in_verified_log(&events, seq)
             .map_err(|e| ServerError::internal(format!("stored log of {did}: {e}")))?;
         self.keys.put(did, seq, head, v.clone());
         Ok(v)

@@ -32,6 +32,16 @@ impl KeyEventLog {
 
     /// Verify a complete log from its inception and return the resulting state.
     pub fn verify(&self, events: &[SignedEvent]) -> Result<KelState, CoreError> {
+        self.verify_keeping(events, None).map(|(latest, _)| latest)
+    }
+
+    /// One pass over a complete log: the final state, and the state after event `keep` if it
+    /// exists.
+    fn verify_keeping(
+        &self,
+        events: &[SignedEvent],
+        keep: Option<usize>,
+    ) -> Result<(KelState, Option<KelState>), CoreError> {
         if events.len() > self.limits.max_events {
             return Err(CoreError::KelLimit {
                 what: "events",
@@ -44,10 +54,14 @@ impl KeyEventLog {
             .next()
             .ok_or(CoreError::KelMalformed { index: 0, reason: "the log is empty".into() })?;
         let mut state = self.check_event(0, None, first)?;
+        let mut kept = (keep == Some(0)).then(|| state.clone());
         for (i, ev) in iter.enumerate() {
             state = self.check_event(i + 1, Some(&state), ev)?;
+            if keep == Some(i + 1) {
+                kept = Some(state.clone());
+            }
         }
-        Ok(state)
+        Ok((state, kept))
     }
 
     /// Verify a complete log and check that it is the log of `did`.
@@ -63,17 +77,13 @@ impl KeyEventLog {
         events: &[SignedEvent],
         version: u64,
     ) -> Result<(KelState, KelState), CoreError> {
-        let latest = self.verify(events)?;
-        if version > latest.sequence {
-            return Err(CoreError::DidVersionNotFound { version, latest: latest.sequence });
+        // One pass: every signature is checked once, whichever version is asked for.
+        let keep = usize::try_from(version).ok();
+        let (latest, at) = self.verify_keeping(events, keep)?;
+        match at {
+            Some(at) => Ok((at, latest)),
+            None => Err(CoreError::DidVersionNotFound { version, latest: latest.sequence }),
         }
-        if version == latest.sequence {
-            return Ok((latest.clone(), latest));
-        }
-        let end = usize::try_from(version)
-            .map_err(|_| CoreError::DidVersionNotFound { version, latest: latest.sequence })?;
-        let at = self.verify(&events[..=end])?;
-        Ok((at, latest))
     }
 
     /// Verify one more event against a verified state (incremental verification).
@@ -142,22 +152,7 @@ impl KeyEventLog {
         seq: u64,
     ) -> Result<Option<KeyValidity>, CoreError> {
         self.verify_did(did, events)?;
-        let Some(i) = usize::try_from(seq).ok().filter(|i| *i < events.len()) else {
-            return Ok(None);
-        };
-        let ev = &events[i].event;
-        let Some(k) = ev.k.as_ref().filter(|_| ev.t != EventType::Deactivation) else {
-            return Ok(None);
-        };
-        let valid_until = match events.get(i + 1) {
-            Some(next) => Some(parse_timestamp(&next.event.ts)?),
-            None => None,
-        };
-        Ok(Some(KeyValidity {
-            key: k.parse(i)?,
-            valid_from: parse_timestamp(&ev.ts)?,
-            valid_until,
-        }))
+        key_validity_in_verified_log(events, seq)
     }
 
     /// The single verification routine for one event at position `index`.
@@ -372,4 +367,25 @@ impl KeyEventLog {
         };
         Ok((state, signed_bytes))
     }
+}
+
+/// [`KeyEventLog::key_validity`] for a log that this process already verified as the log of its
+/// DID (the node's cache of verified logs holds only such logs), without verifying it again.
+/// Given an unverified log it would report keys nobody vouched for: never call it on input.
+pub fn key_validity_in_verified_log(
+    events: &[SignedEvent],
+    seq: u64,
+) -> Result<Option<KeyValidity>, CoreError> {
+    let Some(i) = usize::try_from(seq).ok().filter(|i| *i < events.len()) else {
+        return Ok(None);
+    };
+    let ev = &events[i].event;
+    let Some(k) = ev.k.as_ref().filter(|_| ev.t != EventType::Deactivation) else {
+        return Ok(None);
+    };
+    let valid_until = match events.get(i + 1) {
+        Some(next) => Some(parse_timestamp(&next.event.ts)?),
+        None => None,
+    };
+    Ok(Some(KeyValidity { key: k.parse(i)?, valid_from: parse_timestamp(&ev.ts)?, valid_until }))
 }
