@@ -451,7 +451,7 @@ pub async fn list_identities(channel: &Channel, limit: usize) -> Result<Vec<Stri
         dids.extend(
             page.identities
                 .into_iter()
-                .filter(|i| i.did.starts_with(DID_ATP_PREFIX) && !i.deactivated)
+                .filter(|i| has_key_event_log(&i.did) && !i.deactivated)
                 .map(|i| i.did),
         );
         if page.next_page_token.is_empty() {
@@ -464,4 +464,10 @@ pub async fn list_identities(channel: &Channel, limit: usize) -> Result<Vec<Stri
         return Err(BenchError::Setup("the node lists no identity to resolve".into()));
     }
     Ok(dids)
+}
+
+/// Whether `did`'s method keeps a key event log (what the resolve scenario fetches).
+fn has_key_event_log(did: &str) -> bool {
+    atp_core::did::method::lookup(did)
+        .is_some_and(|method| method.needs() == atp_core::did::method::Needs::KeyEventLog)
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use atp_server::Extensions;
 use atp_server::ServerError;
-use atp_server::extensions::{AdminOnlyAuthorizer, Authorizer, Principal, RolePolicy, SeamFuture};
+use atp_server::extensions::{AdminOnlyAuthorizer, Authorizer, RolePolicy, SeamFuture};
 use atp_store::RoleBinding;
 use support::{ADMIN_TOKEN, start_node, start_node_with_extensions};
 
@@ -32,13 +32,14 @@ struct NamedRoles {
 }
 
 impl Authorizer for NamedRoles {
-    fn authorize<'a>(
+    fn authorize_user<'a>(
         &'a self,
-        principal: &'a Principal,
+        id: &'a str,
+        roles: &'a [String],
         operation: &'a str,
         resource: &'a str,
     ) -> SeamFuture<'a, Result<(), ServerError>> {
-        AdminOnlyAuthorizer.authorize(principal, operation, resource)
+        AdminOnlyAuthorizer.authorize_user(id, roles, operation, resource)
     }
 
     fn role_policy(&self) -> Option<&dyn RolePolicy> {

@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod method;
+
 use crate::CoreError;
 use crate::kel::{DID_ATP_PREFIX, KelState, KeyEventLog, SignedEvent, is_sha256_multihash_b58};
 

@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use atp_core::checkpoint::{Checkpoint, VerifierKey, verify_note_with};
 use atp_core::kel::{self, SignedEvent};
+use atp_core::log_entry::{LeafKind, entry_leaf_hash, kel_data_hash};
 use atp_core::tlog::{Hash, verify_consistency, verify_inclusion};
 use atp_crypto::{AlgorithmId, SigningKey};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::log_service_client::LogServiceClient;
-use atp_store::entry::{LeafKind, entry_leaf_hash, kel_data_hash};
 use tonic::transport::Channel;
 
 const BIN: &str = env!("CARGO_BIN_EXE_atp-node");

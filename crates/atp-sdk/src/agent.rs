@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use atp_core::checkpoint::{Checkpoint, VerifierKey};
 use atp_core::did::ResolutionResult;
+use atp_core::did::method::{Material, Needs};
 use atp_core::envelope::{self, Envelope, InMemoryReplayCache, KeyValidity, SealedEnvelope};
 use atp_core::kel::{self, EventType, KelState, KeyEventLog, Service, SignedEvent};
 use atp_core::{CoreError, session};
@@ -549,12 +550,15 @@ impl Agent {
     /// key event log and builds the document itself from the verified log, rather than trust
     /// the node's rendering; a `did:key` resolves offline.
     pub async fn resolve(&self, did: &str) -> Result<ResolutionResult> {
-        if did.starts_with("did:key:") {
-            return Ok(atp_core::did_key::resolve_did_key_result(did)?);
+        let method = atp_core::did::method::method_of(did)?;
+        match method.needs() {
+            Needs::Nothing => Ok(method.resolve(did, Material::Nothing)?),
+            Needs::KeyEventLog => {
+                let events = self.refresh_kel(did).await?;
+                let state = KeyEventLog::default().verify_did(did, &events)?;
+                Ok(method.resolve(did, Material::VerifiedLog(&state))?)
+            }
         }
-        atp_core::did::parse_did_atp(did)?;
-        let events = self.refresh_kel(did).await?;
-        Ok(atp_core::did::resolve_did_atp(did, &events, None)?)
     }
 
     /// The verified key event log of `did`, fetched from the node now.

@@ -1,8 +1,10 @@
 //! Credential helpers: issue a VC 2.0 credential as this agent (a quantum-safe proof set made
 //! with the components of its composite key), and verify one locally.
 
+use atp_core::CoreError;
 use atp_core::data_integrity::{self, ProofSetOptions, VerifiedCredential, VerifyOptions};
-use atp_core::{CoreError, kel::KeyEventLog};
+use atp_core::did::method::{self, Material, Needs, Relationship};
+use atp_core::kel::{KelState, KeyEventLog};
 use atp_crypto::PublicKey;
 use serde_json::Value;
 
@@ -50,32 +52,30 @@ impl Agent {
     /// lists are not consulted here; the node's `VerifyCredential` does that.
     pub async fn verify_credential(&self, credential: &Value) -> Result<VerifiedCredential> {
         let info = atp_core::vc::check_credential(credential)?;
-        let issuer_key: Option<PublicKey> = if info.issuer.starts_with("did:atp:") {
-            let events = self.verified_log(&info.issuer).await?;
-            let state = KeyEventLog::default().verify_did(&info.issuer, &events)?;
-            if state.deactivated {
-                return Err(Error::Deactivated { did: info.issuer.clone() });
-            }
-            Some(state.current_key)
-        } else {
-            None
-        };
-        let issuer = info.issuer.clone();
-        let resolver = move |vm: &str| -> Result<PublicKey, CoreError> {
-            if vm.starts_with("did:key:") {
-                return data_integrity::resolve_did_key(vm);
-            }
-            let (controller, fragment) = vm.split_once('#').unwrap_or((vm, ""));
-            let unknown = || CoreError::DidInvalid(format!("unknown verification method {vm}"));
-            let key = issuer_key.as_ref().filter(|_| controller == issuer).ok_or_else(unknown)?;
-            let (mldsa, ed) = key.components().ok_or_else(unknown)?;
-            match fragment {
-                "ed25519" => Ok(ed),
-                "mldsa65" | "mldsa44" if mldsa.algorithm().name().ends_with(&fragment[5..]) => {
-                    Ok(mldsa)
+        // The issuer's log is fetched and verified here when its method keeps one; any other
+        // controller's method must resolve with nothing fetched (did:key).
+        let issuer_log: Option<KelState> = match method::lookup(&info.issuer) {
+            Some(m) if m.needs() == Needs::KeyEventLog => {
+                m.check(&info.issuer)?;
+                let events = self.verified_log(&info.issuer).await?;
+                let state = KeyEventLog::default().verify_did(&info.issuer, &events)?;
+                if state.deactivated {
+                    return Err(Error::Deactivated { did: info.issuer.clone() });
                 }
-                _ => Err(unknown()),
+                Some(state)
             }
+            _ => None,
+        };
+        let resolver = move |vm: &str| -> Result<PublicKey, CoreError> {
+            let controller = data_integrity::controller_of(vm);
+            let method = method::lookup(controller).ok_or_else(|| {
+                CoreError::DidInvalid(format!("unknown verification method {vm}"))
+            })?;
+            let material = match &issuer_log {
+                Some(state) if state.did == controller => Material::VerifiedLog(state),
+                _ => Material::Nothing,
+            };
+            method.verification_key(vm, &[Relationship::Assertion], material)
         };
         let now = now_ms() / 1000;
         Ok(data_integrity::verify_credential(

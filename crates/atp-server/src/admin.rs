@@ -9,7 +9,6 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::time::Instant;
 
 use atp_grpc::reasons;
 use atp_grpc::v1 as pb;
@@ -113,12 +112,7 @@ fn validate_anchors(anchors: &[pb::TrustAnchor]) -> Result<()> {
         if a.did.len() > MAX_DID_BYTES {
             return Err(ServerError::field("anchors.did", "longer than 512 bytes"));
         }
-        atp_core::did::validate_did(&a.did)?;
-        if a.did.starts_with("did:key:") {
-            atp_core::did_key::parse_did_key(&a.did)?;
-        } else {
-            atp_core::did::parse_did_atp(&a.did)?;
-        }
+        atp_core::did::method::method_of(&a.did)?;
         if a.note.len() > MAX_NOTE_BYTES {
             return Err(ServerError::field("anchors.note", "longer than 256 bytes"));
         }
@@ -321,16 +315,9 @@ impl AdminServiceImpl {
 impl AdminService for AdminServiceImpl {
     async fn get_node_info(
         &self,
-        request: Request<pb::GetNodeInfoRequest>,
+        _request: Request<pb::GetNodeInfoRequest>,
     ) -> std::result::Result<Response<pb::GetNodeInfoResponse>, Status> {
-        let started = Instant::now();
         let r = node_info(&self.state);
-        self.state.observe_rpc(
-            "atp.v1.AdminService/GetNodeInfo",
-            request.remote_addr(),
-            started,
-            &r,
-        );
         Ok(Response::new(r?))
     }
 
@@ -339,10 +326,8 @@ impl AdminService for AdminServiceImpl {
         request: Request<pb::SetTrustAnchorsRequest>,
     ) -> std::result::Result<Response<pb::SetTrustAnchorsResponse>, Status> {
         const METHOD: &str = "atp.v1.AdminService/SetTrustAnchors";
-        let started = Instant::now();
         let call = CallInfo::from_grpc(METHOD, &request);
         let r = self.set_anchors(&call, request.into_inner()).await;
-        self.state.observe_rpc(METHOD, call.peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -351,10 +336,8 @@ impl AdminService for AdminServiceImpl {
         request: Request<pb::ListTrustAnchorsRequest>,
     ) -> std::result::Result<Response<pb::ListTrustAnchorsResponse>, Status> {
         const METHOD: &str = "atp.v1.AdminService/ListTrustAnchors";
-        let started = Instant::now();
         let call = CallInfo::from_grpc(METHOD, &request);
         let r = self.list_anchors(&call).await;
-        self.state.observe_rpc(METHOD, call.peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -363,10 +346,8 @@ impl AdminService for AdminServiceImpl {
         request: Request<pb::ListRoleBindingsRequest>,
     ) -> std::result::Result<Response<pb::ListRoleBindingsResponse>, Status> {
         const METHOD: &str = "atp.v1.AdminService/ListRoleBindings";
-        let started = Instant::now();
         let call = CallInfo::from_grpc(METHOD, &request);
         let r = self.list_bindings(&call).await;
-        self.state.observe_rpc(METHOD, call.peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -375,13 +356,11 @@ impl AdminService for AdminServiceImpl {
         request: Request<pb::AddRoleBindingRequest>,
     ) -> std::result::Result<Response<pb::AddRoleBindingResponse>, Status> {
         const METHOD: &str = "atp.v1.AdminService/AddRoleBinding";
-        let started = Instant::now();
         let call = CallInfo::from_grpc(METHOD, &request);
         let r = self
             .change_bindings(&call, request.into_inner().bindings, true)
             .await
             .map(|c| pb::AddRoleBindingResponse { added: c.changed, revision: c.revision });
-        self.state.observe_rpc(METHOD, call.peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -390,13 +369,11 @@ impl AdminService for AdminServiceImpl {
         request: Request<pb::RemoveRoleBindingRequest>,
     ) -> std::result::Result<Response<pb::RemoveRoleBindingResponse>, Status> {
         const METHOD: &str = "atp.v1.AdminService/RemoveRoleBinding";
-        let started = Instant::now();
         let call = CallInfo::from_grpc(METHOD, &request);
         let r = self
             .change_bindings(&call, request.into_inner().bindings, false)
             .await
             .map(|c| pb::RemoveRoleBindingResponse { removed: c.changed, revision: c.revision });
-        self.state.observe_rpc(METHOD, call.peer, started, &r);
         Ok(Response::new(r?))
     }
 }

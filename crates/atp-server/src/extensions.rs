@@ -206,12 +206,33 @@ pub trait Authenticator: Send + Sync {
 }
 
 /// May `principal` do `operation` on `resource`? Deny by default.
+///
+/// Every authorizer opens the same way: the node administrator may do everything and an
+/// anonymous caller gets `AUTH_REQUIRED`. That opening is [`Authorizer::authorize`], written
+/// once here; an implementation decides only for identified users, in
+/// [`Authorizer::authorize_user`].
 pub trait Authorizer: Send + Sync {
-    /// `Ok` to allow. Refuse an anonymous principal with `AUTH_REQUIRED` and an identified one
-    /// with `PERMISSION_DENIED`.
+    /// `Ok` to allow: the shared opening, then [`Authorizer::authorize_user`] for a
+    /// [`Principal::User`]. Implementations keep this provided method.
     fn authorize<'a>(
         &'a self,
         principal: &'a Principal,
+        operation: &'a str,
+        resource: &'a str,
+    ) -> SeamFuture<'a, Result<(), ServerError>> {
+        match principal {
+            Principal::Admin => Box::pin(std::future::ready(Ok(()))),
+            Principal::Anonymous => Box::pin(std::future::ready(Err(ServerError::AuthRequired))),
+            Principal::User { id, roles } => self.authorize_user(id, roles, operation, resource),
+        }
+    }
+
+    /// May the identified user `id`, with `roles`, do `operation` on `resource`? Refuse with
+    /// `PERMISSION_DENIED`.
+    fn authorize_user<'a>(
+        &'a self,
+        id: &'a str,
+        roles: &'a [String],
         operation: &'a str,
         resource: &'a str,
     ) -> SeamFuture<'a, Result<(), ServerError>>;
@@ -475,21 +496,16 @@ impl Authenticator for BearerTokenAuthenticator {
 pub struct AdminOnlyAuthorizer;
 
 impl Authorizer for AdminOnlyAuthorizer {
-    fn authorize<'a>(
+    fn authorize_user<'a>(
         &'a self,
-        principal: &'a Principal,
+        _id: &'a str,
+        _roles: &'a [String],
         operation: &'a str,
         _resource: &'a str,
     ) -> SeamFuture<'a, Result<(), ServerError>> {
-        Box::pin(async move {
-            match principal {
-                Principal::Admin => Ok(()),
-                Principal::Anonymous => Err(ServerError::AuthRequired),
-                Principal::User { .. } => Err(ServerError::PermissionDenied(format!(
-                    "{operation} needs the node administrator"
-                ))),
-            }
-        })
+        Box::pin(std::future::ready(Err(ServerError::PermissionDenied(format!(
+            "{operation} needs the node administrator"
+        )))))
     }
 }
 

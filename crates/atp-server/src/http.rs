@@ -26,6 +26,7 @@
 
 use atp_core::CoreError;
 use atp_core::data_integrity::ProofPolicy;
+use atp_core::did::method::{Material, Needs};
 use atp_core::status_list::StatusPurpose;
 use atp_grpc::reasons;
 use atp_grpc::v1 as pb;
@@ -290,26 +291,18 @@ fn resolution_error(status: StatusCode, error: &str, message: &str) -> Response 
 }
 
 async fn resolve_value(state: &NodeState, did: &str) -> Result<Option<Value>, ServerError> {
-    if did.starts_with(atp_core::did_key::DID_KEY_PREFIX) {
-        let r = atp_core::did_key::resolve_did_key_result(did)?;
-        return Ok(Some(
-            serde_json::to_value(r).map_err(|e| ServerError::internal(e.to_string()))?,
-        ));
-    }
-    if did.starts_with(atp_core::kel::DID_ATP_PREFIX) {
-        atp_core::did::parse_did_atp(did)?;
-        let Some(kel) = state.load_kel(did).await? else { return Ok(None) };
-        // `load_kel` verified the log (or found it verified in its cache).
-        let r = atp_core::did::resolve_latest_verified(&kel.state)
-            .map_err(|e| ServerError::internal(format!("stored log of {did}: {e}")))?;
-        return Ok(Some(
-            serde_json::to_value(r).map_err(|e| ServerError::internal(e.to_string()))?,
-        ));
-    }
-    atp_core::did::validate_did(did)?;
-    Err(ServerError::Core(CoreError::DidMethodNotSupported(
-        did.split(':').nth(1).unwrap_or_default().chars().take(64).collect(),
-    )))
+    let method = atp_core::did::method::method_of(did)?;
+    let resolved = match method.needs() {
+        Needs::Nothing => method.resolve(did, Material::Nothing)?,
+        Needs::KeyEventLog => {
+            let Some(kel) = state.load_kel(did).await? else { return Ok(None) };
+            // `load_kel` verified the log (or found it verified in its cache).
+            method
+                .resolve(did, Material::VerifiedLog(&kel.state))
+                .map_err(|e| ServerError::internal(format!("stored log of {did}: {e}")))?
+        }
+    };
+    Ok(Some(serde_json::to_value(resolved).map_err(|e| ServerError::internal(e.to_string()))?))
 }
 
 async fn resolve(State(state): State<AppState>, Path(did): Path<String>) -> Response {

@@ -7,14 +7,13 @@
 //! signed event that conflicts with a stored one is a fork: its evidence is stored (and
 //! logged) and the call fails with `KEL_FORK`.
 
-use std::time::Instant;
-
 use atp_core::CoreError;
 use atp_core::did;
+use atp_core::did::method::{Material, Needs};
 use atp_core::kel::{self, DID_ATP_PREFIX, ForkCheck, SignedEvent};
+use atp_core::log_entry::{LeafKind, entry_leaf_hash, evidence_data_hash, kel_data_hash};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_server::IdentityService;
-use atp_store::entry::{LeafKind, entry_leaf_hash, evidence_data_hash, kel_data_hash};
 use atp_store::{NewEvidence, StoreError, StoredEvent};
 use tonic::{Request, Response, Status};
 
@@ -273,13 +272,16 @@ pub async fn resolve(
     if did.is_empty() {
         return Err(ServerError::field("did", "required"));
     }
-    if did.starts_with("did:key:") {
+    let method = did::method::method_of(did)?;
+    if method.needs() == Needs::Nothing {
         if version.is_some() {
-            return Err(ServerError::field("version_id", "a did:key has no versions"));
+            return Err(ServerError::field(
+                "version_id",
+                format!("a did:{} has no versions", method.name()),
+            ));
         }
-        return response(&atp_core::did_key::resolve_did_key_result(did)?, None);
+        return response(&method.resolve(did, Material::Nothing)?, None);
     }
-    did::parse_did_atp(did)?;
     // The verified log comes from the node's cache, so a resolution re-verifies no signature
     // unless the log changed; the latest version's answer is kept with the cached log.
     let kel = state.load_kel(did).await?.ok_or_else(|| ServerError::DidNotFound(did.to_owned()))?;
@@ -337,10 +339,7 @@ impl IdentityService for IdentityServiceImpl {
         &self,
         request: Request<pb::SubmitEventRequest>,
     ) -> std::result::Result<Response<pb::SubmitEventResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let r = submit_event(&self.state, &request.into_inner().signed_event_json).await;
-        self.state.observe_rpc("atp.v1.IdentityService/SubmitEvent", peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -348,11 +347,8 @@ impl IdentityService for IdentityServiceImpl {
         &self,
         request: Request<pb::ResolveRequest>,
     ) -> std::result::Result<Response<pb::ResolveResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let req = request.into_inner();
         let r = resolve(&self.state, &req.did, req.version_id).await;
-        self.state.observe_rpc("atp.v1.IdentityService/Resolve", peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -360,8 +356,6 @@ impl IdentityService for IdentityServiceImpl {
         &self,
         request: Request<pb::GetKeyEventLogRequest>,
     ) -> std::result::Result<Response<pb::GetKeyEventLogResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let req = request.into_inner();
         let r = async {
             did::parse_did_atp(&req.did)?;
@@ -383,7 +377,6 @@ impl IdentityService for IdentityServiceImpl {
             })
         }
         .await;
-        self.state.observe_rpc("atp.v1.IdentityService/GetKeyEventLog", peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -391,8 +384,6 @@ impl IdentityService for IdentityServiceImpl {
         &self,
         request: Request<pb::ListIdentitiesRequest>,
     ) -> std::result::Result<Response<pb::ListIdentitiesResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let req = request.into_inner();
         let r = async {
             let token = parse_page_token(&req.page_token)?;
@@ -421,7 +412,6 @@ impl IdentityService for IdentityServiceImpl {
             })
         }
         .await;
-        self.state.observe_rpc("atp.v1.IdentityService/ListIdentities", peer, started, &r);
         Ok(Response::new(r?))
     }
 }

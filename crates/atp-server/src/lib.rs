@@ -27,6 +27,7 @@ pub mod identity;
 pub mod limits;
 pub mod log;
 pub mod message;
+pub mod observe;
 pub mod serve;
 pub mod state;
 pub mod tls;

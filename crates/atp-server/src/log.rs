@@ -4,8 +4,6 @@
 //! rebuild) and only up to the tree size of the latest signed checkpoint, so that a client can
 //! check every answer against a signature.
 
-use std::time::Instant;
-
 use atp_core::CoreError;
 use atp_grpc::reasons;
 use atp_grpc::v1 as pb;
@@ -144,14 +142,11 @@ async fn entries(state: &AppState, req: pb::GetEntriesRequest) -> Result<pb::Get
 impl LogService for LogServiceImpl {
     async fn get_checkpoint(
         &self,
-        request: Request<pb::GetCheckpointRequest>,
+        _request: Request<pb::GetCheckpointRequest>,
     ) -> std::result::Result<Response<pb::GetCheckpointResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let r = latest_checkpoint(&self.state)
             .await
             .map(|cp| pb::GetCheckpointResponse { checkpoint_note: cp.note.into_bytes() });
-        self.state.observe_rpc("atp.v1.LogService/GetCheckpoint", peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -159,10 +154,7 @@ impl LogService for LogServiceImpl {
         &self,
         request: Request<pb::GetInclusionProofRequest>,
     ) -> std::result::Result<Response<pb::GetInclusionProofResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let r = inclusion(&self.state, request.into_inner()).await;
-        self.state.observe_rpc("atp.v1.LogService/GetInclusionProof", peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -170,10 +162,7 @@ impl LogService for LogServiceImpl {
         &self,
         request: Request<pb::GetConsistencyProofRequest>,
     ) -> std::result::Result<Response<pb::GetConsistencyProofResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let r = consistency(&self.state, request.into_inner()).await;
-        self.state.observe_rpc("atp.v1.LogService/GetConsistencyProof", peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -181,10 +170,7 @@ impl LogService for LogServiceImpl {
         &self,
         request: Request<pb::GetEntriesRequest>,
     ) -> std::result::Result<Response<pb::GetEntriesResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let r = entries(&self.state, request.into_inner()).await;
-        self.state.observe_rpc("atp.v1.LogService/GetEntries", peer, started, &r);
         Ok(Response::new(r?))
     }
 }

@@ -217,11 +217,6 @@ impl MessageApi {
         }
     }
 
-    /// Report the RPC to the observer (shared with the other services: [`AppState::observe_rpc`]).
-    fn observe<T>(&self, method: &str, started: std::time::Instant, r: &Result<T>) {
-        self.state.observe_rpc(method, None, started, r);
-    }
-
     /// The key established by event `seq` of `did`'s stored log, with its validity window.
     /// `None` when the node holds no such log or `seq` names no key.
     async fn key_validity(&self, did: &str, seq: u64) -> Result<Option<KeyValidity>> {
@@ -442,15 +437,20 @@ fn check_did_atp(did: &str) -> Result<()> {
             "a DID is 1 to {MAX_DID_BYTES} bytes"
         ))));
     }
-    if did.starts_with("did:") && !did.starts_with(atp_core::kel::DID_ATP_PREFIX) {
-        atp_core::did::validate_did(did)?;
-        let method = did.split(':').nth(1).unwrap_or_default();
-        return Err(ServerError::Core(CoreError::DidMethodNotSupported(format!(
-            "did:{method} cannot authenticate; only did:atp"
-        ))));
+    atp_core::did::validate_did(did)?;
+    // Only a method with a key event log can sign envelopes and sessions: the node checks a
+    // signer's key against the validity windows of its log.
+    match atp_core::did::method::lookup(did) {
+        Some(method) if method.needs() == atp_core::did::method::Needs::KeyEventLog => {
+            Ok(method.check(did)?)
+        }
+        _ => {
+            let method = did.split(':').nth(1).unwrap_or_default();
+            Err(ServerError::Core(CoreError::DidMethodNotSupported(format!(
+                "did:{method} cannot authenticate; only did:atp"
+            ))))
+        }
     }
-    atp_core::did::parse_did_atp(did)?;
-    Ok(())
 }
 
 #[tonic::async_trait]
@@ -459,9 +459,7 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::VerifyEnvelopeRequest>,
     ) -> std::result::Result<Response<pb::VerifyEnvelopeResponse>, Status> {
-        let started = std::time::Instant::now();
         let r = self.verify_envelope_inner(request.into_inner()).await;
-        self.observe("atp.v1.MessageService/VerifyEnvelope", started, &r);
         Ok(Response::new(r?))
     }
 
@@ -469,9 +467,7 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::CreateChallengeRequest>,
     ) -> std::result::Result<Response<pb::CreateChallengeResponse>, Status> {
-        let started = std::time::Instant::now();
         let r = self.create_challenge_inner(request.into_inner()).await;
-        self.observe("atp.v1.MessageService/CreateChallenge", started, &r);
         Ok(Response::new(r?))
     }
 
@@ -479,9 +475,7 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::AuthenticateRequest>,
     ) -> std::result::Result<Response<pb::AuthenticateResponse>, Status> {
-        let started = std::time::Instant::now();
         let r = self.authenticate_inner(request.into_inner()).await;
-        self.observe("atp.v1.MessageService/Authenticate", started, &r);
         Ok(Response::new(r?))
     }
 }

@@ -16,7 +16,7 @@ use atp_grpc::v1::message_service_server::MessageServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 use tonic::service::{Interceptor, Routes};
-use tonic::transport::server::{TcpConnectInfo, TcpIncoming, TlsConnectInfo};
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Status};
 
 use crate::admin::AdminServiceImpl;
@@ -134,11 +134,17 @@ pub async fn routes(state: AppState) -> Result<Routes> {
         .build_v1alpha()
         .map_err(|e| ServerError::internal(format!("reflection: {e}")))?;
 
+    // Each atp.v1 service: its message-size limits, the per-peer rate limit, and around both
+    // the per-call observation, so that a refused call is observed too.
+    let observe = crate::observe::ObserveLayer::new(state.clone());
     macro_rules! limited {
         ($server:expr) => {
-            InterceptedService::new(
-                $server.max_decoding_message_size(max).max_encoding_message_size(max),
-                limiter.clone(),
+            tower::Layer::layer(
+                &observe,
+                InterceptedService::new(
+                    $server.max_decoding_message_size(max).max_encoding_message_size(max),
+                    limiter.clone(),
+                ),
             )
         };
     }
@@ -208,13 +214,7 @@ async fn observe_http(
 
 async fn connect_info(mut req: axum::extract::Request) -> axum::extract::Request {
     if req.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().is_none()
-        && let Some(addr) = req
-            .extensions()
-            .get::<TcpConnectInfo>()
-            .or_else(|| {
-                req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>().map(|c| c.get_ref())
-            })
-            .and_then(|c| c.remote_addr())
+        && let Some(addr) = crate::observe::peer_of(req.extensions())
     {
         req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
     }

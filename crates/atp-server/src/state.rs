@@ -245,26 +245,6 @@ impl NodeState {
         }
     }
 
-    /// Reports one finished RPC to the observer: `OK` or the error's reason code.
-    pub fn observe_rpc<T>(
-        &self,
-        method: &str,
-        peer: Option<std::net::SocketAddr>,
-        started: std::time::Instant,
-        result: &Result<T>,
-    ) {
-        let outcome = match result {
-            Ok(_) => "OK",
-            Err(e) => e.reason(),
-        };
-        self.extensions.observer.on_rpc(&crate::extensions::RpcEvent {
-            method,
-            peer,
-            outcome,
-            elapsed: started.elapsed(),
-        });
-    }
-
     /// Now, in Unix milliseconds.
     pub fn now_ms(&self) -> i64 {
         (self.clock)()

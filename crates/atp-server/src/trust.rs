@@ -38,11 +38,11 @@ use atp_core::envelope::KeyValidity;
 use atp_core::evidence::{
     self, EvidenceKind as WireKind, EvidenceVerifyContext, SignedEvidence, VerifiedEvidence,
 };
+use atp_core::log_entry::entry_leaf_hash;
 use atp_core::trust_proof::{TrustClaims, issue_trust_proof};
 use atp_grpc::reasons;
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::trust_service_server::TrustService;
-use atp_store::entry::entry_leaf_hash;
 use atp_store::{LeafKind, NewTrustEvidence, TrustEvidenceFilter, TrustEvidenceRecord};
 use atp_trust::{EvidenceGraph, Snapshot};
 use tonic::{Request, Response, Status};
@@ -662,10 +662,7 @@ impl TrustService for TrustApi {
         &self,
         request: Request<pb::SubmitEvidenceRequest>,
     ) -> std::result::Result<Response<pb::SubmitEvidenceResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let r = submit_evidence(&self.state, &request.into_inner().evidence_json).await;
-        self.state.observe_rpc("atp.v1.TrustService/SubmitEvidence", peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -673,10 +670,7 @@ impl TrustService for TrustApi {
         &self,
         request: Request<pb::GetTrustRequest>,
     ) -> std::result::Result<Response<pb::GetTrustResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let r = get_trust(&self.state, &request.into_inner().did);
-        self.state.observe_rpc("atp.v1.TrustService/GetTrust", peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -684,11 +678,8 @@ impl TrustService for TrustApi {
         &self,
         request: Request<pb::ExplainTrustRequest>,
     ) -> std::result::Result<Response<pb::ExplainTrustResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let req = request.into_inner();
         let r = explain_trust(&self.state, &req.did, req.max_paths);
-        self.state.observe_rpc("atp.v1.TrustService/ExplainTrust", peer, started, &r);
         Ok(Response::new(r?))
     }
 
@@ -696,10 +687,7 @@ impl TrustService for TrustApi {
         &self,
         request: Request<pb::ListEvidenceRequest>,
     ) -> std::result::Result<Response<pb::ListEvidenceResponse>, Status> {
-        let started = Instant::now();
-        let peer = request.remote_addr();
         let r = list_evidence(&self.state, request.into_inner()).await;
-        self.state.observe_rpc("atp.v1.TrustService/ListEvidence", peer, started, &r);
         Ok(Response::new(r?))
     }
 }

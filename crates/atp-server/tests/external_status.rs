@@ -5,11 +5,11 @@
 mod support;
 
 use atp_core::data_integrity::{self, ProofSetOptions};
+use atp_core::log_entry::{entry_leaf_hash, status_update_data_hash};
 use atp_core::status_list::StatusPurpose;
 use atp_core::status_update::{StatusChange, StatusListUpdate};
 use atp_grpc::v1 as pb;
 use atp_store::LeafKind;
-use atp_store::entry::{entry_leaf_hash, status_update_data_hash};
 use serde_json::{Value, json};
 use support::*;
 use tonic::Code;

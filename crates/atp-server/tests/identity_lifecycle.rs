@@ -5,9 +5,9 @@
 mod common;
 
 use atp_core::kel::{self, SignedEvent};
+use atp_core::log_entry::{LeafKind, entry_leaf_hash, kel_data_hash};
 use atp_core::tlog::{Hash, verify_consistency, verify_inclusion};
 use atp_grpc::v1 as pb;
-use atp_store::entry::{LeafKind, entry_leaf_hash, kel_data_hash};
 use common::{TestNode, key};
 
 fn hash(bytes: &[u8]) -> Hash {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_server::extensions::{
-    AdminOnlyAuthorizer, AuditRecord, AuditSink, Authorizer, Principal, RolePolicy, SeamFuture,
+    AdminOnlyAuthorizer, AuditRecord, AuditSink, Authorizer, RolePolicy, SeamFuture,
 };
 use atp_server::{Extensions, ServerError};
 use atp_store::RoleBinding;
@@ -26,13 +26,14 @@ struct Policy {
 }
 
 impl Authorizer for Policy {
-    fn authorize<'a>(
+    fn authorize_user<'a>(
         &'a self,
-        principal: &'a Principal,
+        id: &'a str,
+        roles: &'a [String],
         operation: &'a str,
         resource: &'a str,
     ) -> SeamFuture<'a, Result<(), ServerError>> {
-        AdminOnlyAuthorizer.authorize(principal, operation, resource)
+        AdminOnlyAuthorizer.authorize_user(id, roles, operation, resource)
     }
 
     fn role_policy(&self) -> Option<&dyn RolePolicy> {

@@ -9,21 +9,20 @@
 //!
 //! - [`store`]: the [`Store`] trait, object-safe (`Arc<dyn Store>`).
 //! - [`sqlite`]: [`SqliteStore`], WAL + `synchronous=FULL`, one writer task with group commit.
-//! - [`entry`]: what a log leaf commits to (kind + data hash), shared with verifiers.
+//! - what a log leaf commits to (kind + data hash) is protocol: [`atp_core::log_entry`].
 //! - [`model`]: the records and limits.
 //!
 //! The SQL is kept portable so that a PostgreSQL implementation (for HA) can share the schema
 //! and queries; see `migrations/0001_initial.sql` for the few type differences.
 #![forbid(unsafe_code)]
 
-pub mod entry;
 pub mod error;
 pub mod model;
 pub mod sqlite;
 pub mod store;
 mod tree;
 
-pub use entry::LeafKind;
+pub use atp_core::log_entry::LeafKind;
 pub use error::{Result, StoreError};
 pub use model::{
     AppendedEvent, AppliedStatusUpdate, DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, KelHead,

@@ -6,7 +6,7 @@ use atp_core::kel::SignedEvent;
 use atp_core::status_list::{BitstringStatusList, StatusPurpose};
 use atp_core::tlog::Hash;
 
-use crate::entry::{LeafKind, entry_leaf_hash};
+use atp_core::log_entry::{LeafKind, entry_leaf_hash};
 
 /// The head of a key event log as a writer saw it: the sequence number and digest of its last
 /// event. Appends are conditional on it (see [`crate::Store::append_kel_event`]).
@@ -133,7 +133,7 @@ pub struct LogEntry {
     pub index: u64,
     /// What kind of state change it records.
     pub kind: LeafKind,
-    /// The hash of the recorded data (see [`crate::entry`]).
+    /// The hash of the recorded data (see [`atp_core::log_entry`]).
     pub data_hash: Hash,
     /// The RFC 9162 leaf hash, `leaf_hash(leaf_entry(kind, data_hash))`.
     pub leaf_hash: Hash,
@@ -147,7 +147,7 @@ pub struct LogEntry {
 impl LogEntry {
     /// The leaf entry bytes (the input of the leaf hash).
     pub fn entry_bytes(&self) -> Vec<u8> {
-        crate::entry::leaf_entry(self.kind, &self.data_hash)
+        atp_core::log_entry::leaf_entry(self.kind, &self.data_hash)
     }
 
     /// Whether the stored leaf hash matches the kind and data hash.

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use atp_core::checkpoint::{Checkpoint, sign_note};
 use atp_core::kel;
+use atp_core::log_entry::evidence_data_hash;
 use atp_core::status_list::StatusPurpose;
 use atp_core::tlog;
 use atp_crypto::{AlgorithmId, SigningKey};
-use atp_store::entry::evidence_data_hash;
 use atp_store::{KelHead, NewEvidence, NewStatusList, SqliteStore, Store};
 use common::{TestDir, incept, keys, rotation};
 
@@ -347,7 +347,7 @@ async fn check_after_kill(dir: &TestDir, acks: &Acks) -> (u64, tlog::Hash) {
     let mut by_index = BTreeMap::new();
     for (did, seq, _) in &acks.kel {
         let ev = store.get_kel_event(did, *seq).await.unwrap().unwrap();
-        by_index.insert(ev.log_index, atp_store::entry::kel_data_hash(&ev.event).unwrap());
+        by_index.insert(ev.log_index, atp_core::log_entry::kel_data_hash(&ev.event).unwrap());
     }
     for (index, data_hash) in by_index {
         let e = &store.get_entries(index, 1).await.unwrap()[0];

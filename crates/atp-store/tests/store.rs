@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use atp_core::checkpoint::{Checkpoint, sign_note};
 use atp_core::kel;
+use atp_core::log_entry::{entry_leaf_hash, evidence_data_hash, kel_data_hash};
 use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::{self, EMPTY_ROOT, MerkleAccumulator};
 use atp_crypto::{AlgorithmId, SigningKey};
-use atp_store::entry::{entry_leaf_hash, evidence_data_hash, kel_data_hash};
 use atp_store::{
     KelHead, LeafKind, NewEvidence, NewSignedStatusUpdate, NewStatusList, SqliteConfig,
     SqliteStore, Store, StoreError,
@@ -418,7 +418,7 @@ async fn status_lists_set_get_and_allocate() {
     assert_eq!((u.version, u.previous), (1, 0));
     let leaf = &store.get_entries(u.log_index.unwrap(), 1).await.unwrap()[0];
     assert_eq!(leaf.kind, LeafKind::Status);
-    assert_eq!(leaf.data_hash, atp_store::entry::status_data_hash("rev-1", 42, 1, 1).unwrap());
+    assert_eq!(leaf.data_hash, atp_core::log_entry::status_data_hash("rev-1", 42, 1, 1).unwrap());
     // Setting the same value again changes and logs nothing.
     let size = store.log_size().await.unwrap();
     let same = store.set_status("rev-1".into(), 42, 1).await.unwrap();
@@ -518,7 +518,7 @@ async fn signed_status_updates_apply_all_or_nothing() {
     assert_eq!(leaf.kind, LeafKind::StatusUpdate);
     assert_eq!(
         leaf.data_hash,
-        atp_store::entry::status_update_data_hash(b"update ext-rev 5", &[7; 32]).unwrap()
+        atp_core::log_entry::status_update_data_hash(b"update ext-rev 5", &[7; 32]).unwrap()
     );
     let list = store.get_status_list("ext-rev").await.unwrap().unwrap();
     assert_eq!((list.version, list.list.get(1).unwrap(), list.list.get(9).unwrap()), (5, 1, 1));
@@ -600,7 +600,7 @@ async fn trust_anchors_meta_and_evidence() {
     let leaf = &store.get_entries(i0, 1).await.unwrap()[0];
     assert_eq!(leaf.kind, LeafKind::Anchors);
     let sorted = vec!["did:atp:a".to_string(), "did:atp:b".to_string()];
-    assert_eq!(leaf.data_hash, atp_store::entry::anchors_data_hash(&sorted).unwrap());
+    assert_eq!(leaf.data_hash, atp_core::log_entry::anchors_data_hash(&sorted).unwrap());
     // Replacing is a new leaf; the empty set is allowed.
     let i1 = store.set_trust_anchors(vec!["did:key:z6Mk".into()]).await.unwrap();
     assert_eq!(i1, i0 + 1);

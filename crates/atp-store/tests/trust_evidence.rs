@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use atp_store::entry::entry_leaf_hash;
+use atp_core::log_entry::entry_leaf_hash;
 use atp_store::{LeafKind, NewTrustEvidence, SqliteStore, Store, StoreError, TrustEvidenceFilter};
 use common::TestDir;
 

@@ -663,39 +663,37 @@ impl RbacAuthorizer {
 /// The Casbin subjects of a principal: `user:<id>` and `group:<g>` for each of its groups.
 pub fn subjects_of(principal: &Principal) -> Vec<String> {
     match principal {
-        Principal::User { id, roles } => std::iter::once(format!("user:{id}"))
-            .chain(roles.iter().map(|g| format!("group:{g}")))
-            .collect(),
+        Principal::User { id, roles } => user_subjects(id, roles),
         _ => Vec::new(),
     }
 }
 
+fn user_subjects(id: &str, roles: &[String]) -> Vec<String> {
+    std::iter::once(format!("user:{id}"))
+        .chain(roles.iter().map(|g| format!("group:{g}")))
+        .collect()
+}
+
 impl Authorizer for RbacAuthorizer {
-    fn authorize<'a>(
+    fn authorize_user<'a>(
         &'a self,
-        principal: &'a Principal,
+        id: &'a str,
+        roles: &'a [String],
         operation: &'a str,
         resource: &'a str,
     ) -> SeamFuture<'a, Result<(), ServerError>> {
         Box::pin(async move {
-            match principal {
-                Principal::Admin => Ok(()),
-                Principal::Anonymous => Err(ServerError::AuthRequired),
-                _ => {
-                    // A policy that may be stale beyond the interval never decides.
-                    self.refresh(false).await.map_err(|e| {
-                        ServerError::Unavailable(format!("RBAC policy unreadable: {e}"))
-                    })?;
-                    let domain = self.domain_of(resource);
-                    if self.check(&subjects_of(principal), operation, domain).await {
-                        Ok(())
-                    } else {
-                        Err(ServerError::PermissionDenied(format!(
-                            "{operation}: no role of {} allows it in domain {domain}",
-                            principal.name()
-                        )))
-                    }
-                }
+            // A policy that may be stale beyond the interval never decides.
+            self.refresh(false)
+                .await
+                .map_err(|e| ServerError::Unavailable(format!("RBAC policy unreadable: {e}")))?;
+            let domain = self.domain_of(resource);
+            if self.check(&user_subjects(id, roles), operation, domain).await {
+                Ok(())
+            } else {
+                Err(ServerError::PermissionDenied(format!(
+                    "{operation}: no role of {id} allows it in domain {domain}"
+                )))
             }
         })
     }

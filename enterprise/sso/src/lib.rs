@@ -629,26 +629,21 @@ impl GroupAuthorizer {
 }
 
 impl Authorizer for GroupAuthorizer {
-    fn authorize<'a>(
+    fn authorize_user<'a>(
         &'a self,
-        principal: &'a Principal,
+        _id: &'a str,
+        roles: &'a [String],
         operation: &'a str,
         _resource: &'a str,
     ) -> SeamFuture<'a, Result<(), ServerError>> {
-        Box::pin(async move {
-            match principal {
-                Principal::Admin => Ok(()),
-                Principal::User { roles, .. }
-                    if roles.iter().any(|r| self.admin_groups.contains(r)) =>
-                {
-                    Ok(())
-                }
-                Principal::Anonymous => Err(ServerError::AuthRequired),
-                _ => Err(ServerError::PermissionDenied(format!(
-                    "{operation} needs a member of an admin group"
-                ))),
-            }
-        })
+        let allowed = roles.iter().any(|r| self.admin_groups.contains(r));
+        Box::pin(std::future::ready(if allowed {
+            Ok(())
+        } else {
+            Err(ServerError::PermissionDenied(format!(
+                "{operation} needs a member of an admin group"
+            )))
+        }))
     }
 }
 

@@ -325,14 +325,17 @@ pub fn verify_proofs(
         by(Cryptosuite::is_ml_dsa) && by(|s| *s == Cryptosuite::EddsaJcs2022)
     };
     let controller = match options.policy {
-        // A did:atp key is always composite, and its two proofs are its two components: one
-        // alone is a downgrade, which no policy accepts (docs/design.md §3). The relaxation is for
-        // controllers with a single key, such as did:key.
+        // A did:atp key is always composite (`DidMethod::composite_keys`), and its two proofs
+        // are its two components: one alone is a downgrade, which no policy accepts
+        // (docs/design.md §3). The relaxation is for controllers with a single key, such as
+        // did:key, and for DIDs of methods ATP does not know.
         ProofPolicy::Any => verified
             .iter()
             .filter(counts)
             .find(|p| {
-                !p.controller.starts_with(crate::kel::DID_ATP_PREFIX) || has_pair(&p.controller)
+                let composite = crate::did::method::lookup(&p.controller)
+                    .is_some_and(|method| method.composite_keys());
+                !composite || has_pair(&p.controller)
             })
             .map(|p| p.controller.clone()),
         ProofPolicy::QuantumSafe => verified

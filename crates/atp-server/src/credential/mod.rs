@@ -109,11 +109,6 @@ impl CredentialApi {
     pub fn new(state: AppState) -> Self {
         CredentialApi { state }
     }
-
-    /// Report the RPC to the observer (shared with the other services: [`AppState::observe_rpc`]).
-    fn observe<T>(&self, method: &str, started: std::time::Instant, r: &Result<T>) {
-        self.state.observe_rpc(method, None, started, r);
-    }
 }
 
 #[tonic::async_trait]
@@ -122,7 +117,6 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::IssueCredentialRequest>,
     ) -> std::result::Result<Response<pb::IssueCredentialResponse>, Status> {
-        let started = std::time::Instant::now();
         let call = CallInfo::from_grpc("atp.v1.CredentialService/IssueCredential", &request);
         let req = request.into_inner();
         let r = async {
@@ -150,7 +144,6 @@ impl CredentialService for CredentialApi {
             })
         }
         .await;
-        self.observe("atp.v1.CredentialService/IssueCredential", started, &r);
         Ok(Response::new(r?))
     }
 
@@ -158,7 +151,6 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::VerifyCredentialRequest>,
     ) -> std::result::Result<Response<pb::VerifyCredentialResponse>, Status> {
-        let started = std::time::Instant::now();
         let req = request.into_inner();
         let r = async {
             let policy = proof_policy(req.proof_policy)?;
@@ -174,7 +166,6 @@ impl CredentialService for CredentialApi {
         }
         .await;
         self.state.extensions.credential_verified("credential", &r);
-        self.observe("atp.v1.CredentialService/VerifyCredential", started, &r);
         Ok(Response::new(r?))
     }
 
@@ -182,7 +173,6 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::VerifyPresentationRequest>,
     ) -> std::result::Result<Response<pb::VerifyPresentationResponse>, Status> {
-        let started = std::time::Instant::now();
         let req = request.into_inner();
         let r = async {
             let policy = proof_policy(req.proof_policy)?;
@@ -196,7 +186,6 @@ impl CredentialService for CredentialApi {
         }
         .await;
         self.state.extensions.credential_verified("presentation", &r);
-        self.observe("atp.v1.CredentialService/VerifyPresentation", started, &r);
         Ok(Response::new(r?))
     }
 
@@ -204,7 +193,6 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::UpdateStatusRequest>,
     ) -> std::result::Result<Response<pb::UpdateStatusResponse>, Status> {
-        let started = std::time::Instant::now();
         let call = CallInfo::from_grpc("atp.v1.CredentialService/UpdateStatus", &request);
         let req = request.into_inner();
         let r = async {
@@ -222,7 +210,6 @@ impl CredentialService for CredentialApi {
             }
         }
         .await;
-        self.observe("atp.v1.CredentialService/UpdateStatus", started, &r);
         Ok(Response::new(r?))
     }
 
@@ -230,10 +217,8 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::HostStatusListRequest>,
     ) -> std::result::Result<Response<pb::HostStatusListResponse>, Status> {
-        let started = std::time::Instant::now();
         let call = CallInfo::from_grpc("atp.v1.CredentialService/HostStatusList", &request);
         let r = host_status_list(&self.state, &call, request.into_inner()).await;
-        self.observe("atp.v1.CredentialService/HostStatusList", started, &r);
         Ok(Response::new(r?))
     }
 
@@ -241,9 +226,8 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::GetStatusListRequest>,
     ) -> std::result::Result<Response<pb::GetStatusListResponse>, Status> {
-        let started = std::time::Instant::now();
         let req = request.into_inner();
-        let r = async {
+        let r: Result<pb::GetStatusListResponse> = async {
             let not_found = || {
                 ServerError::rejected(
                     reasons::STATUS_LIST_NOT_FOUND,
@@ -263,7 +247,6 @@ impl CredentialService for CredentialApi {
             })
         }
         .await;
-        self.observe("atp.v1.CredentialService/GetStatusList", started, &r);
         Ok(Response::new(r?))
     }
 }

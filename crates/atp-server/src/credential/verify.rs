@@ -1,19 +1,17 @@
 //! Verification of credentials and presentations: key resolution, proofs, status entries,
 //! challenges.
 
+use std::sync::Arc;
+
+use atp_core::did::method::{self, Material, Needs, Relationship};
+
 use super::common::*;
 use super::*;
+use crate::state::CachedKel;
 
 // ------------------------------------------------------------------------------------------
 // Key resolution
 // ------------------------------------------------------------------------------------------
-
-/// The relationship a proof's verification method must be listed under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Relationship {
-    Assertion,
-    Authentication,
-}
 
 /// Collect the verification methods of `doc`'s proofs, with the relationship they need.
 pub(super) fn collect_vms(
@@ -43,35 +41,42 @@ pub(super) struct KeyMap {
 
 impl KeyMap {
     /// Resolve every verification method in `vms` (at most a few dozen: proofs are bounded).
+    /// Each controller's method says what it needs; a key event log is loaded once per
+    /// controller.
     async fn resolve(
         state: &NodeState,
         vms: &BTreeMap<String, Vec<Relationship>>,
     ) -> Result<KeyMap> {
         let mut keys = HashMap::new();
-        let mut docs: HashMap<String, Option<atp_core::did::DidDocument>> = HashMap::new();
+        let mut logs: HashMap<String, Option<Arc<CachedKel>>> = HashMap::new();
         for (vm, rels) in vms {
             let controller = data_integrity::controller_of(vm);
-            let resolved = if controller.starts_with("did:key:") {
-                // did:key documents list their key under every relationship.
-                atp_core::did_key::parse_did_key(vm).map_err(|e| e.to_string())
-            } else if controller.starts_with(atp_core::kel::DID_ATP_PREFIX) {
-                if !docs.contains_key(controller) {
-                    let doc = match atp_core::did::parse_did_atp(controller) {
-                        Err(_) => None,
-                        Ok(_) => match state.load_kel(controller).await? {
-                            Some(kel) => Some(atp_core::did::did_document(&kel.state)?),
-                            None => None,
-                        },
-                    };
-                    docs.insert(controller.to_owned(), doc);
-                }
-                match docs.get(controller).and_then(Option::as_ref) {
-                    None => Err(format!("{controller} is not known to this node")),
-                    Some(doc) => key_from_doc(doc, vm, rels),
-                }
-            } else {
-                Err(format!("cannot resolve {vm}: only did:atp and did:key are supported"))
+            let Some(method) = method::lookup(controller) else {
+                let supported: Vec<String> =
+                    method::METHODS.iter().map(|m| format!("did:{}", m.name())).collect();
+                let why =
+                    format!("cannot resolve {vm}: only {} are supported", supported.join(" and "));
+                keys.insert(vm.clone(), Err(why));
+                continue;
             };
+            let log = match method.needs() {
+                Needs::Nothing => None,
+                Needs::KeyEventLog => {
+                    if !logs.contains_key(controller) {
+                        let log = match method.check(controller) {
+                            Err(_) => None,
+                            Ok(()) => state.load_kel(controller).await?,
+                        };
+                        logs.insert(controller.to_owned(), log);
+                    }
+                    logs.get(controller).and_then(Option::as_ref)
+                }
+            };
+            let material = log.map_or(Material::Nothing, |kel| Material::VerifiedLog(&kel.state));
+            let resolved = method.verification_key(vm, rels, material).map_err(|e| match e {
+                CoreError::VcCryptographicSecurity { reason, .. } => reason,
+                other => other.to_string(),
+            });
             keys.insert(vm.clone(), resolved);
         }
         Ok(KeyMap { keys })
@@ -84,26 +89,6 @@ impl KeyMap {
             None => Err(security(ProofErrorKind::VerificationMethod, format!("{vm} not resolved"))),
         }
     }
-}
-
-pub(super) fn key_from_doc(
-    doc: &atp_core::did::DidDocument,
-    vm: &str,
-    rels: &[Relationship],
-) -> std::result::Result<PublicKey, String> {
-    for rel in rels {
-        let (list, name) = match rel {
-            Relationship::Assertion => (&doc.assertion_method, "assertionMethod"),
-            Relationship::Authentication => (&doc.authentication, "authentication"),
-        };
-        if !list.iter().any(|id| id == vm) {
-            return Err(format!("{vm} is not listed under {name} of {}", doc.id));
-        }
-    }
-    let method = doc
-        .verification_method(vm)
-        .ok_or_else(|| format!("{vm} is not a verification method of {}", doc.id))?;
-    PublicKey::from_multikey(&method.public_key_multibase).map_err(|e| e.to_string())
 }
 
 // ------------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ use sqlx::SqliteConnection;
 
 use super::read::{fetch_nodes, log_size_on};
 use super::to_i64;
-use crate::entry::{LeafKind, entry_leaf_hash};
 use crate::error::{Result, StoreError};
 use crate::tree::{Frontier, peak_keys};
+use atp_core::log_entry::{LeafKind, entry_leaf_hash};
 
 /// Reads the log's size and peaks inside the write transaction.
 pub(super) async fn load_frontier(conn: &mut SqliteConnection) -> Result<Frontier> {

@@ -69,7 +69,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::entry::{anchors_data_hash, evidence_data_hash};
 use crate::error::{Result, StoreError};
 use crate::model::{
     AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelHead, LogEntry,
@@ -84,6 +83,7 @@ use crate::model::{
 };
 use crate::model::{RoleBinding, RoleBindingChange, RoleBindings};
 use crate::store::{Store, StoreFuture};
+use atp_core::log_entry::{anchors_data_hash, evidence_data_hash};
 use writer::{KelAppendReq, Reply, WriteOp};
 
 /// The database file inside the data directory.

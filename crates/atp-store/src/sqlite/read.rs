@@ -10,7 +10,6 @@ use atp_core::tlog::{Hash, consistency_proof_ranges, inclusion_proof_ranges};
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use super::{to_hash, to_i64, to_u64};
-use crate::entry::LeafKind;
 use crate::error::{Result, StoreError};
 use crate::model::{
     DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, MAX_ID_BYTES,
@@ -18,6 +17,7 @@ use crate::model::{
 };
 use crate::model::{TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord};
 use crate::tree::{NodeKey, Plan};
+use atp_core::log_entry::LeafKind;
 
 /// Fetches stored tree nodes in one query; every requested node must exist.
 pub(crate) async fn fetch_nodes(

@@ -11,7 +11,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::log_append::{append_leaf, load_frontier};
 use super::read::root_on;
 use super::{SqliteConfig, now_ms, to_i64, to_u64};
-use crate::entry::{LeafKind, entry_leaf_hash, status_data_hash, status_update_data_hash};
 use crate::error::{Result, StoreError};
 use crate::model::{
     AppendedEvent, AppliedStatusUpdate, KelHead, NewEvidence, NewSignedStatusUpdate, NewStatusList,
@@ -19,6 +18,7 @@ use crate::model::{
 };
 use crate::model::{NewTrustEvidence, RecordedTrustEvidence};
 use crate::tree::{Frontier, NodeKey};
+use atp_core::log_entry::{LeafKind, entry_leaf_hash, status_data_hash, status_update_data_hash};
 
 /// Where a request's answer goes.
 pub(super) type Reply<T> = oneshot::Sender<Result<T>>;

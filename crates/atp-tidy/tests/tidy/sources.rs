@@ -196,6 +196,41 @@ fn byte_layouts_live_in_atp_core() {
     assert_clean("byte layouts outside atp-core", bad);
 }
 
+/// A DID's method is chosen in one place, `atp_core::did::method` (docs/ARCHITECTURE.md): no
+/// library source tests a DID's prefix to pick a method. Building a DID from its prefix
+/// constant is fine; testing one is not.
+#[test]
+fn did_methods_are_chosen_in_one_place() {
+    let root = repo_root();
+    let prefix_tests = [
+        "starts_with(\"did:key",
+        "starts_with(\"did:atp",
+        "starts_with(atp_core::did_key::DID_KEY_PREFIX",
+        "starts_with(atp_core::kel::DID_ATP_PREFIX",
+        "starts_with(crate::kel::DID_ATP_PREFIX",
+        "starts_with(DID_ATP_PREFIX",
+        "starts_with(DID_KEY_PREFIX",
+    ];
+    let mut bad = Vec::new();
+    for path in repo_files(&root) {
+        let rel = path.strip_prefix(&root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let is_library_source = (rel.starts_with("crates/") || rel.starts_with("enterprise/"))
+            && rel.contains("/src/")
+            && rel.ends_with(".rs")
+            && !rel.starts_with("crates/atp-core/src/did");
+        if !is_library_source {
+            continue;
+        }
+        let text = read(&path);
+        for needle in prefix_tests {
+            if text.contains(needle) {
+                bad.push(format!("{rel}: {needle}…) picks a DID method by its prefix"));
+            }
+        }
+    }
+    assert_clean("DID methods chosen outside atp_core::did::method", bad);
+}
+
 /// The longest a Rust source file in `crates/`, `enterprise/`, `fuzz/` or `examples/` may be. A
 /// longer file is split along its own sections (docs/ARCHITECTURE.md).
 const MAX_SOURCE_LINES: usize = 900;
