@@ -5,12 +5,20 @@
 # cache's growth stall; docs/benchmarks.md records its figures.
 #
 #   bash crates/atp-bench/scripts/replay-p99.sh [RUNS] [DURATION]    # default 10 runs of 10s
+#
+# PREFILL=5000000 first fills the node's replay cache with that many nonces, through the
+# network like any client (closed-loop VerifyEnvelope of envelopes valid for 3 hours, signed
+# and sent in chunks of PREFILL_CHUNK so that the client's memory stays bounded), then runs
+# the series against the full cache.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 runs="${1:-10}"
 duration="${2:-10s}"
+prefill="${PREFILL:-0}"
+chunk="${PREFILL_CHUNK:-500000}"
 out=target/atp-bench/replay-p99
+[[ "$prefill" == 0 ]] || out="$out-prefill-$prefill"
 mkdir -p "$out"
 
 [[ -n "${SKIP_BUILD:-}" ]] || cargo build --quiet --release -p atp-node -p atp-bench
@@ -18,7 +26,8 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 
 data="$(mktemp -d)"
 "$bin/atp-node" --data-dir "$data/node" --listen 127.0.0.1:0 --log warn \
-    --rate-limit 0 --replay-cache-capacity 5000000 > "$out/node.stdout" 2> "$out/node.log" &
+    --rate-limit 0 --replay-cache-capacity $((prefill + 5000000)) --envelope-max-lifetime 3h \
+    > "$out/node.stdout" 2> "$out/node.log" &
 node_pid=$!
 trap 'kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 100); do
@@ -28,6 +37,18 @@ done
 addr="$(sed -n 's/^listening: //p' "$out/node.stdout")"
 [[ -n "$addr" ]] || { echo "the node did not start:"; cat "$out/node.log"; exit 1; }
 endpoint="http://$addr"
+
+filled=0
+while ((filled < prefill)); do
+    n=$((prefill - filled < chunk ? prefill - filled : chunk))
+    "$bin/atp-bench" run --endpoint "$endpoint" --node-pid "$node_pid" --json \
+        --scenario verify-envelope --concurrency 64 --warmup 0s --duration 60m --pool "$n" \
+        --envelope-lifetime 180m > "$out/prefill.json"
+    ok="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["report"]; print(r["successes"]); assert r["errors"] == 0, r["errors_by_code"]' "$out/prefill.json")"
+    filled=$((filled + ok))
+    rss="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["node_rss_bytes"] // 2**20)' "$out/prefill.json")"
+    echo "    prefill: $filled of $prefill nonces in the node's replay cache, node RSS ${rss} MiB"
+done
 
 echo "==> closed loop, for the rate ($(cut -d' ' -f1-3 /proc/loadavg))"
 "$bin/atp-bench" run --endpoint "$endpoint" --node-pid "$node_pid" --json \

@@ -96,6 +96,11 @@ struct RunArgs {
     /// Agents registered to send the envelopes.
     #[arg(long, default_value_t = 16)]
     agents: usize,
+    /// Validity window of the pre-signed envelopes; the whole run must fit in it, and the node
+    /// must allow it (`--envelope-max-lifetime`). A long one keeps their nonces in the node's
+    /// replay cache (scripts/replay-p99.sh fills the cache this way).
+    #[arg(long, default_value = "240s", value_parser = parse_duration)]
+    envelope_lifetime: Duration,
     /// Hot-set size of `resolve-cached`.
     #[arg(long, default_value_t = 64)]
     hot_set: usize,
@@ -202,6 +207,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         hot_set: args.hot_set,
         resolve_sample: args.resolve_sample,
         admin_token,
+        envelope_lifetime_ms: i64::try_from(args.envelope_lifetime.as_millis())
+            .context("--envelope-lifetime is too long")?,
         ..ScenarioOptions::default()
     };
     let channels = load::connect(&args.target.endpoints, args.target.connections).await?;
