@@ -42,6 +42,39 @@ pub const SERVICE_NAMES: &[&str] = &[
     v1::trust_service_server::SERVICE_NAME,
 ];
 
+/// Every `atp.v1` method, `package.Service/Method` (for example
+/// `atp.v1.IdentityService/Resolve`), with its gRPC type: `unary`, `client_stream`,
+/// `server_stream` or `bidi_stream`. Read once from [`FILE_DESCRIPTOR_SET`]; the one list that
+/// the node's per-call observation and the metrics use to tell a method from a client's string.
+pub fn method_types() -> &'static std::collections::HashMap<String, &'static str> {
+    static TYPES: std::sync::OnceLock<std::collections::HashMap<String, &'static str>> =
+        std::sync::OnceLock::new();
+    TYPES.get_or_init(|| {
+        use prost::Message as _;
+        let mut types = std::collections::HashMap::new();
+        // The set is compiled in by build.rs; a set that does not decode would fail every
+        // test that lists a method (tests/contract.rs).
+        let Ok(set) = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET) else {
+            return types;
+        };
+        for file in &set.file {
+            let package = file.package();
+            for service in &file.service {
+                for method in &service.method {
+                    let kind = match (method.client_streaming(), method.server_streaming()) {
+                        (false, false) => "unary",
+                        (true, false) => "client_stream",
+                        (false, true) => "server_stream",
+                        (true, true) => "bidi_stream",
+                    };
+                    types.insert(format!("{package}.{}/{}", service.name(), method.name()), kind);
+                }
+            }
+        }
+        types
+    })
+}
+
 pub mod status {
     //! The error model: a `tonic::Status` carrying one `google.rpc.ErrorInfo` detail.
     //!
@@ -91,9 +124,71 @@ pub mod status {
         error_info(status).map(|info| info.reason)
     }
 
+    /// Every gRPC status code, for [`code_name`] and [`code_of_name`].
+    const CODES: [Code; 17] = [
+        Code::Ok,
+        Code::Cancelled,
+        Code::Unknown,
+        Code::InvalidArgument,
+        Code::DeadlineExceeded,
+        Code::NotFound,
+        Code::AlreadyExists,
+        Code::PermissionDenied,
+        Code::ResourceExhausted,
+        Code::FailedPrecondition,
+        Code::Aborted,
+        Code::OutOfRange,
+        Code::Unimplemented,
+        Code::Internal,
+        Code::Unavailable,
+        Code::DataLoss,
+        Code::Unauthenticated,
+    ];
+
+    /// The canonical name of a gRPC code (`UNIMPLEMENTED`): what the node reports as the
+    /// outcome of a call that a status without an ATP reason answered (tonic's own refusals).
+    pub fn code_name(code: Code) -> &'static str {
+        match code {
+            Code::Ok => "OK",
+            Code::Cancelled => "CANCELLED",
+            Code::Unknown => "UNKNOWN",
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Code::NotFound => "NOT_FOUND",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::PermissionDenied => "PERMISSION_DENIED",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::FailedPrecondition => "FAILED_PRECONDITION",
+            Code::Aborted => "ABORTED",
+            Code::OutOfRange => "OUT_OF_RANGE",
+            Code::Unimplemented => "UNIMPLEMENTED",
+            Code::Internal => "INTERNAL",
+            Code::Unavailable => "UNAVAILABLE",
+            Code::DataLoss => "DATA_LOSS",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+
+    /// The gRPC code a canonical name ([`code_name`]) stands for.
+    pub fn code_of_name(name: &str) -> Option<Code> {
+        CODES.into_iter().find(|code| code_name(*code) == name)
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn every_code_has_one_name_and_back() {
+            let names: std::collections::HashSet<&str> =
+                CODES.iter().map(|c| code_name(*c)).collect();
+            assert_eq!(names.len(), CODES.len());
+            for code in CODES {
+                assert_eq!(code_of_name(code_name(code)), Some(code));
+                assert_eq!(Code::from_i32(code as i32), code);
+            }
+            assert_eq!(code_of_name("KEL_BAD_SIGNATURE"), None);
+        }
 
         #[test]
         fn reason_domain_and_metadata_round_trip() {

@@ -270,3 +270,19 @@ fn readme_lists_every_service_and_reason_code() {
     let unique: BTreeSet<&str> = reasons::ALL.iter().copied().collect();
     assert_eq!(unique.len(), reasons::ALL.len(), "duplicate reason code");
 }
+
+/// The method list the node's observation and the metrics rely on is read from the descriptor
+/// set: every service has its methods there, all unary, and nothing else is listed.
+#[test]
+fn method_types_list_every_method_of_every_service() {
+    let types = atp_grpc::method_types();
+    assert_eq!(types.get("atp.v1.IdentityService/Resolve"), Some(&"unary"));
+    assert_eq!(types.get("atp.v1.MessageService/VerifyEnvelope"), Some(&"unary"));
+    for service in atp_grpc::SERVICE_NAMES {
+        let count = types.keys().filter(|m| m.starts_with(&format!("{service}/"))).count();
+        assert!(count > 0, "{service} has no method in the descriptor set");
+    }
+    assert!(types.keys().all(|m| atp_grpc::SERVICE_NAMES.iter().any(|s| m.starts_with(s))));
+    assert!(types.values().all(|kind| *kind == "unary"), "{types:?}");
+    assert!(!types.contains_key("atp.v1.IdentityService/NoSuchMethod"));
+}

@@ -191,7 +191,8 @@ pub fn grpc_code(reason: &str) -> Code {
             Code::Unavailable
         }
         reasons::INTERNAL => Code::Internal,
-        _ => Code::InvalidArgument,
+        // A call that tonic refused itself is observed under its code's name (observe.rs).
+        other => atp_grpc::status::code_of_name(other).unwrap_or(Code::InvalidArgument),
     }
 }
 

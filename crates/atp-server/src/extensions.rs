@@ -262,12 +262,14 @@ pub trait RolePolicy: Send + Sync {
 /// The outcome of one RPC or HTTP request, for metrics.
 #[derive(Clone, Debug)]
 pub struct RpcEvent<'a> {
-    /// `atp.v1.IdentityService/SubmitEvent`, or `GET /1.0/identifiers` for HTTP.
+    /// `atp.v1.IdentityService/SubmitEvent` (`atp.v1.IdentityService/unmatched` for a path
+    /// that names no method), or `GET /1.0/identifiers` for HTTP.
     pub method: &'a str,
     /// The peer, when known.
     pub peer: Option<SocketAddr>,
-    /// `OK`, or the error's reason code; for HTTP, `OK` for a 2xx answer, else the status
-    /// code (`404`).
+    /// `OK`, or the error's reason code, or for a refusal without one (tonic's own) the gRPC
+    /// code's name (`UNIMPLEMENTED`, see `atp_grpc::status::code_name`); for HTTP, `OK` for a
+    /// 2xx answer, else the status code (`404`).
     pub outcome: &'a str,
     /// How long the call took.
     pub elapsed: Duration,

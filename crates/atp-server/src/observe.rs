@@ -7,7 +7,10 @@
 //! The outcome is read back from the answer, so it is exactly what the client sees: `OK`, or
 //! the reason code of the `ErrorInfo` that [`ServerError::to_status`](crate::error::ServerError)
 //! attached. A status without one (tonic's own refusals, such as a message over the size
-//! limit) is reported by its gRPC code name.
+//! limit) is reported by its gRPC code name ([`atp_grpc::status::code_name`]).
+//!
+//! A call is observed when it gets an answer. One that tonic's request timeout ends, or that
+//! the client cancels, drops this layer's future and is not observed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,10 +24,11 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use crate::extensions::RpcEvent;
 use crate::state::AppState;
 
-/// What an unknown method of a known service is reported as, after the service's name
-/// (`atp.v1.IdentityService/unmatched`): the method's name is the client's to choose, so it
-/// never becomes a metrics label. The service's name is bounded: only a known service's path
-/// reaches this layer.
+/// What a path that names no `atp.v1` method ([`atp_grpc::method_types`]) is reported as,
+/// after the service's name (`atp.v1.IdentityService/unmatched`), whoever answered it (tonic's
+/// UNIMPLEMENTED, or the rate limit before it): the method's name is the client's to choose,
+/// so it never becomes a metrics label. The service's name is bounded: only a known service's
+/// path reaches this layer.
 pub const UNMATCHED_METHOD: &str = "unmatched";
 
 /// Wraps a gRPC service so that each call is observed.
@@ -71,41 +75,22 @@ pub(crate) fn peer_of(extensions: &http::Extensions) -> Option<SocketAddr> {
 /// `OK`, the ATP reason code, or the gRPC code name, from the answer's headers. A unary
 /// success carries its status in the trailers, so no `grpc-status` header means success
 /// (every `atp.v1` method is unary).
-fn outcome_of(headers: &http::HeaderMap) -> (String, bool) {
+fn outcome_of(headers: &http::HeaderMap) -> String {
     match tonic::Status::from_header_map(headers) {
-        None => ("OK".to_owned(), false),
-        Some(status) if status.code() == tonic::Code::Ok => ("OK".to_owned(), false),
-        Some(status) => match atp_grpc::status::reason(&status) {
-            Some(reason) => (reason, false),
-            None => {
-                let unknown_method = status.code() == tonic::Code::Unimplemented;
-                (code_name(status.code()).to_owned(), unknown_method)
-            }
-        },
+        None => "OK".to_owned(),
+        Some(status) => atp_grpc::status::reason(&status)
+            .unwrap_or_else(|| atp_grpc::status::code_name(status.code()).to_owned()),
     }
 }
 
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "OK",
-        Cancelled => "CANCELLED",
-        Unknown => "UNKNOWN",
-        InvalidArgument => "INVALID_ARGUMENT",
-        DeadlineExceeded => "DEADLINE_EXCEEDED",
-        NotFound => "NOT_FOUND",
-        AlreadyExists => "ALREADY_EXISTS",
-        PermissionDenied => "PERMISSION_DENIED",
-        ResourceExhausted => "RESOURCE_EXHAUSTED",
-        FailedPrecondition => "FAILED_PRECONDITION",
-        Aborted => "ABORTED",
-        OutOfRange => "OUT_OF_RANGE",
-        Unimplemented => "UNIMPLEMENTED",
-        Internal => "INTERNAL",
-        Unavailable => "UNAVAILABLE",
-        DataLoss => "DATA_LOSS",
-        Unauthenticated => "UNAUTHENTICATED",
+/// The method a path names, or `<service>/unmatched` when it names none.
+fn method_of(path: &str) -> String {
+    let method = path.trim_start_matches('/');
+    if atp_grpc::method_types().contains_key(method) {
+        return method.to_owned();
     }
+    let service = method.split_once('/').map_or(method, |(service, _)| service);
+    format!("{service}/{UNMATCHED_METHOD}")
 }
 
 impl<S, B, ResBody> tower::Service<http::Request<B>> for Observed<S>
@@ -123,17 +108,13 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let started = Instant::now();
-        let method = request.uri().path().trim_start_matches('/').to_owned();
+        let method = method_of(request.uri().path());
         let peer = peer_of(request.extensions());
         let state = self.state.clone();
         let answer = self.inner.call(request);
         Box::pin(async move {
             let response = answer.await?;
-            let (outcome, unknown_method) = outcome_of(response.headers());
-            let method = match method.split_once('/') {
-                Some((service, _)) if unknown_method => format!("{service}/{UNMATCHED_METHOD}"),
-                _ => method,
-            };
+            let outcome = outcome_of(response.headers());
             state.extensions.observer.on_rpc(&RpcEvent {
                 method: &method,
                 peer,

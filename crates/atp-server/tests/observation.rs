@@ -114,5 +114,28 @@ async fn each_grpc_call_is_observed_once_with_the_outcome_the_client_sees() {
     let outcomes: Vec<&str> = seen.iter().map(|s| s.outcome.as_str()).collect();
     assert_eq!(outcomes.last(), Some(&"RATE_LIMITED"), "{seen:?}");
     assert!(seen.iter().all(|s| s.method == "atp.v1.AdminService/GetNodeInfo"), "{seen:?}");
+
+    // Over the limit, a path that names no method is refused by the rate limit before tonic
+    // routes it, and is still reported as unmatched: never by the client's string.
+    let mut limited = None;
+    for attempt in 0..ATTEMPTS {
+        let path = format!("/atp.v1.IdentityService/ClientChosen{attempt}");
+        let path = http::uri::PathAndQuery::try_from(path).unwrap();
+        let codec: tonic_prost::ProstCodec<pb::GetNodeInfoRequest, pb::GetNodeInfoResponse> =
+            tonic_prost::ProstCodec::default();
+        raw.ready().await.unwrap();
+        let refused = raw
+            .unary(tonic::Request::new(pb::GetNodeInfoRequest {}), path, codec)
+            .await
+            .unwrap_err();
+        if reason(&refused) == "RATE_LIMITED" {
+            limited = Some(refused);
+            break;
+        }
+    }
+    assert!(limited.is_some(), "no call to an unknown method was limited");
+    let seen = recorder.take();
+    assert!(seen.iter().all(|s| s.method == unmatched), "{seen:?}");
+    assert_eq!(seen.last().map(|s| s.outcome.as_str()), Some("RATE_LIMITED"), "{seen:?}");
     node.stop().await;
 }

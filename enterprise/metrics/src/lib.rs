@@ -109,30 +109,6 @@ impl MetricsConfig {
     }
 }
 
-/// gRPC method facts from the descriptors: `(grpc_service, grpc_method)` -> `grpc_type`.
-fn method_types() -> HashMap<String, &'static str> {
-    use prost::Message as _;
-    let mut types = HashMap::new();
-    let Ok(set) = prost_types::FileDescriptorSet::decode(atp_grpc::FILE_DESCRIPTOR_SET) else {
-        return types;
-    };
-    for file in &set.file {
-        let package = file.package();
-        for service in &file.service {
-            for method in &service.method {
-                let kind = match (method.client_streaming(), method.server_streaming()) {
-                    (false, false) => "unary",
-                    (true, false) => "client_stream",
-                    (false, true) => "server_stream",
-                    (true, true) => "bidi_stream",
-                };
-                types.insert(format!("{package}.{}/{}", service.name(), method.name()), kind);
-            }
-        }
-    }
-    types
-}
-
 /// A label value taken from an event: kept when short and made of `[A-Za-z0-9_.:-]`, else
 /// `other` (so that nothing unbounded or personal becomes a label).
 fn bounded_label(value: &str) -> &str {
@@ -205,7 +181,7 @@ pub struct Metrics {
     grpc: GrpcMetrics,
     http: HttpMetrics,
     domain: DomainMetrics,
-    method_types: HashMap<String, &'static str>,
+    method_types: &'static HashMap<String, &'static str>,
     /// When the last checkpoint was signed (Unix milliseconds; 0 = none seen yet).
     last_checkpoint_ms: AtomicI64,
 }
@@ -426,7 +402,7 @@ impl Metrics {
             grpc,
             http,
             domain,
-            method_types: method_types(),
+            method_types: atp_grpc::method_types(),
             last_checkpoint_ms: AtomicI64::new(0),
         })
     }

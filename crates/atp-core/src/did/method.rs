@@ -92,7 +92,9 @@ pub fn lookup(did: &str) -> Option<&'static dyn DidMethod> {
 pub fn method_of(did: &str) -> Result<&'static dyn DidMethod, CoreError> {
     validate_did(did)?;
     let method = lookup(did).ok_or_else(|| {
-        CoreError::DidMethodNotSupported(did.split(':').nth(1).unwrap_or_default().to_owned())
+        // The method name is the caller's text: quote at most 64 characters of it.
+        let name: String = did.split(':').nth(1).unwrap_or_default().chars().take(64).collect();
+        CoreError::DidMethodNotSupported(name)
     })?;
     method.check(did)?;
     Ok(method)
