@@ -10,6 +10,10 @@
 # network like any client (closed-loop VerifyEnvelope of envelopes valid for 3 hours, signed
 # and sent in chunks of PREFILL_CHUNK so that the client's memory stays bounded), then runs
 # the series against the full cache.
+#
+# PROBE=1 also samples, during each run, the node's CPU and thread states and how late a
+# sleeping probe wakes, per 100 ms, into probe-N.log (scripts/stall_probe.py): whether a tail
+# came from the node computing, the node waiting, or the machine.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
@@ -55,15 +59,39 @@ echo "==> closed loop, for the rate ($(cut -d' ' -f1-3 /proc/loadavg))"
     --scenario verify-envelope --concurrency 64 --duration "$duration" > "$out/closed.json"
 half="$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["report"]["throughput_per_s"]/2))' "$out/closed.json")"
 echo "    half of the closed-loop rate: $half/s"
+# The node's minor page faults, CPU time and context switches over a run, from /proc: a tail
+# that comes with faults or involuntary switches points at memory or the scheduler, not the code.
+node_counters() {
+    python3 - "$node_pid" <<'PY'
+import os, sys
+pid = sys.argv[1]
+f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+ctx = {"voluntary_ctxt_switches": 0, "nonvoluntary_ctxt_switches": 0}
+for task in os.listdir(f"/proc/{pid}/task"):
+    for line in open(f"/proc/{pid}/task/{task}/status"):
+        name = line.split(":")[0]
+        if name in ctx:
+            ctx[name] += int(line.split()[1])
+print(f[7], f[9], int(f[11]) + int(f[12]), ctx["voluntary_ctxt_switches"], ctx["nonvoluntary_ctxt_switches"])
+PY
+}
 for i in $(seq "$runs"); do
+    before="$(node_counters)"
+    if [[ -n "${PROBE:-}" ]]; then
+        python3 crates/atp-bench/scripts/stall_probe.py "$node_pid" "$out/probe-$i.log" 30 &
+    fi
     "$bin/atp-bench" run --endpoint "$endpoint" --node-pid "$node_pid" --json \
         --scenario verify-envelope --rate "$half" --duration "$duration" > "$out/open-$i.json"
-    python3 - "$out/open-$i.json" "$i" <<'PY'
+    after="$(node_counters)"
+    python3 - "$out/open-$i.json" "$i" "$before" "$after" <<'PY'
 import json, sys
 o = json.load(open(sys.argv[1])); r = o["report"]; l = r["latency_us"]
+b, a = (list(map(int, x.split())) for x in sys.argv[3:5])
+minflt, majflt, ticks, vcs, ivcs = (y - x for x, y in zip(b, a))
 print(f"    run {sys.argv[2]:>2}: {r['throughput_per_s']:.0f}/s errors={r['errors']} "
       f"p50={l['p50']/1000:.2f}ms p99={l['p99']/1000:.2f}ms p99.9={l['p999']/1000:.2f}ms "
-      f"max={l['max']/1000:.2f}ms rss={o['node_rss_bytes']/2**20:.0f}MiB")
+      f"max={l['max']/1000:.2f}ms rss={o['node_rss_bytes']/2**20:.0f}MiB "
+      f"node: cpu={ticks}ticks minflt={minflt} majflt={majflt} cs={vcs}+{ivcs}inv")
 PY
 done
 echo "==> done; JSON in $out"

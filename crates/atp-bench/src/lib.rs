@@ -14,8 +14,8 @@
 //! - [`populate`]: fills a node with N identities through many concurrent `SubmitEvent`s (the
 //!   node's group commit batches them), for scale runs.
 //! - [`process`]: the resident memory of a process (the node), read from `/proc`.
-//! - [`replay_cache`]: insertion latency of the replay cache while it fills to N entries, for the
-//!   cache in use and, in the same run, the single-map design it replaced.
+//! - [`replay_cache`]: insertion latency and memory per entry of the replay cache while it fills
+//!   to N entries, for the cache in use and, in the same run, the two designs it replaced.
 //!
 //! The binary (`src/main.rs`) only parses arguments and prints.
 #![forbid(unsafe_code)]

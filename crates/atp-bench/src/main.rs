@@ -28,8 +28,8 @@ enum Command {
     Raw(RawArgs),
     /// Fill a node with N identities, quickly (many concurrent submissions).
     Populate(PopulateArgs),
-    /// Insertion latency of the replay cache while it fills to N entries: the cache in use and
-    /// the single-map design it replaced, in the same run.
+    /// Insertion latency and memory of the replay cache while it fills to N entries: the cache
+    /// in use and the two designs it replaced, in the same run.
     ReplayCache(ReplayCacheArgs),
 }
 
@@ -44,6 +44,11 @@ struct ReplayCacheArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Measure this implementation only, in this process. Without it, each implementation is
+    /// measured in a child process of its own, so that each memory figure starts from a clean
+    /// heap.
+    #[arg(long, value_enum)]
+    implementation: Option<atp_bench::replay_cache::ReplayImpl>,
 }
 
 #[derive(Args)]
@@ -264,17 +269,38 @@ fn mib(bytes: u64) -> f64 {
 }
 
 fn replay_cache_command(args: ReplayCacheArgs) -> anyhow::Result<()> {
-    use atp_bench::replay_cache::{self, ReplayImpl};
-    let mut reports = Vec::new();
-    for implementation in [ReplayImpl::Sharded, ReplayImpl::SingleMap] {
-        let r = replay_cache::measure(implementation, args.entries, args.threads)?;
-        if !args.json {
-            println!("{r}");
+    use atp_bench::replay_cache::{self, ReplayImpl, ReplayReport};
+    let reports = match args.implementation {
+        Some(implementation) => {
+            vec![replay_cache::measure(implementation, args.entries, args.threads)?]
         }
-        reports.push(r);
-    }
+        None => {
+            let me = std::env::current_exe().context("locating atp-bench")?;
+            let mut reports = Vec::new();
+            for implementation in ReplayImpl::ALL {
+                let name = serde_json::to_value(implementation)?;
+                let name = name.as_str().context("implementation name")?;
+                let output = std::process::Command::new(&me)
+                    .args(["replay-cache", "--json", "--implementation", name])
+                    .args(["--entries", &args.entries.to_string()])
+                    .args(["--threads", &args.threads.to_string()])
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .with_context(|| format!("running {}", me.display()))?;
+                anyhow::ensure!(output.status.success(), "measuring {name}: {}", output.status);
+                let one: Vec<ReplayReport> = serde_json::from_slice(&output.stdout)?;
+                if !args.json {
+                    one.iter().for_each(|r| println!("{r}"));
+                }
+                reports.extend(one);
+            }
+            reports
+        }
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else if args.implementation.is_some() {
+        reports.iter().for_each(|r| println!("{r}"));
     }
     Ok(())
 }

@@ -1,22 +1,27 @@
 //! Replay caches: a record of `(sender, nonce)` pairs seen, each kept until the last instant at
 //! which its envelope (or presentation challenge) could still be accepted.
 //!
-//! [`InMemoryReplayCache`] is built so that no insertion ever waits for a large table to grow.
-//! An earlier version kept one `HashMap` keyed by `(String, nonce)` under one mutex: when the map
-//! doubled, every entry was rehashed while the lock was held, and the verifications queued
-//! behind it. At half load that showed as p99 spikes of 46 and 180 ms in the runs where the map
-//! grew, and with millions of entries a pause would last seconds. Now:
+//! [`InMemoryReplayCache`] is built so that no insertion ever waits for a large table to grow,
+//! and so that a cache of millions of entries stays small. An earlier version kept one
+//! `HashMap` keyed by `(String, nonce)` under one mutex: when the map doubled, every entry was
+//! rehashed while the lock was held, and the verifications queued behind it. At half load that
+//! showed as p99 spikes of 46 and 180 ms in the runs where the map grew, and with millions of
+//! entries a pause would last seconds. Now:
 //!
-//! - an entry is a 128-bit digest, SHA-256(u32 len ‖ sender ‖ nonce) truncated: no allocation per
-//!   entry, and a key that an attacker cannot steer (a false "replayed" needs a 128-bit
-//!   collision);
-//! - entries are spread over [`SHARDS`] shards, each with its own lock, map and expiry order, so a
-//!   map that grows holds 1/[`SHARDS`] of the entries and other shards go on meanwhile;
-//! - expiry stays exact (an entry goes as soon as `keep_until < now`) and the capacity stays one
-//!   global bound, counted atomically; when the cache looks full, every shard is purged before
-//!   the answer is [`ReplayCheck::Full`].
+//! - an entry is a 128-bit digest, SHA-256(u32 len ‖ sender ‖ nonce) truncated, and its expiry:
+//!   24 bytes, no allocation per entry, and a key that an attacker cannot steer (a false
+//!   "replayed" needs a 128-bit collision);
+//! - entries are spread over [`SHARDS`] shards, each with its own lock and table, so a table that
+//!   grows holds 1/[`SHARDS`] of the entries and other shards go on meanwhile;
+//! - there is no expiry index. A shard knows its earliest expiry and sweeps its own table once
+//!   that has passed, at most once per [`SWEEP_INTERVAL_MS`]; a second index ordered by expiry
+//!   (a `BTreeMap`, as an earlier version had) more than doubled the memory per entry and put
+//!   several more cache misses on every insertion;
+//! - the answer is still exact: an entry whose `keep_until` has passed counts as absent whether
+//!   or not it has been swept, and before the answer is [`ReplayCheck::Full`] every shard is swept,
+//!   so the capacity is one global bound on *unexpired* entries, counted atomically.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
@@ -28,6 +33,12 @@ pub const NONCE_LEN: usize = 16;
 
 /// How many independent shards an [`InMemoryReplayCache`] has.
 pub const SHARDS: usize = 512;
+
+/// The least time (ms) between two sweeps of one shard's expired entries in the course of
+/// insertions. A sweep walks the shard's whole table (about capacity / [`SHARDS`] entries), so
+/// this bounds its cost to one walk per shard per interval; an expired entry that waits for its
+/// sweep is already treated as absent.
+pub const SWEEP_INTERVAL_MS: i64 = 1_000;
 
 /// The outcome of [`ReplayCache::check_and_insert`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,8 +66,9 @@ pub trait ReplayCache: Send + Sync {
     ) -> ReplayCheck;
 }
 
-/// An entry: the digest of `(sender, nonce)`.
-type Key = u128;
+/// An entry's key: the digest of `(sender, nonce)`, as two words so that an entry (key and
+/// expiry) is 24 bytes with 8-byte alignment rather than 32 with a `u128`'s 16.
+type Key = [u64; 2];
 
 fn key_of(sender: &str, nonce: &[u8; NONCE_LEN]) -> Key {
     let mut h = Sha256::new();
@@ -64,43 +76,58 @@ fn key_of(sender: &str, nonce: &[u8; NONCE_LEN]) -> Key {
     h.update(sender.as_bytes());
     h.update(nonce);
     let digest = h.finalize();
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&digest[..16]);
-    u128::from_be_bytes(first)
+    let mut high = [0u8; 8];
+    let mut low = [0u8; 8];
+    high.copy_from_slice(&digest[..8]);
+    low.copy_from_slice(&digest[8..16]);
+    [u64::from_be_bytes(high), u64::from_be_bytes(low)]
 }
 
-#[derive(Default)]
 struct Shard {
-    /// Digest → (keep_until, insertion id).
-    entries: HashMap<Key, (i64, u64)>,
-    /// (keep_until, insertion id) → digest, oldest expiry first.
-    by_expiry: BTreeMap<(i64, u64), Key>,
-    next_id: u64,
+    /// Digest → keep_until.
+    entries: HashMap<Key, i64>,
+    /// No entry expires before this instant (the least `keep_until`, or `i64::MAX` if empty).
+    earliest_expiry: i64,
+    /// When this shard was last swept in the course of an insertion.
+    last_sweep: i64,
 }
 
-impl Shard {
-    /// Drops the entries with `keep_until < now`; returns how many.
-    fn purge(&mut self, now: i64) -> usize {
-        let mut dropped = 0;
-        while let Some(entry) = self.by_expiry.first_entry() {
-            if entry.key().0 >= now {
-                break;
-            }
-            let key = entry.remove();
-            self.entries.remove(&key);
-            dropped += 1;
-        }
-        dropped
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { entries: HashMap::new(), earliest_expiry: i64::MAX, last_sweep: i64::MIN }
     }
 }
 
-/// A bounded in-memory [`ReplayCache`]: at most `capacity` entries, expired entries evicted
-/// first; when every entry is unexpired a new one is refused ([`ReplayCheck::Full`]). Sharded,
-/// so that no insertion waits for a whole table to grow (see the module documentation).
+impl Shard {
+    /// Drops the entries with `keep_until < now` (if any can have expired); returns how many.
+    fn sweep(&mut self, now: i64) -> usize {
+        if self.earliest_expiry >= now {
+            return 0;
+        }
+        let before = self.entries.len();
+        let mut earliest = i64::MAX;
+        self.entries.retain(|_, keep_until| {
+            let keep = *keep_until >= now;
+            if keep {
+                earliest = earliest.min(*keep_until);
+            }
+            keep
+        });
+        self.earliest_expiry = earliest;
+        self.last_sweep = now;
+        before - self.entries.len()
+    }
+}
+
+/// A bounded in-memory [`ReplayCache`]: at most `capacity` unexpired entries; when every entry
+/// is unexpired a new one is refused ([`ReplayCheck::Full`]). Sharded, so that no insertion
+/// waits for a whole table to grow, and about 24–50 bytes per entry (see the module
+/// documentation).
 ///
 /// Size it for the expected rate × (max lifetime + max skew).
 pub struct InMemoryReplayCache {
     capacity: usize,
+    /// Entries held, swept or not (an expired one leaves at its shard's next sweep).
     len: AtomicUsize,
     /// The latest `now` an insertion was made with, for [`InMemoryReplayCache::len`].
     latest_now: AtomicI64,
@@ -125,7 +152,7 @@ impl InMemoryReplayCache {
 
     /// The number of entries held that had not expired at the latest insertion's time.
     pub fn len(&self) -> usize {
-        self.purge_all(self.latest_now.load(Ordering::Relaxed));
+        self.sweep_all(self.latest_now.load(Ordering::Relaxed));
         self.len.load(Ordering::SeqCst)
     }
 
@@ -136,21 +163,22 @@ impl InMemoryReplayCache {
 
     fn lock(&self, index: usize) -> std::sync::MutexGuard<'_, Shard> {
         // A panic while holding the lock cannot leave a shard inconsistent in a way that
-        // matters here (its two maps are updated together), so recover from poisoning.
+        // matters here (the earliest expiry is only ever too early, which costs a sweep), so
+        // recover from poisoning.
         self.shards[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn purge_shard(&self, shard: &mut Shard, now: i64) {
-        let dropped = shard.purge(now);
+    fn sweep_shard(&self, shard: &mut Shard, now: i64) {
+        let dropped = shard.sweep(now);
         if dropped > 0 {
             self.len.fetch_sub(dropped, Ordering::SeqCst);
         }
     }
 
-    fn purge_all(&self, now: i64) {
+    fn sweep_all(&self, now: i64) {
         for index in 0..self.shards.len() {
             let mut shard = self.lock(index);
-            self.purge_shard(&mut shard, now);
+            self.sweep_shard(&mut shard, now);
         }
     }
 }
@@ -175,28 +203,39 @@ impl ReplayCache for InMemoryReplayCache {
         self.latest_now.fetch_max(now, Ordering::Relaxed);
         let key = key_of(sender, nonce);
         // The digest is uniform, so its low bits pick a shard evenly.
-        let index = (key as usize) % self.shards.len();
+        let index = (key[1] as usize) % self.shards.len();
         for attempt in 0..2 {
             {
-                let mut shard = self.lock(index);
-                self.purge_shard(&mut shard, now);
-                if shard.entries.contains_key(&key) {
-                    return ReplayCheck::Replayed;
+                let mut guard = self.lock(index);
+                let shard = &mut *guard;
+                if shard.last_sweep.saturating_add(SWEEP_INTERVAL_MS) <= now {
+                    self.sweep_shard(shard, now);
+                }
+                match shard.entries.get_mut(&key) {
+                    Some(held) if *held >= now => return ReplayCheck::Replayed,
+                    Some(held) => {
+                        // Seen, but expired and not yet swept: as good as absent. The slot is
+                        // reused, so the count does not change.
+                        *held = keep_until;
+                        shard.earliest_expiry = shard.earliest_expiry.min(keep_until);
+                        return ReplayCheck::Fresh;
+                    }
+                    None => {}
                 }
                 if self.len.fetch_add(1, Ordering::SeqCst) < self.capacity {
-                    let id = shard.next_id;
-                    shard.next_id = shard.next_id.wrapping_add(1);
-                    shard.entries.insert(key, (keep_until, id));
-                    shard.by_expiry.insert((keep_until, id), key);
+                    shard.entries.insert(key, keep_until);
+                    shard.earliest_expiry = shard.earliest_expiry.min(keep_until);
                     return ReplayCheck::Fresh;
                 }
                 self.len.fetch_sub(1, Ordering::SeqCst);
+                // Looks full: this shard's own expired entries go first.
+                self.sweep_shard(shard, now);
             }
-            // Looks full: expired entries may still sit in shards nobody touched lately. Purge
-            // them all (without holding this shard's lock, so that two purges cannot deadlock)
-            // and try once more.
+            // Expired entries may still sit in shards nobody touched lately. Sweep them all
+            // (without holding this shard's lock, so that two sweeps cannot deadlock) and try
+            // once more.
             if attempt == 0 {
-                self.purge_all(now);
+                self.sweep_all(now);
             }
         }
         ReplayCheck::Full
@@ -264,5 +303,78 @@ mod tests {
         // At t = 101 every earlier entry has expired, wherever it sits.
         assert_eq!(cache.check_and_insert("did:x:a", &nonce(2, 0), 300, 101), ReplayCheck::Fresh);
         assert_eq!(cache.len(), 1);
+    }
+
+    /// An entry whose time has passed counts as absent before any sweep has dropped it; the
+    /// count stays exact (its slot is reused), and `len` sweeps.
+    #[test]
+    fn expired_entries_are_absent_before_their_sweep() {
+        let cache = InMemoryReplayCache::new(8);
+        assert_eq!(cache.check_and_insert("did:x:a", &nonce(1, 1), 100, 0), ReplayCheck::Fresh);
+        assert_eq!(
+            cache.check_and_insert("did:x:a", &nonce(1, 1), 100, 100),
+            ReplayCheck::Replayed
+        );
+        // Every shard was just swept, so none sweeps again at 101: the answer must not depend on
+        // whether the sweep ran.
+        for shard in cache.shards.iter() {
+            shard.lock().unwrap().last_sweep = 100;
+        }
+        assert_eq!(cache.check_and_insert("did:x:a", &nonce(1, 1), 500, 101), ReplayCheck::Fresh);
+        assert_eq!(
+            cache.check_and_insert("did:x:a", &nonce(1, 1), 500, 102),
+            ReplayCheck::Replayed
+        );
+        assert_eq!(cache.len(), 1);
+    }
+
+    /// Expired entries leave their shard's table at a sweep, at most one sweep per interval
+    /// per shard; an entry not yet expired is never dropped by a sweep.
+    #[test]
+    fn sweeps_drop_only_expired_entries() {
+        let cache = InMemoryReplayCache::new(100_000);
+        let total = (SHARDS * 8) as u64;
+        for i in 0..total {
+            // Half the entries are kept until 1 000, half until 10 000.
+            let keep = if i % 2 == 0 { 1_000 } else { 10_000 };
+            assert_eq!(
+                cache.check_and_insert("did:x:a", &nonce(3, i), keep, 0),
+                ReplayCheck::Fresh
+            );
+        }
+        let held = |cache: &InMemoryReplayCache| -> usize {
+            cache.shards.iter().map(|s| s.lock().unwrap().entries.len()).sum()
+        };
+        assert_eq!(held(&cache), total as usize);
+        // At 1 001 the first half has expired. Insertions sweep the shards they touch.
+        for i in 0..total {
+            cache.check_and_insert("did:x:b", &nonce(4, i), 10_000, 1_001 + SWEEP_INTERVAL_MS);
+        }
+        let after = held(&cache);
+        assert!(after < (total + total / 2 + total / 4) as usize, "{after} entries still held");
+        assert_eq!(cache.len(), (total + total / 2) as usize);
+        assert_eq!(held(&cache), (total + total / 2) as usize, "len() sweeps every shard");
+        // Everything left is kept until 10 000 and is still there.
+        for i in (1..total).step_by(2) {
+            assert_eq!(
+                cache.check_and_insert("did:x:a", &nonce(3, i), 10_000, 9_000),
+                ReplayCheck::Replayed
+            );
+        }
+    }
+
+    /// A full cache answers `Full` however the insertions are timed, and frees room as soon as
+    /// entries expire, even in a shard swept a moment ago.
+    #[test]
+    fn full_is_exact_right_after_a_sweep() {
+        let cache = InMemoryReplayCache::new(2);
+        assert_eq!(cache.check_and_insert("did:x:a", &nonce(5, 1), 10, 0), ReplayCheck::Fresh);
+        assert_eq!(cache.check_and_insert("did:x:a", &nonce(5, 2), 20, 0), ReplayCheck::Fresh);
+        assert_eq!(cache.check_and_insert("did:x:a", &nonce(5, 3), 30, 5), ReplayCheck::Full);
+        // t = 11: the first entry has expired, though no sweep interval has passed.
+        assert_eq!(cache.check_and_insert("did:x:a", &nonce(5, 3), 30, 11), ReplayCheck::Fresh);
+        assert_eq!(cache.check_and_insert("did:x:a", &nonce(5, 4), 30, 12), ReplayCheck::Full);
+        assert_eq!(cache.check_and_insert("did:x:a", &nonce(5, 4), 30, 21), ReplayCheck::Fresh);
+        assert_eq!(cache.check_and_insert("did:x:a", &nonce(5, 2), 30, 21), ReplayCheck::Full);
     }
 }
