@@ -342,18 +342,34 @@ mod tests {
                 ReplayCheck::Fresh
             );
         }
+        // One more per shard's worth, kept exactly until the instant of the sweeps below: at
+        // that instant they are still valid and must survive.
+        let sweep_at = 1_001 + SWEEP_INTERVAL_MS;
+        for i in 0..SHARDS as u64 {
+            assert_eq!(
+                cache.check_and_insert("did:x:c", &nonce(6, i), sweep_at, 0),
+                ReplayCheck::Fresh
+            );
+        }
+        let total_edge = SHARDS;
         let held = |cache: &InMemoryReplayCache| -> usize {
             cache.shards.iter().map(|s| s.lock().unwrap().entries.len()).sum()
         };
-        assert_eq!(held(&cache), total as usize);
+        assert_eq!(held(&cache), total as usize + total_edge);
         // At 1 001 the first half has expired. Insertions sweep the shards they touch.
         for i in 0..total {
-            cache.check_and_insert("did:x:b", &nonce(4, i), 10_000, 1_001 + SWEEP_INTERVAL_MS);
+            cache.check_and_insert("did:x:b", &nonce(4, i), 10_000, sweep_at);
         }
-        let after = held(&cache);
+        let after = held(&cache) - total_edge;
         assert!(after < (total + total / 2 + total / 4) as usize, "{after} entries still held");
-        assert_eq!(cache.len(), (total + total / 2) as usize);
-        assert_eq!(held(&cache), (total + total / 2) as usize, "len() sweeps every shard");
+        assert_eq!(cache.len(), (total + total / 2) as usize + total_edge);
+        assert_eq!(held(&cache), (total + total / 2) as usize + total_edge, "len() sweeps");
+        for i in 0..SHARDS as u64 {
+            assert_eq!(
+                cache.check_and_insert("did:x:c", &nonce(6, i), sweep_at, sweep_at),
+                ReplayCheck::Replayed
+            );
+        }
         // Everything left is kept until 10 000 and is still there.
         for i in (1..total).step_by(2) {
             assert_eq!(
