@@ -8,8 +8,8 @@ use crate::output::{
     CliError, Colour, note, paint, print_json, read_input, read_json, spinner, write_output,
 };
 use crate::{
-    AdminCommand, AnchorsCommand, Cli, Command, EXIT_OK, IdCommand, LogCommand, OutcomeArg,
-    PurposeArg, ReceiptCommand, SeverityArg, TrustCommand, VcCommand,
+    AdminCommand, AdminTrustCommand, AnchorsCommand, Cli, Command, EXIT_OK, IdCommand, LogCommand,
+    OutcomeArg, PurposeArg, ReceiptCommand, SeverityArg, TrustCommand, VcCommand,
 };
 
 /// Runs the command; returns the exit code (errors carry theirs, see [`CliError::exit_code`]).
@@ -116,6 +116,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Admin(AdminCommand::Roles(c)) => {
             admin_token(&cli, &agent).await?;
             crate::roles::run(&agent, c, json).await
+        }
+        Command::Admin(AdminCommand::Trust(c)) => {
+            admin_token(&cli, &agent).await?;
+            admin_trust(&agent, c, json).await
         }
         Command::Completions { .. } | Command::Crypto(_) | Command::Login(_) | Command::Logout => {
             unreachable!("handled before connecting")
@@ -305,6 +309,94 @@ async fn vc(cli: &Cli, agent: &Agent, command: &VcCommand, json: bool) -> Result
     Ok(EXIT_OK)
 }
 
+/// Evidence the node would refuse under one of its rules (say `EVIDENCE_SELF`), which the SDK
+/// refuses before sending it: exit 3 with the node's code, as if the node had answered, so that
+/// the outcome does not depend on where the rule was checked.
+fn rule_refused(e: atp::Error) -> CliError {
+    match e {
+        atp::Error::Protocol(p) => {
+            CliError::Refused { code: p.code().to_owned(), message: p.to_string() }
+        }
+        other => CliError::Sdk(other),
+    }
+}
+
+async fn admin_trust(
+    agent: &Agent,
+    command: &AdminTrustCommand,
+    json: bool,
+) -> Result<u8, CliError> {
+    match command {
+        AdminTrustCommand::Recompute => {
+            let r = agent.recompute_trust().await?;
+            if json {
+                print_json(&json!({
+                    "computedAt": r.computed_at_unix_ms,
+                    "agents": r.agents,
+                    "edges": r.edges,
+                    "iterations": r.iterations,
+                    "levelCounts": r.level_counts,
+                    "durationMs": r.duration_ms,
+                }));
+            } else {
+                let levels: Vec<String> = r
+                    .level_counts
+                    .iter()
+                    .enumerate()
+                    .map(|(level, n)| format!("level {level}: {n}"))
+                    .collect();
+                println!(
+                    "computed at {} in {} ms: {} agents, {} edges, {} iterations; {}",
+                    r.computed_at_unix_ms,
+                    r.duration_ms,
+                    r.agents,
+                    r.edges,
+                    r.iterations,
+                    levels.join(", ")
+                );
+            }
+        }
+        AdminTrustCommand::Config => {
+            let c = agent.trust_config().await?;
+            let ms = |v: i64| Value::String(format!("{v}ms"));
+            // The keys and units of the node's `[trust]` section (docs/operations.md), so that
+            // the text form pastes into a configuration file.
+            let keys: [(&str, Value); 18] = [
+                ("recompute_interval", ms(c.recompute_interval_ms)),
+                ("proof_ttl", ms(c.proof_ttl_ms)),
+                ("damping", json!(c.damping)),
+                ("max_iterations", json!(c.max_iterations)),
+                ("tolerance", json!(c.tolerance)),
+                ("half_life", ms(c.half_life_ms)),
+                ("endorsement_weight", json!(c.endorsement_weight)),
+                ("receipt_weight", json!(c.receipt_weight)),
+                ("credential_weight", json!(c.credential_weight)),
+                ("incident_weights", json!(c.incident_weights)),
+                ("negative_multiplier", json!(c.negative_multiplier)),
+                ("issuer_prior_weight", json!(c.issuer_prior_weight)),
+                ("score_half_units", json!(c.score_half_units)),
+                ("level_thresholds", json!(c.level_thresholds)),
+                ("incident_open", ms(c.incident_open_ms)),
+                ("incident_reporter_min_level", json!(c.incident_reporter_min_level)),
+                ("explain_max_depth", json!(c.explain_max_depth)),
+                ("explain_max_steps", json!(c.explain_max_steps)),
+            ];
+            if json {
+                let object: serde_json::Map<String, Value> =
+                    keys.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                print_json(&Value::Object(object));
+            } else {
+                println!("[trust]");
+                for (key, value) in keys {
+                    // A JSON number, string (no escapes here) or array of numbers is TOML too.
+                    println!("{key} = {value}");
+                }
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
 /// The node's verdict that a credential does not verify is exit 1, like a local failure.
 fn node_refused(e: atp::Error) -> CliError {
     match e {
@@ -440,6 +532,9 @@ async fn trust(agent: &Agent, command: &TrustCommand, json: bool) -> Result<u8, 
                     "evidenceCount": t.proof.claims.evidence_count,
                     "validUntil": t.proof.valid_until,
                     "gates": t.gates,
+                    "rawScore": t.raw_score,
+                    "penalty": t.penalty,
+                    "computedAt": t.proof.claims.computed_at_ms,
                     "proofVerified": true,
                 }));
             } else {
@@ -459,9 +554,16 @@ async fn trust(agent: &Agent, command: &TrustCommand, json: bool) -> Result<u8, 
                     .iter()
                     .map(|p| json!({"contribution": p.contribution, "edges": p.edges.iter().map(|h| json!({"from": h.from_did, "to": h.to_did, "weight": h.weight})).collect::<Vec<_>>()}))
                     .collect();
-                print_json(
-                    &json!({"did": e.did, "level": e.level, "score": e.score, "gates": e.gates, "paths": paths}),
-                );
+                print_json(&json!({
+                    "did": e.did,
+                    "level": e.level,
+                    "score": e.score,
+                    "rawScore": e.raw_score,
+                    "penalty": e.penalty,
+                    "computedAt": e.computed_at_unix_ms,
+                    "gates": e.gates,
+                    "paths": paths,
+                }));
             } else {
                 println!("level {} score {:.6} gates {:?}", e.level, e.score, e.gates);
                 for p in &e.paths {
@@ -472,7 +574,7 @@ async fn trust(agent: &Agent, command: &TrustCommand, json: bool) -> Result<u8, 
         }
         TrustCommand::Endorse { did, capability } => {
             did_arg(did)?;
-            receipt_out(&agent.endorse(did, capability.as_deref()).await?);
+            receipt_out(&agent.endorse(did, capability.as_deref()).await.map_err(rule_refused)?);
         }
         TrustCommand::Report { did, severity, capability } => {
             did_arg(did)?;
@@ -481,7 +583,12 @@ async fn trust(agent: &Agent, command: &TrustCommand, json: bool) -> Result<u8, 
                 SeverityArg::Medium => Severity::Medium,
                 SeverityArg::High => Severity::High,
             };
-            receipt_out(&agent.report_incident(did, severity, capability.as_deref()).await?);
+            receipt_out(
+                &agent
+                    .report_incident(did, severity, capability.as_deref())
+                    .await
+                    .map_err(rule_refused)?,
+            );
         }
         TrustCommand::Receipt(ReceiptCommand::Start { with, capability, outcome, output }) => {
             did_arg(with)?;

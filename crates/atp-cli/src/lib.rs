@@ -332,6 +332,19 @@ pub enum AdminCommand {
     /// RBAC role bindings (enterprise `[rbac]`).
     #[command(subcommand)]
     Roles(roles::RolesCommand),
+    /// The node's trust computation.
+    #[command(subcommand)]
+    Trust(AdminTrustCommand),
+}
+
+/// `atp admin trust …`
+#[derive(Debug, Subcommand)]
+pub enum AdminTrustCommand {
+    /// Compute the trust snapshot now and wait for it; prints its time, size and level counts.
+    Recompute,
+    /// Print the trust model's constants the node uses, as a `[trust]` section for its
+    /// configuration file (with --json: one object, the same keys).
+    Config,
 }
 
 /// `atp admin anchors …`

@@ -20,6 +20,15 @@ pub enum CliError {
         /// What failed.
         message: String,
     },
+    /// A request that breaks a rule the node enforces, refused before it was sent, with the
+    /// node's code (exit 3, as the node's own refusal would be).
+    #[error("{message}")]
+    Refused {
+        /// The node's stable code, e.g. `EVIDENCE_SELF`.
+        code: String,
+        /// What was refused.
+        message: String,
+    },
     /// An error from the SDK; its kind picks the exit code.
     #[error("{0}")]
     Sdk(#[from] atp::Error),
@@ -55,6 +64,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Invalid { .. } => EXIT_INVALID,
+            CliError::Refused { .. } => EXIT_NODE,
             CliError::Io { .. } => EXIT_LOCAL,
             // A stored login that has to be renewed is local state, like a stale key file.
             CliError::Login { code: "LOGIN_REQUIRED", .. } => EXIT_LOCAL,
@@ -75,7 +85,7 @@ impl CliError {
     pub fn code(&self) -> String {
         match self {
             CliError::Usage(_) => "USAGE".into(),
-            CliError::Invalid { code, .. } => code.clone(),
+            CliError::Invalid { code, .. } | CliError::Refused { code, .. } => code.clone(),
             CliError::Io { .. } => "IO".into(),
             CliError::Login { code, .. } | CliError::Credentials { code, .. } => (*code).into(),
             CliError::Sdk(e) => e.code().to_owned(),

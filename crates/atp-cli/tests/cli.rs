@@ -422,3 +422,84 @@ async fn bad_input_gives_one_line_errors_and_documented_exit_codes() {
     assert_eq!(completions.code, 0);
     assert!(completions.stdout.contains("_atp()"), "bash completion function");
 }
+
+/// The trust commands a careful operator checks the model with: `admin trust recompute` waits
+/// for a new snapshot, `trust get` and `trust explain` report its unrounded raw score, penalty
+/// and time, `admin trust config` prints the constants as a `[trust]` section, and a refused
+/// self-endorsement exits 3 with the node's code.
+#[tokio::test(flavor = "multi_thread")]
+async fn trust_commands_report_the_computation_and_its_constants() {
+    let node = start_node().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    std::fs::write(d.join("admin.token"), support::ADMIN_TOKEN).unwrap();
+    let token_file = d.join("admin.token");
+    let env = [
+        ("ATP_NODE", node.url.as_str()),
+        ("ATP_HOME", home.to_str().unwrap()),
+        ("ATP_ADMIN_TOKEN_FILE", token_file.to_str().unwrap()),
+    ];
+    let anchor = atp(&["--agent", "anchor", "id", "new"], d, &env).await;
+    assert_eq!(anchor.code, 0, "{}", anchor.stderr);
+    let anchor = anchor.stdout.trim().to_owned();
+    let alice = atp(&["--agent", "alice", "id", "new"], d, &env).await;
+    assert_eq!(alice.code, 0, "{}", alice.stderr);
+    let alice = alice.stdout.trim().to_owned();
+    let set = atp(&["--agent", "anchor", "admin", "anchors", "set", &anchor], d, &env).await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let endorse = atp(&["--agent", "anchor", "trust", "endorse", &alice], d, &env).await;
+    assert_eq!(endorse.code, 0, "{}", endorse.stderr);
+
+    // Self-evidence: the node's rule and code, exit 3 (docs/cli.md), nothing submitted.
+    let own = atp(&["--agent", "alice", "--json", "trust", "endorse", &alice], d, &env).await;
+    assert_eq!(own.code, 3, "{}", own.stderr);
+    let err: serde_json::Value = serde_json::from_str(own.stderr.trim()).unwrap();
+    assert_eq!(err["error"]["code"], "EVIDENCE_SELF", "{}", own.stderr);
+
+    let recompute = atp(&["--agent", "anchor", "--json", "admin", "trust", "recompute"], d, &env);
+    let recompute = recompute.await;
+    assert_eq!(recompute.code, 0, "{}", recompute.stderr);
+    let r: serde_json::Value = serde_json::from_str(&recompute.stdout).unwrap();
+    let levels: Vec<u64> =
+        r["levelCounts"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+    assert_eq!(levels.len(), 5, "{r}");
+    assert_eq!(levels.iter().sum::<u64>(), r["agents"].as_u64().unwrap(), "{r}");
+    assert!(r["agents"].as_u64().unwrap() >= 2 && r["edges"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(levels[4], 1, "the anchor is the one DID at level 4: {r}");
+
+    let get = atp(&["--agent", "anchor", "--json", "trust", "get", &alice], d, &env).await;
+    assert_eq!(get.code, 0, "{}", get.stderr);
+    let g: serde_json::Value = serde_json::from_str(&get.stdout).unwrap();
+    let raw = g["rawScore"].as_f64().unwrap();
+    assert!(raw > 0.0 && g["penalty"].as_f64().unwrap() == 0.0, "{g}");
+    assert_eq!(g["computedAt"], r["computedAt"], "the proof states the recomputed snapshot");
+    let explain = atp(&["--agent", "anchor", "--json", "trust", "explain", &alice], d, &env).await;
+    assert_eq!(explain.code, 0, "{}", explain.stderr);
+    let e: serde_json::Value = serde_json::from_str(&explain.stdout).unwrap();
+    assert_eq!((e["rawScore"].as_f64(), &e["penalty"]), (Some(raw), &g["penalty"]), "{e}");
+    assert_eq!(e["computedAt"], r["computedAt"]);
+
+    // The constants as a [trust] section: TOML, with the keys and units of the node's file.
+    let config = atp(&["--agent", "anchor", "admin", "trust", "config"], d, &env).await;
+    assert_eq!(config.code, 0, "{}", config.stderr);
+    let section: toml::Table = toml::from_str(&config.stdout).unwrap();
+    let trust = section["trust"].as_table().unwrap();
+    assert_eq!(trust["damping"].as_float(), Some(0.85), "{}", config.stdout);
+    assert_eq!(trust["half_life"].as_str(), Some("15552000000ms"), "180 days");
+    assert_eq!(trust.len(), 18, "every key: {}", config.stdout);
+    let json = atp(&["--agent", "anchor", "--json", "admin", "trust", "config"], d, &env).await;
+    let c: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(c["level_thresholds"], serde_json::json!([0.05, 0.25, 0.5, 0.8]), "{c}");
+
+    // With a wrong admin token the node refuses both before computing or answering anything.
+    std::fs::write(d.join("wrong.token"), "not-the-admin-token").unwrap();
+    let wrong_file = d.join("wrong.token");
+    let wrong = [&env[..2], &[("ATP_ADMIN_TOKEN_FILE", wrong_file.to_str().unwrap())]].concat();
+    for command in ["recompute", "config"] {
+        let out = atp(&["--agent", "anchor", "--json", "admin", "trust", command], d, &wrong).await;
+        assert_eq!(out.code, 3, "{command}: {}", out.stderr);
+        let err: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+        assert_eq!(err["error"]["code"], "AUTH_INVALID", "{command}: {}", out.stderr);
+    }
+}

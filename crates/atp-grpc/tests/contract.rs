@@ -37,6 +37,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "ListRoleBindings",
             "AddRoleBinding",
             "RemoveRoleBinding",
+            "RecomputeTrust",
+            "GetTrustConfig",
         ],
     ),
     ("atp.v1.TrustService", &["SubmitEvidence", "GetTrust", "ExplainTrust", "ListEvidence"]),

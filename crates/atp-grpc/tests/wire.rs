@@ -102,6 +102,20 @@ impl AdminService for AdminDouble {
     ) -> Result<Response<atp_grpc::v1::RemoveRoleBindingResponse>, Status> {
         Err(Status::unimplemented("not in this double"))
     }
+
+    async fn recompute_trust(
+        &self,
+        _request: Request<atp_grpc::v1::RecomputeTrustRequest>,
+    ) -> Result<Response<atp_grpc::v1::RecomputeTrustResponse>, Status> {
+        Err(Status::unimplemented("not in this double"))
+    }
+
+    async fn get_trust_config(
+        &self,
+        _request: Request<atp_grpc::v1::GetTrustConfigRequest>,
+    ) -> Result<Response<atp_grpc::v1::GetTrustConfigResponse>, Status> {
+        Err(Status::unimplemented("not in this double"))
+    }
 }
 
 /// A server on 127.0.0.1:0 with the admin double, health and reflection; dropped sender stops it.

@@ -192,6 +192,28 @@ impl Agent {
         Ok((response.anchors.into_iter().map(|a| (a.did, a.note)).collect(), response.revision))
     }
 
+    /// Has the node compute its trust snapshot now and waits for it (admin, or the `operator`
+    /// role): when it was computed, its size and how many DIDs are at each level.
+    pub async fn recompute_trust(&self) -> Result<v1::RecomputeTrustResponse> {
+        let node = self.node();
+        node.call("RecomputeTrust", |ch| {
+            let req = node.request(v1::RecomputeTrustRequest {});
+            async move { AdminServiceClient::new(ch).recompute_trust(req).await }
+        })
+        .await
+    }
+
+    /// The trust model's constants the node computes with, its `[trust]` configuration with
+    /// the defaults filled in (admin, or the `viewer` and `operator` roles).
+    pub async fn trust_config(&self) -> Result<v1::GetTrustConfigResponse> {
+        let node = self.node();
+        node.call("GetTrustConfig", |ch| {
+            let req = node.request(v1::GetTrustConfigRequest {});
+            async move { AdminServiceClient::new(ch).get_trust_config(req).await }
+        })
+        .await
+    }
+
     /// The RBAC role bindings, their revision and the built-in permissions (admin, enterprise
     /// `[rbac]`).
     pub async fn role_bindings(&self) -> Result<v1::ListRoleBindingsResponse> {

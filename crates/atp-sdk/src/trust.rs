@@ -23,6 +23,11 @@ pub struct Trust {
     pub gates: Vec<String>,
     /// The trust-proof credential itself, for relying parties that verify it again offline.
     pub proof_json: Value,
+    /// The raw score before normalisation, unrounded, as the node reports it (not signed).
+    pub raw_score: f64,
+    /// The penalty that negative evidence subtracted from the raw score, as the node reports
+    /// it (not signed).
+    pub penalty: f64,
 }
 
 impl Trust {
@@ -99,7 +104,14 @@ impl Agent {
             ));
         }
         let level_name = trust_proof::level_name(proof.claims.level).unwrap_or("UNKNOWN");
-        Ok(Trust { proof, level_name, gates: response.gates, proof_json })
+        Ok(Trust {
+            proof,
+            level_name,
+            gates: response.gates,
+            proof_json,
+            raw_score: response.raw_score,
+            penalty: response.penalty,
+        })
     }
 
     /// Why `did` has its trust level: the strongest evidence paths from the anchors (the

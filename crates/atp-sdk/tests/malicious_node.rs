@@ -183,6 +183,18 @@ impl v1::admin_service_server::AdminService for Svc {
     ) -> Result<Response<v1::ListRoleBindingsResponse>, Status> {
         Err(Status::unimplemented("hostile"))
     }
+    async fn recompute_trust(
+        &self,
+        _: Request<v1::RecomputeTrustRequest>,
+    ) -> Result<Response<v1::RecomputeTrustResponse>, Status> {
+        Err(Status::unimplemented("hostile"))
+    }
+    async fn get_trust_config(
+        &self,
+        _: Request<v1::GetTrustConfigRequest>,
+    ) -> Result<Response<v1::GetTrustConfigResponse>, Status> {
+        Err(Status::unimplemented("hostile"))
+    }
     async fn add_role_binding(
         &self,
         _: Request<v1::AddRoleBindingRequest>,

@@ -39,6 +39,12 @@ pub const OP_RBAC_BINDINGS_READ: &str = "rbac.bindings.read";
 /// The operation of `AddRoleBinding` and `RemoveRoleBinding`.
 pub const OP_RBAC_BINDINGS_WRITE: &str = "rbac.bindings.write";
 
+/// The operation of `RecomputeTrust`.
+pub const OP_TRUST_RECOMPUTE: &str = "trust.recompute";
+
+/// The operation of `GetTrustConfig`.
+pub const OP_TRUST_CONFIG_READ: &str = "trust.config.read";
+
 /// The longest audit detail listing changed bindings, in bytes (the rest is elided).
 const MAX_BINDINGS_AUDIT_DETAIL: usize = 2048;
 
@@ -311,8 +317,75 @@ impl AdminServiceImpl {
     }
 }
 
+impl AdminServiceImpl {
+    async fn recompute_snapshot(&self, call: &CallInfo) -> Result<pb::RecomputeTrustResponse> {
+        let principal = self.admit(call, OP_TRUST_RECOMPUTE).await?;
+        // Audit is fail-closed: a computation nobody could account for does not start.
+        self.audit(call, &principal, OP_TRUST_RECOMPUTE, String::new()).await?;
+        let started = std::time::Instant::now();
+        let snapshot = crate::trust::recompute_now(&self.state).await?;
+        Ok(pb::RecomputeTrustResponse {
+            computed_at_unix_ms: snapshot.computed_at_ms(),
+            agents: snapshot.node_count() as u64,
+            edges: snapshot.edge_count() as u64,
+            iterations: snapshot.iterations(),
+            level_counts: snapshot.level_counts().to_vec(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn trust_config(&self, call: &CallInfo) -> Result<pb::GetTrustConfigResponse> {
+        let principal = self.admit(call, OP_TRUST_CONFIG_READ).await?;
+        self.audit(call, &principal, OP_TRUST_CONFIG_READ, String::new()).await?;
+        let settings = &self.state.settings;
+        let m = &self.state.trust.config;
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(pb::GetTrustConfigResponse {
+            recompute_interval_ms: ms(settings.trust_recompute_interval),
+            proof_ttl_ms: settings.trust_proof_ttl_secs.saturating_mul(1000),
+            damping: m.damping,
+            max_iterations: m.max_iterations,
+            tolerance: m.tolerance,
+            half_life_ms: m.half_life_ms,
+            endorsement_weight: m.endorsement_weight,
+            receipt_weight: m.receipt_weight,
+            credential_weight: m.credential_weight,
+            incident_weights: m.incident_weights.to_vec(),
+            negative_multiplier: m.negative_multiplier,
+            issuer_prior_weight: m.issuer_prior_weight,
+            score_half_units: m.score_half_units,
+            level_thresholds: m.level_thresholds.to_vec(),
+            incident_open_ms: m.incident_open_ms,
+            incident_reporter_min_level: u32::from(m.incident_reporter_min_level),
+            explain_max_depth: small(m.explain_max_depth),
+            explain_max_steps: small(m.explain_max_steps),
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminServiceImpl {
+    async fn recompute_trust(
+        &self,
+        request: Request<pb::RecomputeTrustRequest>,
+    ) -> std::result::Result<Response<pb::RecomputeTrustResponse>, Status> {
+        const METHOD: &str = "atp.v1.AdminService/RecomputeTrust";
+        let call = CallInfo::from_grpc(METHOD, &request);
+        let r = self.recompute_snapshot(&call).await;
+        Ok(Response::new(r?))
+    }
+
+    async fn get_trust_config(
+        &self,
+        request: Request<pb::GetTrustConfigRequest>,
+    ) -> std::result::Result<Response<pb::GetTrustConfigResponse>, Status> {
+        const METHOD: &str = "atp.v1.AdminService/GetTrustConfig";
+        let call = CallInfo::from_grpc(METHOD, &request);
+        let r = self.trust_config(&call).await;
+        Ok(Response::new(r?))
+    }
+
     async fn get_node_info(
         &self,
         _request: Request<pb::GetNodeInfoRequest>,

@@ -498,6 +498,8 @@ pub fn get_trust(state: &NodeState, did: &str) -> Result<pb::GetTrustResponse> {
         trust_proof_json: proof_json.as_ref().clone(),
         level_name: atp_trust::level_name(result.level).to_owned(),
         gates: result.gates.iter().map(|g| g.as_str().to_owned()).collect(),
+        raw_score: result.raw_score,
+        penalty: result.penalty,
     })
 }
 

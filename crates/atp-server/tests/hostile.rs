@@ -433,6 +433,20 @@ async fn hostile_input_is_refused_precisely_and_stores_nothing() {
             ),
         ),
         case(
+            "admin: recompute trust without a token",
+            g(Code::Unauthenticated, "AUTH_REQUIRED"),
+            rpc!(admin(), recompute_trust, with_token(pb::RecomputeTrustRequest {}, None)),
+        ),
+        case(
+            "admin: trust config with a wrong token",
+            g(Code::Unauthenticated, "AUTH_INVALID"),
+            rpc!(
+                admin(),
+                get_trust_config,
+                with_token(pb::GetTrustConfigRequest {}, Some("Bearer not-the-token"))
+            ),
+        ),
+        case(
             "admin: duplicate anchors",
             g(ia, "FIELD_INVALID"),
             rpc!(

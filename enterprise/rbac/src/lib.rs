@@ -125,6 +125,8 @@ pub const ACCESS_TABLE: &[(&str, Access)] = &[
         "atp.v1.AdminService/RemoveRoleBinding",
         guarded("rbac.bindings.write", "role_bindings", "write"),
     ),
+    ("atp.v1.AdminService/RecomputeTrust", guarded("trust.recompute", "trust", "compute")),
+    ("atp.v1.AdminService/GetTrustConfig", guarded("trust.config.read", "trust_config", "read")),
     // The /metrics admin listener of the enterprise edition.
     ("GET /metrics", guarded("metrics.read", "metrics", "read")),
 ];
@@ -143,7 +145,10 @@ pub fn permission_of(operation: &str) -> Option<(&'static str, &'static str)> {
 pub const BUILTIN_POLICY: &[[&str; 4]] = &[
     ["role:viewer", "*", "trust_anchors", "read"],
     ["role:viewer", "*", "metrics", "read"],
+    ["role:viewer", "*", "trust_config", "read"],
     ["role:operator", "*", "trust_anchors", "read"],
+    ["role:operator", "*", "trust_config", "read"],
+    ["role:operator", "*", "trust", "compute"],
     ["role:operator", "*", "metrics", "read"],
     ["role:operator", "*", "credentials", "issue"],
     ["role:operator", "*", "credentials", "revoke"],

@@ -59,8 +59,12 @@ async fn role_matrix_every_role_against_every_guarded_operation() {
                     | "credential.issue"
                     | "status.update"
                     | "status_list.host"
+                    | "trust.recompute"
+                    | "trust.config.read"
             ),
-            "role:viewer" => matches!(op, "trust_anchors.list" | "metrics.read"),
+            "role:viewer" => {
+                matches!(op, "trust_anchors.list" | "metrics.read" | "trust.config.read")
+            }
             "role:auditor" => matches!(op, "metrics.read"),
             _ => false,
         }
