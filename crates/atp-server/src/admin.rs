@@ -315,9 +315,7 @@ impl AdminServiceImpl {
         }
         Ok(change)
     }
-}
 
-impl AdminServiceImpl {
     async fn recompute_snapshot(&self, call: &CallInfo) -> Result<pb::RecomputeTrustResponse> {
         let principal = self.admit(call, OP_TRUST_RECOMPUTE).await?;
         // Audit is fail-closed: a computation nobody could account for does not start.

@@ -41,6 +41,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use atp_server::ServerError;
+use atp_server::admin::{
+    OP_RBAC_BINDINGS_READ, OP_RBAC_BINDINGS_WRITE, OP_TRUST_CONFIG_READ, OP_TRUST_RECOMPUTE,
+};
 use atp_server::extensions::{Authorizer, Principal, RolePolicy, SeamFuture};
 use atp_store::{RoleBinding, Store};
 use casbin::{CoreApi as _, DefaultModel, Enforcer, MemoryAdapter, MgmtApi as _, RbacApi as _};
@@ -115,18 +118,18 @@ pub const ACCESS_TABLE: &[(&str, Access)] = &[
     ("GET /status/{list_id}", Access::Public),
     (
         "atp.v1.AdminService/ListRoleBindings",
-        guarded("rbac.bindings.read", "role_bindings", "read"),
+        guarded(OP_RBAC_BINDINGS_READ, "role_bindings", "read"),
     ),
     (
         "atp.v1.AdminService/AddRoleBinding",
-        guarded("rbac.bindings.write", "role_bindings", "write"),
+        guarded(OP_RBAC_BINDINGS_WRITE, "role_bindings", "write"),
     ),
     (
         "atp.v1.AdminService/RemoveRoleBinding",
-        guarded("rbac.bindings.write", "role_bindings", "write"),
+        guarded(OP_RBAC_BINDINGS_WRITE, "role_bindings", "write"),
     ),
-    ("atp.v1.AdminService/RecomputeTrust", guarded("trust.recompute", "trust", "compute")),
-    ("atp.v1.AdminService/GetTrustConfig", guarded("trust.config.read", "trust_config", "read")),
+    ("atp.v1.AdminService/RecomputeTrust", guarded(OP_TRUST_RECOMPUTE, "trust", "compute")),
+    ("atp.v1.AdminService/GetTrustConfig", guarded(OP_TRUST_CONFIG_READ, "trust_config", "read")),
     // The /metrics admin listener of the enterprise edition.
     ("GET /metrics", guarded("metrics.read", "metrics", "read")),
 ];
