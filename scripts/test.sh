@@ -12,7 +12,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # --- System packages (Debian/Ubuntu) --------------------------------------------------------
 # List here any Debian package a test needs.
 # prometheus: `promtool` and the real Prometheus of the enterprise metrics tests.
-DEB_PACKAGES=(prometheus)
+# postgresql: the real PostgreSQL server of the enterprise HA tests (initdb, pg_ctl, psql).
+DEB_PACKAGES=(prometheus postgresql)
 
 if ((${#DEB_PACKAGES[@]} > 0)); then
     missing=()

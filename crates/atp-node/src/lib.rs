@@ -139,12 +139,23 @@ type FeatureBuilder =
         FeatureContext<'a>,
     ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
 
+/// The future a [`StoreOpener`] returns.
+type OpeningStore<'a> =
+    std::pin::Pin<Box<dyn Future<Output = anyhow::Result<Arc<dyn atp_store::Store>>> + Send + 'a>>;
+
+/// Opens the node's store from an enterprise feature's configuration section, in place of the
+/// embedded SQLite store.
+type StoreOpener = for<'a> fn(&'a toml::Table) -> OpeningStore<'a>;
+
 /// One enterprise feature built into this binary.
 struct EnterpriseFeature {
     /// The feature's name, which is also its configuration section.
     name: &'static str,
     /// Called by [`build_extensions`] when the configuration has the section.
     build: FeatureBuilder,
+    /// Called by [`open_store`] when the configuration has the section: the feature provides
+    /// the store.
+    open_store: Option<StoreOpener>,
 }
 
 /// The enterprise features of this build, in the order they compose: SSO sets the
@@ -229,13 +240,34 @@ fn enterprise_edition() -> &'static [EnterpriseFeature] {
         })
     }
 
+    #[cfg(feature = "ha")]
+    fn ha_store(section: &toml::Table) -> OpeningStore<'_> {
+        Box::pin(async move {
+            use atp_enterprise_ha as ha;
+            let settings: ha::HaConfig =
+                toml::Value::Table(section.clone()).try_into().context("invalid [ha] section")?;
+            let store = settings.connect().await?;
+            Ok(Arc::new(store) as Arc<dyn atp_store::Store>)
+        })
+    }
+
+    /// Nothing to add to the extensions: [ha] provides the store ([`open_store`]).
+    #[cfg(feature = "ha")]
+    fn ha(
+        _cx: FeatureContext<'_>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + '_>> {
+        Box::pin(async { Ok(()) })
+    }
+
     const FEATURES: &[EnterpriseFeature] = &[
+        #[cfg(feature = "ha")]
+        EnterpriseFeature { name: "ha", build: ha, open_store: Some(ha_store) },
         #[cfg(feature = "sso")]
-        EnterpriseFeature { name: "sso", build: sso },
+        EnterpriseFeature { name: "sso", build: sso, open_store: None },
         #[cfg(feature = "rbac")]
-        EnterpriseFeature { name: "rbac", build: rbac },
+        EnterpriseFeature { name: "rbac", build: rbac, open_store: None },
         #[cfg(feature = "metrics")]
-        EnterpriseFeature { name: "metrics", build: metrics },
+        EnterpriseFeature { name: "metrics", build: metrics, open_store: None },
     ];
     FEATURES
 }
@@ -318,6 +350,27 @@ pub async fn build_extensions(
         .await?;
     }
     Ok(Composition { extensions, admin_services })
+}
+
+/// The node's store: the one an enterprise feature provides when its section is configured
+/// (`[ha]`: PostgreSQL), else the embedded SQLite store in the data directory.
+pub async fn open_store(
+    config: &NodeConfig,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Arc<dyn atp_store::Store>> {
+    for feature in enterprise_edition() {
+        let (Some(open), Some(section)) = (feature.open_store, config.enterprise.get(feature.name))
+        else {
+            continue;
+        };
+        return open(section)
+            .await
+            .with_context(|| format!("opening the [{}] store", feature.name));
+    }
+    let store = atp_store::SqliteStore::open(data_dir)
+        .await
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    Ok(Arc::new(store))
 }
 
 /// The server's settings from the node's configuration.
@@ -468,10 +521,7 @@ where
     }
 
     // ---- Store, server state, server -----------------------------------------------------
-    let store = atp_store::SqliteStore::open(&node.data_dir)
-        .await
-        .with_context(|| format!("opening the store in {}", node.data_dir.display()))?;
-    let store: Arc<dyn atp_store::Store> = Arc::new(store);
+    let store = open_store(&config, &node.data_dir).await?;
     let node_did = identity.did().to_owned();
     let log_origin = config.effective_log_origin(&node_did);
     let listener = tokio::net::TcpListener::bind(config.listen)

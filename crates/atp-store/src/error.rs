@@ -131,16 +131,18 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+    /// An [`StoreError::InvalidArgument`] with `reason`.
+    pub fn invalid(reason: impl Into<String>) -> Self {
         StoreError::InvalidArgument(reason.into())
     }
 
-    pub(crate) fn corrupt(reason: impl Into<String>) -> Self {
+    /// A [`StoreError::Corrupt`] with `reason`.
+    pub fn corrupt(reason: impl Into<String>) -> Self {
         StoreError::Corrupt(reason.into())
     }
 
     /// True for a database unique-constraint violation.
-    pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    pub fn is_unique_violation(e: &sqlx::Error) -> bool {
         matches!(e, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
     }
 }

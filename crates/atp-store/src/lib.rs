@@ -16,6 +16,7 @@
 //! and queries; see `migrations/0001_initial.sql` for the few type differences.
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod error;
 pub mod model;
 pub mod sqlite;

@@ -21,7 +21,7 @@ use atp_core::tlog::{EMPTY_ROOT, Hash, node_hash};
 use crate::error::{Result, StoreError};
 
 /// The address of a stored node: `(level, index)`.
-pub(crate) type NodeKey = (u32, u64);
+pub type NodeKey = (u32, u64);
 
 /// The most nodes one answer may need: a root or proof over aligned ranges needs at most
 /// 64 per range and a proof has at most two non-perfect ranges, so this is never reached by a
@@ -34,7 +34,7 @@ fn split_point(n: u64) -> u64 {
 }
 
 /// The perfect subtrees that make up a tree of `size` leaves, largest (leftmost) first.
-pub(crate) fn peak_keys(size: u64) -> Vec<NodeKey> {
+pub fn peak_keys(size: u64) -> Vec<NodeKey> {
     let mut out = Vec::with_capacity(size.count_ones() as usize);
     let mut start = 0u64;
     for level in (0..64u32).rev() {
@@ -88,14 +88,14 @@ fn range_hash(range: &Range<u64>, nodes: &HashMap<NodeKey, Hash>) -> Result<Hash
 
 /// A plan for answering a request: the ranges whose hashes make up the answer and the stored
 /// nodes needed to compute them.
-pub(crate) struct Plan {
+pub struct Plan {
     ranges: Vec<Range<u64>>,
     keys: BTreeSet<NodeKey>,
 }
 
 impl Plan {
     /// A plan for the hashes of `ranges`, in order.
-    pub(crate) fn new(ranges: Vec<Range<u64>>) -> Result<Self> {
+    pub fn new(ranges: Vec<Range<u64>>) -> Result<Self> {
         let mut keys = BTreeSet::new();
         for r in &ranges {
             collect_range(r, &mut keys);
@@ -107,19 +107,19 @@ impl Plan {
     }
 
     /// A plan for the root of the first `size` leaves.
-    pub(crate) fn root(size: u64) -> Self {
+    pub fn root(size: u64) -> Self {
         let mut keys = BTreeSet::new();
         collect_range(&(0..size), &mut keys);
         Self { ranges: std::iter::once(0..size).collect(), keys }
     }
 
     /// The stored nodes to fetch.
-    pub(crate) fn keys(&self) -> &BTreeSet<NodeKey> {
+    pub fn keys(&self) -> &BTreeSet<NodeKey> {
         &self.keys
     }
 
     /// The hash of each range, given the fetched nodes.
-    pub(crate) fn hashes(&self, nodes: &HashMap<NodeKey, Hash>) -> Result<Vec<Hash>> {
+    pub fn hashes(&self, nodes: &HashMap<NodeKey, Hash>) -> Result<Vec<Hash>> {
         self.ranges.iter().map(|r| range_hash(r, nodes)).collect()
     }
 }
@@ -127,14 +127,14 @@ impl Plan {
 /// The right edge of the log inside a write transaction: its size and the hashes of its peaks,
 /// from which each append derives the nodes it completes.
 #[derive(Clone, Debug)]
-pub(crate) struct Frontier {
+pub struct Frontier {
     size: u64,
     peaks: Vec<Hash>,
 }
 
 impl Frontier {
     /// A frontier from a size and its peak hashes (in [`peak_keys`] order).
-    pub(crate) fn new(size: u64, peaks: Vec<Hash>) -> Result<Self> {
+    pub fn new(size: u64, peaks: Vec<Hash>) -> Result<Self> {
         if peaks.len() != size.count_ones() as usize {
             return Err(StoreError::corrupt("log peaks do not match the log size"));
         }
@@ -142,12 +142,12 @@ impl Frontier {
     }
 
     /// The number of leaves.
-    pub(crate) fn size(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.size
     }
 
     /// Appends a leaf hash; returns its index and the nodes it completes, leaf first.
-    pub(crate) fn append(&mut self, leaf: Hash) -> (u64, Vec<(NodeKey, Hash)>) {
+    pub fn append(&mut self, leaf: Hash) -> (u64, Vec<(NodeKey, Hash)>) {
         let index = self.size;
         let mut nodes = vec![((0u32, index), leaf)];
         let (mut cur, mut level, mut idx) = (leaf, 0u32, index);

@@ -23,6 +23,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+pub mod postgres;
+
 /// The admin bearer token of a node started with the default [`NodeOptions`].
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 

@@ -43,11 +43,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("atp-test-vectors", &[]),
     // Test support: a real node in-process for integration tests (TEST_SUPPORT).
     ("atp-test-node", &["atp-server", "atp-store", "atp-grpc", "atp-core", "atp-crypto"]),
+    // Test support: the one Store conformance suite every backend runs (TEST_SUPPORT).
+    ("atp-store-conformance", &["atp-store", "atp-core", "atp-crypto"]),
 ];
 
 /// Test-support crates: any crate may name them as a dev-dependency, none as a normal or build
 /// dependency.
-const TEST_SUPPORT: &[&str] = &["atp-test-vectors", "atp-test-node"];
+const TEST_SUPPORT: &[&str] = &["atp-test-vectors", "atp-test-node", "atp-store-conformance"];
 
 /// Upward dev-dependencies allowed only so that tests start a real node in-process (the SDK and
 /// the CLI are tested against the real server, which they never depend on otherwise).

@@ -6,9 +6,8 @@ use atp_core::tlog::Hash;
 use sqlx::SqliteConnection;
 
 use super::read::{fetch_nodes, log_size_on};
-use super::to_i64;
+use crate::backend::{Frontier, peak_keys, to_i64};
 use crate::error::{Result, StoreError};
-use crate::tree::{Frontier, peak_keys};
 use atp_core::log_entry::{LeafKind, entry_leaf_hash};
 
 /// Reads the log's size and peaks inside the write transaction.

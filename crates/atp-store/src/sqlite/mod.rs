@@ -48,7 +48,6 @@
 //! load batches form by themselves: requests that arrive while one batch commits make up the
 //! next.
 
-mod event_codec;
 mod log_append;
 mod read;
 mod role_bindings;
@@ -59,9 +58,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use atp_core::accepted::AcceptedEvent;
-use atp_core::checkpoint::{Checkpoint, SignedNote};
-use atp_core::kel::EventType;
-use atp_core::status_list::{BitstringStatusList, StatusPurpose};
+use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
@@ -69,22 +66,24 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::backend::{
+    BindingWrite, KelAppend, check_bindings, check_id, check_list_id, check_meta,
+    check_status_update, check_trust_evidence, parse_checkpoint, prepare_anchors, prepare_evidence,
+    prepare_status_list,
+};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelHead, LogEntry,
-    MAX_EVIDENCE_BYTES, MAX_EVIDENCE_TYPE_BYTES, MAX_ID_BYTES, MAX_LIST_ID_BYTES,
-    MAX_META_KEY_BYTES, MAX_META_VALUE_BYTES, MAX_STATUS_UPDATE_BYTES, MAX_STATUS_UPDATE_CHANGES,
-    MAX_TRUST_ANCHORS, NewEvidence, NewSignedStatusUpdate, NewStatusList, StatusListRecord,
-    StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, LogEntry, NewEvidence,
+    NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
+    StoredCheckpoint, StoredEvent,
 };
 use crate::model::{
-    MAX_TRUST_EVIDENCE_BYTES, NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter,
-    TrustEvidencePage, TrustEvidenceRecord,
+    NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter, TrustEvidencePage,
+    TrustEvidenceRecord,
 };
 use crate::model::{RoleBinding, RoleBindingChange, RoleBindings};
 use crate::store::{Store, StoreFuture};
-use atp_core::log_entry::{anchors_data_hash, evidence_data_hash};
-use writer::{KelAppendReq, Reply, WriteOp};
+use writer::{Reply, WriteOp};
 
 /// The database file inside the data directory.
 pub const DB_FILE_NAME: &str = "atp.sqlite3";
@@ -155,89 +154,6 @@ fn prepare_data_dir(dir: &Path, db: &Path) -> Result<()> {
     }
 }
 
-/// The current time in Unix milliseconds (node clock; 0 before 1970).
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// A `u64` from the API as a database `BIGINT`.
-pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::invalid(format!("{what} {v} is too large")))
-}
-
-/// A stored `BIGINT` that must not be negative.
-pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| StoreError::corrupt(format!("negative {what} {v}")))
-}
-
-/// A stored 32-byte hash.
-pub(crate) fn to_hash(v: Vec<u8>, what: &str) -> Result<Hash> {
-    Hash::try_from(v.as_slice())
-        .map_err(|_| StoreError::corrupt(format!("{what} is {} bytes, not 32", v.len())))
-}
-
-/// An identifier (DID, issuer, subject): non-empty, bounded, printable, no whitespace.
-fn check_id(what: &str, id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > MAX_ID_BYTES {
-        return Err(StoreError::invalid(format!("{what} must be 1 to {MAX_ID_BYTES} bytes")));
-    }
-    if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(StoreError::invalid(format!("{what} contains whitespace or control chars")));
-    }
-    Ok(())
-}
-
-/// A node-metadata key and value within their limits.
-fn check_meta(key: &str, value: &str) -> Result<()> {
-    if key.is_empty() || key.len() > MAX_META_KEY_BYTES || key.chars().any(char::is_control) {
-        return Err(StoreError::invalid(format!(
-            "metadata key must be 1 to {MAX_META_KEY_BYTES} bytes without control chars"
-        )));
-    }
-    if value.len() > MAX_META_VALUE_BYTES {
-        return Err(StoreError::invalid(format!(
-            "metadata value is above {MAX_META_VALUE_BYTES} bytes"
-        )));
-    }
-    Ok(())
-}
-
-/// A status list id: `[A-Za-z0-9._-]{1,128}`.
-fn check_list_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= MAX_LIST_ID_BYTES
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !ok {
-        return Err(StoreError::invalid(format!(
-            "status list id must be 1 to {MAX_LIST_ID_BYTES} characters of [A-Za-z0-9._-]"
-        )));
-    }
-    Ok(())
-}
-
-/// The write request of an accepted event, built on the caller's task so that the single writer
-/// only writes: the store's own bound on the DID column, and the canonical bytes compressed.
-fn prepare_kel(event: AcceptedEvent) -> Result<KelAppendReq> {
-    check_id("DID", event.did())?;
-    let deflated = event_codec::deflate(event.canonical_bytes())?;
-    Ok(KelAppendReq {
-        sequence: event.sequence(),
-        event_type: event.event_type().as_str(),
-        deactivated: event.event_type() == EventType::Deactivation,
-        ts: event.timestamp().to_owned(),
-        did: event.did().to_owned(),
-        digest: event.digest().to_owned(),
-        data_hash: *event.data_hash(),
-        deflated,
-        expected: event
-            .extends()
-            .map(|(sequence, digest)| KelHead { sequence, digest: digest.to_owned() }),
-    })
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir` with the default configuration.
     pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
@@ -289,36 +205,18 @@ impl SqliteStore {
     }
 
     async fn append_kel_event_impl(&self, event: AcceptedEvent) -> Result<AppendedEvent> {
-        let req = prepare_kel(event)?;
+        let req = KelAppend::prepare(event)?;
         self.submit(|reply| WriteOp::AppendKel { req, reply }).await
     }
 
     async fn put_checkpoint_impl(&self, note: String) -> Result<bool> {
-        let signed = SignedNote::parse(&note)?;
-        let checkpoint = Checkpoint::parse_body(&signed.text)?;
-        if signed.signatures.is_empty() {
-            return Err(StoreError::invalid("checkpoint note carries no signature"));
-        }
-        let size = checkpoint.size;
-        to_i64(size, "checkpoint size")?;
-        let root = checkpoint.root_hash;
+        let (size, root) = parse_checkpoint(&note)?;
         self.submit(|reply| WriteOp::PutCheckpoint { note, size, root, reply }).await
     }
 
     async fn create_status_list_impl(&self, list: NewStatusList) -> Result<()> {
-        check_list_id(&list.list_id)?;
-        check_id("issuer", &list.issuer)?;
-        if list.entries & 7 != 0 {
-            return Err(StoreError::invalid("status list entries must be a multiple of 8"));
-        }
-        let bits = BitstringStatusList::new(list.entries, list.status_size)?;
-        to_i64(list.entries, "entries")?;
-        self.submit(|reply| WriteOp::CreateStatusList {
-            list,
-            bits: bits.as_bytes().to_vec(),
-            reply,
-        })
-        .await
+        let bits = prepare_status_list(&list)?;
+        self.submit(|reply| WriteOp::CreateStatusList { list, bits, reply }).await
     }
 
     async fn set_status_impl(
@@ -335,16 +233,7 @@ impl SqliteStore {
         &self,
         update: NewSignedStatusUpdate,
     ) -> Result<AppliedStatusUpdate> {
-        check_list_id(&update.list_id)?;
-        check_id("issuer", &update.issuer)?;
-        if update.changes.is_empty() || update.changes.len() > MAX_STATUS_UPDATE_CHANGES {
-            return Err(StoreError::invalid(format!(
-                "a status update holds 1 to {MAX_STATUS_UPDATE_CHANGES} changes"
-            )));
-        }
-        if update.update.len() > MAX_STATUS_UPDATE_BYTES || update.signature.len() > 16_384 {
-            return Err(StoreError::invalid("status update or signature too large"));
-        }
+        check_status_update(&update)?;
         self.submit(|reply| WriteOp::ApplyStatusUpdate { update, reply }).await
     }
 
@@ -359,41 +248,15 @@ impl SqliteStore {
 
     async fn set_trust_anchors_impl(
         &self,
-        mut anchors: Vec<String>,
+        anchors: Vec<String>,
         meta: Option<(String, String)>,
     ) -> Result<u64> {
-        if let Some((key, value)) = &meta {
-            check_meta(key, value)?;
-        }
-        if anchors.len() > MAX_TRUST_ANCHORS {
-            return Err(StoreError::invalid(format!(
-                "{} trust anchors, above the limit of {MAX_TRUST_ANCHORS}",
-                anchors.len()
-            )));
-        }
-        for a in &anchors {
-            check_id("trust anchor", a)?;
-        }
-        anchors.sort();
-        anchors.dedup();
-        let data_hash = anchors_data_hash(&anchors)?;
+        let (anchors, data_hash) = prepare_anchors(anchors, meta.as_ref())?;
         self.submit(|reply| WriteOp::SetAnchors { anchors, data_hash, meta, reply }).await
     }
 
     async fn append_evidence_impl(&self, evidence: NewEvidence) -> Result<u64> {
-        check_id("evidence subject", &evidence.subject)?;
-        let t = &evidence.evidence_type;
-        if t.is_empty() || t.len() > MAX_EVIDENCE_TYPE_BYTES || t.chars().any(char::is_control) {
-            return Err(StoreError::invalid(format!(
-                "evidence type must be 1 to {MAX_EVIDENCE_TYPE_BYTES} bytes without control chars"
-            )));
-        }
-        if evidence.body.is_empty() || evidence.body.len() > MAX_EVIDENCE_BYTES {
-            return Err(StoreError::invalid(format!(
-                "evidence body must be 1 to {MAX_EVIDENCE_BYTES} bytes"
-            )));
-        }
-        let data_hash = evidence_data_hash(&evidence.body);
+        let data_hash = prepare_evidence(&evidence)?;
         self.submit(|reply| WriteOp::AppendEvidence { evidence, data_hash, reply }).await
     }
 
@@ -401,21 +264,7 @@ impl SqliteStore {
         &self,
         evidence: NewTrustEvidence,
     ) -> Result<RecordedTrustEvidence> {
-        check_id("evidence issuer", &evidence.issuer)?;
-        check_id("evidence subject", &evidence.subject)?;
-        let k = &evidence.kind;
-        if k.is_empty() || k.len() > MAX_EVIDENCE_TYPE_BYTES || k.chars().any(char::is_control) {
-            return Err(StoreError::invalid(format!(
-                "evidence kind must be 1 to {MAX_EVIDENCE_TYPE_BYTES} bytes without control chars"
-            )));
-        }
-        if evidence.evidence_json.is_empty()
-            || evidence.evidence_json.len() > MAX_TRUST_EVIDENCE_BYTES
-        {
-            return Err(StoreError::invalid(format!(
-                "signed evidence must be 1 to {MAX_TRUST_EVIDENCE_BYTES} bytes"
-            )));
-        }
+        check_trust_evidence(&evidence)?;
         self.submit(|reply| WriteOp::RecordTrustEvidence { evidence, reply }).await
     }
 
@@ -426,16 +275,16 @@ impl SqliteStore {
 
     async fn write_role_bindings_impl(
         &self,
-        kind: role_bindings::BindingWrite,
+        kind: BindingWrite,
         bindings: Vec<RoleBinding>,
     ) -> Result<Option<RoleBindingChange>> {
-        role_bindings::check_bindings(&bindings)?;
+        check_bindings(&bindings)?;
         self.submit(|reply| WriteOp::WriteRoleBindings { kind, bindings, reply }).await
     }
 
     async fn change_role_bindings_impl(
         &self,
-        kind: role_bindings::BindingWrite,
+        kind: BindingWrite,
         bindings: Vec<RoleBinding>,
     ) -> Result<RoleBindingChange> {
         self.write_role_bindings_impl(kind, bindings)
@@ -625,21 +474,21 @@ impl Store for SqliteStore {
     }
 
     fn add_role_bindings(&self, bindings: Vec<RoleBinding>) -> StoreFuture<'_, RoleBindingChange> {
-        Box::pin(self.change_role_bindings_impl(role_bindings::BindingWrite::Add, bindings))
+        Box::pin(self.change_role_bindings_impl(BindingWrite::Add, bindings))
     }
 
     fn remove_role_bindings(
         &self,
         bindings: Vec<RoleBinding>,
     ) -> StoreFuture<'_, RoleBindingChange> {
-        Box::pin(self.change_role_bindings_impl(role_bindings::BindingWrite::Remove, bindings))
+        Box::pin(self.change_role_bindings_impl(BindingWrite::Remove, bindings))
     }
 
     fn seed_role_bindings(
         &self,
         bindings: Vec<RoleBinding>,
     ) -> StoreFuture<'_, Option<RoleBindingChange>> {
-        Box::pin(self.write_role_bindings_impl(role_bindings::BindingWrite::Seed, bindings))
+        Box::pin(self.write_role_bindings_impl(BindingWrite::Seed, bindings))
     }
 
     fn stats(&self) -> StoreFuture<'_, StoreStats> {
@@ -655,6 +504,7 @@ impl Store for SqliteStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::backend::now_ms;
 
     /// The durability settings are in force on the connections (the read pool shares the
     /// writer's options, plus `query_only`).
@@ -719,7 +569,7 @@ mod tests {
             deflated.len(),
             canonical.len()
         );
-        assert_eq!(event_codec::inflate(&deflated).unwrap(), canonical);
+        assert_eq!(crate::backend::event_codec::inflate(&deflated).unwrap(), canonical);
         assert_eq!(store.get_kel(&did).await.unwrap()[0].event, icp);
 
         // Rewrite the row as the first migrations stored it, through a second connection.

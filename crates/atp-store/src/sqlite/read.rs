@@ -4,20 +4,19 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use atp_core::kel::SignedEvent;
-use atp_core::status_list::{BitstringStatusList, StatusPurpose};
 use atp_core::tlog::{Hash, consistency_proof_ranges, inclusion_proof_ranges};
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
-use super::{to_hash, to_i64, to_u64};
+use crate::backend::{
+    self, NodeKey, Plan, StoredList, check_tree_size, evidence_page_before, identity_page_after,
+    log_entry, page_limit, status_list_record, to_hash, to_i64, to_u64,
+};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, MAX_ID_BYTES,
-    MAX_PAGE_SIZE, StatusListRecord, StoreStats, StoredCheckpoint, StoredEvent,
+    IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, StatusListRecord, StoreStats,
+    StoredCheckpoint, StoredEvent,
 };
 use crate::model::{TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord};
-use crate::tree::{NodeKey, Plan};
-use atp_core::log_entry::LeafKind;
 
 /// Fetches stored tree nodes in one query; every requested node must exist.
 pub(crate) async fn fetch_nodes(
@@ -81,15 +80,6 @@ pub(crate) async fn root_on(conn: &mut SqliteConnection, size: u64) -> Result<Ha
     hashes.first().copied().ok_or_else(|| StoreError::corrupt("empty root computation"))
 }
 
-fn check_size(size: u64, log_size: u64) -> Result<()> {
-    if size > log_size {
-        return Err(StoreError::OutOfRange(format!(
-            "tree size {size} is beyond the log size {log_size}"
-        )));
-    }
-    Ok(())
-}
-
 pub(super) async fn log_size(pool: &SqlitePool) -> Result<u64> {
     let mut conn = pool.acquire().await?;
     log_size_on(&mut conn).await
@@ -97,14 +87,14 @@ pub(super) async fn log_size(pool: &SqlitePool) -> Result<u64> {
 
 pub(super) async fn root_at(pool: &SqlitePool, size: u64) -> Result<Hash> {
     let mut conn = pool.acquire().await?;
-    check_size(size, log_size_on(&mut conn).await?)?;
+    check_tree_size(size, log_size_on(&mut conn).await?)?;
     root_on(&mut conn, size).await
 }
 
 pub(super) async fn inclusion_proof(pool: &SqlitePool, index: u64, size: u64) -> Result<Vec<Hash>> {
     let ranges = inclusion_proof_ranges(index, size)?;
     let mut conn = pool.acquire().await?;
-    check_size(size, log_size_on(&mut conn).await?)?;
+    check_tree_size(size, log_size_on(&mut conn).await?)?;
     range_hashes(&mut conn, ranges).await
 }
 
@@ -115,7 +105,7 @@ pub(super) async fn consistency_proof(
 ) -> Result<Vec<Hash>> {
     let ranges = consistency_proof_ranges(old_size, new_size)?;
     let mut conn = pool.acquire().await?;
-    check_size(new_size, log_size_on(&mut conn).await?)?;
+    check_tree_size(new_size, log_size_on(&mut conn).await?)?;
     range_hashes(&mut conn, ranges).await
 }
 
@@ -139,38 +129,22 @@ pub(super) async fn get_entries(
     .await?;
     rows.into_iter()
         .map(|(index, kind, data_hash, leaf_hash, reference, created_at_ms)| {
-            Ok(LogEntry {
-                index: to_u64(index, "leaf index")?,
-                kind: LeafKind::parse(&kind)
-                    .ok_or_else(|| StoreError::corrupt(format!("unknown leaf kind {kind:?}")))?,
-                data_hash: to_hash(data_hash, "data hash")?,
-                leaf_hash: to_hash(leaf_hash, "leaf hash")?,
-                reference,
-                created_at_ms,
-            })
+            log_entry(index, &kind, data_hash, leaf_hash, reference, created_at_ms)
         })
         .collect()
 }
 
 type EventRow = (i64, String, String, Option<Vec<u8>>, i64);
 
+/// Rows written before migration 0006 have the JSON and no compressed form.
 fn stored_event((sequence, digest, json, deflated, log_index): EventRow) -> Result<StoredEvent> {
-    let inflated;
-    let bytes = match deflated {
+    match deflated {
         Some(d) => {
-            inflated = super::event_codec::inflate(&d)?;
-            inflated.as_slice()
+            let inflated = crate::backend::event_codec::inflate(&d)?;
+            backend::stored_event(sequence, digest, &inflated, log_index)
         }
-        None => json.as_bytes(),
-    };
-    let event = SignedEvent::from_json(bytes)
-        .map_err(|e| StoreError::corrupt(format!("stored event does not parse: {e}")))?;
-    Ok(StoredEvent {
-        event,
-        sequence: to_u64(sequence, "sequence")?,
-        digest,
-        log_index: to_u64(log_index, "log index")?,
-    })
+        None => backend::stored_event(sequence, digest, json.as_bytes(), log_index),
+    }
 }
 
 pub(super) async fn get_kel(pool: &SqlitePool, did: &str) -> Result<Vec<StoredEvent>> {
@@ -233,14 +207,8 @@ pub(super) async fn list_identities(
     page_size: u32,
     page_token: Option<&str>,
 ) -> Result<IdentityPage> {
-    let size = match page_size {
-        0 => DEFAULT_PAGE_SIZE,
-        n => n.min(MAX_PAGE_SIZE),
-    };
-    let after = page_token.unwrap_or("");
-    if after.len() > MAX_ID_BYTES {
-        return Err(StoreError::invalid("page token too long"));
-    }
+    let size = page_limit(page_size);
+    let after = identity_page_after(page_token)?;
     // One row more than the page tells whether there is a next page.
     let sql =
         format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE did > $1 ORDER BY did LIMIT $2");
@@ -332,25 +300,8 @@ pub(super) async fn get_status_list(
     else {
         return Ok(None);
     };
-    let status_size =
-        u8::try_from(status_size).map_err(|_| StoreError::corrupt("bad status size"))?;
-    let list = BitstringStatusList::from_bytes(bits, status_size)
-        .map_err(|e| StoreError::corrupt(format!("stored status list: {e}")))?;
-    if list.entries() != to_u64(entries, "entries")? {
-        return Err(StoreError::corrupt("status list length does not match its entry count"));
-    }
-    Ok(Some(StatusListRecord {
-        list_id,
-        issuer,
-        purpose: StatusPurpose::parse(&purpose)
-            .map_err(|_| StoreError::corrupt(format!("unknown status purpose {purpose:?}")))?,
-        list,
-        version: to_u64(version, "list version")?,
-        allocatable,
-        next_index: to_u64(next, "next index")?,
-        created_at_ms: c,
-        updated_at_ms: u,
-    }))
+    let stored = StoredList { issuer, purpose, status_size, entries, bits, version };
+    status_list_record(list_id, stored, allocatable, next, c, u).map(Some)
 }
 
 pub(super) async fn list_trust_anchors(pool: &SqlitePool) -> Result<Vec<String>> {
@@ -442,18 +393,8 @@ pub(super) async fn list_trust_evidence(
     page_size: u32,
     page_token: Option<&str>,
 ) -> Result<TrustEvidencePage> {
-    let size = match page_size {
-        0 => DEFAULT_PAGE_SIZE,
-        n => n.min(MAX_PAGE_SIZE),
-    };
-    let before = match page_token {
-        None | Some("") => i64::MAX,
-        Some(t) => t
-            .parse::<i64>()
-            .ok()
-            .filter(|i| *i >= 0 && t.len() <= 20)
-            .ok_or_else(|| StoreError::invalid("malformed page token"))?,
-    };
+    let size = page_limit(page_size);
+    let before = evidence_page_before(page_token)?;
     // Only placeholders are formatted into the text; the values are bound.
     let mut sql =
         format!("SELECT {TRUST_EVIDENCE_COLUMNS} FROM trust_evidence WHERE log_index < $1");

@@ -3,48 +3,9 @@
 
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::{to_i64, to_u64};
-use crate::error::{Result, StoreError};
-use crate::model::{
-    MAX_ROLE_BINDING_FIELD_BYTES, MAX_ROLE_BINDINGS, RoleBinding, RoleBindingChange, RoleBindings,
-};
-
-/// What a role-binding write does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum BindingWrite {
-    /// Adds the bindings that do not exist yet.
-    Add,
-    /// Removes the bindings that exist.
-    Remove,
-    /// Adds the bindings only if the policy was never written (revision 0).
-    Seed,
-}
-
-/// Checks the shape of every binding before anything is queued: 1 to
-/// [`MAX_ROLE_BINDINGS`] bindings, each field 1 to [`MAX_ROLE_BINDING_FIELD_BYTES`] bytes
-/// without a comma, a control character or surrounding whitespace.
-pub(super) fn check_bindings(bindings: &[RoleBinding]) -> Result<()> {
-    if bindings.len() > MAX_ROLE_BINDINGS {
-        return Err(StoreError::invalid(format!(
-            "at most {MAX_ROLE_BINDINGS} role bindings per write"
-        )));
-    }
-    for b in bindings {
-        for (name, value) in [("subject", &b.subject), ("role", &b.role), ("domain", &b.domain)] {
-            let ok = !value.is_empty()
-                && value.len() <= MAX_ROLE_BINDING_FIELD_BYTES
-                && value.trim() == value.as_str()
-                && !value.chars().any(|c| c == ',' || c.is_control());
-            if !ok {
-                return Err(StoreError::invalid(format!(
-                    "role binding {name} {value:?}: 1 to {MAX_ROLE_BINDING_FIELD_BYTES} bytes, \
-                     no comma, control character or surrounding space"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
+use crate::backend::{BindingWrite, Frontier, check_policy_size, to_i64, to_u64};
+use crate::error::Result;
+use crate::model::{RoleBinding, RoleBindingChange, RoleBindings};
 
 async fn revision_on(conn: &mut SqliteConnection) -> Result<u64> {
     let r: i64 =
@@ -58,7 +19,7 @@ async fn revision_on(conn: &mut SqliteConnection) -> Result<u64> {
 /// (the whole policy after the change) change together.
 pub(super) async fn write(
     conn: &mut SqliteConnection,
-    frontier: &mut crate::tree::Frontier,
+    frontier: &mut Frontier,
     kind: BindingWrite,
     bindings: Vec<RoleBinding>,
     now: i64,
@@ -93,12 +54,8 @@ pub(super) async fn write(
     if kind != BindingWrite::Remove {
         let total: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM role_bindings").fetch_one(&mut *conn).await?;
-        if to_u64(total, "role binding count")? > MAX_ROLE_BINDINGS as u64 {
-            // The savepoint is rolled back: nothing of this write stays.
-            return Err(StoreError::invalid(format!(
-                "the policy would hold more than {MAX_ROLE_BINDINGS} role bindings"
-            )));
-        }
+        // On refusal the savepoint is rolled back: nothing of this write stays.
+        check_policy_size(to_u64(total, "role binding count")?)?;
     }
     let next = revision + 1;
     sqlx::query("UPDATE role_bindings_revision SET revision = $1 WHERE singleton = 1")

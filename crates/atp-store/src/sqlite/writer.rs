@@ -2,47 +2,35 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use atp_core::CoreError;
-use atp_core::status_list::{BitstringStatusList, StatusPurpose};
+use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::SqliteConfig;
 use super::log_append::{append_leaf, load_frontier};
 use super::read::root_on;
-use super::{SqliteConfig, now_ms, to_i64, to_u64};
+use crate::backend::{
+    BindingWrite, Frontier, KelAppend, NodeKey, StoredList, apply_status_update_rule,
+    check_checkpoint_fits, now_ms, set_status_rule, status_reference, status_update_reference,
+    to_i64, to_u64, trust_evidence_reference,
+};
 use crate::error::{Result, StoreError};
 use crate::model::{
     AppendedEvent, AppliedStatusUpdate, KelHead, NewEvidence, NewSignedStatusUpdate, NewStatusList,
     StatusSlot, StatusUpdate,
 };
 use crate::model::{NewTrustEvidence, RecordedTrustEvidence};
-use crate::tree::{Frontier, NodeKey};
-use atp_core::log_entry::{LeafKind, entry_leaf_hash, status_data_hash, status_update_data_hash};
+use atp_core::log_entry::{LeafKind, entry_leaf_hash, status_update_data_hash};
 
 /// Where a request's answer goes.
 pub(super) type Reply<T> = oneshot::Sender<Result<T>>;
-
-/// A KEL append, checked and pre-computed on the caller's task.
-#[derive(Debug)]
-pub(super) struct KelAppendReq {
-    pub(super) did: String,
-    pub(super) sequence: u64,
-    pub(super) event_type: &'static str,
-    pub(super) deactivated: bool,
-    pub(super) ts: String,
-    pub(super) digest: String,
-    pub(super) data_hash: Hash,
-    /// The canonical signed event, raw DEFLATE ([`super::event_codec`]).
-    pub(super) deflated: Vec<u8>,
-    pub(super) expected: Option<KelHead>,
-}
 
 /// One write request.
 #[derive(Debug)]
 pub(super) enum WriteOp {
     AppendKel {
-        req: KelAppendReq,
+        req: KelAppend,
         reply: Reply<AppendedEvent>,
     },
     PutCheckpoint {
@@ -92,7 +80,7 @@ pub(super) enum WriteOp {
         reply: Reply<RecordedTrustEvidence>,
     },
     WriteRoleBindings {
-        kind: super::role_bindings::BindingWrite,
+        kind: BindingWrite,
         bindings: Vec<crate::model::RoleBinding>,
         reply: Reply<Option<crate::model::RoleBindingChange>>,
     },
@@ -300,7 +288,7 @@ async fn apply(
 async fn append_kel(
     conn: &mut SqliteConnection,
     frontier: &mut Frontier,
-    req: KelAppendReq,
+    req: KelAppend,
     now: i64,
 ) -> Result<AppendedEvent> {
     let row: Option<(i64, String, bool)> =
@@ -316,25 +304,11 @@ async fn append_kel(
             ))
         })
         .transpose()?;
-    match (&req.expected, &found) {
-        (None, None) => {}
-        (Some(expected), Some((head, deactivated))) if expected == head => {
-            if *deactivated {
-                return Err(StoreError::invalid("the log is deactivated; no event can follow"));
-            }
-        }
-        _ => {
-            return Err(StoreError::Conflict {
-                did: req.did,
-                expected: req.expected,
-                found: found.map(|(h, _)| h),
-            });
-        }
-    }
+    req.check_head(found.as_ref().map(|(head, deactivated)| (head, *deactivated)))?;
     let seq = to_i64(req.sequence, "sequence")?;
-    let reference = format!("{}?versionId={}", req.did, req.sequence);
     let log_index =
-        append_leaf(conn, frontier, LeafKind::Kel, &req.data_hash, Some(reference), now).await?;
+        append_leaf(conn, frontier, LeafKind::Kel, &req.data_hash, Some(req.reference()), now)
+            .await?;
     match &req.expected {
         None => {
             sqlx::query(
@@ -349,7 +323,7 @@ async fn append_kel(
             .bind(now)
             .execute(&mut *conn)
             .await
-            .map_err(|e| conflict_on_unique(e, &req))?;
+            .map_err(|e| req.conflict_on_unique(e))?;
             sqlx::query(
                 "UPDATE store_counters SET counter_value = counter_value + 1 \
                  WHERE counter_name = 'identities'",
@@ -390,18 +364,8 @@ async fn append_kel(
     .bind(now)
     .execute(&mut *conn)
     .await
-    .map_err(|e| conflict_on_unique(e, &req))?;
+    .map_err(|e| req.conflict_on_unique(e))?;
     Ok(AppendedEvent { did: req.did, sequence: req.sequence, digest: req.digest, log_index })
-}
-
-/// A unique violation on a KEL row means another writer got there first (a second line of
-/// defence behind the head check).
-fn conflict_on_unique(e: sqlx::Error, req: &KelAppendReq) -> StoreError {
-    if StoreError::is_unique_violation(&e) {
-        StoreError::Conflict { did: req.did.clone(), expected: req.expected.clone(), found: None }
-    } else {
-        StoreError::Database(e)
-    }
 }
 
 async fn put_checkpoint(
@@ -412,17 +376,8 @@ async fn put_checkpoint(
     root: Hash,
     now: i64,
 ) -> Result<bool> {
-    if size > frontier.size() {
-        return Err(StoreError::OutOfRange(format!(
-            "checkpoint size {size} is beyond the log size {}",
-            frontier.size()
-        )));
-    }
-    if root_on(conn, size).await? != root {
-        return Err(StoreError::invalid(format!(
-            "checkpoint root is not the log's root at size {size}"
-        )));
-    }
+    let log_root = root_on(conn, size.min(frontier.size())).await?;
+    check_checkpoint_fits(size, frontier.size(), &log_root, &root)?;
     let done = sqlx::query(
         "INSERT INTO checkpoints (tree_size, root_hash, note, created_at_ms) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING",
@@ -467,6 +422,21 @@ async fn create_status_list(
     Ok(())
 }
 
+/// The list as a write reads it, or [`StoreError::NotFound`].
+async fn stored_list(conn: &mut SqliteConnection, list_id: &str) -> Result<StoredList> {
+    let row: Option<(String, String, i64, i64, Vec<u8>, i64)> = sqlx::query_as(
+        "SELECT issuer, purpose, status_size, entries, bitstring, list_version \
+         FROM status_lists WHERE list_id = $1",
+    )
+    .bind(list_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((issuer, purpose, status_size, entries, bits, version)) = row else {
+        return Err(StoreError::NotFound { what: "status list", id: list_id.to_owned() });
+    };
+    Ok(StoredList { issuer, purpose, status_size, entries, bits, version })
+}
+
 async fn set_status(
     conn: &mut SqliteConnection,
     frontier: &mut Frontier,
@@ -475,44 +445,23 @@ async fn set_status(
     value: u8,
     now: i64,
 ) -> Result<StatusUpdate> {
-    let row: Option<(i64, i64, Vec<u8>, i64)> = sqlx::query_as(
-        "SELECT status_size, entries, bitstring, list_version FROM status_lists \
-         WHERE list_id = $1",
-    )
-    .bind(&list_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((status_size, entries, bits, version)) = row else {
-        return Err(StoreError::NotFound { what: "status list", id: list_id });
+    let stored = stored_list(conn, &list_id).await?;
+    let outcome = set_status_rule(&list_id, stored, index, value)?;
+    let previous = outcome.previous;
+    let Some((bits, new_version, data_hash)) = outcome.change else {
+        return Ok(StatusUpdate { version: outcome.version, previous, log_index: None });
     };
-    let entries = to_u64(entries, "entries")?;
-    if index >= entries {
-        return Err(CoreError::StatusListIndexOutOfRange { index, entries }.into());
-    }
-    let status_size =
-        u8::try_from(status_size).map_err(|_| StoreError::corrupt("bad status size"))?;
-    let mut list = BitstringStatusList::from_bytes(bits, status_size)
-        .map_err(|e| StoreError::corrupt(format!("stored status list: {e}")))?;
-    let previous = list.get(index)?;
-    list.set(index, value)?;
-    let version = to_u64(version, "list version")?;
-    if previous == value {
-        return Ok(StatusUpdate { version, previous, log_index: None });
-    }
-    let new_version =
-        version.checked_add(1).ok_or_else(|| StoreError::corrupt("list version overflow"))?;
     sqlx::query(
         "UPDATE status_lists SET bitstring = $1, list_version = $2, updated_at_ms = $3 \
          WHERE list_id = $4",
     )
-    .bind(list.as_bytes())
+    .bind(bits)
     .bind(to_i64(new_version, "list version")?)
     .bind(now)
     .bind(&list_id)
     .execute(&mut *conn)
     .await?;
-    let data_hash = status_data_hash(&list_id, index, value, new_version)?;
-    let reference = format!("{list_id}#{index}");
+    let reference = status_reference(&list_id, index);
     let log_index =
         append_leaf(conn, frontier, LeafKind::Status, &data_hash, Some(reference), now).await?;
     Ok(StatusUpdate { version: new_version, previous, log_index: Some(log_index) })
@@ -524,61 +473,20 @@ async fn apply_status_update(
     update: NewSignedStatusUpdate,
     now: i64,
 ) -> Result<AppliedStatusUpdate> {
-    let row: Option<(String, String, i64, i64, Vec<u8>, i64)> = sqlx::query_as(
-        "SELECT issuer, purpose, status_size, entries, bitstring, list_version \
-         FROM status_lists WHERE list_id = $1",
-    )
-    .bind(&update.list_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((issuer, purpose, status_size, entries, bits, version)) = row else {
-        return Err(StoreError::NotFound { what: "status list", id: update.list_id });
-    };
-    if issuer != update.issuer {
-        return Err(StoreError::invalid("the update's issuer does not control the list"));
-    }
-    if purpose != update.purpose.as_str() {
-        return Err(
-            CoreError::StatusListPurposeMismatch { purpose: update.purpose.as_str() }.into()
-        );
-    }
-    let version = to_u64(version, "list version")?;
-    if update.update_seq <= version {
-        return Err(StoreError::StatusUpdateStale {
-            list_id: update.list_id,
-            last: version,
-            update_seq: update.update_seq,
-        });
-    }
-    let entries = to_u64(entries, "entries")?;
-    let status_size =
-        u8::try_from(status_size).map_err(|_| StoreError::corrupt("bad status size"))?;
-    let mut list = BitstringStatusList::from_bytes(bits, status_size)
-        .map_err(|e| StoreError::corrupt(format!("stored status list: {e}")))?;
-    let mut changed = 0u64;
-    for &(index, value) in &update.changes {
-        if index >= entries {
-            return Err(CoreError::StatusListIndexOutOfRange { index, entries }.into());
-        }
-        let previous = list.get(index)?;
-        if update.purpose == StatusPurpose::Revocation && previous != 0 && value == 0 {
-            return Err(StoreError::StatusRevocationFinal { list_id: update.list_id, index });
-        }
-        list.set(index, value)?;
-        changed += u64::from(previous != value);
-    }
+    let stored = stored_list(conn, &update.list_id).await?;
+    let (bits, changed) = apply_status_update_rule(&update, stored)?;
     sqlx::query(
         "UPDATE status_lists SET bitstring = $1, list_version = $2, updated_at_ms = $3 \
          WHERE list_id = $4",
     )
-    .bind(list.as_bytes())
+    .bind(bits)
     .bind(to_i64(update.update_seq, "update_seq")?)
     .bind(now)
     .bind(&update.list_id)
     .execute(&mut *conn)
     .await?;
     let data_hash = status_update_data_hash(&update.update, &update.signature)?;
-    let reference = format!("{}@{}", update.list_id, update.update_seq);
+    let reference = status_update_reference(&update);
     let log_index =
         append_leaf(conn, frontier, LeafKind::StatusUpdate, &data_hash, Some(reference), now)
             .await?;
@@ -693,7 +601,7 @@ async fn record_trust_evidence(
             duplicate: true,
         });
     }
-    let reference = format!("{}#{}", evidence.subject, evidence.kind);
+    let reference = trust_evidence_reference(&evidence);
     let index = append_leaf(
         conn,
         frontier,

@@ -35,7 +35,7 @@ struct IdentityUpsert<'a> {
 struct BulkRows<'a> {
     leaves: Vec<(i64, LeafKind, Hash, String)>,
     nodes: Vec<(NodeKey, Hash)>,
-    events: Vec<(&'a KelAppendReq, i64)>,
+    events: Vec<(&'a KelAppend, i64)>,
     identities: BTreeMap<&'a str, IdentityUpsert<'a>>,
     new_identities: i64,
     evidence: Vec<(i64, &'a NewEvidence)>,
@@ -62,30 +62,14 @@ impl<'a> BulkRows<'a> {
     /// Validates a KEL append against the batch's view of the heads and records its rows.
     fn plan_kel(
         &mut self,
-        req: &'a KelAppendReq,
+        req: &'a KelAppend,
         heads: &mut HashMap<String, HeadState>,
         frontier: &mut Frontier,
     ) -> Result<AppendedEvent> {
-        let found = heads.get(&req.did);
-        match (&req.expected, found) {
-            (None, None) => {}
-            (Some(expected), Some(h)) if *expected == h.head => {
-                if h.deactivated {
-                    return Err(StoreError::invalid("the log is deactivated; no event can follow"));
-                }
-            }
-            _ => {
-                return Err(StoreError::Conflict {
-                    did: req.did.clone(),
-                    expected: req.expected.clone(),
-                    found: found.map(|h| h.head.clone()),
-                });
-            }
-        }
+        req.check_head(heads.get(&req.did).map(|h| (&h.head, h.deactivated)))?;
         let seq = to_i64(req.sequence, "sequence")?;
-        let reference = format!("{}?versionId={}", req.did, req.sequence);
         let (log_index, index_i64) =
-            self.push_leaf(frontier, LeafKind::Kel, &req.data_hash, reference)?;
+            self.push_leaf(frontier, LeafKind::Kel, &req.data_hash, req.reference())?;
         self.events.push((req, index_i64));
         let row = IdentityUpsert {
             seq,

@@ -1,19 +1,11 @@
-//! Signed trust evidence in `SqliteStore` (real SQLite in a temporary directory): recorded with
-//! its `evidence` leaf in one transaction, idempotent by content hash, listed newest first with
-//! filters and keyset pages, scanned in log order, refused input stores nothing.
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use std::sync::Arc;
+//! Signed trust evidence: recorded with its `evidence` leaf in one transaction, idempotent by
+//! content hash, listed newest first with filters and keyset pages, scanned in log order;
+//! refused input stores nothing.
 
 use atp_core::log_entry::entry_leaf_hash;
-use atp_store::{LeafKind, NewTrustEvidence, SqliteStore, Store, StoreError, TrustEvidenceFilter};
-use common::TestDir;
+use atp_store::{LeafKind, NewTrustEvidence, StoreError, TrustEvidenceFilter};
 
-async fn open(dir: &TestDir) -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::open(dir.path()).await.unwrap())
-}
+use crate::Backend;
 
 const KINDS: [&str; 3] = ["Endorsement", "InteractionReceipt", "IncidentReport"];
 
@@ -28,10 +20,9 @@ fn evidence(i: usize) -> NewTrustEvidence {
     }
 }
 
-#[tokio::test]
-async fn record_is_logged_and_idempotent() {
-    let dir = TestDir::new("trust-evidence-record");
-    let store = open(&dir).await;
+/// Record is logged and idempotent.
+pub async fn record_is_logged_and_idempotent(backend: &dyn Backend) {
+    let store = backend.open().await;
     let e = evidence(1);
     let first = store.record_trust_evidence(e.clone()).await.unwrap();
     assert!(!first.duplicate);
@@ -72,10 +63,9 @@ async fn record_is_logged_and_idempotent() {
     store.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn refused_input_stores_nothing() {
-    let dir = TestDir::new("trust-evidence-refused");
-    let store = open(&dir).await;
+/// Refused input stores nothing.
+pub async fn refused_input_stores_nothing(backend: &dyn Backend) {
+    let store = backend.open().await;
     let before = store.stats().await.unwrap();
     let bad = [
         NewTrustEvidence { issuer: String::new(), ..evidence(1) },
@@ -92,10 +82,9 @@ async fn refused_input_stores_nothing() {
     store.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn list_filters_pages_and_scan() {
-    let dir = TestDir::new("trust-evidence-list");
-    let store = open(&dir).await;
+/// List filters pages and scan.
+pub async fn list_filters_pages_and_scan(backend: &dyn Backend) {
+    let store = backend.open().await;
     let mut recorded = Vec::new();
     for i in 0..30 {
         let r = store.record_trust_evidence(evidence(i)).await.unwrap();

@@ -1,24 +1,18 @@
-//! RBAC role bindings in `SqliteStore` (real SQLite in a temporary directory): add and remove
-//! are idempotent and move the revision only when something changed; seeding applies only to
-//! a policy never written; bad shapes store nothing; the policy survives a reopen; concurrent
-//! adds through the single writer count each binding once.
-#![allow(clippy::unwrap_used)]
+//! RBAC role bindings: add and remove are idempotent and move the revision only when something
+//! changed; seeding applies only to a policy never written; bad shapes store nothing; the policy
+//! survives a reopen; concurrent adds count each binding once.
 
-mod common;
+use atp_store::{RoleBinding, Store, StoreError};
 
-use std::sync::Arc;
-
-use atp_store::{RoleBinding, SqliteStore, Store, StoreError};
-use common::TestDir;
+use crate::Backend;
 
 fn rb(subject: &str, role: &str, domain: &str) -> RoleBinding {
     RoleBinding { subject: subject.into(), role: role.into(), domain: domain.into() }
 }
 
-#[tokio::test]
-async fn add_remove_are_idempotent_and_bump_the_revision_only_on_change() {
-    let dir = TestDir::new("role-bindings-basic");
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+/// Add remove are idempotent and bump the revision only on change.
+pub async fn add_remove_are_idempotent_and_bump_the_revision_only_on_change(backend: &dyn Backend) {
+    let store = backend.open().await;
     let empty = store.list_role_bindings().await.unwrap();
     assert_eq!((empty.revision, empty.bindings.len()), (0, 0));
 
@@ -47,7 +41,7 @@ async fn add_remove_are_idempotent_and_bump_the_revision_only_on_change() {
     store.close().await.unwrap();
 
     // Durable: a reopened store has the same policy and revision.
-    let reopened = SqliteStore::open(dir.path()).await.unwrap();
+    let reopened = backend.open().await;
     let after = reopened.list_role_bindings().await.unwrap();
     assert_eq!(after.revision, 3);
     assert_eq!(after.bindings.len(), 2);
@@ -56,19 +50,17 @@ async fn add_remove_are_idempotent_and_bump_the_revision_only_on_change() {
 
 /// Every change of the policy is one `role-bindings` log leaf over the whole policy after it,
 /// which anyone holding that policy can recompute; a write that changes nothing adds none.
-#[tokio::test]
-async fn every_policy_change_is_one_log_leaf_over_the_whole_policy() {
+pub async fn every_policy_change_is_one_log_leaf_over_the_whole_policy(backend: &dyn Backend) {
     use atp_core::log_entry::{LeafKind, role_bindings_data_hash};
-    let dir = TestDir::new("role-bindings-log");
-    let store = SqliteStore::open(dir.path()).await.unwrap();
-    let policy_hash = async |store: &SqliteStore| {
+    let store = backend.open().await;
+    let policy_hash = async |store: &dyn Store| {
         let p = store.list_role_bindings().await.unwrap();
         let mut rows: Vec<(String, String, String)> =
             p.bindings.into_iter().map(|b| (b.subject, b.role, b.domain)).collect();
         rows.sort();
         role_bindings_data_hash(p.revision, &rows).unwrap()
     };
-    let last_leaf = async |store: &SqliteStore| {
+    let last_leaf = async |store: &dyn Store| {
         let size = store.log_size().await.unwrap();
         store.get_entries(size - 1, 1).await.unwrap().remove(0)
     };
@@ -78,9 +70,9 @@ async fn every_policy_change_is_one_log_leaf_over_the_whole_policy() {
     assert_eq!(store.log_size().await.unwrap(), 0);
     store.add_role_bindings(vec![ops.clone(), admins.clone()]).await.unwrap();
     assert_eq!(store.log_size().await.unwrap(), 1);
-    let leaf = last_leaf(&store).await;
+    let leaf = last_leaf(&*store).await;
     assert_eq!(leaf.kind, LeafKind::RoleBindings);
-    assert_eq!(leaf.data_hash, policy_hash(&store).await);
+    assert_eq!(leaf.data_hash, policy_hash(&*store).await);
 
     // Nothing changed: no leaf.
     store.add_role_bindings(vec![admins.clone()]).await.unwrap();
@@ -89,16 +81,15 @@ async fn every_policy_change_is_one_log_leaf_over_the_whole_policy() {
 
     store.remove_role_bindings(vec![ops]).await.unwrap();
     assert_eq!(store.log_size().await.unwrap(), 2);
-    let leaf = last_leaf(&store).await;
+    let leaf = last_leaf(&*store).await;
     assert_eq!(leaf.kind, LeafKind::RoleBindings);
-    assert_eq!(leaf.data_hash, policy_hash(&store).await);
+    assert_eq!(leaf.data_hash, policy_hash(&*store).await);
     store.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn seeding_applies_only_to_a_policy_never_written() {
-    let dir = TestDir::new("role-bindings-seed");
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+/// Seeding applies only to a policy never written.
+pub async fn seeding_applies_only_to_a_policy_never_written(backend: &dyn Backend) {
+    let store = backend.open().await;
     // Seeding nothing leaves the policy unwritten.
     let none = store.seed_role_bindings(Vec::new()).await.unwrap().unwrap();
     assert_eq!((none.changed, none.revision), (0, 0));
@@ -118,10 +109,9 @@ async fn seeding_applies_only_to_a_policy_never_written() {
     store.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn malformed_bindings_are_refused_and_nothing_is_stored() {
-    let dir = TestDir::new("role-bindings-bad");
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+/// Malformed bindings are refused and nothing is stored.
+pub async fn malformed_bindings_are_refused_and_nothing_is_stored(backend: &dyn Backend) {
+    let store = backend.open().await;
     let good = rb("group:a", "role:admin", "*");
     let long = "x".repeat(atp_store::MAX_ROLE_BINDING_FIELD_BYTES + 1);
     for (bad, field) in [
@@ -149,10 +139,9 @@ async fn malformed_bindings_are_refused_and_nothing_is_stored() {
     store.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn concurrent_adds_of_one_binding_count_it_once() {
-    let dir = TestDir::new("role-bindings-race");
-    let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+/// Concurrent adds of one binding count it once.
+pub async fn concurrent_adds_of_one_binding_count_it_once(backend: &dyn Backend) {
+    let store = backend.open().await;
     let mut tasks = Vec::new();
     for i in 0..16 {
         let s = store.clone();

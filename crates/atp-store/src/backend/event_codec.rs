@@ -15,7 +15,7 @@ use flate2::write::DeflateEncoder;
 use crate::{Result, StoreError};
 
 /// Compresses a canonical event.
-pub(super) fn deflate(canonical: &[u8]) -> Result<Vec<u8>> {
+pub fn deflate(canonical: &[u8]) -> Result<Vec<u8>> {
     let mut encoder = DeflateEncoder::new(Vec::with_capacity(canonical.len()), Compression::fast());
     encoder
         .write_all(canonical)
@@ -24,7 +24,7 @@ pub(super) fn deflate(canonical: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Inflates a stored event; refuses one that inflates past [`MAX_EVENT_BYTES`].
-pub(super) fn inflate(stored: &[u8]) -> Result<Vec<u8>> {
+pub fn inflate(stored: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(stored.len() * 2);
     let limit = u64::try_from(MAX_EVENT_BYTES).unwrap_or(u64::MAX) + 1;
     DeflateDecoder::new(stored)

@@ -1,0 +1,6 @@
+//! The cases, each `pub async fn case(backend: &dyn Backend)`; [`crate::conformance_tests!`]
+//! lists every one of them.
+
+pub mod log_and_kel;
+pub mod role_bindings;
+pub mod trust_evidence;

@@ -1,0 +1,247 @@
+//! A real PostgreSQL server for tests: Debian's `postgresql` package, a cluster created by
+//! `initdb` in a temporary directory, listening on 127.0.0.1 and a free port.
+//!
+//! `initdb` refuses to run as root, so when the tests run as root the cluster belongs to the
+//! `postgres` user (`runuser -u postgres`). The server is stopped (`pg_ctl stop -m immediate`)
+//! when the [`PgServer`] is dropped; a watchdog shell beside it also stops it once the test
+//! process is gone, so that a test binary that exits without dropping (a shared server in a
+//! `static`) leaves nothing running.
+//!
+//! When no PostgreSQL is installed, [`PgServer::start`] returns `None` after a loud SKIP, and
+//! panics under `CI=true`: there a missing service is a failure, not a skip.
+
+use std::io;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to accept connections.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running PostgreSQL server owned by a test.
+#[derive(Debug)]
+pub struct PgServer {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres: bool,
+}
+
+/// How the server trades durability for speed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// PostgreSQL's defaults: every commit flushed to disk. For tests of crashes and
+    /// acknowledged writes.
+    Full,
+    /// `fsync = off`: commits are not flushed (the data is lost only if the machine fails,
+    /// never on a server crash). For tests of behaviour, which run many short transactions.
+    Relaxed,
+}
+
+fn pg_bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").is_file() && bin.join("postgres").is_file())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    // /proc/self/status names the real uid first on the Uid: line.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl PgServer {
+    /// Starts a fresh server, or returns `None` (outside CI) when PostgreSQL is not installed.
+    pub fn start(durability: Durability) -> Option<Self> {
+        let Some(bin) = pg_bin_dir() else {
+            let msg = "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); \
+                       `bash scripts/test.sh` installs Debian's postgresql package";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true: {msg}");
+            }
+            eprintln!("\n*** SKIP: {msg} ***\n");
+            return None;
+        };
+        let server = Self::start_with(bin, durability)
+            .unwrap_or_else(|e| panic!("starting PostgreSQL failed: {e}"));
+        Some(server)
+    }
+
+    fn start_with(bin: PathBuf, durability: Durability) -> io::Result<Self> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("atp-pg-{}-", COUNTER.fetch_add(1, Ordering::Relaxed)))
+            .tempdir()?;
+        let as_postgres = is_root();
+        if as_postgres {
+            run(Command::new("chown").arg("postgres:").arg(dir.path()))?;
+        }
+        let data = dir.path().join("data");
+        let server = Self { bin, dir, port: free_port()?, as_postgres };
+        run(server.command("initdb").arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]))?;
+        let mut options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200",
+            server.port,
+            server.dir.path().display()
+        );
+        if durability == Durability::Relaxed {
+            options.push_str(" -c fsync=off -c full_page_writes=off");
+        }
+        run(server
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &options, "-l"])
+            .arg(server.dir.path().join("server.log"))
+            .args(["-w", "-t", "60", "start"]))?;
+        server.spawn_watchdog(&data)?;
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// A command of the PostgreSQL installation, as the cluster's owner.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    /// Stops the server once this process is gone (checked every second).
+    fn spawn_watchdog(&self, data: &Path) -> io::Result<()> {
+        let script = format!(
+            "while [ -d /proc/{pid} ]; do sleep 1; done; {pg_ctl} -D {data} -m immediate stop",
+            pid = std::process::id(),
+            pg_ctl = self.bin.join("pg_ctl").display(),
+            data = data.display(),
+        );
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", "sh", "-c", &script]);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.args(["-c", &script]);
+            c
+        };
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        Ok(())
+    }
+
+    fn wait_ready(&self) -> io::Result<()> {
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let status = Command::new(self.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+                .stdout(Stdio::null())
+                .status()?;
+            if status.success() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other("PostgreSQL did not become ready"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The connection URL of database `db` (user `postgres`, no password: the cluster trusts
+    /// local connections).
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs one SQL statement with `psql` on database `postgres`, returning its output.
+    pub fn psql(&self, sql: &str) -> io::Result<String> {
+        self.psql_in("postgres", sql)
+    }
+
+    /// Runs one SQL statement with `psql` on database `db`, returning its output (unaligned,
+    /// tuples only).
+    pub fn psql_in(&self, db: &str, sql: &str) -> io::Result<String> {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "psql {sql:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Creates a new, empty database and returns its name.
+    pub fn create_database(&self) -> io::Result<String> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = format!("atp_test_{}", COUNTER.fetch_add(1, Ordering::Relaxed));
+        self.psql(&format!("CREATE DATABASE {name}"))?;
+        Ok(name)
+    }
+
+    /// The server's log so far (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn run(command: &mut Command) -> io::Result<()> {
+    let out = command.output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )))
+    }
+}

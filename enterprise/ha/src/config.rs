@@ -1,0 +1,252 @@
+//! The `[ha]` section of the node configuration, and connecting to the writable database.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+use crate::pg::{PgConfig, PgStore};
+
+/// The most database hosts `[ha]` may list.
+pub const MAX_HOSTS: usize = 16;
+/// The most connections one node may open.
+pub const MAX_POOL_SIZE: u32 = 256;
+
+/// Everything that goes wrong in the HA edition.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HaError {
+    /// The `[ha]` section is invalid; the message names the key.
+    #[error("invalid [ha] section: {0}")]
+    Config(String),
+    /// No listed host accepted a connection as a writable primary.
+    #[error("no writable PostgreSQL primary among {hosts}: {reasons}")]
+    NoPrimary {
+        /// The hosts tried, in order.
+        hosts: String,
+        /// Why each was passed over.
+        reasons: String,
+    },
+    /// The store failed (migrations, pool).
+    #[error(transparent)]
+    Store(#[from] atp_store::StoreError),
+}
+
+/// The `[ha]` section: where the cluster's PostgreSQL is, and how this node uses it.
+///
+/// ```toml
+/// [ha]
+/// hosts = ["10.0.0.5:5432", "10.0.0.6:5432"]
+/// database = "atp"
+/// user = "atp"
+/// password_env = "ATP_HA_DB_PASSWORD"
+/// allow_plaintext = true
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HaConfig {
+    /// The PostgreSQL servers, `host:port`, tried in order; the node uses the first that is a
+    /// writable primary (`pg_is_in_recovery()` is false). 1 to [`MAX_HOSTS`].
+    pub hosts: Vec<String>,
+    /// The database name.
+    pub database: String,
+    /// The database user.
+    pub user: String,
+    /// The environment variable that holds the user's password, if it has one. The password
+    /// itself is never written in the configuration file.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The most connections this node opens. Default 16, at most [`MAX_POOL_SIZE`].
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// How long a connection attempt, and a wait for a free connection, may take. Default
+    /// 5000 ms.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// PostgreSQL's `statement_timeout` on every connection: no statement, and no wait for the
+    /// log's row lock, lasts longer. Default 10000 ms.
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+    /// The connection to the database is not encrypted (TLS to PostgreSQL is not built yet).
+    /// Hosts other than loopback are refused unless this says the network is trusted.
+    #[serde(default)]
+    pub allow_plaintext: bool,
+}
+
+fn default_pool_size() -> u32 {
+    PgConfig::default().pool_size
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_statement_timeout_ms() -> u64 {
+    10_000
+}
+
+/// A `host:port` pair, checked.
+fn parse_host(entry: &str) -> Result<(String, u16), HaError> {
+    let bad = || HaError::Config(format!("hosts: {entry:?} is not host:port"));
+    let (host, port) = entry.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.len() > 253 || host.chars().any(|c| c.is_whitespace()) {
+        return Err(bad());
+    }
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if port == 0 {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl HaConfig {
+    /// Checks every key; the message names the one that is wrong.
+    pub fn validate(&self) -> Result<(), HaError> {
+        if self.hosts.is_empty() || self.hosts.len() > MAX_HOSTS {
+            return Err(HaError::Config(format!("hosts: list 1 to {MAX_HOSTS} servers")));
+        }
+        for entry in &self.hosts {
+            let (host, _) = parse_host(entry)?;
+            if !self.allow_plaintext && !is_loopback(&host) {
+                return Err(HaError::Config(format!(
+                    "hosts: {entry:?} is not a loopback address and the connection is not \
+                     encrypted; set allow_plaintext = true only on a trusted network"
+                )));
+            }
+        }
+        for (key, value) in [("database", &self.database), ("user", &self.user)] {
+            if value.is_empty() || value.len() > 63 || value.chars().any(char::is_control) {
+                return Err(HaError::Config(format!("{key}: 1 to 63 characters")));
+            }
+        }
+        if let Some(var) = &self.password_env
+            && std::env::var_os(var).is_none()
+        {
+            return Err(HaError::Config(format!("password_env: ${var} is not set")));
+        }
+        if self.pool_size == 0 || self.pool_size > MAX_POOL_SIZE {
+            return Err(HaError::Config(format!("pool_size: 1 to {MAX_POOL_SIZE}")));
+        }
+        for (key, ms) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("statement_timeout_ms", self.statement_timeout_ms),
+        ] {
+            if !(100..=600_000).contains(&ms) {
+                return Err(HaError::Config(format!("{key}: 100 to 600000")));
+            }
+        }
+        Ok(())
+    }
+
+    fn options(&self, host: &str, port: u16) -> PgConnectOptions {
+        let mut options = PgConnectOptions::new()
+            .host(host)
+            .port(port)
+            .database(&self.database)
+            .username(&self.user)
+            .application_name("atp-node");
+        if let Some(password) = self.password_env.as_ref().and_then(|v| std::env::var(v).ok()) {
+            options = options.password(&password);
+        }
+        options
+    }
+
+    /// Connects to the first listed host that is a writable primary and opens the store there.
+    pub async fn connect(&self) -> Result<PgStore, HaError> {
+        self.validate()?;
+        let timeout = Duration::from_millis(self.connect_timeout_ms);
+        let mut reasons = Vec::new();
+        for entry in &self.hosts {
+            let (host, port) = parse_host(entry)?;
+            let options = self.options(&host, port);
+            match tokio::time::timeout(timeout, is_writable(&options)).await {
+                Ok(Ok(true)) => {
+                    let config = PgConfig {
+                        pool_size: self.pool_size,
+                        acquire_timeout: timeout,
+                        statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+                    };
+                    tracing::info!(host = %entry, database = %self.database, "PostgreSQL primary");
+                    return Ok(PgStore::connect(options, &config).await?);
+                }
+                Ok(Ok(false)) => reasons.push(format!("{entry}: a standby (in recovery)")),
+                Ok(Err(e)) => reasons.push(format!("{entry}: {e}")),
+                Err(_) => reasons.push(format!("{entry}: no answer within {timeout:?}")),
+            }
+        }
+        Err(HaError::NoPrimary { hosts: self.hosts.join(", "), reasons: reasons.join("; ") })
+    }
+}
+
+/// Whether the server accepts writes: a primary, not a standby in recovery.
+async fn is_writable(options: &PgConnectOptions) -> Result<bool, sqlx::Error> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    let in_recovery: bool =
+        sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut conn).await?;
+    let _ = conn.close().await;
+    Ok(!in_recovery)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn config(hosts: &[&str]) -> HaConfig {
+        HaConfig {
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            database: "atp".into(),
+            user: "atp".into(),
+            password_env: None,
+            pool_size: 16,
+            connect_timeout_ms: 5_000,
+            statement_timeout_ms: 10_000,
+            allow_plaintext: false,
+        }
+    }
+
+    #[test]
+    fn every_key_is_validated() {
+        assert!(config(&["127.0.0.1:5432", "[::1]:5433", "localhost:1"]).validate().is_ok());
+        let refused = |c: HaConfig| c.validate().unwrap_err().to_string();
+        assert!(refused(config(&[])).contains("hosts"));
+        assert!(refused(config(&["127.0.0.1"])).contains("not host:port"));
+        assert!(refused(config(&["127.0.0.1:0"])).contains("not host:port"));
+        assert!(refused(config(&["127.0.0.1:99999"])).contains("not host:port"));
+        assert!(refused(config(&[":5432"])).contains("not host:port"));
+        assert!(refused(config(&["10.0.0.5:5432"])).contains("allow_plaintext"));
+        let many: Vec<String> =
+            (0..=MAX_HOSTS).map(|i| format!("127.0.0.1:{}", 1000 + i)).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(refused(config(&many)).contains("hosts"));
+        let mut c = config(&["10.0.0.5:5432"]);
+        c.allow_plaintext = true;
+        assert!(c.validate().is_ok());
+        let mut c = config(&["127.0.0.1:5432"]);
+        c.pool_size = 0;
+        assert!(refused(c).contains("pool_size"));
+        let mut c = config(&["127.0.0.1:5432"]);
+        c.statement_timeout_ms = 10;
+        assert!(refused(c).contains("statement_timeout_ms"));
+        let mut c = config(&["127.0.0.1:5432"]);
+        c.database = String::new();
+        assert!(refused(c).contains("database"));
+        let mut c = config(&["127.0.0.1:5432"]);
+        c.password_env = Some("ATP_HA_TEST_VARIABLE_THAT_IS_NOT_SET".into());
+        assert!(refused(c).contains("password_env"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let parsed: Result<HaConfig, _> = toml::from_str(
+            "hosts = [\"127.0.0.1:5432\"]\ndatabase = \"atp\"\nuser = \"atp\"\npasword = \"x\"\n",
+        );
+        assert!(parsed.is_err());
+    }
+}

@@ -1,0 +1,425 @@
+//! [`PgStore`]: the [`Store`] on PostgreSQL.
+//!
+//! # Writes
+//!
+//! Every write is one `READ COMMITTED` transaction that starts by locking the single row of
+//! `tlog_head` (`SELECT size ... FOR UPDATE`). Holding it, the transaction reads the log's
+//! frontier, applies the request with the rules of [`atp_store::backend`], appends its leaf and
+//! the tree nodes the leaf completes, moves the head, and commits. Writers on every node of a
+//! cluster queue on that one row lock, so two transactions can never take the same leaf index
+//! or leave a gap, and no node needs to be a leader (the design Tessera's PostgreSQL sequencer
+//! uses). Every write takes the lock, also those that append no leaf (a status-list creation, an
+//! index allocation, node metadata), which keeps the one ordering rule simple; none of them is
+//! on a hot path.
+//!
+//! # Durability
+//!
+//! A write is answered after PostgreSQL's `COMMIT` returned, so it is as durable as the
+//! server's `synchronous_commit` setting makes it (on by default: flushed to the primary's WAL;
+//! with synchronous replication, also on a standby). A commit whose answer is lost with the
+//! connection may have happened: the caller re-reads, as the [`Store`] contract says.
+//!
+//! # Reads
+//!
+//! Reads run on the pool without a transaction. Tree nodes never change once written and the
+//! head only grows, so a read that takes the size first and the nodes afterwards always finds
+//! every node it needs.
+
+mod read;
+mod write;
+
+use std::time::Duration;
+
+use atp_core::accepted::AcceptedEvent;
+use atp_core::status_list::StatusPurpose;
+use atp_core::tlog::Hash;
+use atp_store::backend::{
+    BindingWrite, KelAppend, check_bindings, check_id, check_list_id, check_meta,
+    check_status_update, check_trust_evidence, parse_checkpoint, prepare_anchors, prepare_evidence,
+    prepare_status_list,
+};
+use atp_store::{
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, LogEntry, NewEvidence,
+    NewSignedStatusUpdate, NewStatusList, NewTrustEvidence, RecordedTrustEvidence, RoleBinding,
+    RoleBindingChange, RoleBindings, StatusListRecord, StatusSlot, StatusUpdate, Store, StoreError,
+    StoreFuture, StoreStats, StoredCheckpoint, StoredEvent, TrustEvidenceFilter, TrustEvidencePage,
+    TrustEvidenceRecord,
+};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The schema migrations (`enterprise/ha/migrations`).
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Connection settings of a [`PgStore`].
+#[derive(Clone, Debug)]
+pub struct PgConfig {
+    /// The most connections this node opens to the database.
+    pub pool_size: u32,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+    /// How long one statement may run on the server before PostgreSQL cancels it
+    /// (`statement_timeout`); also bounds the wait for the log's row lock.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The PostgreSQL implementation of [`Store`]. See the [module documentation](self).
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database `options` names, applies the migrations (under PostgreSQL's
+    /// migration lock, so that nodes starting together apply them once) and returns the store.
+    pub async fn connect(options: PgConnectOptions, config: &PgConfig) -> Result<Self> {
+        let timeout_ms = config.statement_timeout.as_millis().to_string();
+        let options = options.options([("statement_timeout", timeout_ms.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.pool_size.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool (for tests and diagnostics).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn append_kel_event_impl(&self, event: AcceptedEvent) -> Result<AppendedEvent> {
+        let req = KelAppend::prepare(event)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::append_kel(&mut w, req).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn put_checkpoint_impl(&self, note: String) -> Result<bool> {
+        let (size, root) = parse_checkpoint(&note)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::put_checkpoint(&mut w, note, size, root).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn create_status_list_impl(&self, list: NewStatusList) -> Result<()> {
+        let bits = prepare_status_list(&list)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        write::create_status_list(&mut w, list, bits).await?;
+        w.commit().await
+    }
+
+    async fn set_status_impl(
+        &self,
+        list_id: String,
+        index: u64,
+        value: u8,
+    ) -> Result<StatusUpdate> {
+        check_list_id(&list_id)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::set_status(&mut w, &list_id, index, value).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn apply_status_update_impl(
+        &self,
+        update: NewSignedStatusUpdate,
+    ) -> Result<AppliedStatusUpdate> {
+        check_status_update(&update)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::apply_status_update(&mut w, update).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn allocate_impl(
+        &self,
+        issuer: String,
+        purpose: StatusPurpose,
+    ) -> Result<Option<StatusSlot>> {
+        check_id("issuer", &issuer)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::allocate(&mut w, &issuer, purpose).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn set_trust_anchors_impl(
+        &self,
+        anchors: Vec<String>,
+        meta: Option<(String, String)>,
+    ) -> Result<u64> {
+        let (anchors, data_hash) = prepare_anchors(anchors, meta.as_ref())?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::set_anchors(&mut w, anchors, data_hash, meta).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn append_evidence_impl(&self, evidence: NewEvidence) -> Result<u64> {
+        let data_hash = prepare_evidence(&evidence)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::append_evidence(&mut w, evidence, data_hash).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn record_trust_evidence_impl(
+        &self,
+        evidence: NewTrustEvidence,
+    ) -> Result<RecordedTrustEvidence> {
+        check_trust_evidence(&evidence)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::record_trust_evidence(&mut w, evidence).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn set_meta_impl(&self, key: String, value: String) -> Result<()> {
+        check_meta(&key, &value)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        write::set_meta(&mut w, &key, &value).await?;
+        w.commit().await
+    }
+
+    async fn write_role_bindings_impl(
+        &self,
+        kind: BindingWrite,
+        bindings: Vec<RoleBinding>,
+    ) -> Result<Option<RoleBindingChange>> {
+        check_bindings(&bindings)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::role_bindings(&mut w, kind, bindings).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn change_role_bindings_impl(
+        &self,
+        kind: BindingWrite,
+        bindings: Vec<RoleBinding>,
+    ) -> Result<RoleBindingChange> {
+        self.write_role_bindings_impl(kind, bindings)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("an add or remove of role bindings was skipped"))
+    }
+
+    async fn close_impl(&self) -> Result<()> {
+        // Closing waits for the connections in use; a write in flight finishes first.
+        self.pool.close().await;
+        Ok(())
+    }
+}
+
+impl Store for PgStore {
+    fn append_kel_event(&self, event: AcceptedEvent) -> StoreFuture<'_, AppendedEvent> {
+        Box::pin(self.append_kel_event_impl(event))
+    }
+
+    fn get_kel<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Vec<StoredEvent>> {
+        Box::pin(read::get_kel(&self.pool, did))
+    }
+
+    fn get_kel_event<'a>(
+        &'a self,
+        did: &'a str,
+        sequence: u64,
+    ) -> StoreFuture<'a, Option<StoredEvent>> {
+        Box::pin(read::get_kel_event(&self.pool, did, sequence))
+    }
+
+    fn get_identity<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Option<IdentityRecord>> {
+        Box::pin(read::get_identity(&self.pool, did))
+    }
+
+    fn list_identities<'a>(
+        &'a self,
+        page_size: u32,
+        page_token: Option<&'a str>,
+    ) -> StoreFuture<'a, IdentityPage> {
+        Box::pin(read::list_identities(&self.pool, page_size, page_token))
+    }
+
+    fn identity_count(&self) -> StoreFuture<'_, u64> {
+        Box::pin(read::identity_count(&self.pool))
+    }
+
+    fn log_size(&self) -> StoreFuture<'_, u64> {
+        Box::pin(read::log_size(&self.pool))
+    }
+
+    fn root_at(&self, size: u64) -> StoreFuture<'_, Hash> {
+        Box::pin(read::root_at(&self.pool, size))
+    }
+
+    fn inclusion_proof(&self, index: u64, size: u64) -> StoreFuture<'_, Vec<Hash>> {
+        Box::pin(read::inclusion_proof(&self.pool, index, size))
+    }
+
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> StoreFuture<'_, Vec<Hash>> {
+        Box::pin(read::consistency_proof(&self.pool, old_size, new_size))
+    }
+
+    fn get_entries(&self, start: u64, limit: u32) -> StoreFuture<'_, Vec<LogEntry>> {
+        Box::pin(read::get_entries(&self.pool, start, limit))
+    }
+
+    fn put_checkpoint(&self, note: String) -> StoreFuture<'_, bool> {
+        Box::pin(self.put_checkpoint_impl(note))
+    }
+
+    fn latest_checkpoint(&self) -> StoreFuture<'_, Option<StoredCheckpoint>> {
+        Box::pin(read::checkpoint(&self.pool, None))
+    }
+
+    fn checkpoint_at(&self, size: u64) -> StoreFuture<'_, Option<StoredCheckpoint>> {
+        Box::pin(read::checkpoint(&self.pool, Some(size)))
+    }
+
+    fn create_status_list(&self, list: NewStatusList) -> StoreFuture<'_, ()> {
+        Box::pin(self.create_status_list_impl(list))
+    }
+
+    fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate> {
+        Box::pin(self.set_status_impl(list_id, index, value))
+    }
+
+    fn apply_status_update(
+        &self,
+        update: NewSignedStatusUpdate,
+    ) -> StoreFuture<'_, AppliedStatusUpdate> {
+        Box::pin(self.apply_status_update_impl(update))
+    }
+
+    fn get_status_list<'a>(
+        &'a self,
+        list_id: &'a str,
+    ) -> StoreFuture<'a, Option<StatusListRecord>> {
+        Box::pin(read::get_status_list(&self.pool, list_id))
+    }
+
+    fn allocate_status_index(
+        &self,
+        issuer: String,
+        purpose: StatusPurpose,
+    ) -> StoreFuture<'_, Option<StatusSlot>> {
+        Box::pin(self.allocate_impl(issuer, purpose))
+    }
+
+    fn set_trust_anchors(&self, anchors: Vec<String>) -> StoreFuture<'_, u64> {
+        Box::pin(self.set_trust_anchors_impl(anchors, None))
+    }
+
+    fn find_leaf<'a>(&'a self, leaf_hash: &'a Hash) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(read::find_leaf(&self.pool, leaf_hash))
+    }
+
+    fn set_trust_anchors_with_meta(
+        &self,
+        anchors: Vec<String>,
+        meta_key: String,
+        meta_value: String,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(self.set_trust_anchors_impl(anchors, Some((meta_key, meta_value))))
+    }
+
+    fn list_trust_anchors(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(read::list_trust_anchors(&self.pool))
+    }
+
+    fn append_evidence(&self, evidence: NewEvidence) -> StoreFuture<'_, u64> {
+        Box::pin(self.append_evidence_impl(evidence))
+    }
+
+    fn evidence_subjects<'a>(
+        &'a self,
+        evidence_type: &'a str,
+        after: Option<&'a str>,
+        limit: u32,
+    ) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(read::evidence_subjects(&self.pool, evidence_type, after, limit))
+    }
+
+    fn record_trust_evidence(
+        &self,
+        evidence: NewTrustEvidence,
+    ) -> StoreFuture<'_, RecordedTrustEvidence> {
+        Box::pin(self.record_trust_evidence_impl(evidence))
+    }
+
+    fn list_trust_evidence<'a>(
+        &'a self,
+        filter: &'a TrustEvidenceFilter,
+        page_size: u32,
+        page_token: Option<&'a str>,
+    ) -> StoreFuture<'a, TrustEvidencePage> {
+        Box::pin(read::list_trust_evidence(&self.pool, filter, page_size, page_token))
+    }
+
+    fn scan_trust_evidence(
+        &self,
+        after_log_index: Option<u64>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<TrustEvidenceRecord>> {
+        Box::pin(read::scan_trust_evidence(&self.pool, after_log_index, limit))
+    }
+
+    fn get_meta<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(read::get_meta(&self.pool, key))
+    }
+
+    fn set_meta(&self, key: String, value: String) -> StoreFuture<'_, ()> {
+        Box::pin(self.set_meta_impl(key, value))
+    }
+
+    fn list_role_bindings(&self) -> StoreFuture<'_, RoleBindings> {
+        Box::pin(read::list_role_bindings(&self.pool))
+    }
+
+    fn role_bindings_revision(&self) -> StoreFuture<'_, u64> {
+        Box::pin(read::role_bindings_revision(&self.pool))
+    }
+
+    fn add_role_bindings(&self, bindings: Vec<RoleBinding>) -> StoreFuture<'_, RoleBindingChange> {
+        Box::pin(self.change_role_bindings_impl(BindingWrite::Add, bindings))
+    }
+
+    fn remove_role_bindings(
+        &self,
+        bindings: Vec<RoleBinding>,
+    ) -> StoreFuture<'_, RoleBindingChange> {
+        Box::pin(self.change_role_bindings_impl(BindingWrite::Remove, bindings))
+    }
+
+    fn seed_role_bindings(
+        &self,
+        bindings: Vec<RoleBinding>,
+    ) -> StoreFuture<'_, Option<RoleBindingChange>> {
+        Box::pin(self.write_role_bindings_impl(BindingWrite::Seed, bindings))
+    }
+
+    fn stats(&self) -> StoreFuture<'_, StoreStats> {
+        Box::pin(read::stats(&self.pool))
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.close_impl())
+    }
+}

@@ -1,0 +1,42 @@
+//! `PgStore` against a real PostgreSQL server (Debian's package, started by the test in a
+//! temporary directory on 127.0.0.1): the same conformance suite as the embedded SQLite store,
+//! each case on a database of its own.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, OnceLock};
+
+use atp_enterprise_ha::{PgConfig, PgStore};
+use atp_store::Store;
+use atp_store_conformance::{Backend, OpenFuture};
+use atp_test_node::postgres::{Durability, PgServer};
+
+/// One server for the whole test binary; it stops when the binary exits (its watchdog).
+fn server() -> Option<&'static PgServer> {
+    static SERVER: OnceLock<Option<PgServer>> = OnceLock::new();
+    SERVER.get_or_init(|| PgServer::start(Durability::Relaxed)).as_ref()
+}
+
+/// A fresh database; every open is a `PgStore` on it (a second open is a second node).
+struct Postgres {
+    url: String,
+}
+
+impl Backend for Postgres {
+    fn open(&self) -> OpenFuture<'_> {
+        Box::pin(async move {
+            let options = self.url.parse().unwrap();
+            let store: Arc<dyn Store> =
+                Arc::new(PgStore::connect(options, &PgConfig::default()).await.unwrap());
+            store
+        })
+    }
+}
+
+/// `None` outside CI when PostgreSQL is not installed (`PgServer::start` printed a SKIP).
+async fn fresh() -> Option<Postgres> {
+    let server = server()?;
+    let db = tokio::task::spawn_blocking(|| server.create_database()).await.unwrap().unwrap();
+    Some(Postgres { url: server.url(&db) })
+}
+
+atp_store_conformance::conformance_tests!(fresh());
