@@ -100,6 +100,17 @@ pub enum StoreError {
         /// The refused update's `update_seq`.
         update_seq: u64,
     },
+    /// A write fenced by a lease was refused: the lease has another holder or epoch now, or it
+    /// expired. Nothing was stored; the writer is no longer the singleton.
+    #[error("lease {name} is no longer held by {holder} at epoch {epoch}")]
+    LeaseLost {
+        /// The lease.
+        name: String,
+        /// The refused holder.
+        holder: String,
+        /// The refused epoch.
+        epoch: u64,
+    },
     /// A change would clear a set entry of a revocation list.
     #[error("entry {index} of list {list_id} is revoked; revocation is final")]
     StatusRevocationFinal {
@@ -126,6 +137,7 @@ impl StoreError {
             StoreError::Migration(_) => "STORE_MIGRATION",
             StoreError::Io { .. } => "STORE_IO",
             StoreError::Closed => "STORE_CLOSED",
+            StoreError::LeaseLost { .. } => "STORE_LEASE_LOST",
             StoreError::StatusUpdateStale { .. } => "STATUS_UPDATE_STALE",
             StoreError::StatusRevocationFinal { .. } => "STATUS_REVOCATION_FINAL",
         }

@@ -27,9 +27,9 @@ pub use atp_core::log_entry::LeafKind;
 pub use error::{Result, StoreError};
 pub use model::{
     AppendedEvent, AppliedStatusUpdate, DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, KelHead,
-    LogEntry, MAX_ENTRIES_PER_CALL, MAX_PAGE_SIZE, MAX_TRUST_ANCHORS, NewEvidence,
-    NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
-    StoredCheckpoint, StoredEvent,
+    Lease, LogEntry, MAX_ENTRIES_PER_CALL, MAX_LEASE_TTL_MS, MAX_PAGE_SIZE, MAX_TRUST_ANCHORS,
+    MIN_LEASE_TTL_MS, NewEvidence, NewSignedStatusUpdate, NewStatusList, StatusListRecord,
+    StatusSlot, StatusUpdate, StoreStats, StoredCheckpoint, StoredEvent,
 };
 pub use model::{
     MAX_ROLE_BINDING_FIELD_BYTES, MAX_ROLE_BINDINGS, RoleBinding, RoleBindingChange, RoleBindings,

@@ -169,6 +169,28 @@ pub struct StoredCheckpoint {
     pub created_at_ms: i64,
 }
 
+/// The shortest lease a holder may ask for.
+pub const MIN_LEASE_TTL_MS: u64 = 100;
+/// The longest lease a holder may ask for.
+pub const MAX_LEASE_TTL_MS: u64 = 3_600_000;
+
+/// A lease on a singleton job (checkpoint signing, say), held by one process at a time and
+/// valid until a time of the database's clock. Each change of holder, and each take-over of an
+/// expired lease, increments the epoch: a write fenced by a lease
+/// ([`crate::Store::put_checkpoint_fenced`]) is refused unless its holder and epoch are still
+/// the lease's and the lease has not expired, so a paused ex-holder cannot write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The job's name.
+    pub name: String,
+    /// Who holds it (a process, not a node identity: the nodes of a cluster share one).
+    pub holder: String,
+    /// Incremented by every change of holder or take-over after expiry; starts at 1.
+    pub epoch: u64,
+    /// Until when it is valid (Unix milliseconds, the database's clock).
+    pub valid_until_ms: i64,
+}
+
 /// A status list to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewStatusList {

@@ -13,11 +13,11 @@ use crate::model::{
     NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
     StoredCheckpoint, StoredEvent,
 };
+use crate::model::{Lease, RoleBinding, RoleBindingChange, RoleBindings};
 use crate::model::{
     NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter, TrustEvidencePage,
     TrustEvidenceRecord,
 };
-use crate::model::{RoleBinding, RoleBindingChange, RoleBindings};
 
 /// The future every [`Store`] method returns: boxed, `Send`, borrowing the store and the
 /// arguments for `'a`.
@@ -111,6 +111,11 @@ pub trait Store: Send + Sync {
     /// root at that size; the caller has signed it. Returns `false` (and keeps the first) when
     /// a checkpoint of that size is already stored.
     fn put_checkpoint(&self, note: String) -> StoreFuture<'_, bool>;
+
+    /// As [`Store::put_checkpoint`], in a transaction that first checks `lease` is still the
+    /// stored lease of its name and unexpired ([`crate::StoreError::LeaseLost`] otherwise, and
+    /// nothing is stored): how the one checkpoint signer of a cluster publishes.
+    fn put_checkpoint_fenced(&self, note: String, lease: Lease) -> StoreFuture<'_, bool>;
 
     /// The checkpoint with the largest size.
     fn latest_checkpoint(&self) -> StoreFuture<'_, Option<StoredCheckpoint>>;
@@ -218,6 +223,21 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> StoreFuture<'_, Vec<TrustEvidenceRecord>>;
 
+    // --- Leases ---------------------------------------------------------------------------
+
+    /// Takes or renews lease `name` for `holder` for `ttl_ms`, by the database's clock (see
+    /// [`Lease`]): `None` while another holder's lease is valid.
+    fn acquire_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: u64,
+    ) -> StoreFuture<'_, Option<Lease>>;
+
+    /// Ends `lease` now if it is still the stored one (so that another holder need not wait for
+    /// it to expire); returns whether it was.
+    fn release_lease(&self, lease: Lease) -> StoreFuture<'_, bool>;
+
     // --- Node metadata ----------------------------------------------------------------------
 
     /// A node metadata value (for example the node's DID).
@@ -226,6 +246,11 @@ pub trait Store: Send + Sync {
     /// Sets a node metadata value (not logged: this is node configuration, not protocol
     /// state).
     fn set_meta(&self, key: String, value: String) -> StoreFuture<'_, ()>;
+
+    /// Sets node metadata `key` to `value` only if it has no value, in one transaction, and
+    /// returns the value it has afterwards: how nodes sharing a database agree on a value the
+    /// first of them sets (the cluster's identity, say).
+    fn claim_meta(&self, key: String, value: String) -> StoreFuture<'_, String>;
 
     // --- RBAC policy ------------------------------------------------------------------------
 

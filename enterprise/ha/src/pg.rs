@@ -34,12 +34,12 @@ use atp_core::accepted::AcceptedEvent;
 use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 use atp_store::backend::{
-    BindingWrite, KelAppend, check_bindings, check_id, check_list_id, check_meta,
-    check_status_update, check_trust_evidence, parse_checkpoint, prepare_anchors, prepare_evidence,
-    prepare_status_list,
+    BindingWrite, KelAppend, check_bindings, check_id, check_lease_request, check_list_id,
+    check_meta, check_status_update, check_trust_evidence, parse_checkpoint, prepare_anchors,
+    prepare_evidence, prepare_status_list,
 };
 use atp_store::{
-    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, LogEntry, NewEvidence,
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, Lease, LogEntry, NewEvidence,
     NewSignedStatusUpdate, NewStatusList, NewTrustEvidence, RecordedTrustEvidence, RoleBinding,
     RoleBindingChange, RoleBindings, StatusListRecord, StatusSlot, StatusUpdate, Store, StoreError,
     StoreFuture, StoreStats, StoredCheckpoint, StoredEvent, TrustEvidenceFilter, TrustEvidencePage,
@@ -110,10 +110,41 @@ impl PgStore {
         Ok(out)
     }
 
-    async fn put_checkpoint_impl(&self, note: String) -> Result<bool> {
+    async fn put_checkpoint_impl(&self, note: String, fence: Option<Lease>) -> Result<bool> {
         let (size, root) = parse_checkpoint(&note)?;
         let mut w = write::Write::begin(&self.pool).await?;
+        if let Some(lease) = &fence {
+            write::check_lease(&mut w, lease).await?;
+        }
         let out = write::put_checkpoint(&mut w, note, size, root).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn acquire_lease_impl(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: u64,
+    ) -> Result<Option<Lease>> {
+        check_lease_request(&name, &holder, ttl_ms)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::acquire_lease(&mut w, &name, &holder, ttl_ms).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn release_lease_impl(&self, lease: Lease) -> Result<bool> {
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::release_lease(&mut w, &lease).await?;
+        w.commit().await?;
+        Ok(out)
+    }
+
+    async fn claim_meta_impl(&self, key: String, value: String) -> Result<String> {
+        check_meta(&key, &value)?;
+        let mut w = write::Write::begin(&self.pool).await?;
+        let out = write::claim_meta(&mut w, &key, &value).await?;
         w.commit().await?;
         Ok(out)
     }
@@ -282,7 +313,28 @@ impl Store for PgStore {
     }
 
     fn put_checkpoint(&self, note: String) -> StoreFuture<'_, bool> {
-        Box::pin(self.put_checkpoint_impl(note))
+        Box::pin(self.put_checkpoint_impl(note, None))
+    }
+
+    fn put_checkpoint_fenced(&self, note: String, lease: Lease) -> StoreFuture<'_, bool> {
+        Box::pin(self.put_checkpoint_impl(note, Some(lease)))
+    }
+
+    fn acquire_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: u64,
+    ) -> StoreFuture<'_, Option<Lease>> {
+        Box::pin(self.acquire_lease_impl(name, holder, ttl_ms))
+    }
+
+    fn release_lease(&self, lease: Lease) -> StoreFuture<'_, bool> {
+        Box::pin(self.release_lease_impl(lease))
+    }
+
+    fn claim_meta(&self, key: String, value: String) -> StoreFuture<'_, String> {
+        Box::pin(self.claim_meta_impl(key, value))
     }
 
     fn latest_checkpoint(&self) -> StoreFuture<'_, Option<StoredCheckpoint>> {

@@ -20,12 +20,12 @@ use atp_core::tlog::Hash;
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    DEFAULT_PAGE_SIZE, KelHead, LogEntry, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_TYPE_BYTES,
-    MAX_ID_BYTES, MAX_LIST_ID_BYTES, MAX_META_KEY_BYTES, MAX_META_VALUE_BYTES, MAX_PAGE_SIZE,
-    MAX_ROLE_BINDING_FIELD_BYTES, MAX_ROLE_BINDINGS, MAX_STATUS_UPDATE_BYTES,
-    MAX_STATUS_UPDATE_CHANGES, MAX_TRUST_ANCHORS, MAX_TRUST_EVIDENCE_BYTES, NewEvidence,
-    NewSignedStatusUpdate, NewStatusList, NewTrustEvidence, RoleBinding, StatusListRecord,
-    StoredEvent,
+    DEFAULT_PAGE_SIZE, KelHead, Lease, LogEntry, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_TYPE_BYTES,
+    MAX_ID_BYTES, MAX_LEASE_TTL_MS, MAX_LIST_ID_BYTES, MAX_META_KEY_BYTES, MAX_META_VALUE_BYTES,
+    MAX_PAGE_SIZE, MAX_ROLE_BINDING_FIELD_BYTES, MAX_ROLE_BINDINGS, MAX_STATUS_UPDATE_BYTES,
+    MAX_STATUS_UPDATE_CHANGES, MAX_TRUST_ANCHORS, MAX_TRUST_EVIDENCE_BYTES, MIN_LEASE_TTL_MS,
+    NewEvidence, NewSignedStatusUpdate, NewStatusList, NewTrustEvidence, RoleBinding,
+    StatusListRecord, StoredEvent,
 };
 pub use crate::tree::{Frontier, NodeKey, Plan, peak_keys};
 
@@ -581,4 +581,71 @@ pub fn status_list_record(
         created_at_ms,
         updated_at_ms,
     })
+}
+
+// --- Leases ---------------------------------------------------------------------------------------
+
+/// A lease row as a write reads it: holder, epoch, valid until (database clock, ms).
+pub type LeaseRow = (String, i64, i64);
+
+/// A lease request's checks: the name and holder are identifiers, the TTL within
+/// [`MIN_LEASE_TTL_MS`]..=[`MAX_LEASE_TTL_MS`].
+pub fn check_lease_request(name: &str, holder: &str, ttl_ms: u64) -> Result<()> {
+    check_id("lease name", name)?;
+    check_id("lease holder", holder)?;
+    if !(MIN_LEASE_TTL_MS..=MAX_LEASE_TTL_MS).contains(&ttl_ms) {
+        return Err(StoreError::invalid(format!(
+            "a lease lasts {MIN_LEASE_TTL_MS} to {MAX_LEASE_TTL_MS} ms"
+        )));
+    }
+    Ok(())
+}
+
+/// The lease rule, judged under the write lock at the database's time `now_ms`: a free lease
+/// is granted at epoch 1; the holder of a valid lease renews it (same epoch); an expired lease
+/// goes to whoever asks, at the next epoch; a valid lease of another holder is refused
+/// (`None`).
+pub fn lease_decision(
+    name: &str,
+    holder: &str,
+    ttl_ms: u64,
+    row: Option<LeaseRow>,
+    now_ms: i64,
+) -> Result<Option<Lease>> {
+    let ttl = i64::try_from(ttl_ms).map_err(|_| StoreError::invalid("lease ttl too large"))?;
+    let valid_until_ms = now_ms.saturating_add(ttl);
+    let epoch = match row {
+        None => 1,
+        Some((current, epoch, until)) => {
+            let epoch = to_u64(epoch, "lease epoch")?;
+            if until > now_ms {
+                if current != holder {
+                    return Ok(None);
+                }
+                epoch
+            } else {
+                epoch.checked_add(1).ok_or_else(|| StoreError::corrupt("lease epoch overflow"))?
+            }
+        }
+    };
+    Ok(Some(Lease { name: name.to_owned(), holder: holder.to_owned(), epoch, valid_until_ms }))
+}
+
+/// The fence of a write: `lease` must still be the stored lease (same holder and epoch) and
+/// unexpired at the database's time `now_ms`.
+pub fn check_fence(lease: &Lease, row: Option<LeaseRow>, now_ms: i64) -> Result<()> {
+    let current = row.is_some_and(|(holder, epoch, until)| {
+        holder == lease.holder
+            && u64::try_from(epoch).is_ok_and(|e| e == lease.epoch)
+            && until > now_ms
+    });
+    if current {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost {
+            name: lease.name.clone(),
+            holder: lease.holder.clone(),
+            epoch: lease.epoch,
+        })
+    }
 }

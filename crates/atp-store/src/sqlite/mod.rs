@@ -67,9 +67,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::backend::{
-    BindingWrite, KelAppend, check_bindings, check_id, check_list_id, check_meta,
-    check_status_update, check_trust_evidence, parse_checkpoint, prepare_anchors, prepare_evidence,
-    prepare_status_list,
+    BindingWrite, KelAppend, check_bindings, check_id, check_lease_request, check_list_id,
+    check_meta, check_status_update, check_trust_evidence, parse_checkpoint, prepare_anchors,
+    prepare_evidence, prepare_status_list,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -77,11 +77,11 @@ use crate::model::{
     NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
     StoredCheckpoint, StoredEvent,
 };
+use crate::model::{Lease, RoleBinding, RoleBindingChange, RoleBindings};
 use crate::model::{
     NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter, TrustEvidencePage,
     TrustEvidenceRecord,
 };
-use crate::model::{RoleBinding, RoleBindingChange, RoleBindings};
 use crate::store::{Store, StoreFuture};
 use writer::{Reply, WriteOp};
 
@@ -209,9 +209,24 @@ impl SqliteStore {
         self.submit(|reply| WriteOp::AppendKel { req, reply }).await
     }
 
-    async fn put_checkpoint_impl(&self, note: String) -> Result<bool> {
+    async fn put_checkpoint_impl(&self, note: String, fence: Option<Lease>) -> Result<bool> {
         let (size, root) = parse_checkpoint(&note)?;
-        self.submit(|reply| WriteOp::PutCheckpoint { note, size, root, reply }).await
+        self.submit(|reply| WriteOp::PutCheckpoint { note, size, root, fence, reply }).await
+    }
+
+    async fn acquire_lease_impl(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: u64,
+    ) -> Result<Option<Lease>> {
+        check_lease_request(&name, &holder, ttl_ms)?;
+        self.submit(|reply| WriteOp::AcquireLease { name, holder, ttl_ms, reply }).await
+    }
+
+    async fn claim_meta_impl(&self, key: String, value: String) -> Result<String> {
+        check_meta(&key, &value)?;
+        self.submit(|reply| WriteOp::ClaimMeta { key, value, reply }).await
     }
 
     async fn create_status_list_impl(&self, list: NewStatusList) -> Result<()> {
@@ -358,7 +373,28 @@ impl Store for SqliteStore {
     }
 
     fn put_checkpoint(&self, note: String) -> StoreFuture<'_, bool> {
-        Box::pin(self.put_checkpoint_impl(note))
+        Box::pin(self.put_checkpoint_impl(note, None))
+    }
+
+    fn put_checkpoint_fenced(&self, note: String, lease: Lease) -> StoreFuture<'_, bool> {
+        Box::pin(self.put_checkpoint_impl(note, Some(lease)))
+    }
+
+    fn acquire_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: u64,
+    ) -> StoreFuture<'_, Option<Lease>> {
+        Box::pin(self.acquire_lease_impl(name, holder, ttl_ms))
+    }
+
+    fn release_lease(&self, lease: Lease) -> StoreFuture<'_, bool> {
+        Box::pin(self.submit(|reply| WriteOp::ReleaseLease { lease, reply }))
+    }
+
+    fn claim_meta(&self, key: String, value: String) -> StoreFuture<'_, String> {
+        Box::pin(self.claim_meta_impl(key, value))
     }
 
     fn latest_checkpoint(&self) -> StoreFuture<'_, Option<StoredCheckpoint>> {

@@ -11,16 +11,16 @@ use super::SqliteConfig;
 use super::log_append::{append_leaf, load_frontier};
 use super::read::root_on;
 use crate::backend::{
-    BindingWrite, Frontier, KelAppend, NodeKey, StoredList, apply_status_update_rule,
-    check_checkpoint_fits, now_ms, set_status_rule, status_reference, status_update_reference,
-    to_i64, to_u64, trust_evidence_reference,
+    BindingWrite, Frontier, KelAppend, LeaseRow, NodeKey, StoredList, apply_status_update_rule,
+    check_checkpoint_fits, check_fence, lease_decision, now_ms, set_status_rule, status_reference,
+    status_update_reference, to_i64, to_u64, trust_evidence_reference,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
     AppendedEvent, AppliedStatusUpdate, KelHead, NewEvidence, NewSignedStatusUpdate, NewStatusList,
     StatusSlot, StatusUpdate,
 };
-use crate::model::{NewTrustEvidence, RecordedTrustEvidence};
+use crate::model::{Lease, NewTrustEvidence, RecordedTrustEvidence};
 use atp_core::log_entry::{LeafKind, entry_leaf_hash, status_update_data_hash};
 
 /// Where a request's answer goes.
@@ -37,7 +37,23 @@ pub(super) enum WriteOp {
         note: String,
         size: u64,
         root: Hash,
+        fence: Option<Lease>,
         reply: Reply<bool>,
+    },
+    AcquireLease {
+        name: String,
+        holder: String,
+        ttl_ms: u64,
+        reply: Reply<Option<Lease>>,
+    },
+    ReleaseLease {
+        lease: Lease,
+        reply: Reply<bool>,
+    },
+    ClaimMeta {
+        key: String,
+        value: String,
+        reply: Reply<String>,
     },
     CreateStatusList {
         list: NewStatusList,
@@ -99,6 +115,9 @@ impl WriteOp {
         match self {
             WriteOp::AppendKel { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::PutCheckpoint { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::AcquireLease { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::ReleaseLease { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::ClaimMeta { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::CreateStatusList { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::SetStatus { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::ApplyStatusUpdate { reply, .. } => drop(reply.send(Err(e))),
@@ -252,8 +271,24 @@ async fn apply(
         WriteOp::AppendKel { req, reply } => {
             finish(reply, append_kel(conn, frontier, req, now).await)
         }
-        WriteOp::PutCheckpoint { note, size, root, reply } => {
-            finish(reply, put_checkpoint(conn, frontier, note, size, root, now).await)
+        WriteOp::PutCheckpoint { note, size, root, fence, reply } => {
+            let result = match fence {
+                Some(lease) => match check_lease(conn, &lease, now).await {
+                    Ok(()) => put_checkpoint(conn, frontier, note, size, root, now).await,
+                    Err(e) => Err(e),
+                },
+                None => put_checkpoint(conn, frontier, note, size, root, now).await,
+            };
+            finish(reply, result)
+        }
+        WriteOp::AcquireLease { name, holder, ttl_ms, reply } => {
+            finish(reply, acquire_lease(conn, name, holder, ttl_ms, now).await)
+        }
+        WriteOp::ReleaseLease { lease, reply } => {
+            finish(reply, release_lease(conn, lease, now).await)
+        }
+        WriteOp::ClaimMeta { key, value, reply } => {
+            finish(reply, claim_meta(conn, key, value, now).await)
         }
         WriteOp::CreateStatusList { list, bits, reply } => {
             finish(reply, create_status_list(conn, list, bits, now).await)
@@ -640,6 +675,75 @@ async fn set_meta(conn: &mut SqliteConnection, key: String, value: String, now: 
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+async fn lease_row(conn: &mut SqliteConnection, name: &str) -> Result<Option<LeaseRow>> {
+    Ok(sqlx::query_as("SELECT holder, epoch, valid_until_ms FROM leases WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// The fence of a write: `lease` is still the stored, unexpired lease.
+async fn check_lease(conn: &mut SqliteConnection, lease: &Lease, now: i64) -> Result<()> {
+    let row = lease_row(conn, &lease.name).await?;
+    check_fence(lease, row, now)
+}
+
+async fn acquire_lease(
+    conn: &mut SqliteConnection,
+    name: String,
+    holder: String,
+    ttl_ms: u64,
+    now: i64,
+) -> Result<Option<Lease>> {
+    let row = lease_row(conn, &name).await?;
+    let Some(lease) = lease_decision(&name, &holder, ttl_ms, row, now)? else { return Ok(None) };
+    sqlx::query(
+        "INSERT INTO leases (name, holder, epoch, valid_until_ms) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch, \
+         valid_until_ms = excluded.valid_until_ms",
+    )
+    .bind(&lease.name)
+    .bind(&lease.holder)
+    .bind(to_i64(lease.epoch, "lease epoch")?)
+    .bind(lease.valid_until_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(lease))
+}
+
+async fn release_lease(conn: &mut SqliteConnection, lease: Lease, now: i64) -> Result<bool> {
+    if check_lease(conn, &lease, now).await.is_err() {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE leases SET valid_until_ms = $1 WHERE name = $2")
+        .bind(now)
+        .bind(&lease.name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+async fn claim_meta(
+    conn: &mut SqliteConnection,
+    key: String,
+    value: String,
+    now: i64,
+) -> Result<String> {
+    sqlx::query(
+        "INSERT INTO node_meta (meta_key, meta_value, updated_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (meta_key) DO NOTHING",
+    )
+    .bind(&key)
+    .bind(value)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(sqlx::query_scalar("SELECT meta_value FROM node_meta WHERE meta_key = $1")
+        .bind(&key)
+        .fetch_one(&mut *conn)
+        .await?)
 }
 
 mod bulk;

@@ -5,14 +5,15 @@ use atp_core::log_entry::{LeafKind, entry_leaf_hash, status_update_data_hash};
 use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 use atp_store::backend::{
-    BindingWrite, Frontier, KelAppend, StoredList, apply_status_update_rule, check_checkpoint_fits,
-    check_policy_size, now_ms, peak_keys, set_status_rule, status_reference,
-    status_update_reference, to_i64, to_u64, trust_evidence_reference,
+    BindingWrite, Frontier, KelAppend, LeaseRow, StoredList, apply_status_update_rule,
+    check_checkpoint_fits, check_fence, check_policy_size, lease_decision, now_ms, peak_keys,
+    set_status_rule, status_reference, status_update_reference, to_i64, to_u64,
+    trust_evidence_reference,
 };
 use atp_store::{
-    AppendedEvent, AppliedStatusUpdate, KelHead, NewEvidence, NewSignedStatusUpdate, NewStatusList,
-    NewTrustEvidence, RecordedTrustEvidence, RoleBinding, RoleBindingChange, StatusSlot,
-    StatusUpdate, StoreError,
+    AppendedEvent, AppliedStatusUpdate, KelHead, Lease, NewEvidence, NewSignedStatusUpdate,
+    NewStatusList, NewTrustEvidence, RecordedTrustEvidence, RoleBinding, RoleBindingChange,
+    StatusSlot, StatusUpdate, StoreError,
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -483,4 +484,78 @@ pub(super) async fn role_bindings(
     let data_hash = atp_core::log_entry::role_bindings_data_hash(next, &policy)?;
     w.append_leaf(LeafKind::RoleBindings, &data_hash, Some("role-bindings".into())).await?;
     Ok(Some(RoleBindingChange { changed, revision: next }))
+}
+
+/// The database's clock in Unix milliseconds: leases are timed by it, never by a node's.
+async fn db_now_ms(w: &mut Write) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT")
+        .fetch_one(w.conn())
+        .await?)
+}
+
+async fn lease_row(w: &mut Write, name: &str) -> Result<Option<LeaseRow>> {
+    Ok(sqlx::query_as("SELECT holder, epoch, valid_until_ms FROM leases WHERE name = $1")
+        .bind(name)
+        .fetch_optional(w.conn())
+        .await?)
+}
+
+/// The fence of a write: `lease` is still the stored, unexpired lease.
+pub(super) async fn check_lease(w: &mut Write, lease: &Lease) -> Result<()> {
+    let row = lease_row(w, &lease.name).await?;
+    let now = db_now_ms(w).await?;
+    check_fence(lease, row, now)
+}
+
+pub(super) async fn acquire_lease(
+    w: &mut Write,
+    name: &str,
+    holder: &str,
+    ttl_ms: u64,
+) -> Result<Option<Lease>> {
+    let row = lease_row(w, name).await?;
+    let now = db_now_ms(w).await?;
+    let Some(lease) = lease_decision(name, holder, ttl_ms, row, now)? else { return Ok(None) };
+    sqlx::query(
+        "INSERT INTO leases (name, holder, epoch, valid_until_ms) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch, \
+         valid_until_ms = excluded.valid_until_ms",
+    )
+    .bind(&lease.name)
+    .bind(&lease.holder)
+    .bind(to_i64(lease.epoch, "lease epoch")?)
+    .bind(lease.valid_until_ms)
+    .execute(w.conn())
+    .await?;
+    Ok(Some(lease))
+}
+
+pub(super) async fn release_lease(w: &mut Write, lease: &Lease) -> Result<bool> {
+    if check_lease(w, lease).await.is_err() {
+        return Ok(false);
+    }
+    let now = db_now_ms(w).await?;
+    sqlx::query("UPDATE leases SET valid_until_ms = $1 WHERE name = $2")
+        .bind(now)
+        .bind(&lease.name)
+        .execute(w.conn())
+        .await?;
+    Ok(true)
+}
+
+pub(super) async fn claim_meta(w: &mut Write, key: &str, value: &str) -> Result<String> {
+    let now = w.now;
+    sqlx::query(
+        "INSERT INTO node_meta (meta_key, meta_value, updated_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (meta_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(now)
+    .execute(w.conn())
+    .await?;
+    Ok(sqlx::query_scalar("SELECT meta_value FROM node_meta WHERE meta_key = $1")
+        .bind(key)
+        .fetch_one(w.conn())
+        .await?)
 }
