@@ -139,9 +139,17 @@ type FeatureBuilder =
         FeatureContext<'a>,
     ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
 
+/// The node's store, and whether other nodes share it.
+pub struct NodeStore {
+    /// The store.
+    pub store: Arc<dyn atp_store::Store>,
+    /// Set when the store is shared by the nodes of a cluster: the checkpoint lease's TTL.
+    pub cluster_lease_ttl: Option<std::time::Duration>,
+}
+
 /// The future a [`StoreOpener`] returns.
 type OpeningStore<'a> =
-    std::pin::Pin<Box<dyn Future<Output = anyhow::Result<Arc<dyn atp_store::Store>>> + Send + 'a>>;
+    std::pin::Pin<Box<dyn Future<Output = anyhow::Result<NodeStore>> + Send + 'a>>;
 
 /// Opens the node's store from an enterprise feature's configuration section, in place of the
 /// embedded SQLite store.
@@ -247,7 +255,7 @@ fn enterprise_edition() -> &'static [EnterpriseFeature] {
             let settings: ha::HaConfig =
                 toml::Value::Table(section.clone()).try_into().context("invalid [ha] section")?;
             let store = settings.connect().await?;
-            Ok(Arc::new(store) as Arc<dyn atp_store::Store>)
+            Ok(NodeStore { store: Arc::new(store), cluster_lease_ttl: Some(settings.lease_ttl()) })
         })
     }
 
@@ -357,7 +365,7 @@ pub async fn build_extensions(
 pub async fn open_store(
     config: &NodeConfig,
     data_dir: &std::path::Path,
-) -> anyhow::Result<Arc<dyn atp_store::Store>> {
+) -> anyhow::Result<NodeStore> {
     for feature in enterprise_edition() {
         let (Some(open), Some(section)) = (feature.open_store, config.enterprise.get(feature.name))
         else {
@@ -370,7 +378,64 @@ pub async fn open_store(
     let store = atp_store::SqliteStore::open(data_dir)
         .await
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    Ok(Arc::new(store))
+    Ok(NodeStore { store: Arc::new(store), cluster_lease_ttl: None })
+}
+
+/// The metadata keys under which the nodes of a cluster agree on the one log identity.
+const CLUSTER_DID_KEY: &str = "cluster.node_did";
+const CLUSTER_ORIGIN_KEY: &str = "cluster.log_origin";
+
+/// Joins the cluster whose nodes share `store`: the first node to start claims the store for
+/// its identity and log origin, and every later node must have the same, so that the cluster
+/// signs one log under one key (docs/ha.md: every node gets the same identity files).
+async fn join_cluster(
+    store: &dyn atp_store::Store,
+    node_did: &str,
+    log_origin: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let did = store.claim_meta(CLUSTER_DID_KEY.into(), node_did.into()).await?;
+    if did != node_did {
+        anyhow::bail!(
+            "this database belongs to the cluster with identity {did}, and this node's is \
+             {node_did}: every node of a cluster signs the one log with one key. Copy {}, {} \
+             and {} from a node of that cluster into {} (and give this node its passphrase)",
+            bootstrap::KEY_FILE,
+            bootstrap::NEXT_KEY_FILE,
+            bootstrap::KEL_FILE,
+            data_dir.display()
+        );
+    }
+    let origin = store.claim_meta(CLUSTER_ORIGIN_KEY.into(), log_origin.into()).await?;
+    if origin != log_origin {
+        anyhow::bail!(
+            "this database's log origin is {origin:?} and this node's is {log_origin:?}: give \
+             every node of the cluster the same log_origin"
+        );
+    }
+    Ok(())
+}
+
+/// This process's name as a lease holder: host, process id and a random suffix, so that it is
+/// unique among the processes of a cluster even after a restart with the same pid.
+fn lease_holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().chars().filter(|c| c.is_ascii_graphic()).take(64).collect::<String>())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let mut nonce = [0u8; 6];
+    let suffix = match atp_crypto::random_bytes(&mut nonce) {
+        Ok(()) => nonce.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        Err(_) => format!(
+            "{:x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ),
+    };
+    format!("{host}/{}/{suffix}", std::process::id())
 }
 
 /// The server's settings from the node's configuration.
@@ -521,9 +586,17 @@ where
     }
 
     // ---- Store, server state, server -----------------------------------------------------
-    let store = open_store(&config, &node.data_dir).await?;
+    let NodeStore { store, cluster_lease_ttl } = open_store(&config, &node.data_dir).await?;
     let node_did = identity.did().to_owned();
     let log_origin = config.effective_log_origin(&node_did);
+    let mut settings = server_settings(&config);
+    if let Some(ttl) = cluster_lease_ttl {
+        join_cluster(&*store, &node_did, &log_origin, &node.data_dir).await?;
+        // Other nodes append to the same logs: every read re-checks the stored head.
+        settings.kel_cache_exclusive_writer = false;
+        settings.checkpoint_lease =
+            Some(atp_server::CheckpointLease { holder: lease_holder(), ttl });
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -542,7 +615,7 @@ where
         node_did,
         log_origin,
         public_base_url,
-        server_settings(&config),
+        settings,
         extensions,
     );
     node_state.trust = atp_server::trust::TrustState::new(config.trust.model.clone());

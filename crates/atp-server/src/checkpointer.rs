@@ -1,6 +1,11 @@
 //! The checkpointer: signs a C2SP checkpoint of the transparency log with the node key's
 //! Ed25519 and ML-DSA-65 components ([`atp_core::checkpoint::sign_note`]) whenever the log
 //! grew, and stores it ([`atp_store::Store::put_checkpoint`]).
+//!
+//! In a cluster ([`crate::ServerSettings::checkpoint_lease`]) one node at a time signs: the
+//! holder of the lease [`CHECKPOINT_LEASE`], renewed every round and stored with the
+//! checkpoint in one fenced write, so that a holder that was paused past its lease cannot
+//! publish after another node took over (docs/ha.md).
 
 use std::future::Future;
 
@@ -38,9 +43,44 @@ pub fn key_name(state: &AppState) -> &str {
     &state.log_origin
 }
 
+/// The lease of the one checkpoint signer of a cluster.
+pub const CHECKPOINT_LEASE: &str = "checkpoint-signer";
+
 /// Signs and stores a checkpoint of the current log if it is larger than the latest stored
-/// one (or none is stored). Returns the new tree size, or `None` when nothing changed.
+/// one (or none is stored). Returns the new tree size, or `None` when nothing changed. In a
+/// cluster, first takes or renews the checkpoint lease, and does nothing (`None`) while
+/// another node holds it.
 pub async fn sign_now(state: &AppState) -> Result<Option<u64>> {
+    let Some(lease) = &state.settings.checkpoint_lease else {
+        return sign_under(state, None).await;
+    };
+    let ttl_ms = u64::try_from(lease.ttl.as_millis()).unwrap_or(u64::MAX);
+    let held = state
+        .store
+        .acquire_lease(CHECKPOINT_LEASE.to_owned(), lease.holder.clone(), ttl_ms)
+        .await?;
+    match held {
+        Some(held) => sign_under(state, Some(held)).await,
+        None => Ok(None),
+    }
+}
+
+/// Gives the checkpoint lease up if this node holds it (on shutdown), so that another node
+/// takes over without waiting for it to expire.
+pub async fn release(state: &AppState) -> Result<()> {
+    let Some(lease) = &state.settings.checkpoint_lease else { return Ok(()) };
+    let ttl_ms = u64::try_from(lease.ttl.as_millis()).unwrap_or(u64::MAX);
+    let held = state
+        .store
+        .acquire_lease(CHECKPOINT_LEASE.to_owned(), lease.holder.clone(), ttl_ms)
+        .await?;
+    if let Some(held) = held {
+        state.store.release_lease(held).await?;
+    }
+    Ok(())
+}
+
+async fn sign_under(state: &AppState, lease: Option<atp_store::Lease>) -> Result<Option<u64>> {
     let size = state.store.log_size().await?;
     let latest = state.store.latest_checkpoint().await?;
     if latest.as_ref().is_some_and(|cp| cp.size >= size) {
@@ -53,7 +93,10 @@ pub async fn sign_now(state: &AppState) -> Result<Option<u64>> {
         .ok_or_else(|| ServerError::internal("the node key is not a composite key"))?;
     let checkpoint = Checkpoint::new(state.log_origin.clone(), size, root);
     let note = sign_note(&checkpoint, key_name(state), ed, mldsa)?;
-    state.store.put_checkpoint(note).await?;
+    match lease {
+        Some(lease) => state.store.put_checkpoint_fenced(note, lease).await?,
+        None => state.store.put_checkpoint(note).await?,
+    };
     state.extensions.observer.on_domain_event(&DomainEvent::CheckpointSigned { size });
     Ok(Some(size))
 }
@@ -75,5 +118,8 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
     }
     if let Err(e) = sign_now(&state).await {
         tracing::warn!(error = %e, "signing the final checkpoint failed");
+    }
+    if let Err(e) = release(&state).await {
+        tracing::warn!(error = %e, "releasing the checkpoint lease failed");
     }
 }

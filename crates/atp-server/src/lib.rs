@@ -36,4 +36,4 @@ pub mod trust;
 pub use error::ServerError;
 pub use extensions::Extensions;
 pub use limits::Limits;
-pub use state::{AppState, NodeState, ServerSettings};
+pub use state::{AppState, CheckpointLease, NodeState, ServerSettings};

@@ -52,6 +52,22 @@ pub struct ServerSettings {
     pub trust_recompute_interval: Duration,
     /// The lifetime of the trust proofs GetTrust issues, in seconds (1 to one day).
     pub trust_proof_ttl_secs: i64,
+    /// Set when the store is shared by the nodes of a cluster: checkpoints are then signed
+    /// only by the holder of the checkpoint lease ([`crate::checkpointer`]). `None`: this node
+    /// is the only one, and signs whenever the log grew.
+    pub checkpoint_lease: Option<CheckpointLease>,
+}
+
+/// How a node of a cluster competes for the one checkpoint signer's lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointLease {
+    /// This process's name as a lease holder: unique among the processes of the cluster (the
+    /// nodes share one identity, so it is not the DID).
+    pub holder: String,
+    /// How long the lease lasts unless renewed; the holder renews it every checkpoint
+    /// interval, so it must be longer than that. After the holder dies, another node signs
+    /// within this time plus one interval.
+    pub ttl: Duration,
 }
 
 impl Default for ServerSettings {
@@ -62,6 +78,7 @@ impl Default for ServerSettings {
             kel_cache_exclusive_writer: true,
             trust_recompute_interval: Duration::from_secs(30),
             trust_proof_ttl_secs: 300,
+            checkpoint_lease: None,
         }
     }
 }

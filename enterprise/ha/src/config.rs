@@ -68,6 +68,11 @@ pub struct HaConfig {
     /// log's row lock, lasts longer. Default 10000 ms.
     #[serde(default = "default_statement_timeout_ms")]
     pub statement_timeout_ms: u64,
+    /// How long the checkpoint signer's lease lasts unless renewed (it is renewed every
+    /// checkpoint interval). After its holder dies, another node signs within this time plus
+    /// one interval. Default 5000 ms, 1000 to 60000.
+    #[serde(default = "default_lease_ttl_ms")]
+    pub lease_ttl_ms: u64,
     /// The connection to the database is not encrypted (TLS to PostgreSQL is not built yet).
     /// Hosts other than loopback are refused unless this says the network is trusted.
     #[serde(default)]
@@ -84,6 +89,10 @@ fn default_connect_timeout_ms() -> u64 {
 
 fn default_statement_timeout_ms() -> u64 {
     10_000
+}
+
+fn default_lease_ttl_ms() -> u64 {
+    5_000
 }
 
 /// A `host:port` pair, checked.
@@ -141,7 +150,15 @@ impl HaConfig {
                 return Err(HaError::Config(format!("{key}: 100 to 600000")));
             }
         }
+        if !(1_000..=60_000).contains(&self.lease_ttl_ms) {
+            return Err(HaError::Config("lease_ttl_ms: 1000 to 60000".into()));
+        }
         Ok(())
+    }
+
+    /// How long the checkpoint signer's lease lasts.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_millis(self.lease_ttl_ms)
     }
 
     fn options(&self, host: &str, port: u16) -> PgConnectOptions {
@@ -207,6 +224,7 @@ mod tests {
             pool_size: 16,
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 10_000,
+            lease_ttl_ms: 5_000,
             allow_plaintext: false,
         }
     }
@@ -234,6 +252,9 @@ mod tests {
         let mut c = config(&["127.0.0.1:5432"]);
         c.statement_timeout_ms = 10;
         assert!(refused(c).contains("statement_timeout_ms"));
+        let mut c = config(&["127.0.0.1:5432"]);
+        c.lease_ttl_ms = 999;
+        assert!(refused(c).contains("lease_ttl_ms"));
         let mut c = config(&["127.0.0.1:5432"]);
         c.database = String::new();
         assert!(refused(c).contains("database"));
