@@ -596,6 +596,8 @@ where
         settings.kel_cache_exclusive_writer = false;
         settings.checkpoint_lease =
             Some(atp_server::CheckpointLease { holder: lease_holder(), ttl });
+        // A one-time value used on another node is a replay here too.
+        settings.replay_through_store = true;
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

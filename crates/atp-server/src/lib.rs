@@ -19,6 +19,7 @@
 
 pub mod admin;
 pub mod checkpointer;
+pub mod cluster;
 pub mod credential;
 pub mod error;
 pub mod extensions;

@@ -262,24 +262,29 @@ impl MessageApi {
         // only hands the answer to the verifier, which still runs every check in order.
         let validity = self.key_validity(&env.sender, env.sender_key_seq).await?;
         let algorithm = validity.as_ref().map(|v| v.key.algorithm().name());
-        let sender = env.sender.clone();
-        let seq = env.sender_key_seq;
-        let lookup = move |_did: &str, _seq: u64| -> std::result::Result<KeyValidity, CoreError> {
-            validity
-                .clone()
-                .ok_or_else(|| CoreError::EnvelopeUnknownSender { did: sender.clone(), seq })
+        // The verifier's context borrows a closure that is not Sync: it ends before any await.
+        let verified = {
+            let sender = env.sender.clone();
+            let seq = env.sender_key_seq;
+            let lookup = move |_did: &str,
+                               _seq: u64|
+                  -> std::result::Result<KeyValidity, CoreError> {
+                validity
+                    .clone()
+                    .ok_or_else(|| CoreError::EnvelopeUnknownSender { did: sender.clone(), seq })
+            };
+            let replay = ScopedReplay { inner: self.state.caches.replay.as_ref(), verifier: me };
+            let ctx = envelope::VerifyContext {
+                key_lookup: &lookup,
+                now,
+                max_skew_ms: skew,
+                max_lifetime_ms: max_lifetime,
+                me,
+                replay_cache: &replay,
+                provider: self.state.kel_verifier.provider(),
+            };
+            envelope::verify(&sealed, &ctx)
         };
-        let replay = ScopedReplay { inner: self.state.caches.replay.as_ref(), verifier: me };
-        let ctx = envelope::VerifyContext {
-            key_lookup: &lookup,
-            now,
-            max_skew_ms: skew,
-            max_lifetime_ms: max_lifetime,
-            me,
-            replay_cache: &replay,
-            provider: self.state.kel_verifier.provider(),
-        };
-        let verified = envelope::verify(&sealed, &ctx);
         // The verifier checks the signature just before the replay cache, so a replay means the
         // signature was good; earlier refusals never reached it and are not counted.
         let signature_ok = match &verified {
@@ -293,6 +298,13 @@ impl MessageApi {
             self.state.extensions.signature_verified("envelope", algorithm, ok);
         }
         verified?;
+        // Fresh to this node; in a cluster, also to every other (the same key as the node's
+        // cache: verifier, sender, nonce; kept as long).
+        let keep_until = env.expires_at.saturating_add(skew.max(0));
+        let parts: [&[u8]; 3] = [me.as_bytes(), env.sender.as_bytes(), &env.nonce];
+        if !crate::cluster::first_use(&self.state, "envelope", &parts, keep_until, now).await? {
+            return Err(CoreError::EnvelopeReplay.into());
+        }
         let env = sealed.envelope;
         Ok(pb::VerifyEnvelopeResponse {
             sender_did: env.sender,

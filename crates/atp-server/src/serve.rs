@@ -125,6 +125,7 @@ pub async fn routes(state: AppState) -> Result<Routes> {
         health.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
     }
     crate::trust::spawn_recompute(&state);
+    crate::cluster::spawn_purge(&state);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(atp_grpc::FILE_DESCRIPTOR_SET)
         .build_v1()

@@ -56,6 +56,9 @@ pub struct ServerSettings {
     /// only by the holder of the checkpoint lease ([`crate::checkpointer`]). `None`: this node
     /// is the only one, and signs whenever the log grew.
     pub checkpoint_lease: Option<CheckpointLease>,
+    /// Set when the store is shared by the nodes of a cluster: one-time values are recorded in
+    /// the store too, so that a replay to another node is refused ([`crate::cluster`]).
+    pub replay_through_store: bool,
 }
 
 /// How a node of a cluster competes for the one checkpoint signer's lease.
@@ -79,6 +82,7 @@ impl Default for ServerSettings {
             trust_recompute_interval: Duration::from_secs(30),
             trust_proof_ttl_secs: 300,
             checkpoint_lease: None,
+            replay_through_store: false,
         }
     }
 }

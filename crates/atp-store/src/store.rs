@@ -238,6 +238,18 @@ pub trait Store: Send + Sync {
     /// it to expire); returns whether it was.
     fn release_lease(&self, lease: Lease) -> StoreFuture<'_, bool>;
 
+    // --- One-time values -------------------------------------------------------------------
+
+    /// Records `digest` (of a one-time value: an envelope nonce, a presentation challenge) as
+    /// seen until `keep_until_ms`, unless a record of it is still live at `now_ms`; returns
+    /// whether this call recorded it (`false`: a replay). One statement, atomic: of two nodes
+    /// recording the same digest at once, exactly one gets `true`.
+    fn record_once(&self, digest: Hash, keep_until_ms: i64, now_ms: i64) -> StoreFuture<'_, bool>;
+
+    /// Deletes up to `limit` records that expired before `now_ms` (clamped to
+    /// [`crate::MAX_ENTRIES_PER_CALL`]); returns how many.
+    fn purge_once_records(&self, now_ms: i64, limit: u32) -> StoreFuture<'_, u64>;
+
     // --- Node metadata ----------------------------------------------------------------------
 
     /// A node metadata value (for example the node's DID).

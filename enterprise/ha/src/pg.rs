@@ -337,6 +337,14 @@ impl Store for PgStore {
         Box::pin(self.claim_meta_impl(key, value))
     }
 
+    fn record_once(&self, digest: Hash, keep_until_ms: i64, now_ms: i64) -> StoreFuture<'_, bool> {
+        Box::pin(read::record_once(&self.pool, digest, keep_until_ms, now_ms))
+    }
+
+    fn purge_once_records(&self, now_ms: i64, limit: u32) -> StoreFuture<'_, u64> {
+        Box::pin(read::purge_once_records(&self.pool, now_ms, limit))
+    }
+
     fn latest_checkpoint(&self) -> StoreFuture<'_, Option<StoredCheckpoint>> {
         Box::pin(read::checkpoint(&self.pool, None))
     }

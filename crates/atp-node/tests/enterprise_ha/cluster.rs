@@ -271,3 +271,66 @@ async fn a_cluster_signs_one_log_and_survives_the_loss_of_its_signer() {
         after.size
     );
 }
+
+/// Cross-node replay: an envelope accepted by one node is refused as a replay by the two
+/// others; a fresh one is accepted by whichever node sees it first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_used_on_one_node_is_a_replay_on_every_other() {
+    use atp_core::envelope::Envelope;
+    use atp_grpc::v1::message_service_client::MessageServiceClient;
+
+    let Some(server) = PgServer::start(Durability::Relaxed) else { return };
+    let database = server.create_database().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts = vec![format!("127.0.0.1:{}", server.port())];
+    let dirs: Vec<_> = ["a", "b", "c"].iter().map(|n| tmp.path().join(n)).collect();
+    let (_a, did, channel_a, _) = start_node_with(&dirs[0], &hosts, &database, "").await;
+    copy_identity(&dirs[0], &dirs[1]);
+    copy_identity(&dirs[0], &dirs[2]);
+    let (_b, _, channel_b, _) = start_node_with(&dirs[1], &hosts, &database, "").await;
+    let (_c, _, channel_c, _) = start_node_with(&dirs[2], &hosts, &database, "").await;
+
+    // A sender whose identity the cluster knows.
+    let (key, next) = (composite(), composite());
+    let icp = kel::incept(&key, next.public_key_ref(), vec![], "2026-04-01T00:00:00Z").unwrap();
+    let sender = format!("{}{}", kel::DID_ATP_PREFIX, icp.event.scid().unwrap());
+    IdentityServiceClient::new(channel_a.clone())
+        .submit_event(pb::SubmitEventRequest { signed_event_json: icp.canonical_bytes().unwrap() })
+        .await
+        .unwrap();
+    let envelope = || {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+                as i64;
+        let env = Envelope::new(
+            &sender,
+            0,
+            vec![did.clone()],
+            now,
+            now + 60_000,
+            "text/plain",
+            b"hi".to_vec(),
+        );
+        env.unwrap().seal(&key).unwrap().to_bytes().unwrap()
+    };
+    let verify = |channel: &Channel, bytes: &Vec<u8>| {
+        let mut client = MessageServiceClient::new(channel.clone());
+        let req = pb::VerifyEnvelopeRequest { envelope: bytes.clone(), verifier_did: did.clone() };
+        async move { client.verify_envelope(req).await }
+    };
+
+    let once = envelope();
+    verify(&channel_a, &once).await.expect("the first use is accepted");
+    for channel in [&channel_b, &channel_c, &channel_a] {
+        let refused = verify(channel, &once).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        assert!(
+            String::from_utf8_lossy(refused.details()).contains("ENVELOPE_REPLAY"),
+            "{refused:?}"
+        );
+    }
+    // A fresh envelope, first seen by node C, is accepted there and refused on A.
+    let fresh = envelope();
+    verify(&channel_c, &fresh).await.expect("a fresh envelope is accepted");
+    assert!(verify(&channel_a, &fresh).await.is_err());
+}

@@ -387,7 +387,16 @@ pub(crate) async fn verify_presentation(
     nonce.copy_from_slice(&digest[..16]);
     match state.caches.presentation_challenges.check_and_insert(domain, &nonce, keep_until, now_ms)
     {
-        ReplayCheck::Fresh => {}
+        ReplayCheck::Fresh => {
+            let parts: [&[u8]; 2] = [domain.as_bytes(), &digest];
+            let scope = "presentation";
+            if !crate::cluster::first_use(state, scope, &parts, keep_until, now_ms).await? {
+                return Err(ServerError::rejected(
+                    reasons::PRESENTATION_CHALLENGE_REPLAY,
+                    "this challenge was already consumed for this domain (on another node)",
+                ));
+            }
+        }
         ReplayCheck::Replayed => {
             return Err(ServerError::rejected(
                 reasons::PRESENTATION_CHALLENGE_REPLAY,

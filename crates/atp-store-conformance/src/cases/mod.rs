@@ -3,5 +3,6 @@
 
 pub mod leases;
 pub mod log_and_kel;
+pub mod once;
 pub mod role_bindings;
 pub mod trust_evidence;

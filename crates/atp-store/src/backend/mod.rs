@@ -649,3 +649,16 @@ pub fn check_fence(lease: &Lease, row: Option<LeaseRow>, now_ms: i64) -> Result<
         })
     }
 }
+
+// --- One-time values ------------------------------------------------------------------------------
+
+/// Records a one-time value's digest unless a live record exists: inserts it, or replaces a
+/// record that expired before `$3`; one row affected means recorded. Portable: SQLite (3.24+)
+/// and PostgreSQL upserts with a condition.
+pub const RECORD_ONCE_SQL: &str = "INSERT INTO replay_guard (digest, keep_until_ms) VALUES ($1, $2) \
+     ON CONFLICT (digest) DO UPDATE SET keep_until_ms = excluded.keep_until_ms \
+     WHERE replay_guard.keep_until_ms < $3";
+
+/// Deletes up to `$2` records that expired before `$1`.
+pub const PURGE_ONCE_SQL: &str = "DELETE FROM replay_guard WHERE digest IN \
+     (SELECT digest FROM replay_guard WHERE keep_until_ms < $1 LIMIT $2)";

@@ -397,6 +397,19 @@ impl Store for SqliteStore {
         Box::pin(self.claim_meta_impl(key, value))
     }
 
+    fn record_once(&self, digest: Hash, keep_until_ms: i64, now_ms: i64) -> StoreFuture<'_, bool> {
+        Box::pin(self.submit(move |reply| WriteOp::RecordOnce {
+            digest,
+            keep_until_ms,
+            now_ms,
+            reply,
+        }))
+    }
+
+    fn purge_once_records(&self, now_ms: i64, limit: u32) -> StoreFuture<'_, u64> {
+        Box::pin(self.submit(move |reply| WriteOp::PurgeOnce { now_ms, limit, reply }))
+    }
+
     fn latest_checkpoint(&self) -> StoreFuture<'_, Option<StoredCheckpoint>> {
         Box::pin(read::checkpoint(&self.read, None))
     }

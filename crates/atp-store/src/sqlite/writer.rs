@@ -11,9 +11,10 @@ use super::SqliteConfig;
 use super::log_append::{append_leaf, load_frontier};
 use super::read::root_on;
 use crate::backend::{
-    BindingWrite, Frontier, KelAppend, LeaseRow, NodeKey, StoredList, apply_status_update_rule,
-    check_checkpoint_fits, check_fence, lease_decision, now_ms, set_status_rule, status_reference,
-    status_update_reference, to_i64, to_u64, trust_evidence_reference,
+    BindingWrite, Frontier, KelAppend, LeaseRow, NodeKey, PURGE_ONCE_SQL, RECORD_ONCE_SQL,
+    StoredList, apply_status_update_rule, check_checkpoint_fits, check_fence, lease_decision,
+    now_ms, set_status_rule, status_reference, status_update_reference, to_i64, to_u64,
+    trust_evidence_reference,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -54,6 +55,17 @@ pub(super) enum WriteOp {
         key: String,
         value: String,
         reply: Reply<String>,
+    },
+    RecordOnce {
+        digest: Hash,
+        keep_until_ms: i64,
+        now_ms: i64,
+        reply: Reply<bool>,
+    },
+    PurgeOnce {
+        now_ms: i64,
+        limit: u32,
+        reply: Reply<u64>,
     },
     CreateStatusList {
         list: NewStatusList,
@@ -118,6 +130,8 @@ impl WriteOp {
             WriteOp::AcquireLease { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::ReleaseLease { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::ClaimMeta { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::RecordOnce { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::PurgeOnce { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::CreateStatusList { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::SetStatus { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::ApplyStatusUpdate { reply, .. } => drop(reply.send(Err(e))),
@@ -289,6 +303,12 @@ async fn apply(
         }
         WriteOp::ClaimMeta { key, value, reply } => {
             finish(reply, claim_meta(conn, key, value, now).await)
+        }
+        WriteOp::RecordOnce { digest, keep_until_ms, now_ms, reply } => {
+            finish(reply, record_once(conn, digest, keep_until_ms, now_ms).await)
+        }
+        WriteOp::PurgeOnce { now_ms, limit, reply } => {
+            finish(reply, purge_once_records(conn, now_ms, limit).await)
         }
         WriteOp::CreateStatusList { list, bits, reply } => {
             finish(reply, create_status_list(conn, list, bits, now).await)
@@ -744,6 +764,30 @@ async fn claim_meta(
         .bind(&key)
         .fetch_one(&mut *conn)
         .await?)
+}
+
+async fn record_once(
+    conn: &mut SqliteConnection,
+    digest: Hash,
+    keep_until_ms: i64,
+    now_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(RECORD_ONCE_SQL)
+        .bind(&digest[..])
+        .bind(keep_until_ms)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn purge_once_records(conn: &mut SqliteConnection, now_ms: i64, limit: u32) -> Result<u64> {
+    let done = sqlx::query(PURGE_ONCE_SQL)
+        .bind(now_ms)
+        .bind(i64::from(limit.min(crate::MAX_ENTRIES_PER_CALL)))
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 mod bulk;

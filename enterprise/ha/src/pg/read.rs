@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use atp_core::tlog::{Hash, consistency_proof_ranges, inclusion_proof_ranges};
 use atp_store::backend::{
-    self, NodeKey, Plan, StoredList, check_tree_size, event_codec, evidence_page_before,
-    identity_page_after, log_entry, page_limit, status_list_record, to_hash, to_i64, to_u64,
+    self, NodeKey, PURGE_ONCE_SQL, Plan, RECORD_ONCE_SQL, StoredList, check_tree_size, event_codec,
+    evidence_page_before, identity_page_after, log_entry, page_limit, status_list_record, to_hash,
+    to_i64, to_u64,
 };
 use atp_store::{
     IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, RoleBinding, RoleBindings,
@@ -481,4 +482,30 @@ pub(super) async fn role_bindings_revision(pool: &PgPool) -> Result<u64> {
             .fetch_one(&mut *acquire(pool).await?)
             .await?;
     to_u64(r, "role bindings revision")
+}
+
+/// One autocommit statement on the pool, without the log's head row lock: replay checks must
+/// not queue behind the log's writers.
+pub(super) async fn record_once(
+    pool: &PgPool,
+    digest: Hash,
+    keep_until_ms: i64,
+    now_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(RECORD_ONCE_SQL)
+        .bind(&digest[..])
+        .bind(keep_until_ms)
+        .bind(now_ms)
+        .execute(&mut *acquire(pool).await?)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(super) async fn purge_once_records(pool: &PgPool, now_ms: i64, limit: u32) -> Result<u64> {
+    let done = sqlx::query(PURGE_ONCE_SQL)
+        .bind(now_ms)
+        .bind(i64::from(limit.min(MAX_ENTRIES_PER_CALL)))
+        .execute(&mut *acquire(pool).await?)
+        .await?;
+    Ok(done.rows_affected())
 }

@@ -1,0 +1,79 @@
+//! What changes when the store is shared by the nodes of a cluster (docs/ha.md): one-time
+//! values (envelope nonces, presentation challenges) are recorded in the store as well as in
+//! the node's own replay cache, so that a value used on one node is refused by every other.
+//!
+//! The node's in-memory cache stays the first check: a replay to the same node is refused
+//! without a database round trip, and a full cache still fails closed. Only a value that is new
+//! to this node costs one statement ([`atp_store::Store::record_once`]).
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::state::{AppState, NodeState};
+
+/// How often a node purges expired records, and how many at most per round.
+const PURGE_INTERVAL: Duration = Duration::from_secs(10);
+const PURGE_BATCH: u32 = 1_000;
+
+/// The digest under which a one-time value is recorded: a domain tag, the scope (what kind of
+/// value) and each part length-prefixed, so that no two (scope, parts) share a digest.
+fn digest(scope: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut bytes = Vec::with_capacity(64);
+    bytes.extend_from_slice(b"atp.replay-guard.v1\0");
+    for part in std::iter::once(scope.as_bytes()).chain(parts.iter().copied()) {
+        bytes.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+        bytes.extend_from_slice(part);
+    }
+    atp_crypto::sha256(&bytes)
+}
+
+/// Records a one-time value for the whole cluster: `Ok(false)` when another node (or this one)
+/// already used it and it is still live. Always `Ok(true)` on a node whose store is its own,
+/// where the in-memory cache is the whole answer.
+pub async fn first_use(
+    state: &NodeState,
+    scope: &str,
+    parts: &[&[u8]],
+    keep_until_ms: i64,
+    now_ms: i64,
+) -> Result<bool> {
+    if !state.settings.replay_through_store {
+        return Ok(true);
+    }
+    Ok(state.store.record_once(digest(scope, parts), keep_until_ms, now_ms).await?)
+}
+
+/// Purges expired records every [`PURGE_INTERVAL`], in batches of [`PURGE_BATCH`], while the
+/// state lives. Every node does it: deletions are idempotent, and a node that dies leaves the
+/// job to the others.
+pub fn spawn_purge(state: &AppState) {
+    if !state.settings.replay_through_store {
+        return;
+    }
+    let weak = std::sync::Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PURGE_INTERVAL).await;
+            let Some(state) = weak.upgrade() else { break };
+            match state.store.purge_once_records(state.now_ms(), PURGE_BATCH).await {
+                Ok(n) if n > 0 => tracing::debug!(purged = n, "expired one-time values purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired one-time values failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::digest;
+
+    #[test]
+    fn digests_separate_scopes_and_parts() {
+        let a = digest("envelope", &[b"did:a", b"did:b", b"n"]);
+        assert_ne!(a, digest("presentation", &[b"did:a", b"did:b", b"n"]));
+        assert_ne!(a, digest("envelope", &[b"did:a", b"did:bn"]));
+        assert_ne!(a, digest("envelope", &[b"did:ad", b"id:b", b"n"]));
+        assert_eq!(a, digest("envelope", &[b"did:a", b"did:b", b"n"]));
+    }
+}
