@@ -102,6 +102,8 @@ fn count(server: &PgServer, database: &str, sql: &str) -> u64 {
 
 #[path = "enterprise_ha/cluster.rs"]
 mod cluster;
+#[path = "enterprise_ha/failover.rs"]
+mod failover;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_with_another_identity_is_refused() {

@@ -27,6 +27,8 @@ pub struct PgServer {
     dir: tempfile::TempDir,
     port: u16,
     as_postgres: bool,
+    /// The server options `pg_ctl start` passes (port, socket directory, durability).
+    options: String,
 }
 
 /// How the server trades durability for speed.
@@ -84,17 +86,8 @@ impl PgServer {
     }
 
     fn start_with(bin: PathBuf, durability: Durability) -> io::Result<Self> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("atp-pg-{}-", COUNTER.fetch_add(1, Ordering::Relaxed)))
-            .tempdir()?;
-        let as_postgres = is_root();
-        if as_postgres {
-            run(Command::new("chown").arg("postgres:").arg(dir.path()))?;
-        }
-        let data = dir.path().join("data");
-        let server = Self { bin, dir, port: free_port()?, as_postgres };
-        run(server.command("initdb").arg("-D").arg(&data).args([
+        let server = Self::prepare(bin, durability)?;
+        run(server.command("initdb").arg("-D").arg(server.data()).args([
             "-U",
             "postgres",
             "--auth=trust",
@@ -103,24 +96,96 @@ impl PgServer {
             "--locale=C",
             "--no-sync",
         ]))?;
+        server.launch()?;
+        Ok(server)
+    }
+
+    /// A fresh directory (owned by the cluster's owner) and a free port; nothing started.
+    fn prepare(bin: PathBuf, durability: Durability) -> io::Result<Self> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("atp-pg-{}-", COUNTER.fetch_add(1, Ordering::Relaxed)))
+            .tempdir()?;
+        let as_postgres = is_root();
+        if as_postgres {
+            run(Command::new("chown").arg("postgres:").arg(dir.path()))?;
+        }
+        let port = free_port()?;
         let mut options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200",
-            server.port,
-            server.dir.path().display()
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200",
+            dir.path().display()
         );
         if durability == Durability::Relaxed {
             options.push_str(" -c fsync=off -c full_page_writes=off");
         }
-        run(server
+        Ok(Self { bin, dir, port, as_postgres, options })
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts the server on its data directory and waits until it accepts connections.
+    fn launch(&self) -> io::Result<()> {
+        run(self
             .command("pg_ctl")
             .arg("-D")
-            .arg(&data)
-            .args(["-o", &options, "-l"])
-            .arg(server.dir.path().join("server.log"))
+            .arg(self.data())
+            .args(["-o", &self.options, "-l"])
+            .arg(self.dir.path().join("server.log"))
             .args(["-w", "-t", "60", "start"]))?;
-        server.spawn_watchdog(&data)?;
-        server.wait_ready()?;
-        Ok(server)
+        self.spawn_watchdog(&self.data())?;
+        self.wait_ready()
+    }
+
+    /// A streaming standby of this server (`pg_basebackup -R`), started and accepting
+    /// read-only connections; with PostgreSQL's default durability.
+    pub fn start_standby(&self) -> io::Result<PgServer> {
+        let standby = Self::prepare(self.bin.clone(), Durability::Full)?;
+        run(standby
+            .command("pg_basebackup")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .arg("-D")
+            .arg(standby.data())
+            .args(["-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]))?;
+        standby.launch()?;
+        Ok(standby)
+    }
+
+    /// Makes every commit wait until a standby has it (`synchronous_standby_names = '*'`), and
+    /// waits until a synchronous standby is connected.
+    pub fn require_synchronous_standby(&self) -> io::Result<()> {
+        self.psql("ALTER SYSTEM SET synchronous_standby_names = '*'")?;
+        self.psql("SELECT pg_reload_conf()")?;
+        let deadline = Instant::now() + START_DEADLINE;
+        while self
+            .psql("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")?
+            .trim()
+            != "1"
+        {
+            if Instant::now() > deadline {
+                return Err(io::Error::other("no synchronous standby connected"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Stops the server the way a crash does (`pg_ctl stop -m immediate`: no checkpoint; the
+    /// next start replays the WAL).
+    pub fn crash(&self) -> io::Result<()> {
+        run(self.command("pg_ctl").arg("-D").arg(self.data()).args(["-m", "immediate", "stop"]))
+    }
+
+    /// A crash and a start again on the same port and data (`-m immediate` restart).
+    pub fn crash_and_restart(&self) -> io::Result<()> {
+        self.crash()?;
+        self.launch()
+    }
+
+    /// Promotes this standby to a primary and waits until it accepts writes.
+    pub fn promote(&self) -> io::Result<()> {
+        run(self.command("pg_ctl").arg("-D").arg(self.data()).args(["-w", "promote"]))
     }
 
     /// A command of the PostgreSQL installation, as the cluster's owner.
@@ -221,7 +286,7 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let data = self.dir.path().join("data");
+        let data = self.data();
         let _ = self
             .command("pg_ctl")
             .arg("-D")

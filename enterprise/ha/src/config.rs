@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::PgConnectOptions;
 
-use crate::pg::{PgConfig, PgStore};
+use crate::pg::{ConnectError, PgConfig, PgStore};
 
 /// The most database hosts `[ha]` may list.
 pub const MAX_HOSTS: usize = 16;
@@ -174,40 +173,30 @@ impl HaConfig {
         options
     }
 
-    /// Connects to the first listed host that is a writable primary and opens the store there.
+    /// Connects to the first listed host that is a writable primary and opens the store there;
+    /// the store follows the primary among the hosts from then on.
     pub async fn connect(&self) -> Result<PgStore, HaError> {
         self.validate()?;
         let timeout = Duration::from_millis(self.connect_timeout_ms);
-        let mut reasons = Vec::new();
-        for entry in &self.hosts {
-            let (host, port) = parse_host(entry)?;
-            let options = self.options(&host, port);
-            match tokio::time::timeout(timeout, is_writable(&options)).await {
-                Ok(Ok(true)) => {
-                    let config = PgConfig {
-                        pool_size: self.pool_size,
-                        acquire_timeout: timeout,
-                        statement_timeout: Duration::from_millis(self.statement_timeout_ms),
-                    };
-                    tracing::info!(host = %entry, database = %self.database, "PostgreSQL primary");
-                    return Ok(PgStore::connect(options, &config).await?);
-                }
-                Ok(Ok(false)) => reasons.push(format!("{entry}: a standby (in recovery)")),
-                Ok(Err(e)) => reasons.push(format!("{entry}: {e}")),
-                Err(_) => reasons.push(format!("{entry}: no answer within {timeout:?}")),
-            }
+        let candidates = self
+            .hosts
+            .iter()
+            .map(|entry| parse_host(entry).map(|(host, port)| self.options(&host, port)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let config = PgConfig {
+            pool_size: self.pool_size,
+            acquire_timeout: timeout,
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+        };
+        match PgStore::connect_any(candidates, &config).await {
+            Ok(store) => Ok(store),
+            Err(ConnectError::Store(e)) => Err(e.into()),
+            Err(ConnectError::NoPrimary(reasons)) => Err(HaError::NoPrimary {
+                hosts: self.hosts.join(", "),
+                reasons: reasons.join("; "),
+            }),
         }
-        Err(HaError::NoPrimary { hosts: self.hosts.join(", "), reasons: reasons.join("; ") })
     }
-}
-
-/// Whether the server accepts writes: a primary, not a standby in recovery.
-async fn is_writable(options: &PgConnectOptions) -> Result<bool, sqlx::Error> {
-    let mut conn = PgConnection::connect_with(options).await?;
-    let in_recovery: bool =
-        sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut conn).await?;
-    let _ = conn.close().await;
-    Ok(!in_recovery)
 }
 
 #[cfg(test)]

@@ -20,4 +20,4 @@ mod config;
 mod pg;
 
 pub use config::{HaConfig, HaError, MAX_HOSTS, MAX_POOL_SIZE};
-pub use pg::{PgConfig, PgStore};
+pub use pg::{ConnectError, PgConfig, PgStore};

@@ -25,9 +25,12 @@
 //! head only grows, so a read that takes the size first and the nodes afterwards always finds
 //! every node it needs.
 
+mod failover;
 mod read;
 mod write;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use atp_core::accepted::AcceptedEvent;
@@ -47,12 +50,21 @@ use atp_store::{
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The schema migrations (`enterprise/ha/migrations`).
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Why [`PgStore::connect_any`] failed.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// No candidate is a writable primary; why each was passed over, in order.
+    NoPrimary(Vec<String>),
+    /// Connected, but the migrations failed.
+    Store(StoreError),
+}
 
 /// Connection settings of a [`PgStore`].
 #[derive(Clone, Debug)]
@@ -79,32 +91,55 @@ impl Default for PgConfig {
 /// The PostgreSQL implementation of [`Store`]. See the [module documentation](self).
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    primary: Arc<failover::Primary>,
 }
 
 impl PgStore {
     /// Connects to the database `options` names, applies the migrations (under PostgreSQL's
     /// migration lock, so that nodes starting together apply them once) and returns the store.
     pub async fn connect(options: PgConnectOptions, config: &PgConfig) -> Result<Self> {
-        let timeout_ms = config.statement_timeout.as_millis().to_string();
-        let options = options.options([("statement_timeout", timeout_ms.as_str())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(config.pool_size.max(1))
-            .acquire_timeout(config.acquire_timeout)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Self::connect_any(vec![options], config).await.map_err(|e| match e {
+            ConnectError::Store(e) => e,
+            ConnectError::NoPrimary(reasons) => StoreError::WriteFailed(reasons.join("; ")),
+        })
     }
 
-    /// The connection pool (for tests and diagnostics).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// Connects to the first of `candidates` (tried in order) that is a writable primary, and
+    /// follows the primary among them from then on ([`failover`]).
+    pub async fn connect_any(
+        candidates: Vec<PgConnectOptions>,
+        config: &PgConfig,
+    ) -> Result<Self, ConnectError> {
+        let timeout_ms = config.statement_timeout.as_millis().to_string();
+        let candidates = candidates
+            .into_iter()
+            .map(|o| o.options([("statement_timeout", timeout_ms.as_str())]))
+            .collect();
+        let primary = failover::Primary::find(candidates, config.clone())
+            .await
+            .map_err(ConnectError::NoPrimary)?;
+        MIGRATOR.run(&primary.pool()).await.map_err(|e| ConnectError::Store(e.into()))?;
+        Ok(Self { primary: Arc::new(primary) })
+    }
+
+    /// The current primary's connection pool (for tests and diagnostics).
+    pub fn pool(&self) -> PgPool {
+        self.primary.pool()
+    }
+
+    /// Runs a request and reports a connection-class failure, which starts a search for the
+    /// primary; the error goes back to the caller either way.
+    async fn watch<T>(&self, request: impl Future<Output = Result<T>>) -> Result<T> {
+        let result = request.await;
+        if let Err(e) = &result {
+            self.primary.on_error(e);
+        }
+        result
     }
 
     async fn append_kel_event_impl(&self, event: AcceptedEvent) -> Result<AppendedEvent> {
         let req = KelAppend::prepare(event)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::append_kel(&mut w, req).await?;
         w.commit().await?;
         Ok(out)
@@ -112,7 +147,7 @@ impl PgStore {
 
     async fn put_checkpoint_impl(&self, note: String, fence: Option<Lease>) -> Result<bool> {
         let (size, root) = parse_checkpoint(&note)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         if let Some(lease) = &fence {
             write::check_lease(&mut w, lease).await?;
         }
@@ -128,14 +163,14 @@ impl PgStore {
         ttl_ms: u64,
     ) -> Result<Option<Lease>> {
         check_lease_request(&name, &holder, ttl_ms)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::acquire_lease(&mut w, &name, &holder, ttl_ms).await?;
         w.commit().await?;
         Ok(out)
     }
 
     async fn release_lease_impl(&self, lease: Lease) -> Result<bool> {
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::release_lease(&mut w, &lease).await?;
         w.commit().await?;
         Ok(out)
@@ -143,7 +178,7 @@ impl PgStore {
 
     async fn claim_meta_impl(&self, key: String, value: String) -> Result<String> {
         check_meta(&key, &value)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::claim_meta(&mut w, &key, &value).await?;
         w.commit().await?;
         Ok(out)
@@ -151,7 +186,7 @@ impl PgStore {
 
     async fn create_status_list_impl(&self, list: NewStatusList) -> Result<()> {
         let bits = prepare_status_list(&list)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         write::create_status_list(&mut w, list, bits).await?;
         w.commit().await
     }
@@ -163,7 +198,7 @@ impl PgStore {
         value: u8,
     ) -> Result<StatusUpdate> {
         check_list_id(&list_id)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::set_status(&mut w, &list_id, index, value).await?;
         w.commit().await?;
         Ok(out)
@@ -174,7 +209,7 @@ impl PgStore {
         update: NewSignedStatusUpdate,
     ) -> Result<AppliedStatusUpdate> {
         check_status_update(&update)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::apply_status_update(&mut w, update).await?;
         w.commit().await?;
         Ok(out)
@@ -186,7 +221,7 @@ impl PgStore {
         purpose: StatusPurpose,
     ) -> Result<Option<StatusSlot>> {
         check_id("issuer", &issuer)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::allocate(&mut w, &issuer, purpose).await?;
         w.commit().await?;
         Ok(out)
@@ -198,7 +233,7 @@ impl PgStore {
         meta: Option<(String, String)>,
     ) -> Result<u64> {
         let (anchors, data_hash) = prepare_anchors(anchors, meta.as_ref())?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::set_anchors(&mut w, anchors, data_hash, meta).await?;
         w.commit().await?;
         Ok(out)
@@ -206,7 +241,7 @@ impl PgStore {
 
     async fn append_evidence_impl(&self, evidence: NewEvidence) -> Result<u64> {
         let data_hash = prepare_evidence(&evidence)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::append_evidence(&mut w, evidence, data_hash).await?;
         w.commit().await?;
         Ok(out)
@@ -217,7 +252,7 @@ impl PgStore {
         evidence: NewTrustEvidence,
     ) -> Result<RecordedTrustEvidence> {
         check_trust_evidence(&evidence)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::record_trust_evidence(&mut w, evidence).await?;
         w.commit().await?;
         Ok(out)
@@ -225,7 +260,7 @@ impl PgStore {
 
     async fn set_meta_impl(&self, key: String, value: String) -> Result<()> {
         check_meta(&key, &value)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         write::set_meta(&mut w, &key, &value).await?;
         w.commit().await
     }
@@ -236,7 +271,7 @@ impl PgStore {
         bindings: Vec<RoleBinding>,
     ) -> Result<Option<RoleBindingChange>> {
         check_bindings(&bindings)?;
-        let mut w = write::Write::begin(&self.pool).await?;
+        let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::role_bindings(&mut w, kind, bindings).await?;
         w.commit().await?;
         Ok(out)
@@ -254,18 +289,18 @@ impl PgStore {
 
     async fn close_impl(&self) -> Result<()> {
         // Closing waits for the connections in use; a write in flight finishes first.
-        self.pool.close().await;
+        self.primary.close().await;
         Ok(())
     }
 }
 
 impl Store for PgStore {
     fn append_kel_event(&self, event: AcceptedEvent) -> StoreFuture<'_, AppendedEvent> {
-        Box::pin(self.append_kel_event_impl(event))
+        Box::pin(self.watch(self.append_kel_event_impl(event)))
     }
 
     fn get_kel<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Vec<StoredEvent>> {
-        Box::pin(read::get_kel(&self.pool, did))
+        Box::pin(self.watch(async move { read::get_kel(&self.pool(), did).await }))
     }
 
     fn get_kel_event<'a>(
@@ -273,11 +308,11 @@ impl Store for PgStore {
         did: &'a str,
         sequence: u64,
     ) -> StoreFuture<'a, Option<StoredEvent>> {
-        Box::pin(read::get_kel_event(&self.pool, did, sequence))
+        Box::pin(self.watch(async move { read::get_kel_event(&self.pool(), did, sequence).await }))
     }
 
     fn get_identity<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Option<IdentityRecord>> {
-        Box::pin(read::get_identity(&self.pool, did))
+        Box::pin(self.watch(async move { read::get_identity(&self.pool(), did).await }))
     }
 
     fn list_identities<'a>(
@@ -285,39 +320,47 @@ impl Store for PgStore {
         page_size: u32,
         page_token: Option<&'a str>,
     ) -> StoreFuture<'a, IdentityPage> {
-        Box::pin(read::list_identities(&self.pool, page_size, page_token))
+        Box::pin(
+            self.watch(
+                async move { read::list_identities(&self.pool(), page_size, page_token).await },
+            ),
+        )
     }
 
     fn identity_count(&self) -> StoreFuture<'_, u64> {
-        Box::pin(read::identity_count(&self.pool))
+        Box::pin(self.watch(async move { read::identity_count(&self.pool()).await }))
     }
 
     fn log_size(&self) -> StoreFuture<'_, u64> {
-        Box::pin(read::log_size(&self.pool))
+        Box::pin(self.watch(async move { read::log_size(&self.pool()).await }))
     }
 
     fn root_at(&self, size: u64) -> StoreFuture<'_, Hash> {
-        Box::pin(read::root_at(&self.pool, size))
+        Box::pin(self.watch(async move { read::root_at(&self.pool(), size).await }))
     }
 
     fn inclusion_proof(&self, index: u64, size: u64) -> StoreFuture<'_, Vec<Hash>> {
-        Box::pin(read::inclusion_proof(&self.pool, index, size))
+        Box::pin(self.watch(async move { read::inclusion_proof(&self.pool(), index, size).await }))
     }
 
     fn consistency_proof(&self, old_size: u64, new_size: u64) -> StoreFuture<'_, Vec<Hash>> {
-        Box::pin(read::consistency_proof(&self.pool, old_size, new_size))
+        Box::pin(
+            self.watch(
+                async move { read::consistency_proof(&self.pool(), old_size, new_size).await },
+            ),
+        )
     }
 
     fn get_entries(&self, start: u64, limit: u32) -> StoreFuture<'_, Vec<LogEntry>> {
-        Box::pin(read::get_entries(&self.pool, start, limit))
+        Box::pin(self.watch(async move { read::get_entries(&self.pool(), start, limit).await }))
     }
 
     fn put_checkpoint(&self, note: String) -> StoreFuture<'_, bool> {
-        Box::pin(self.put_checkpoint_impl(note, None))
+        Box::pin(self.watch(self.put_checkpoint_impl(note, None)))
     }
 
     fn put_checkpoint_fenced(&self, note: String, lease: Lease) -> StoreFuture<'_, bool> {
-        Box::pin(self.put_checkpoint_impl(note, Some(lease)))
+        Box::pin(self.watch(self.put_checkpoint_impl(note, Some(lease))))
     }
 
     fn acquire_lease(
@@ -326,53 +369,57 @@ impl Store for PgStore {
         holder: String,
         ttl_ms: u64,
     ) -> StoreFuture<'_, Option<Lease>> {
-        Box::pin(self.acquire_lease_impl(name, holder, ttl_ms))
+        Box::pin(self.watch(self.acquire_lease_impl(name, holder, ttl_ms)))
     }
 
     fn release_lease(&self, lease: Lease) -> StoreFuture<'_, bool> {
-        Box::pin(self.release_lease_impl(lease))
+        Box::pin(self.watch(self.release_lease_impl(lease)))
     }
 
     fn claim_meta(&self, key: String, value: String) -> StoreFuture<'_, String> {
-        Box::pin(self.claim_meta_impl(key, value))
+        Box::pin(self.watch(self.claim_meta_impl(key, value)))
     }
 
     fn record_once(&self, digest: Hash, keep_until_ms: i64, now_ms: i64) -> StoreFuture<'_, bool> {
-        Box::pin(read::record_once(&self.pool, digest, keep_until_ms, now_ms))
+        Box::pin(self.watch(async move {
+            read::record_once(&self.pool(), digest, keep_until_ms, now_ms).await
+        }))
     }
 
     fn purge_once_records(&self, now_ms: i64, limit: u32) -> StoreFuture<'_, u64> {
-        Box::pin(read::purge_once_records(&self.pool, now_ms, limit))
+        Box::pin(
+            self.watch(async move { read::purge_once_records(&self.pool(), now_ms, limit).await }),
+        )
     }
 
     fn latest_checkpoint(&self) -> StoreFuture<'_, Option<StoredCheckpoint>> {
-        Box::pin(read::checkpoint(&self.pool, None))
+        Box::pin(self.watch(async move { read::checkpoint(&self.pool(), None).await }))
     }
 
     fn checkpoint_at(&self, size: u64) -> StoreFuture<'_, Option<StoredCheckpoint>> {
-        Box::pin(read::checkpoint(&self.pool, Some(size)))
+        Box::pin(self.watch(async move { read::checkpoint(&self.pool(), Some(size)).await }))
     }
 
     fn create_status_list(&self, list: NewStatusList) -> StoreFuture<'_, ()> {
-        Box::pin(self.create_status_list_impl(list))
+        Box::pin(self.watch(self.create_status_list_impl(list)))
     }
 
     fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate> {
-        Box::pin(self.set_status_impl(list_id, index, value))
+        Box::pin(self.watch(self.set_status_impl(list_id, index, value)))
     }
 
     fn apply_status_update(
         &self,
         update: NewSignedStatusUpdate,
     ) -> StoreFuture<'_, AppliedStatusUpdate> {
-        Box::pin(self.apply_status_update_impl(update))
+        Box::pin(self.watch(self.apply_status_update_impl(update)))
     }
 
     fn get_status_list<'a>(
         &'a self,
         list_id: &'a str,
     ) -> StoreFuture<'a, Option<StatusListRecord>> {
-        Box::pin(read::get_status_list(&self.pool, list_id))
+        Box::pin(self.watch(async move { read::get_status_list(&self.pool(), list_id).await }))
     }
 
     fn allocate_status_index(
@@ -380,15 +427,15 @@ impl Store for PgStore {
         issuer: String,
         purpose: StatusPurpose,
     ) -> StoreFuture<'_, Option<StatusSlot>> {
-        Box::pin(self.allocate_impl(issuer, purpose))
+        Box::pin(self.watch(self.allocate_impl(issuer, purpose)))
     }
 
     fn set_trust_anchors(&self, anchors: Vec<String>) -> StoreFuture<'_, u64> {
-        Box::pin(self.set_trust_anchors_impl(anchors, None))
+        Box::pin(self.watch(self.set_trust_anchors_impl(anchors, None)))
     }
 
     fn find_leaf<'a>(&'a self, leaf_hash: &'a Hash) -> StoreFuture<'a, Option<u64>> {
-        Box::pin(read::find_leaf(&self.pool, leaf_hash))
+        Box::pin(self.watch(async move { read::find_leaf(&self.pool(), leaf_hash).await }))
     }
 
     fn set_trust_anchors_with_meta(
@@ -397,15 +444,15 @@ impl Store for PgStore {
         meta_key: String,
         meta_value: String,
     ) -> StoreFuture<'_, u64> {
-        Box::pin(self.set_trust_anchors_impl(anchors, Some((meta_key, meta_value))))
+        Box::pin(self.watch(self.set_trust_anchors_impl(anchors, Some((meta_key, meta_value)))))
     }
 
     fn list_trust_anchors(&self) -> StoreFuture<'_, Vec<String>> {
-        Box::pin(read::list_trust_anchors(&self.pool))
+        Box::pin(self.watch(async move { read::list_trust_anchors(&self.pool()).await }))
     }
 
     fn append_evidence(&self, evidence: NewEvidence) -> StoreFuture<'_, u64> {
-        Box::pin(self.append_evidence_impl(evidence))
+        Box::pin(self.watch(self.append_evidence_impl(evidence)))
     }
 
     fn evidence_subjects<'a>(
@@ -414,14 +461,16 @@ impl Store for PgStore {
         after: Option<&'a str>,
         limit: u32,
     ) -> StoreFuture<'a, Vec<String>> {
-        Box::pin(read::evidence_subjects(&self.pool, evidence_type, after, limit))
+        Box::pin(self.watch(async move {
+            read::evidence_subjects(&self.pool(), evidence_type, after, limit).await
+        }))
     }
 
     fn record_trust_evidence(
         &self,
         evidence: NewTrustEvidence,
     ) -> StoreFuture<'_, RecordedTrustEvidence> {
-        Box::pin(self.record_trust_evidence_impl(evidence))
+        Box::pin(self.watch(self.record_trust_evidence_impl(evidence)))
     }
 
     fn list_trust_evidence<'a>(
@@ -430,7 +479,9 @@ impl Store for PgStore {
         page_size: u32,
         page_token: Option<&'a str>,
     ) -> StoreFuture<'a, TrustEvidencePage> {
-        Box::pin(read::list_trust_evidence(&self.pool, filter, page_size, page_token))
+        Box::pin(self.watch(async move {
+            read::list_trust_evidence(&self.pool(), filter, page_size, page_token).await
+        }))
     }
 
     fn scan_trust_evidence(
@@ -438,48 +489,50 @@ impl Store for PgStore {
         after_log_index: Option<u64>,
         limit: u32,
     ) -> StoreFuture<'_, Vec<TrustEvidenceRecord>> {
-        Box::pin(read::scan_trust_evidence(&self.pool, after_log_index, limit))
+        Box::pin(self.watch(async move {
+            read::scan_trust_evidence(&self.pool(), after_log_index, limit).await
+        }))
     }
 
     fn get_meta<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>> {
-        Box::pin(read::get_meta(&self.pool, key))
+        Box::pin(self.watch(async move { read::get_meta(&self.pool(), key).await }))
     }
 
     fn set_meta(&self, key: String, value: String) -> StoreFuture<'_, ()> {
-        Box::pin(self.set_meta_impl(key, value))
+        Box::pin(self.watch(self.set_meta_impl(key, value)))
     }
 
     fn list_role_bindings(&self) -> StoreFuture<'_, RoleBindings> {
-        Box::pin(read::list_role_bindings(&self.pool))
+        Box::pin(self.watch(async move { read::list_role_bindings(&self.pool()).await }))
     }
 
     fn role_bindings_revision(&self) -> StoreFuture<'_, u64> {
-        Box::pin(read::role_bindings_revision(&self.pool))
+        Box::pin(self.watch(async move { read::role_bindings_revision(&self.pool()).await }))
     }
 
     fn add_role_bindings(&self, bindings: Vec<RoleBinding>) -> StoreFuture<'_, RoleBindingChange> {
-        Box::pin(self.change_role_bindings_impl(BindingWrite::Add, bindings))
+        Box::pin(self.watch(self.change_role_bindings_impl(BindingWrite::Add, bindings)))
     }
 
     fn remove_role_bindings(
         &self,
         bindings: Vec<RoleBinding>,
     ) -> StoreFuture<'_, RoleBindingChange> {
-        Box::pin(self.change_role_bindings_impl(BindingWrite::Remove, bindings))
+        Box::pin(self.watch(self.change_role_bindings_impl(BindingWrite::Remove, bindings)))
     }
 
     fn seed_role_bindings(
         &self,
         bindings: Vec<RoleBinding>,
     ) -> StoreFuture<'_, Option<RoleBindingChange>> {
-        Box::pin(self.write_role_bindings_impl(BindingWrite::Seed, bindings))
+        Box::pin(self.watch(self.write_role_bindings_impl(BindingWrite::Seed, bindings)))
     }
 
     fn stats(&self) -> StoreFuture<'_, StoreStats> {
-        Box::pin(read::stats(&self.pool))
+        Box::pin(self.watch(async move { read::stats(&self.pool()).await }))
     }
 
     fn close(&self) -> StoreFuture<'_, ()> {
-        Box::pin(self.close_impl())
+        Box::pin(self.watch(self.close_impl()))
     }
 }

@@ -1,0 +1,156 @@
+//! Following the writable primary: sqlx has no multi-host connection strings, so the store
+//! keeps the list of candidate servers itself. It connects to the first that is a writable
+//! primary (`pg_is_in_recovery()` is false), and when a statement fails the way a lost or
+//! demoted server fails (a broken connection, an administrator shutdown, a read-only
+//! transaction on a server that became a standby), it looks for the primary again in the
+//! background and swaps the pool, without a restart. Requests in the meantime fail and are
+//! retried by their callers; none is retried here, because a write whose answer was lost may
+//! have committed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use atp_store::StoreError;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{Connection, PgPool};
+
+use super::PgConfig;
+
+/// How long one search for the primary goes on before it gives up (the next failure starts
+/// another), and how long it waits between rounds over the candidates.
+const SEARCH_DEADLINE: Duration = Duration::from_secs(60);
+const SEARCH_PAUSE: Duration = Duration::from_millis(250);
+
+/// The current primary's pool and the candidates to search when it is lost.
+#[derive(Debug)]
+pub(super) struct Primary {
+    pool: RwLock<PgPool>,
+    candidates: Vec<PgConnectOptions>,
+    config: PgConfig,
+    searching: AtomicBool,
+}
+
+/// Whether the server accepts writes: a primary, not a standby in recovery.
+pub(super) async fn is_writable(options: &PgConnectOptions) -> Result<bool, sqlx::Error> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    let in_recovery: bool =
+        sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut conn).await?;
+    let _ = conn.close().await;
+    Ok(!in_recovery)
+}
+
+/// A failure that says the server is gone or no longer the primary.
+pub(super) fn is_connection_error(e: &StoreError) -> bool {
+    let StoreError::Database(e) = e else {
+        // A commit that failed as a whole: most often the connection went away.
+        return matches!(e, StoreError::WriteFailed(_));
+    };
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08xxx: connection exceptions; 57P01-03: shutdown, crash, cannot connect now;
+            // 25006: a read-only transaction (the server is a standby now).
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "25006")
+        }),
+        _ => false,
+    }
+}
+
+fn pool_options(config: &PgConfig) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(config.pool_size.max(1))
+        .acquire_timeout(config.acquire_timeout)
+}
+
+impl Primary {
+    /// Connects to the first candidate that is a writable primary; `Err` with why each was
+    /// passed over when none is.
+    pub(super) async fn find(
+        candidates: Vec<PgConnectOptions>,
+        config: PgConfig,
+    ) -> Result<Self, Vec<String>> {
+        let mut reasons = Vec::new();
+        for options in &candidates {
+            match Self::try_candidate(options, &config).await {
+                Ok(pool) => {
+                    return Ok(Self {
+                        pool: RwLock::new(pool),
+                        candidates,
+                        config,
+                        searching: AtomicBool::new(false),
+                    });
+                }
+                Err(reason) => reasons.push(reason),
+            }
+        }
+        Err(reasons)
+    }
+
+    async fn try_candidate(
+        options: &PgConnectOptions,
+        config: &PgConfig,
+    ) -> Result<PgPool, String> {
+        let name = format!("{}:{}", options.get_host(), options.get_port());
+        match tokio::time::timeout(config.acquire_timeout, is_writable(options)).await {
+            Ok(Ok(true)) => pool_options(config)
+                .connect_with(options.clone())
+                .await
+                .map_err(|e| format!("{name}: {e}")),
+            Ok(Ok(false)) => Err(format!("{name}: a standby (in recovery)")),
+            Ok(Err(e)) => Err(format!("{name}: {e}")),
+            Err(_) => Err(format!("{name}: no answer within {:?}", config.acquire_timeout)),
+        }
+    }
+
+    /// The current primary's pool (a cheap handle).
+    pub(super) fn pool(&self) -> PgPool {
+        self.pool.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Called with every failed request's error: a connection-class failure starts one search
+    /// for the primary in the background (not two at once).
+    pub(super) fn on_error(self: &Arc<Self>, e: &StoreError) {
+        if !is_connection_error(e) || self.searching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.search().await;
+            me.searching.store(false, Ordering::SeqCst);
+        });
+    }
+
+    async fn search(&self) {
+        let deadline = tokio::time::Instant::now() + SEARCH_DEADLINE;
+        while tokio::time::Instant::now() < deadline {
+            for options in &self.candidates {
+                if let Ok(pool) = Self::try_candidate(options, &self.config).await {
+                    let old = std::mem::replace(
+                        &mut *self.pool.write().unwrap_or_else(|p| p.into_inner()),
+                        pool,
+                    );
+                    tracing::warn!(
+                        host = %options.get_host(),
+                        port = options.get_port(),
+                        "PostgreSQL primary (re)connected"
+                    );
+                    // Requests holding the old pool finish or fail on their own.
+                    tokio::spawn(async move { old.close().await });
+                    return;
+                }
+            }
+            tokio::time::sleep(SEARCH_PAUSE).await;
+        }
+        tracing::error!("no writable PostgreSQL primary found within {SEARCH_DEADLINE:?}");
+    }
+
+    /// Closes the current pool (the store is closing).
+    pub(super) async fn close(&self) {
+        self.pool().close().await;
+    }
+}
