@@ -143,8 +143,16 @@ type FeatureBuilder =
 pub struct NodeStore {
     /// The store.
     pub store: Arc<dyn atp_store::Store>,
-    /// Set when the store is shared by the nodes of a cluster: the checkpoint lease's TTL.
-    pub cluster_lease_ttl: Option<std::time::Duration>,
+    /// Set when the store is shared by the nodes of a cluster.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// How a node takes part in a cluster whose nodes share its store.
+pub struct ClusterSettings {
+    /// The checkpoint signer's lease TTL.
+    pub lease_ttl: std::time::Duration,
+    /// How long the node serves, NOT_SERVING, after its shutdown began.
+    pub drain_grace: std::time::Duration,
 }
 
 /// The future a [`StoreOpener`] returns.
@@ -255,7 +263,11 @@ fn enterprise_edition() -> &'static [EnterpriseFeature] {
             let settings: ha::HaConfig =
                 toml::Value::Table(section.clone()).try_into().context("invalid [ha] section")?;
             let store = settings.connect().await?;
-            Ok(NodeStore { store: Arc::new(store), cluster_lease_ttl: Some(settings.lease_ttl()) })
+            let cluster = ClusterSettings {
+                lease_ttl: settings.lease_ttl(),
+                drain_grace: settings.drain_grace(),
+            };
+            Ok(NodeStore { store: Arc::new(store), cluster: Some(cluster) })
         })
     }
 
@@ -378,7 +390,7 @@ pub async fn open_store(
     let store = atp_store::SqliteStore::open(data_dir)
         .await
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    Ok(NodeStore { store: Arc::new(store), cluster_lease_ttl: None })
+    Ok(NodeStore { store: Arc::new(store), cluster: None })
 }
 
 /// The metadata keys under which the nodes of a cluster agree on the one log identity.
@@ -586,16 +598,17 @@ where
     }
 
     // ---- Store, server state, server -----------------------------------------------------
-    let NodeStore { store, cluster_lease_ttl } = open_store(&config, &node.data_dir).await?;
+    let NodeStore { store, cluster } = open_store(&config, &node.data_dir).await?;
     let node_did = identity.did().to_owned();
     let log_origin = config.effective_log_origin(&node_did);
     let mut settings = server_settings(&config);
-    if let Some(ttl) = cluster_lease_ttl {
+    if let Some(cluster) = cluster {
         join_cluster(&*store, &node_did, &log_origin, &node.data_dir).await?;
         // Other nodes append to the same logs: every read re-checks the stored head.
         settings.kel_cache_exclusive_writer = false;
         settings.checkpoint_lease =
-            Some(atp_server::CheckpointLease { holder: lease_holder(), ttl });
+            Some(atp_server::CheckpointLease { holder: lease_holder(), ttl: cluster.lease_ttl });
+        settings.drain_grace = cluster.drain_grace;
         // A one-time value used on another node is a replay here too.
         settings.replay_through_store = true;
     }

@@ -120,10 +120,7 @@ pub async fn routes(state: AppState) -> Result<Routes> {
     );
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    for name in atp_grpc::SERVICE_NAMES {
-        health.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
-    }
+    crate::health::spawn_watch(&state, health).await;
     crate::trust::spawn_recompute(&state);
     crate::cluster::spawn_purge(&state);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -231,6 +228,7 @@ pub async fn serve_with_incoming_shutdown(
 ) -> Result<()> {
     let routes = routes(state.clone()).await?;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let shutdown = drain_then_stop(state.clone(), shutdown);
     server(&state)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
@@ -249,11 +247,20 @@ pub async fn serve_tls_with_incoming_shutdown(
 ) -> Result<()> {
     let routes = routes(state.clone()).await?;
     let incoming = crate::tls::incoming(listener, tls);
+    let shutdown = drain_then_stop(state.clone(), shutdown);
     server(&state)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|e| ServerError::Unavailable(format!("server failed: {e}")))
+}
+
+/// Once `shutdown` completes: health turns NOT_SERVING, and the server keeps serving for the
+/// drain grace before it stops accepting.
+async fn drain_then_stop(state: AppState, shutdown: impl Future<Output = ()>) {
+    shutdown.await;
+    crate::health::start_draining(&state);
+    tokio::time::sleep(state.settings.drain_grace).await;
 }
 
 fn server(state: &AppState) -> tonic::transport::Server {

@@ -59,6 +59,10 @@ pub struct ServerSettings {
     /// Set when the store is shared by the nodes of a cluster: one-time values are recorded in
     /// the store too, so that a replay to another node is refused ([`crate::cluster`]).
     pub replay_through_store: bool,
+    /// How long the server goes on serving after its shutdown began, with health already
+    /// NOT_SERVING, so that load balancers move traffic away first ([`crate::health`]). Zero
+    /// for a node without a load balancer.
+    pub drain_grace: Duration,
 }
 
 /// How a node of a cluster competes for the one checkpoint signer's lease.
@@ -83,6 +87,7 @@ impl Default for ServerSettings {
             trust_proof_ttl_secs: 300,
             checkpoint_lease: None,
             replay_through_store: false,
+            drain_grace: Duration::ZERO,
         }
     }
 }
@@ -225,6 +230,8 @@ pub struct NodeState {
     pub kel_verifier: KeyEventLog,
     /// The trust engine's configuration and last snapshot.
     pub trust: TrustState,
+    /// Whether the node is draining (health NOT_SERVING, [`crate::health`]).
+    pub drain: crate::health::Drain,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -263,6 +270,7 @@ impl NodeState {
             log_grew: tokio::sync::Notify::new(),
             kel_verifier: KeyEventLog::new(),
             trust: TrustState::default(),
+            drain: crate::health::Drain::default(),
         }
     }
 

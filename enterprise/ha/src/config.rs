@@ -72,6 +72,11 @@ pub struct HaConfig {
     /// one interval. Default 5000 ms, 1000 to 60000.
     #[serde(default = "default_lease_ttl_ms")]
     pub lease_ttl_ms: u64,
+    /// How long a node goes on serving after its shutdown began, with its health already
+    /// NOT_SERVING, so that the load balancer moves traffic away first. Default 2000 ms, 0 to
+    /// 60000.
+    #[serde(default = "default_drain_ms")]
+    pub drain_ms: u64,
     /// The connection to the database is not encrypted (TLS to PostgreSQL is not built yet).
     /// Hosts other than loopback are refused unless this says the network is trusted.
     #[serde(default)]
@@ -92,6 +97,10 @@ fn default_statement_timeout_ms() -> u64 {
 
 fn default_lease_ttl_ms() -> u64 {
     5_000
+}
+
+fn default_drain_ms() -> u64 {
+    2_000
 }
 
 /// A `host:port` pair, checked.
@@ -152,12 +161,20 @@ impl HaConfig {
         if !(1_000..=60_000).contains(&self.lease_ttl_ms) {
             return Err(HaError::Config("lease_ttl_ms: 1000 to 60000".into()));
         }
+        if self.drain_ms > 60_000 {
+            return Err(HaError::Config("drain_ms: 0 to 60000".into()));
+        }
         Ok(())
     }
 
     /// How long the checkpoint signer's lease lasts.
     pub fn lease_ttl(&self) -> Duration {
         Duration::from_millis(self.lease_ttl_ms)
+    }
+
+    /// How long a node drains before it stops.
+    pub fn drain_grace(&self) -> Duration {
+        Duration::from_millis(self.drain_ms)
     }
 
     fn options(&self, host: &str, port: u16) -> PgConnectOptions {
@@ -214,6 +231,7 @@ mod tests {
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 10_000,
             lease_ttl_ms: 5_000,
+            drain_ms: 2_000,
             allow_plaintext: false,
         }
     }
@@ -241,6 +259,9 @@ mod tests {
         let mut c = config(&["127.0.0.1:5432"]);
         c.statement_timeout_ms = 10;
         assert!(refused(c).contains("statement_timeout_ms"));
+        let mut c = config(&["127.0.0.1:5432"]);
+        c.drain_ms = 60_001;
+        assert!(refused(c).contains("drain_ms"));
         let mut c = config(&["127.0.0.1:5432"]);
         c.lease_ttl_ms = 999;
         assert!(refused(c).contains("lease_ttl_ms"));

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The HA figures of docs/benchmarks.md, side by side in one run on this machine:
+#   1. one release `atp-node` on its embedded SQLite store;
+#   2. three release `atp-node`s with one identity on one PostgreSQL (Debian's package, a fresh
+#      cluster in a temporary directory, PostgreSQL's default durability), the load spread
+#      round-robin over the three.
+# Against each: VerifyEnvelope (closed loop; on the cluster every new nonce is also recorded in
+# PostgreSQL), SubmitEvent of fresh inceptions, and cached Resolve. JSON results go to
+# target/atp-bench/ha/. Everything runs on this machine's cores: the nodes, PostgreSQL and the
+# load generator share them.
+#
+#   bash crates/atp-bench/scripts/ha-cluster.sh [DURATION]     # default 10s per run
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
+duration="${1:-10s}"
+out=target/atp-bench/ha
+mkdir -p "$out"
+
+[[ -n "${SKIP_BUILD:-}" ]] || cargo build --quiet --release -p atp-node -p atp-bench --features atp-node/ha
+bin="${CARGO_TARGET_DIR:-target}/release"
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+[[ -x "$pg_bin/initdb" ]] || { echo "PostgreSQL is not installed (apt-get install postgresql)"; exit 1; }
+
+work="$(mktemp -d)"
+pids=()
+as_pg=()
+if [[ $(id -u) -eq 0 ]]; then
+    chown postgres: "$work"
+    as_pg=(runuser -u postgres --)
+fi
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_node() { # name, extra args...: starts a node, sets $endpoint and $node_pid
+    local name="$1"; shift
+    "$bin/atp-node" --data-dir "$work/$name/data" --listen 127.0.0.1:0 --log warn \
+        --rate-limit 0 "$@" > "$work/$name.stdout" 2> "$out/$name.log" &
+    node_pid=$!
+    pids+=("$node_pid")
+    for _ in $(seq 150); do
+        grep -q '^listening: ' "$work/$name.stdout" 2>/dev/null && break
+        sleep 0.2
+    done
+    local addr
+    addr="$(sed -n 's/^listening: //p' "$work/$name.stdout")"
+    [[ -n "$addr" ]] || { echo "node $name did not start:"; cat "$out/$name.log"; exit 1; }
+    endpoint="http://$addr"
+}
+
+run() { # name, atp-bench run arguments...
+    local name="$1"; shift
+    echo "==> $name ($(cut -d' ' -f1-3 /proc/loadavg))"
+    "$bin/atp-bench" run --json --duration "$duration" "$@" > "$out/$name.json"
+    python3 - "$out/$name.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["report"]; l = r["latency_us"]
+print(f"    {r['throughput_per_s']:.1f}/s ok={r['successes']} errors={r['errors']} {r['errors_by_code']} "
+      f"p50={l['p50']/1000:.2f}ms p99={l['p99']/1000:.2f}ms max={l['max']/1000:.2f}ms")
+PY
+}
+
+scenarios() { # prefix, endpoint arguments...
+    local prefix="$1"; shift
+    run "$prefix-verify-envelope" "$@" --scenario verify-envelope --concurrency 64 --pool 120000
+    run "$prefix-submit-inception" "$@" --scenario submit-inception --concurrency 64 --pool 40000
+    run "$prefix-resolve-cached" "$@" --scenario resolve-cached --concurrency 64
+}
+
+# --- 1. One node on SQLite --------------------------------------------------------------------
+mkdir -p "$work/single"
+start_node single
+echo "==> single node (SQLite) at $endpoint"
+scenarios single --endpoint "$endpoint"
+kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
+
+# --- 2. Three nodes on one PostgreSQL ---------------------------------------------------------
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $work -c max_connections=200" start >/dev/null
+"$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE atp"
+config="$work/ha.toml"
+printf '[ha]\nhosts = ["127.0.0.1:%s"]\ndatabase = "atp"\nuser = "postgres"\n' "$port" > "$config"
+endpoints=()
+for name in a b c; do
+    mkdir -p "$work/$name/data"
+    if [[ "$name" != a ]]; then
+        cp "$work/a/data/node.key" "$work/a/data/node.next.key" "$work/a/data/node.kel.json" \
+            "$work/$name/data/"
+    fi
+    start_node "$name" --config "$config"
+    endpoints+=(--endpoint "$endpoint")
+done
+echo "==> three nodes on PostgreSQL ${pg_bin%/bin} at ${endpoints[*]}"
+scenarios cluster "${endpoints[@]}"
+size="$("$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d atp -Atc \
+    "SELECT pg_database_size('atp'), (SELECT COUNT(*) FROM identities)")"
+echo "==> database: ${size%%|*} bytes for ${size##*|} identities"
+echo "==> done; JSON in $out"
