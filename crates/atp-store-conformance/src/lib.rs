@@ -51,6 +51,8 @@ macro_rules! conformance_tests {
             log_and_kel::large_log_roots_and_proofs_match_atp_core,
             log_and_kel::log_proofs_match_atp_core,
             log_and_kel::closed_store_refuses_writes,
+            log_and_kel::a_failed_request_does_not_fail_the_others,
+            log_and_kel::pipelined_events_of_one_did_all_commit,
             leases::a_lease_has_one_holder_and_fences_its_writes,
             leases::an_expired_lease_goes_to_the_next_holder_at_a_new_epoch,
             leases::racing_holders_get_one_lease,

@@ -19,12 +19,17 @@
 //! with synchronous replication, also on a standby). A commit whose answer is lost with the
 //! connection may have happened: the caller re-reads, as the [`Store`] contract says.
 //!
+//! Key event appends, the high-volume write, go through a group commit ([`batch`]): the appends
+//! queued while one transaction commits make up the next, which takes the lock once for all of
+//! them.
+//!
 //! # Reads
 //!
 //! Reads run on the pool without a transaction. Tree nodes never change once written and the
 //! head only grows, so a read that takes the size first and the nodes afterwards always finds
 //! every node it needs.
 
+mod batch;
 mod failover;
 mod read;
 mod write;
@@ -92,6 +97,7 @@ impl Default for PgConfig {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     primary: Arc<failover::Primary>,
+    appends: tokio::sync::mpsc::Sender<batch::Job>,
 }
 
 impl PgStore {
@@ -119,7 +125,9 @@ impl PgStore {
             .await
             .map_err(ConnectError::NoPrimary)?;
         MIGRATOR.run(&primary.pool()).await.map_err(|e| ConnectError::Store(e.into()))?;
-        Ok(Self { primary: Arc::new(primary) })
+        let primary = Arc::new(primary);
+        let appends = batch::spawn(primary.clone());
+        Ok(Self { primary, appends })
     }
 
     /// The current primary's connection pool (for tests and diagnostics).
@@ -137,12 +145,12 @@ impl PgStore {
         result
     }
 
+    /// Through the group commit of [`batch`].
     async fn append_kel_event_impl(&self, event: AcceptedEvent) -> Result<AppendedEvent> {
         let req = KelAppend::prepare(event)?;
-        let mut w = write::Write::begin(&self.pool()).await?;
-        let out = write::append_kel(&mut w, req).await?;
-        w.commit().await?;
-        Ok(out)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.appends.send((req, reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn put_checkpoint_impl(&self, note: String, fence: Option<Lease>) -> Result<bool> {

@@ -1,6 +1,6 @@
 //! Shared test helpers: temporary data directories, and the conformance suite's real `did:atp`
 //! identities.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub, unused_imports, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

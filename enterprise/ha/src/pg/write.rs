@@ -105,6 +105,79 @@ impl Write {
     }
 }
 
+/// Leaves and tree nodes staged by a batch, written in two statements.
+#[derive(Default)]
+pub(super) struct StagedLeaves {
+    index: Vec<i64>,
+    kind: Vec<&'static str>,
+    data_hash: Vec<Vec<u8>>,
+    reference: Vec<Option<String>>,
+    level: Vec<i32>,
+    node_index: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl Write {
+    /// The time this write stamps on its rows (node clock, ms).
+    pub(super) fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// The open transaction's connection.
+    pub(super) fn connection(&mut self) -> &mut PgConnection {
+        self.conn()
+    }
+
+    /// Appends a leaf to the frontier and stages its rows; returns its index.
+    pub(super) fn stage_leaf(
+        &mut self,
+        staged: &mut StagedLeaves,
+        kind: LeafKind,
+        data_hash: &Hash,
+        reference: Option<String>,
+    ) -> Result<u64> {
+        let leaf = entry_leaf_hash(kind, data_hash);
+        let (index, nodes) = self.frontier.append(leaf);
+        staged.index.push(to_i64(index, "leaf index")?);
+        staged.kind.push(kind.as_str());
+        staged.data_hash.push(data_hash.to_vec());
+        staged.reference.push(reference);
+        for ((level, node_index), hash) in nodes {
+            staged.level.push(i32::try_from(level).map_err(|_| StoreError::corrupt("tree level"))?);
+            staged.node_index.push(to_i64(node_index, "node index")?);
+            staged.hash.push(hash.to_vec());
+        }
+        Ok(index)
+    }
+
+    /// Writes the staged leaves and nodes, two statements whatever their number.
+    pub(super) async fn write_staged(&mut self, staged: StagedLeaves) -> Result<()> {
+        let now = self.now;
+        sqlx::query(
+            "INSERT INTO tlog_leaves (leaf_index, kind, data_hash, subject_ref, created_at_ms) \
+             SELECT i, k, d, r, $5 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BYTEA[], $4::TEXT[]) \
+             AS t(i, k, d, r)",
+        )
+        .bind(staged.index)
+        .bind(staged.kind)
+        .bind(staged.data_hash)
+        .bind(staged.reference)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        sqlx::query(
+            "INSERT INTO tlog_nodes (tree_level, node_index, hash) \
+             SELECT * FROM UNNEST($1::INTEGER[], $2::BIGINT[], $3::BYTEA[])",
+        )
+        .bind(staged.level)
+        .bind(staged.node_index)
+        .bind(staged.hash)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}
+
 pub(super) async fn append_kel(w: &mut Write, req: KelAppend) -> Result<AppendedEvent> {
     let row: Option<(i64, String, bool)> =
         sqlx::query_as("SELECT seq, digest, deactivated FROM identities WHERE did = $1")

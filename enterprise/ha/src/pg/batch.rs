@@ -1,0 +1,193 @@
+//! Group commit of key event appends: the appends queued while a batch commits make up the next
+//! one, written in one transaction (one hold of the log's row lock, one WAL flush) with a few
+//! multi-row statements, whatever its size. Each append is judged in memory against the
+//! batch's view of the heads, in queue order, with the same rule as a lone append
+//! ([`KelAppend::check_head`]); one that fails is answered with its own error and writes
+//! nothing. If the transaction fails as a whole, every append of the batch is retried alone,
+//! so that one bad request cannot fail the others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use atp_core::log_entry::LeafKind;
+use atp_store::backend::{KelAppend, to_i64, to_u64};
+use atp_store::{AppendedEvent, KelHead};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Result;
+use super::failover::Primary;
+use super::write::{self, StagedLeaves, Write};
+
+/// The most appends in one transaction.
+pub(super) const MAX_BATCH: usize = 256;
+/// The queue's capacity; appenders wait (back-pressure) when it is full.
+const QUEUE: usize = 1024;
+
+/// One queued append and where its answer goes.
+pub(super) type Job = (KelAppend, oneshot::Sender<Result<AppendedEvent>>);
+
+/// Starts the batching task; it ends when every sender is gone.
+pub(super) fn spawn(primary: Arc<Primary>) -> mpsc::Sender<Job> {
+    let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+    tokio::spawn(async move {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            commit(&primary, std::mem::take(&mut jobs)).await;
+        }
+    });
+    tx
+}
+
+async fn commit(primary: &Arc<Primary>, jobs: Vec<Job>) {
+    match try_batch(primary, &jobs).await {
+        Ok(results) => {
+            for ((_, reply), result) in jobs.into_iter().zip(results) {
+                // A caller that went away is not waiting for the answer.
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            primary.on_error(&e);
+            tracing::warn!(error = %e, appends = jobs.len(), "a batch failed; retrying each alone");
+            for (req, reply) in jobs {
+                let _ = reply.send(alone(primary, req).await);
+            }
+        }
+    }
+}
+
+/// One append in a transaction of its own.
+async fn alone(primary: &Arc<Primary>, req: KelAppend) -> Result<AppendedEvent> {
+    let mut w = Write::begin(&primary.pool()).await?;
+    let out = write::append_kel(&mut w, req).await?;
+    w.commit().await?;
+    Ok(out)
+}
+
+/// A DID's head as the batch sees it.
+struct Head {
+    head: KelHead,
+    deactivated: bool,
+}
+
+/// The final identity row of a DID the batch touched.
+struct IdentityRow<'a> {
+    seq: i64,
+    digest: &'a str,
+    deactivated: bool,
+    created: &'a str,
+    updated: &'a str,
+}
+
+/// Runs the batch; `Err` only when the transaction failed as a whole.
+async fn try_batch(primary: &Arc<Primary>, jobs: &[Job]) -> Result<Vec<Result<AppendedEvent>>> {
+    let mut w = Write::begin(&primary.pool()).await?;
+    let dids: Vec<&str> = jobs.iter().map(|(req, _)| req.did.as_str()).collect();
+    let rows: Vec<(String, i64, String, bool)> = sqlx::query_as(
+        "SELECT did, seq, digest, deactivated FROM identities WHERE did = ANY($1::TEXT[])",
+    )
+    .bind(&dids)
+    .fetch_all(w.connection())
+    .await?;
+    let mut heads = HashMap::with_capacity(rows.len());
+    for (did, seq, digest, deactivated) in rows {
+        let head = KelHead { sequence: to_u64(seq, "sequence")?, digest };
+        heads.insert(did, Head { head, deactivated });
+    }
+
+    let mut staged = StagedLeaves::default();
+    let mut identities: BTreeMap<&str, IdentityRow<'_>> = BTreeMap::new();
+    let mut new_identities = 0i64;
+    let mut events: Vec<(&KelAppend, i64, i64)> = Vec::new();
+    let mut results = Vec::with_capacity(jobs.len());
+    for (req, _) in jobs {
+        let found = heads.get(&req.did).map(|h| (&h.head, h.deactivated));
+        if let Err(e) = req.check_head(found) {
+            results.push(Err(e));
+            continue;
+        }
+        let seq = match to_i64(req.sequence, "sequence") {
+            Ok(seq) => seq,
+            Err(e) => {
+                results.push(Err(e));
+                continue;
+            }
+        };
+        let log_index =
+            w.stage_leaf(&mut staged, LeafKind::Kel, &req.data_hash, Some(req.reference()))?;
+        events.push((req, seq, to_i64(log_index, "log index")?));
+        let created = match identities.get(req.did.as_str()) {
+            Some(existing) => existing.created,
+            None => &req.ts,
+        };
+        identities.insert(
+            &req.did,
+            IdentityRow {
+                seq,
+                digest: &req.digest,
+                deactivated: req.deactivated,
+                created,
+                updated: &req.ts,
+            },
+        );
+        if req.expected.is_none() {
+            new_identities += 1;
+        }
+        let head = KelHead { sequence: req.sequence, digest: req.digest.clone() };
+        heads.insert(req.did.clone(), Head { head, deactivated: req.deactivated });
+        results.push(Ok(AppendedEvent {
+            did: req.did.clone(),
+            sequence: req.sequence,
+            digest: req.digest.clone(),
+            log_index,
+        }));
+    }
+    if events.is_empty() {
+        return Ok(results);
+    }
+    w.write_staged(staged).await?;
+    let now = w.now();
+    // An existing DID keeps its creation fields; each DID appears once.
+    sqlx::query(
+        "INSERT INTO identities (did, seq, digest, deactivated, created, updated, created_at_ms, \
+         updated_at_ms) SELECT d, s, g, x, c, u, $7, $7 FROM UNNEST($1::TEXT[], $2::BIGINT[], \
+         $3::TEXT[], $4::BOOLEAN[], $5::TEXT[], $6::TEXT[]) AS t(d, s, g, x, c, u) \
+         ON CONFLICT (did) DO UPDATE SET seq = excluded.seq, digest = excluded.digest, \
+         deactivated = excluded.deactivated, updated = excluded.updated, \
+         updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(identities.keys().copied().collect::<Vec<_>>())
+    .bind(identities.values().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(identities.values().map(|r| r.digest).collect::<Vec<_>>())
+    .bind(identities.values().map(|r| r.deactivated).collect::<Vec<_>>())
+    .bind(identities.values().map(|r| r.created).collect::<Vec<_>>())
+    .bind(identities.values().map(|r| r.updated).collect::<Vec<_>>())
+    .bind(now)
+    .execute(w.connection())
+    .await?;
+    sqlx::query(
+        "INSERT INTO kel_events (did, seq, event_type, digest, event_deflate, log_index, \
+         stored_at_ms) SELECT d, s, t, g, e, l, $7 FROM UNNEST($1::TEXT[], $2::BIGINT[], \
+         $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::BIGINT[]) AS r(d, s, t, g, e, l)",
+    )
+    .bind(events.iter().map(|(r, ..)| r.did.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|(_, seq, _)| *seq).collect::<Vec<_>>())
+    .bind(events.iter().map(|(r, ..)| r.event_type).collect::<Vec<_>>())
+    .bind(events.iter().map(|(r, ..)| r.digest.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|(r, ..)| r.deflated.as_slice()).collect::<Vec<_>>())
+    .bind(events.iter().map(|(.., index)| *index).collect::<Vec<_>>())
+    .bind(now)
+    .execute(w.connection())
+    .await?;
+    if new_identities > 0 {
+        sqlx::query(
+            "UPDATE store_counters SET counter_value = counter_value + $1 \
+             WHERE counter_name = 'identities'",
+        )
+        .bind(new_identities)
+        .execute(w.connection())
+        .await?;
+    }
+    w.commit().await?;
+    Ok(results)
+}
