@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use atp_core::log_entry::LeafKind;
 use atp_store::backend::{KelAppend, to_i64, to_u64};
-use atp_store::{AppendedEvent, KelHead};
+use atp_store::{AppendedEvent, KelHead, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Result;
-use super::failover::Primary;
+use super::failover::{self, Primary};
 use super::write::{self, StagedLeaves, Write};
 
 /// The most appends in one transaction.
@@ -46,8 +46,17 @@ async fn commit(primary: &Arc<Primary>, jobs: Vec<Job>) {
                 let _ = reply.send(result);
             }
         }
-        Err(e) => {
+        Err(e) if failover::is_connection_error(&e) => {
+            // The server is gone or demoted: retrying now would only wait on it. Every append
+            // of the batch fails (nothing of it committed), and the search for the primary
+            // starts; callers retry.
             primary.on_error(&e);
+            let reason = format!("the batch's transaction failed: {e}");
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(StoreError::WriteFailed(reason.clone())));
+            }
+        }
+        Err(e) => {
             tracing::warn!(error = %e, appends = jobs.len(), "a batch failed; retrying each alone");
             for (req, reply) in jobs {
                 let _ = reply.send(alone(primary, req).await);
