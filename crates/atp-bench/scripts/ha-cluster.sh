@@ -40,7 +40,7 @@ trap cleanup EXIT
 start_node() { # name, extra args...: starts a node, sets $endpoint and $node_pid
     local name="$1"; shift
     "$bin/atp-node" --data-dir "$work/$name/data" --listen 127.0.0.1:0 --log warn \
-        --rate-limit 0 "$@" > "$work/$name.stdout" 2> "$out/$name.log" &
+        --rate-limit 0 --replay-cache-capacity 5000000 "$@" > "$work/$name.stdout" 2> "$out/$name.log" &
     node_pid=$!
     pids+=("$node_pid")
     for _ in $(seq 150); do
