@@ -10,10 +10,9 @@
 //!   [`crate::ServerSettings::drain_grace`] so that load balancers notice before connections
 //!   close.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -23,20 +22,6 @@ use crate::state::AppState;
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest a probe may take before it counts as a failure.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Whether the node is draining, and a wake-up for the health task when that changes.
-#[derive(Debug, Default)]
-pub struct Drain {
-    draining: AtomicBool,
-    changed: Notify,
-}
-
-impl Drain {
-    /// Whether the node is draining.
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-}
 
 /// Marks the node as draining: health turns NOT_SERVING at once.
 pub fn start_draining(state: &AppState) {

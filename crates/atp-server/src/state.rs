@@ -167,6 +167,20 @@ impl KelCache {
     }
 }
 
+/// Whether the node is draining, and a wake-up for the health task when that changes.
+#[derive(Debug, Default)]
+pub struct Drain {
+    pub(crate) draining: std::sync::atomic::AtomicBool,
+    pub(crate) changed: tokio::sync::Notify,
+}
+
+impl Drain {
+    /// Whether the node is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// The caches shared by the services.
 pub struct Caches {
     /// Verified key event logs.
@@ -230,8 +244,8 @@ pub struct NodeState {
     pub kel_verifier: KeyEventLog,
     /// The trust engine's configuration and last snapshot.
     pub trust: TrustState,
-    /// Whether the node is draining (health NOT_SERVING, [`crate::health`]).
-    pub drain: crate::health::Drain,
+    /// Whether the node is draining (health NOT_SERVING).
+    pub drain: Drain,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -270,7 +284,7 @@ impl NodeState {
             log_grew: tokio::sync::Notify::new(),
             kel_verifier: KeyEventLog::new(),
             trust: TrustState::default(),
-            drain: crate::health::Drain::default(),
+            drain: Drain::default(),
         }
     }
 
