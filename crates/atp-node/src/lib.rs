@@ -603,6 +603,15 @@ where
     let log_origin = config.effective_log_origin(&node_did);
     let mut settings = server_settings(&config);
     if let Some(cluster) = cluster {
+        // The signer renews its lease every checkpoint round: a lease shorter than two rounds
+        // would lapse between renewals.
+        if cluster.lease_ttl < config.checkpoint_interval.saturating_mul(2) {
+            anyhow::bail!(
+                "[ha] lease_ttl_ms ({} ms) must be at least twice the checkpoint interval ({} ms)",
+                cluster.lease_ttl.as_millis(),
+                config.checkpoint_interval.as_millis()
+            );
+        }
         join_cluster(&*store, &node_did, &log_origin, &node.data_dir).await?;
         // Other nodes append to the same logs: every read re-checks the stored head.
         settings.kel_cache_exclusive_writer = false;

@@ -55,7 +55,10 @@ pub fn spawn_purge(state: &AppState) {
         loop {
             tokio::time::sleep(PURGE_INTERVAL).await;
             let Some(state) = weak.upgrade() else { break };
-            match state.store.purge_once_records(state.now_ms(), PURGE_BATCH).await {
+            // Only what expired before every node's clock agrees: a node whose clock runs
+            // ahead must not purge what a node behind still counts as live.
+            let before = state.now_ms().saturating_sub(state.settings.limits.clock_skew_ms());
+            match state.store.purge_once_records(before, PURGE_BATCH).await {
                 Ok(n) if n > 0 => tracing::debug!(purged = n, "expired one-time values purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired one-time values failed"),

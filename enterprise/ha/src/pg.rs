@@ -119,7 +119,14 @@ impl PgStore {
         let timeout_ms = config.statement_timeout.as_millis().to_string();
         let candidates = candidates
             .into_iter()
-            .map(|o| o.options([("statement_timeout", timeout_ms.as_str())]))
+            // A session paused or cut off inside a transaction (holding the log's row lock)
+            // is ended by the server after the same time, so that it cannot stall the cluster.
+            .map(|o| {
+                o.options([
+                    ("statement_timeout", timeout_ms.as_str()),
+                    ("idle_in_transaction_session_timeout", timeout_ms.as_str()),
+                ])
+            })
             .collect();
         let primary = failover::Primary::find(candidates, config.clone())
             .await

@@ -25,8 +25,6 @@ use super::*;
 const PHASE: Duration = Duration::from_secs(3);
 /// The checkpoint lease's TTL in this test.
 const LEASE_TTL: Duration = Duration::from_millis(1500);
-/// The checkpoint interval the nodes run with (`start_node_with`).
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// An acknowledged write: the DID and the leaf it was given.
 #[derive(Clone, Debug)]
@@ -249,7 +247,8 @@ async fn a_cluster_signs_one_log_and_survives_the_loss_of_its_signer() {
     };
     let (tallies, (new_holder, moved_after)) = tokio::join!(write_phase(&survivors), moved);
     assert!(
-        moved_after <= LEASE_TTL + CHECKPOINT_INTERVAL * 3,
+        // The TTL, plus a checkpoint round (200 ms) and room for two shared cores.
+        moved_after <= LEASE_TTL + Duration::from_secs(2),
         "the lease moved after {moved_after:?}, TTL {LEASE_TTL:?}"
     );
     assert!(tallies.iter().all(|t| t.failures == 0), "a surviving node failed a write");

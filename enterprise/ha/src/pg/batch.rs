@@ -38,18 +38,36 @@ pub(super) fn spawn(primary: Arc<Primary>) -> mpsc::Sender<Job> {
     tx
 }
 
+/// A batch failure that retrying append by append would only repeat: the lock could not be
+/// had in time (57014, statement timeout; 55P03, lock not available) or the transaction was
+/// refused for serialisation (40001).
+fn is_contention(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db))
+        if db.code().is_some_and(|c| matches!(&*c, "57014" | "55P03" | "40001")))
+}
+
 async fn commit(primary: &Arc<Primary>, jobs: Vec<Job>) {
-    match try_batch(primary, &jobs).await {
+    // A batch never waits longer than three statement timeouts, even on a socket that the
+    // network dropped without a word; then it counts as a lost connection.
+    let bound = primary.config().statement_timeout.saturating_mul(3);
+    let outcome = match tokio::time::timeout(bound, try_batch(primary, &jobs)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("a batch took longer than {bound:?}"),
+        )))),
+    };
+    match outcome {
         Ok(results) => {
             for ((_, reply), result) in jobs.into_iter().zip(results) {
                 // A caller that went away is not waiting for the answer.
                 let _ = reply.send(result);
             }
         }
-        Err(e) if failover::is_connection_error(&e) => {
-            // The server is gone or demoted: retrying now would only wait on it. Every append
-            // of the batch fails (nothing of it committed), and the search for the primary
-            // starts; callers retry.
+        Err(e) if failover::is_connection_error(&e) || is_contention(&e) => {
+            // The server is gone or demoted, or the lock was not to be had: retrying now would
+            // only wait again. Every append of the batch fails (nothing of it committed), a
+            // search for the primary starts if the server is gone, and callers retry.
             primary.on_error(&e);
             let reason = format!("the batch's transaction failed: {e}");
             for (_, reply) in jobs {
@@ -59,7 +77,10 @@ async fn commit(primary: &Arc<Primary>, jobs: Vec<Job>) {
         Err(e) => {
             tracing::warn!(error = %e, appends = jobs.len(), "a batch failed; retrying each alone");
             for (req, reply) in jobs {
-                let _ = reply.send(alone(primary, req).await);
+                // A caller that went away is not waiting: its append is not retried.
+                if !reply.is_closed() {
+                    let _ = reply.send(alone(primary, req).await);
+                }
             }
         }
     }

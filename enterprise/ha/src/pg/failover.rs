@@ -26,6 +26,9 @@ const SEARCH_PAUSE: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub(super) struct Primary {
     pool: RwLock<PgPool>,
+    /// The index in `candidates` of the server `pool` connects to: searched first, so that a
+    /// node stays on its server while that is still the writable primary.
+    current: std::sync::atomic::AtomicUsize,
     candidates: Vec<PgConnectOptions>,
     config: PgConfig,
     searching: AtomicBool,
@@ -40,15 +43,12 @@ pub(super) async fn is_writable(options: &PgConnectOptions) -> Result<bool, sqlx
     Ok(!in_recovery)
 }
 
-/// A failure that says the server is gone or no longer the primary.
+/// A failure that says the server is gone or no longer the primary. Load is not one: a pool
+/// timeout or a lock-wait timeout does not start a search.
 pub(super) fn is_connection_error(e: &StoreError) -> bool {
-    let StoreError::Database(e) = e else {
-        // A commit that failed as a whole: most often the connection went away.
-        return matches!(e, StoreError::WriteFailed(_));
-    };
+    let StoreError::Database(e) = e else { return false };
     match e {
         sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
@@ -75,11 +75,12 @@ impl Primary {
         config: PgConfig,
     ) -> Result<Self, Vec<String>> {
         let mut reasons = Vec::new();
-        for options in &candidates {
+        for (index, options) in candidates.iter().enumerate() {
             match Self::try_candidate(options, &config).await {
                 Ok(pool) => {
                     return Ok(Self {
                         pool: RwLock::new(pool),
+                        current: std::sync::atomic::AtomicUsize::new(index),
                         candidates,
                         config,
                         searching: AtomicBool::new(false),
@@ -127,9 +128,13 @@ impl Primary {
 
     async fn search(&self) {
         let deadline = tokio::time::Instant::now() + SEARCH_DEADLINE;
+        let n = self.candidates.len();
         while tokio::time::Instant::now() < deadline {
-            for options in &self.candidates {
+            let first = self.current.load(Ordering::SeqCst);
+            for index in (0..n).map(|i| (first + i) % n) {
+                let options = &self.candidates[index];
                 if let Ok(pool) = Self::try_candidate(options, &self.config).await {
+                    self.current.store(index, Ordering::SeqCst);
                     let old = std::mem::replace(
                         &mut *self.pool.write().unwrap_or_else(|p| p.into_inner()),
                         pool,
@@ -147,6 +152,11 @@ impl Primary {
             tokio::time::sleep(SEARCH_PAUSE).await;
         }
         tracing::error!("no writable PostgreSQL primary found within {SEARCH_DEADLINE:?}");
+    }
+
+    /// The connection settings (timeouts bound the batch task's waits too).
+    pub(super) fn config(&self) -> &PgConfig {
+        &self.config
     }
 
     /// Closes the current pool (the store is closing).

@@ -32,7 +32,9 @@ pub(super) struct Write {
 impl Write {
     /// Begins a transaction and takes the head row lock; waits while another writer holds it.
     pub(super) async fn begin(pool: &PgPool) -> Result<Self> {
-        let mut tx = pool.begin().await.map_err(pool_error)?;
+        // Pinned: a REPEATABLE READ default would fail every write that waited on the lock.
+        let mut tx =
+            pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(pool_error)?;
         let size: i64 =
             sqlx::query_scalar("SELECT size FROM tlog_head WHERE singleton = 1 FOR UPDATE")
                 .fetch_one(&mut *tx)
