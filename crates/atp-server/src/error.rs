@@ -162,7 +162,9 @@ fn store_reason(e: &StoreError) -> &'static str {
         StoreError::NotFound { what: "status list", .. } => reasons::STATUS_LIST_NOT_FOUND,
         StoreError::StatusUpdateStale { .. } => reasons::STATUS_UPDATE_STALE,
         StoreError::StatusRevocationFinal { .. } => reasons::STATUS_REVOCATION_FINAL,
-        StoreError::Closed => reasons::UNAVAILABLE,
+        // The database is out of reach (a lost connection, a failover): retry, here or on
+        // another node of the cluster.
+        e if e.is_unavailable() => reasons::UNAVAILABLE,
         // A lost race that the caller did not resolve: retrying is the right answer.
         StoreError::Conflict { .. } => reasons::UNAVAILABLE,
         _ => reasons::INTERNAL,

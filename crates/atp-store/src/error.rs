@@ -153,6 +153,19 @@ impl StoreError {
         StoreError::Corrupt(reason.into())
     }
 
+    /// Whether the database is out of reach, not the request at fault: the connection was lost
+    /// or none could be had in time, the server is shutting down or is a read-only standby, or
+    /// the store is closing. Nothing was stored, or a lost answer hides a commit that a repeat
+    /// finds (every write is idempotent); either way the caller may retry, on this node or
+    /// another. The node answers these with `UNAVAILABLE`, which clients retry.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Closed | StoreError::WriteFailed(_) => true,
+            StoreError::Database(e) => is_unavailable_database(e),
+            _ => false,
+        }
+    }
+
     /// True for a database unique-constraint violation.
     pub fn is_unique_violation(e: &sqlx::Error) -> bool {
         matches!(e, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
@@ -161,3 +174,21 @@ impl StoreError {
 
 /// The result type of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The sqlx failures of [`StoreError::is_unavailable`]. SQLSTATE class 08 is the standard's
+/// connection exception and 25006 its read-only transaction; 57P01 to 57P03 are PostgreSQL's
+/// administrator shutdown, crash shutdown and "cannot connect now".
+fn is_unavailable_database(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "25006")
+        }),
+        _ => false,
+    }
+}

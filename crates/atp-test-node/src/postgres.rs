@@ -139,9 +139,12 @@ impl PgServer {
     }
 
     /// A streaming standby of this server (`pg_basebackup -R`), started and accepting
-    /// read-only connections; with PostgreSQL's default durability.
+    /// read-only connections; with PostgreSQL's default durability. It retries its connection
+    /// to the primary every 500 ms, not every 5 s: under synchronous replication every commit
+    /// waits for it (docs/ha.md, "Production layouts").
     pub fn start_standby(&self) -> io::Result<PgServer> {
-        let standby = Self::prepare(self.bin.clone(), Durability::Full)?;
+        let mut standby = Self::prepare(self.bin.clone(), Durability::Full)?;
+        standby.options.push_str(" -c wal_retrieve_retry_interval=500ms");
         run(standby
             .command("pg_basebackup")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])

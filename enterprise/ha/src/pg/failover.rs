@@ -43,22 +43,16 @@ pub(super) async fn is_writable(options: &PgConnectOptions) -> Result<bool, sqlx
     Ok(!in_recovery)
 }
 
-/// A failure that says the server is gone or no longer the primary. Load is not one: a pool
-/// timeout or a lock-wait timeout does not start a search.
+/// A failure that says the server may be gone or no longer the primary: a database failure
+/// of [`StoreError::is_unavailable`].
+///
+/// A pool timeout is one: sqlx retries a refused connection until the acquire timeout and then
+/// reports only the timeout, so a primary that is down for good shows itself this way once the
+/// pool's connections have been dropped. Load times out the same way; that is why a search
+/// first asks the current server and keeps its pool while it is still the writable primary.
+/// A lock-wait or statement timeout is not one.
 pub(super) fn is_connection_error(e: &StoreError) -> bool {
-    let StoreError::Database(e) = e else { return false };
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 08xxx: connection exceptions; 57P01-03: shutdown, crash, cannot connect now;
-            // 25006: a read-only transaction (the server is a standby now).
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "25006")
-        }),
-        _ => false,
-    }
+    matches!(e, StoreError::Database(_)) && e.is_unavailable()
 }
 
 fn pool_options(config: &PgConfig) -> PgPoolOptions {
@@ -131,7 +125,13 @@ impl Primary {
         let n = self.candidates.len();
         while tokio::time::Instant::now() < deadline {
             let first = self.current.load(Ordering::SeqCst);
-            for index in (0..n).map(|i| (first + i) % n) {
+            // The current server first: while it is the writable primary its pool stays (a
+            // restarted server's pool reconnects by itself; a loaded one was never lost).
+            let probe = is_writable(&self.candidates[first]);
+            if let Ok(Ok(true)) = tokio::time::timeout(self.config.acquire_timeout, probe).await {
+                return;
+            }
+            for index in (0..n).map(|i| (first + i) % n).skip(1) {
                 let options = &self.candidates[index];
                 if let Ok(pool) = Self::try_candidate(options, &self.config).await {
                     self.current.store(index, Ordering::SeqCst);
