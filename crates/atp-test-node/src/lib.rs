@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+pub mod hostile;
 pub mod postgres;
 
 /// The admin bearer token of a node started with the default [`NodeOptions`].
@@ -65,6 +66,9 @@ pub struct NodeOptions {
     pub clock: Option<atp_server::state::Clock>,
     /// The `dt` of the node's own inception (RFC 3339).
     pub inception_time: String,
+    /// The store the node serves from; `None` is a fresh SQLite store in the node's temporary
+    /// data directory. The node closes it on [`TestNode::stop`].
+    pub store: Option<Arc<dyn Store>>,
 }
 
 impl Default for NodeOptions {
@@ -79,6 +83,7 @@ impl Default for NodeOptions {
             tls: None,
             clock: None,
             inception_time: DEFAULT_INCEPTION_TIME.to_owned(),
+            store: None,
         }
     }
 }
@@ -113,8 +118,12 @@ impl TestNode {
     /// When any step of the start fails: the test cannot proceed without its node.
     pub async fn start_with(options: NodeOptions) -> TestNode {
         let data_dir = tempfile::tempdir().expect("a temporary data directory");
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(data_dir.path()).await.expect("the SQLite store opens"));
+        let store: Arc<dyn Store> = match options.store {
+            Some(store) => store,
+            None => {
+                Arc::new(SqliteStore::open(data_dir.path()).await.expect("the SQLite store opens"))
+            }
+        };
         let node_key = composite_key();
         let next_key = composite_key();
         let inception =

@@ -1,6 +1,59 @@
 //! The hostile-input table's vocabulary: outcomes, cases, store snapshots and raw HTTP.
 
+use atp_grpc::v1::admin_service_client::AdminServiceClient;
+use atp_grpc::v1::identity_service_client::IdentityServiceClient;
+use atp_grpc::v1::log_service_client::LogServiceClient;
+use tonic::transport::Channel;
+
 use super::*;
+
+/// The node under test with one connected channel.
+pub(super) struct Target<'a> {
+    pub(super) node: &'a crate::TestNode,
+    pub(super) channel: Channel,
+}
+
+impl std::ops::Deref for Target<'_> {
+    type Target = crate::TestNode;
+    fn deref(&self) -> &crate::TestNode {
+        self.node
+    }
+}
+
+impl<'a> Target<'a> {
+    pub(super) async fn new(node: &'a crate::TestNode) -> Target<'a> {
+        Target { node, channel: node.channel().await }
+    }
+
+    pub(super) fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(self.channel.clone())
+    }
+
+    pub(super) fn log(&self) -> LogServiceClient<Channel> {
+        LogServiceClient::new(self.channel.clone())
+    }
+
+    pub(super) fn admin(&self) -> AdminServiceClient<Channel> {
+        AdminServiceClient::new(self.channel.clone())
+    }
+
+    /// (log size, identity count) straight from the store.
+    pub(super) async fn counts(&self) -> (u64, u64) {
+        let s = self.state.store.stats().await.expect("stats");
+        (s.log_size, s.identities)
+    }
+
+    pub(super) async fn submit(
+        &self,
+        event: &SignedEvent,
+    ) -> Result<pb::SubmitEventResponse, tonic::Status> {
+        let json = event.canonical_bytes().expect("json");
+        self.identity()
+            .submit_event(pb::SubmitEventRequest { signed_event_json: json })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
 
 /// Signs an arbitrary event body with `key` (what an attacker can do).
 pub(super) fn sign(event: Event, key: &SigningKey) -> SignedEvent {
@@ -98,7 +151,7 @@ pub(super) struct Snapshot {
     pub(super) lists: Vec<(String, u64, u64)>,
 }
 
-pub(super) async fn snapshot(node: &TestNode, list_ids: &[String]) -> Snapshot {
+pub(super) async fn snapshot(node: &crate::TestNode, list_ids: &[String]) -> Snapshot {
     let s = node.state.store.stats().await.expect("stats");
     let mut lists = Vec::new();
     for id in list_ids {
