@@ -35,7 +35,7 @@ pub const EXIT_LOCAL: u8 = 4;
 #[derive(Debug, Parser)]
 #[command(name = "atp", version, about, propagate_version = true)]
 pub struct Cli {
-    /// The node URL(s), comma-separated for failover.
+    /// The node URL(s), comma-separated: the nodes of a cluster, over which calls take turns.
     #[arg(long, global = true, env = "ATP_NODE", default_value = "http://127.0.0.1:7443")]
     pub node: String,
     /// The agent (a directory under $ATP_HOME/agents) that acts.

@@ -1,7 +1,9 @@
 //! The real `atp-node` binary (built with `--features ha`) on a real PostgreSQL server (Debian's
 //! package, started here in a temporary directory on 127.0.0.1), as a cluster: three node
-//! processes with one identity share one database (tests/enterprise_ha/cluster.rs); a node with
-//! another identity is refused; a node without a writable database does not start.
+//! processes with one identity share one database (tests/enterprise_ha/cluster.rs); the
+//! database fails under the nodes (failover.rs); the SDK spreads its calls over the nodes and
+//! passes over a dead one (sdk.rs); a node with another identity is refused; a node without a
+//! writable database does not start.
 //!
 //! Without PostgreSQL the test fails under `CI=true` and is skipped loudly otherwise. Every wait
 //! has a deadline; the nodes are killed on drop.
@@ -104,6 +106,8 @@ fn count(server: &PgServer, database: &str, sql: &str) -> u64 {
 mod cluster;
 #[path = "enterprise_ha/failover.rs"]
 mod failover;
+#[path = "enterprise_ha/sdk.rs"]
+mod sdk;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_with_another_identity_is_refused() {

@@ -75,8 +75,9 @@ impl std::fmt::Debug for AgentOptions {
 }
 
 impl AgentOptions {
-    /// The defaults for the node at `endpoints`: one URL, or several separated by commas, tried
-    /// in order for failover.
+    /// The defaults for the node at `endpoints`: one URL, or several separated by commas (the
+    /// nodes of a cluster), over which calls take turns; an endpoint that fails is passed over
+    /// for [`NodeOptions::unhealthy_for`].
     pub fn new(endpoints: &str) -> Self {
         let mut node = NodeOptions::new("");
         node.endpoints = endpoints
@@ -253,7 +254,7 @@ impl Agent {
     /// `$ATP_HOME/agents/<name>` (default `~/.atp`), or on first use creates them, with the
     /// inception event and a pre-rotation commitment to the next key, and registers the
     /// `did:atp` with the node. `endpoint` may list several URLs separated by commas
-    /// (failover). Also reads `ATP_TLS_CA` and `ATP_KEY_PASSPHRASE` ([`AgentOptions::from_env`]).
+    /// (the nodes of a cluster: calls take turns over them). Also reads `ATP_TLS_CA` and `ATP_KEY_PASSPHRASE` ([`AgentOptions::from_env`]).
     pub async fn connect(endpoint: &str, name: &str) -> Result<Agent> {
         Agent::connect_with(AgentOptions::from_env(endpoint)?, name).await
     }
@@ -319,6 +320,12 @@ impl Agent {
     /// The node endpoints in use.
     pub fn endpoints(&self) -> Vec<String> {
         self.node.urls()
+    }
+
+    /// The endpoints passed over now because a call to them failed (unreachable, unavailable
+    /// or too slow) less than [`NodeOptions::unhealthy_for`] ago.
+    pub fn unhealthy_endpoints(&self) -> Vec<String> {
+        self.node.unhealthy()
     }
 
     /// Sends `authorization: Bearer <token>` with later calls (an admin token, or a session
@@ -650,8 +657,10 @@ impl Agent {
         let node_did = self.node_identity().await?.did;
         let did = self.did();
         let node = &self.node;
-        let challenge = node
-            .call("CreateChallenge", |ch| {
+        // A node keeps the challenges it issued in its own memory: the answer goes to the
+        // node that issued the challenge, whichever endpoint's turn it is.
+        let (challenge, issuer) = node
+            .call_on("CreateChallenge", None, |ch| {
                 let req = node.request(v1::CreateChallengeRequest {
                     did: did.clone(),
                     audience: audience.to_owned(),
@@ -681,8 +690,8 @@ impl Agent {
             let sig = own.current.sign(&m, SigningContext::Session.as_bytes())?;
             (m, sig)
         };
-        let response = node
-            .call("Authenticate", |ch| {
+        let (response, _) = node
+            .call_on("Authenticate", Some(issuer), |ch| {
                 let req = node.request(v1::AuthenticateRequest {
                     authentication: message.clone(),
                     signature: signature.clone(),

@@ -1,10 +1,11 @@
-//! The connection to the nodes: several endpoints for failover, TLS, retries with backoff on
-//! transient errors, and an optional bearer token (admin token or session token).
+//! The connection to the nodes: calls spread over several endpoints (the nodes of a cluster),
+//! failed endpoints set aside for a while, TLS, retries with backoff on transient errors, and
+//! an optional bearer token (admin token or session token).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
@@ -14,8 +15,9 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 /// How failed calls are retried. A call is retried only on transient failures: the node is
-/// unreachable or overloaded (`UNAVAILABLE`, `RESOURCE_EXHAUSTED` without a protocol reason,
-/// `DEADLINE_EXCEEDED`). Each retry moves to the next endpoint.
+/// unreachable, cannot serve now or is overloaded (`UNAVAILABLE` without a protocol reason or
+/// with the reason `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED` for a rate limit).
+/// Each retry goes to another endpoint when there is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in total (at least 1).
@@ -39,7 +41,8 @@ impl Default for RetryPolicy {
 /// Where the nodes are and how to reach them.
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
-    /// Node endpoints, tried in order (`http://host:port` or `https://host:port`).
+    /// Node endpoints (`http://host:port` or `https://host:port`): the nodes of one cluster, or
+    /// one node. Calls take turns over the healthy ones.
     pub endpoints: Vec<String>,
     /// PEM of the CA certificate(s) that sign the nodes' TLS certificates. Without it, `https`
     /// endpoints are checked against the system's roots.
@@ -50,6 +53,9 @@ pub struct NodeOptions {
     pub connect_timeout: Duration,
     /// Retries on transient errors.
     pub retry: RetryPolicy,
+    /// How long an endpoint that failed a call (unreachable, unavailable, too slow) is passed
+    /// over. When every endpoint is set aside, calls go to the one that comes back first.
+    pub unhealthy_for: Duration,
 }
 
 impl NodeOptions {
@@ -61,6 +67,7 @@ impl NodeOptions {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
+            unhealthy_for: Duration::from_secs(5),
         }
     }
 }
@@ -68,13 +75,19 @@ impl NodeOptions {
 struct NodeEndpoint {
     url: String,
     channel: Channel,
+    /// Until when this endpoint is passed over, in milliseconds after the client's `epoch`
+    /// (0: healthy).
+    unhealthy_until_ms: AtomicU64,
 }
 
 /// A client of one logical node reachable at several endpoints.
 #[derive(Clone)]
 pub(crate) struct NodeClient {
     endpoints: Arc<Vec<NodeEndpoint>>,
-    preferred: Arc<AtomicUsize>,
+    /// The turn: each call starts at the next endpoint.
+    turn: Arc<AtomicUsize>,
+    epoch: Instant,
+    unhealthy_for: Duration,
     retry: RetryPolicy,
     bearer: Arc<RwLock<Option<Zeroizing<String>>>>,
 }
@@ -130,11 +143,17 @@ impl NodeClient {
                     "a CA certificate was given for a plaintext http:// endpoint".into()
                 ));
             }
-            endpoints.push(NodeEndpoint { url: url.clone(), channel: endpoint.connect_lazy() });
+            endpoints.push(NodeEndpoint {
+                url: url.clone(),
+                channel: endpoint.connect_lazy(),
+                unhealthy_until_ms: AtomicU64::new(0),
+            });
         }
         Ok(NodeClient {
             endpoints: Arc::new(endpoints),
-            preferred: Arc::new(AtomicUsize::new(0)),
+            turn: Arc::new(AtomicUsize::new(0)),
+            epoch: Instant::now(),
+            unhealthy_for: options.unhealthy_for,
             retry: RetryPolicy { attempts: options.retry.attempts.max(1), ..options.retry },
             bearer: Arc::new(RwLock::new(None)),
         })
@@ -162,33 +181,52 @@ impl NodeClient {
         request
     }
 
-    /// Runs `call` against the preferred endpoint, retrying transient failures on the next
-    /// endpoints with exponential backoff. Every ATP RPC is safe to repeat: writes are
-    /// idempotent (a repeated KEL event is a duplicate) or guarded by sequence numbers.
+    /// Runs `call` against the endpoint whose turn it is, passing over the ones set aside,
+    /// and retries transient failures on other endpoints with exponential backoff. Every ATP
+    /// RPC is safe to repeat: writes are idempotent (a repeated KEL event is a duplicate) or
+    /// guarded by sequence numbers.
     pub(crate) async fn call<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T>
     where
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
     {
-        let n = self.endpoints.len();
+        Ok(self.call_on(operation, None, call).await?.0)
+    }
+
+    /// As [`NodeClient::call`], on the endpoint `only` when it is given (a call that must reach
+    /// the node that answered an earlier one, as a challenge's answer must); returns the answer
+    /// and the index of the endpoint that gave it.
+    pub(crate) async fn call_on<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        only: Option<usize>,
+        call: F,
+    ) -> Result<(T, usize)>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
+    {
         let mut backoff = self.retry.initial_backoff;
         let mut last: Option<Status> = None;
+        let mut tried = 0u32;
         for attempt in 0..self.retry.attempts {
             if attempt > 0 {
                 tokio::time::sleep(jitter(backoff)).await;
                 backoff = (backoff * 2).min(self.retry.max_backoff);
             }
-            let index = self.preferred.load(Ordering::Relaxed) % n;
-            match call(self.endpoints[index].channel.clone()).await {
-                Ok(response) => return Ok(response.into_inner()),
+            let index =
+                only.filter(|i| *i < self.endpoints.len()).unwrap_or_else(|| self.pick(tried));
+            tried |= 1 << index;
+            let endpoint = &self.endpoints[index];
+            match call(endpoint.channel.clone()).await {
+                Ok(response) => {
+                    endpoint.unhealthy_until_ms.store(0, Ordering::Relaxed);
+                    return Ok((response.into_inner(), index));
+                }
                 Err(status) if is_transient(&status) => {
-                    // Fail over: the next attempt goes to the next endpoint.
-                    let _ = self.preferred.compare_exchange(
-                        index,
-                        (index + 1) % n,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
+                    if status.code() != Code::ResourceExhausted {
+                        self.set_aside(endpoint);
+                    }
                     last = Some(status);
                 }
                 Err(status) => return Err(Error::rejected(operation, &status)),
@@ -204,16 +242,62 @@ impl NodeClient {
             Err(Error::rejected(operation, &status))
         }
     }
+
+    /// The endpoint for the next attempt: from the one whose turn it is, the first healthy
+    /// endpoint not yet `tried` by this call (a bit per index); else the first healthy one;
+    /// else the untried one that comes back first, else the one that comes back first.
+    fn pick(&self, tried: u32) -> usize {
+        let n = self.endpoints.len();
+        let start = self.turn.fetch_add(1, Ordering::Relaxed) % n;
+        let now = self.now_ms();
+        let order = || (0..n).map(|i| (start + i) % n);
+        let healthy =
+            |i: &usize| self.endpoints[*i].unhealthy_until_ms.load(Ordering::Relaxed) <= now;
+        let untried = |i: &usize| tried & (1 << *i) == 0;
+        order()
+            .find(|i| healthy(i) && untried(i))
+            .or_else(|| order().find(healthy))
+            .or_else(|| order().filter(untried).min_by_key(|i| self.back_at(*i)))
+            .unwrap_or_else(|| order().min_by_key(|i| self.back_at(*i)).unwrap_or(start))
+    }
+
+    fn back_at(&self, index: usize) -> u64 {
+        self.endpoints[index].unhealthy_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Passes over `endpoint` for `unhealthy_for`.
+    fn set_aside(&self, endpoint: &NodeEndpoint) {
+        let until = self.now_ms().saturating_add(duration_ms(self.unhealthy_for)).max(1);
+        endpoint.unhealthy_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    fn now_ms(&self) -> u64 {
+        duration_ms(self.epoch.elapsed())
+    }
+
+    /// The endpoints passed over now (for diagnostics and tests).
+    pub(crate) fn unhealthy(&self) -> Vec<String> {
+        let now = self.now_ms();
+        self.endpoints
+            .iter()
+            .filter(|e| e.unhealthy_until_ms.load(Ordering::Relaxed) > now)
+            .map(|e| e.url.clone())
+            .collect()
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Unavailable and deadline errors, and overload without a protocol reason. `UNKNOWN` comes
 /// from tonic for transport failures below gRPC (a reset connection); a node always answers
-/// with a precise code.
+/// with a precise code. A node that cannot serve now (its database is out of reach, it is
+/// shutting down) answers `UNAVAILABLE` with the reason `UNAVAILABLE`: another node may.
 fn is_transient(status: &Status) -> bool {
     match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded | Code::Unknown => {
-            atp_grpc::status::reason(status).is_none()
-        }
+        Code::Unavailable => atp_grpc::status::reason(status).is_none_or(|r| r == "UNAVAILABLE"),
+        Code::DeadlineExceeded | Code::Unknown => atp_grpc::status::reason(status).is_none(),
         Code::ResourceExhausted => {
             atp_grpc::status::reason(status).is_none_or(|r| r == "RATE_LIMITED")
         }
@@ -244,4 +328,73 @@ fn jitter(base: Duration) -> Duration {
     }
     let fraction = f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX) * 0.25;
     base.mul_f64(1.0 + fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A client of `n` endpoints; channels are lazy, so nothing is dialled.
+    async fn client(n: u16) -> NodeClient {
+        let mut options = NodeOptions::new("");
+        options.endpoints = (0..n).map(|i| format!("http://127.0.0.1:{}", 1000 + i)).collect();
+        NodeClient::new(&options).unwrap()
+    }
+
+    fn picks(c: &NodeClient, count: usize) -> Vec<usize> {
+        (0..count).map(|_| c.pick(0)).collect()
+    }
+
+    #[tokio::test]
+    async fn calls_take_turns_over_the_healthy_endpoints() {
+        let c = client(3).await;
+        assert_eq!(picks(&c, 6), [0, 1, 2, 0, 1, 2]);
+        c.set_aside(&c.endpoints[1]);
+        assert_eq!(c.unhealthy(), ["http://127.0.0.1:1001"]);
+        let after = picks(&c, 6);
+        assert!(!after.contains(&1), "{after:?}");
+        assert!(after.contains(&0) && after.contains(&2), "{after:?}");
+    }
+
+    #[tokio::test]
+    async fn a_retry_goes_to_an_endpoint_the_call_has_not_tried() {
+        let c = client(3).await;
+        for _ in 0..6 {
+            let first = c.pick(0);
+            let second = c.pick(1 << first);
+            let third = c.pick((1 << first) | (1 << second));
+            let mut all = [first, second, third];
+            all.sort_unstable();
+            assert_eq!(all, [0, 1, 2]);
+        }
+    }
+
+    #[tokio::test]
+    async fn with_every_endpoint_set_aside_the_one_back_first_is_used() {
+        let mut options = NodeOptions::new("");
+        options.endpoints = vec!["http://127.0.0.1:1000".into(), "http://127.0.0.1:1001".into()];
+        options.unhealthy_for = Duration::from_secs(60);
+        let c = NodeClient::new(&options).unwrap();
+        c.set_aside(&c.endpoints[0]);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c.set_aside(&c.endpoints[1]);
+        assert_eq!(c.unhealthy().len(), 2);
+        assert_eq!(picks(&c, 4), [0, 0, 0, 0]);
+        // Within one call, the untried endpoint comes before a repeat.
+        assert_eq!(c.pick(1), 1);
+    }
+
+    #[test]
+    fn a_node_that_cannot_serve_now_is_retried_elsewhere_and_a_refusal_is_not() {
+        let unavailable = atp_grpc::status::error(Code::Unavailable, "UNAVAILABLE", "db", &[]);
+        assert!(is_transient(&unavailable));
+        assert!(is_transient(&Status::unavailable("connection refused")));
+        let no_checkpoint =
+            atp_grpc::status::error(Code::Unavailable, "CHECKPOINT_UNAVAILABLE", "none", &[]);
+        assert!(!is_transient(&no_checkpoint));
+        let invalid = atp_grpc::status::error(Code::InvalidArgument, "FIELD_INVALID", "x", &[]);
+        assert!(!is_transient(&invalid));
+    }
 }

@@ -25,7 +25,8 @@
 //! - **Lifecycle:** [`Agent::rotate`], [`Agent::deactivate`]; credentials:
 //!   [`Agent::issue_credential`], [`Agent::verify_credential`]; sessions:
 //!   [`Agent::authenticate`].
-//! - **Connections:** several endpoints (comma-separated) for failover, retries with backoff on
+//! - **Connections:** several endpoints (comma-separated, the nodes of a cluster) over which
+//!   calls take turns, a failed endpoint passed over for a while, retries with backoff on
 //!   transient errors ([`RetryPolicy`]), TLS (`https://`, with `ATP_TLS_CA` or the system
 //!   roots; X25519MLKEM768 preferred).
 #![forbid(unsafe_code)]

@@ -1,0 +1,66 @@
+//! The SDK over a cluster: agents given the three nodes' endpoints take turns over them, read
+//! on every node what was written through any one, answer a challenge on the node that issued
+//! it, and pass over a node killed with SIGKILL without an error reaching the caller.
+
+use super::*;
+
+/// Reads of `did`'s log through `reader`, enough for every endpoint to have had its turn
+/// twice; each must have `events` events.
+async fn every_node_reads(reader: &atp::Agent, did: &str, events: usize, nodes: usize) {
+    for turn in 0..2 * nodes {
+        let log = reader.key_event_log_of(did).await.unwrap_or_else(|e| panic!("read {turn}: {e}"));
+        assert_eq!(log.len(), events, "read {turn} of {did}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_takes_turns_over_the_nodes_and_passes_over_a_dead_one() {
+    let Some(server) = PgServer::start(Durability::Relaxed) else { return };
+    let database = server.create_database().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts = vec![format!("127.0.0.1:{}", server.port())];
+    let dirs: Vec<_> = ["a", "b", "c"].iter().map(|n| tmp.path().join(n)).collect();
+    let mut nodes = Vec::new();
+    let mut endpoints = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        if i > 0 {
+            copy_identity(&dirs[0], dir);
+        }
+        let (proc, _, _, addr) = start_node_with(dir, &hosts, &database, "").await;
+        nodes.push(proc);
+        endpoints.push(format!("http://{addr}"));
+    }
+    let options = || {
+        let mut o = atp::AgentOptions::new(&endpoints.join(","));
+        o.home = Some(tmp.path().join("home"));
+        o.node.unhealthy_for = Duration::from_secs(120);
+        o
+    };
+    let alice = atp::Agent::connect_with(options(), "alice").await.unwrap();
+    let bob = atp::Agent::connect_with(options(), "bob").await.unwrap();
+    assert_eq!(alice.endpoints(), endpoints);
+
+    // Bob's inception went through one node; every node serves it.
+    every_node_reads(&alice, &bob.did(), 1, 3).await;
+    // A rotation through one node is read on every node at once: each read re-checks the
+    // stored head (docs/ha.md, "Caches and staleness across nodes").
+    bob.rotate().await.unwrap();
+    every_node_reads(&alice, &bob.did(), 2, 3).await;
+    // A node keeps its challenges in memory: the answer must reach the node that issued the
+    // challenge, whichever node's turn it is.
+    for turn in 0..6 {
+        alice.authenticate("atp-ha-test").await.unwrap_or_else(|e| panic!("login {turn}: {e}"));
+    }
+    assert!(alice.unhealthy_endpoints().is_empty(), "{:?}", alice.unhealthy_endpoints());
+
+    // Node b dies. The calls whose turn it is fail over to another node within the call.
+    drop(nodes.remove(1));
+    every_node_reads(&alice, &bob.did(), 2, 3).await;
+    assert_eq!(alice.unhealthy_endpoints(), [endpoints[1].clone()]);
+    bob.rotate().await.unwrap();
+    every_node_reads(&alice, &bob.did(), 3, 3).await;
+    for turn in 0..4 {
+        alice.authenticate("atp-ha-test").await.unwrap_or_else(|e| panic!("login {turn}: {e}"));
+    }
+    eprintln!("sdk: {} endpoints, {:?} passed over after its node's SIGKILL", 3, endpoints[1]);
+}
