@@ -657,10 +657,8 @@ impl Agent {
         let node_did = self.node_identity().await?.did;
         let did = self.did();
         let node = &self.node;
-        // A node keeps the challenges it issued in its own memory: the answer goes to the
-        // node that issued the challenge, whichever endpoint's turn it is.
-        let (challenge, issuer) = node
-            .call_on("CreateChallenge", None, |ch| {
+        let challenge = node
+            .call("CreateChallenge", |ch| {
                 let req = node.request(v1::CreateChallengeRequest {
                     did: did.clone(),
                     audience: audience.to_owned(),
@@ -690,8 +688,8 @@ impl Agent {
             let sig = own.current.sign(&m, SigningContext::Session.as_bytes())?;
             (m, sig)
         };
-        let (response, _) = node
-            .call_on("Authenticate", Some(issuer), |ch| {
+        let response = node
+            .call("Authenticate", |ch| {
                 let req = node.request(v1::AuthenticateRequest {
                     authentication: message.clone(),
                     signature: signature.clone(),

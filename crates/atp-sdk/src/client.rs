@@ -190,22 +190,6 @@ impl NodeClient {
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
     {
-        Ok(self.call_on(operation, None, call).await?.0)
-    }
-
-    /// As [`NodeClient::call`], on the endpoint `only` when it is given (a call that must reach
-    /// the node that answered an earlier one, as a challenge's answer must); returns the answer
-    /// and the index of the endpoint that gave it.
-    pub(crate) async fn call_on<T, F, Fut>(
-        &self,
-        operation: &'static str,
-        only: Option<usize>,
-        call: F,
-    ) -> Result<(T, usize)>
-    where
-        F: Fn(Channel) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
-    {
         let mut backoff = self.retry.initial_backoff;
         let mut last: Option<Status> = None;
         let mut tried = 0u32;
@@ -214,14 +198,13 @@ impl NodeClient {
                 tokio::time::sleep(jitter(backoff)).await;
                 backoff = (backoff * 2).min(self.retry.max_backoff);
             }
-            let index =
-                only.filter(|i| *i < self.endpoints.len()).unwrap_or_else(|| self.pick(tried));
+            let index = self.pick(tried);
             tried |= 1 << index;
             let endpoint = &self.endpoints[index];
             match call(endpoint.channel.clone()).await {
                 Ok(response) => {
                     endpoint.unhealthy_until_ms.store(0, Ordering::Relaxed);
-                    return Ok((response.into_inner(), index));
+                    return Ok(response.into_inner());
                 }
                 Err(status) if is_transient(&status) => {
                     if status.code() != Code::ResourceExhausted {

@@ -1,6 +1,7 @@
 //! What changes when the store is shared by the nodes of a cluster (docs/ha.md): one-time
-//! values (envelope nonces, presentation challenges) are recorded in the store as well as in
-//! the node's own replay cache, so that a value used on one node is refused by every other.
+//! values (envelope nonces, presentation challenges, session challenges) are recorded in the
+//! store as well as in the node's own memory, so that a value used on one node is refused by
+//! every other, and a session challenge issued by one node is known to every other.
 //!
 //! The node's in-memory cache stays the first check: a replay to the same node is refused
 //! without a database round trip, and a full cache still fails closed. Only a value that is new
@@ -41,6 +42,16 @@ pub async fn first_use(
         return Ok(true);
     }
     Ok(state.store.record_once(digest(scope, parts), keep_until_ms, now_ms).await?)
+}
+
+/// Whether a value recorded with [`first_use`] under `scope` and `parts` is live at `now_ms`
+/// for the whole cluster, without recording it. Always `Ok(false)` on a node whose store is
+/// its own: its memory is the whole answer.
+pub async fn is_live(state: &NodeState, scope: &str, parts: &[&[u8]], now_ms: i64) -> Result<bool> {
+    if !state.settings.replay_through_store {
+        return Ok(false);
+    }
+    Ok(state.store.once_record_live(digest(scope, parts), now_ms).await?)
 }
 
 /// Purges expired records every [`PURGE_INTERVAL`], in batches of [`PURGE_BATCH`], while the

@@ -10,7 +10,10 @@
 //!   bounded, expiring store ([`ChallengeStore`]); the authentication response is parsed
 //!   exactly (its layout and the token's are `atp_core::session`'s) and checked in the
 //!   documented order; the challenge is consumed only after the signature verified; the
-//!   session token is signed by the node with ctx `atp/session/v1`.
+//!   session token is signed by the node with ctx `atp/session/v1`. In a cluster
+//!   ([`crate::cluster`]) the challenge is also recorded as issued in the shared store, so that
+//!   any node can take the answer, and its use is recorded there, so that it is used once in
+//!   the whole cluster.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +31,10 @@ use crate::state::AppState;
 
 /// How long a challenge stays valid, in milliseconds.
 pub const CHALLENGE_LIFETIME_MS: i64 = 60_000;
+/// The cluster-wide record scopes of a session challenge: issued (with its DID and audience),
+/// and used.
+const ISSUED: &str = "session-challenge-issued";
+const USED: &str = "session-challenge-used";
 /// The most outstanding challenges.
 pub const DEFAULT_CHALLENGE_CAPACITY: usize = 10_000;
 /// The most `(did, key seq)` answers kept by the key lookup cache.
@@ -340,6 +347,11 @@ impl MessageApi {
             .map_err(|e| ServerError::internal(format!("rng: {e}")))?;
         let now = self.state.now_ms();
         let expires_at = now.saturating_add(CHALLENGE_LIFETIME_MS);
+        let parts = [&challenge[..], req.did.as_bytes(), req.audience.as_bytes()];
+        // Known to the cluster before it is handed out: a fresh random value cannot be live.
+        if !crate::cluster::first_use(&self.state, ISSUED, &parts, expires_at, now).await? {
+            return Err(ServerError::internal("a fresh challenge was already recorded"));
+        }
         let pending = PendingChallenge { did: req.did, audience: req.audience, expires_at };
         if !self.challenges.insert(challenge, pending, now) {
             return Err(ServerError::rejected(
@@ -377,7 +389,9 @@ impl MessageApi {
                 "unknown, expired or used challenge, or one issued for another DID or audience",
             )
         };
-        if !self.challenges.matches(&auth.challenge, &auth.did, &auth.audience, now) {
+        let parts = [&auth.challenge[..], auth.did.as_bytes(), auth.audience.as_bytes()];
+        let issued_here = self.challenges.matches(&auth.challenge, &auth.did, &auth.audience, now);
+        if !issued_here && !crate::cluster::is_live(&self.state, ISSUED, &parts, now).await? {
             return Err(unknown());
         }
         let not_current = || {
@@ -407,7 +421,14 @@ impl MessageApi {
                 format!("the authentication signature does not verify: {e}"),
             )
         })?;
-        if !self.challenges.consume(&auth.challenge, &auth.did, &auth.audience, now) {
+        if issued_here && !self.challenges.consume(&auth.challenge, &auth.did, &auth.audience, now)
+        {
+            return Err(unknown());
+        }
+        // Used once in the whole cluster: kept past the challenge's last valid instant, which
+        // is at most one lifetime after now.
+        let keep_until = now.saturating_add(CHALLENGE_LIFETIME_MS);
+        if !crate::cluster::first_use(&self.state, USED, &parts[..1], keep_until, now).await? {
             return Err(unknown());
         }
         let node =

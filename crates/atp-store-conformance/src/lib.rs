@@ -60,6 +60,7 @@ macro_rules! conformance_tests {
             leases::the_first_claim_of_a_key_wins,
             once::a_one_time_value_is_recorded_once_while_live,
             once::racing_recorders_record_once,
+            once::a_live_record_is_seen_without_recording,
             once::expired_records_are_purged_in_batches,
             role_bindings::add_remove_are_idempotent_and_bump_the_revision_only_on_change,
             role_bindings::every_policy_change_is_one_log_leaf_over_the_whole_policy,

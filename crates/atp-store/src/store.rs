@@ -246,6 +246,11 @@ pub trait Store: Send + Sync {
     /// recording the same digest at once, exactly one gets `true`.
     fn record_once(&self, digest: Hash, keep_until_ms: i64, now_ms: i64) -> StoreFuture<'_, bool>;
 
+    /// Whether a record of `digest` is live at `now_ms` (kept until `now_ms` or later), without
+    /// recording anything: a value that one node recorded as issued (a session challenge) is
+    /// recognised by every other.
+    fn once_record_live(&self, digest: Hash, now_ms: i64) -> StoreFuture<'_, bool>;
+
     /// Deletes up to `limit` records that expired before `now_ms` (clamped to
     /// [`crate::MAX_ENTRIES_PER_CALL`]); returns how many.
     fn purge_once_records(&self, now_ms: i64, limit: u32) -> StoreFuture<'_, u64>;

@@ -401,6 +401,12 @@ impl Store for PgStore {
         }))
     }
 
+    fn once_record_live(&self, digest: Hash, now_ms: i64) -> StoreFuture<'_, bool> {
+        Box::pin(
+            self.watch(async move { read::once_record_live(&self.pool(), digest, now_ms).await }),
+        )
+    }
+
     fn purge_once_records(&self, now_ms: i64, limit: u32) -> StoreFuture<'_, u64> {
         Box::pin(
             self.watch(async move { read::purge_once_records(&self.pool(), now_ms, limit).await }),

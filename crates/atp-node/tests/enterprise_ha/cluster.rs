@@ -274,7 +274,7 @@ async fn a_cluster_signs_one_log_and_survives_the_loss_of_its_signer() {
 /// Cross-node replay: an envelope accepted by one node is refused as a replay by the two
 /// others; a fresh one is accepted by whichever node sees it first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_envelope_used_on_one_node_is_a_replay_on_every_other() {
+async fn one_time_values_are_shared_by_the_nodes() {
     use atp_core::envelope::Envelope;
     use atp_grpc::v1::message_service_client::MessageServiceClient;
 
@@ -332,4 +332,51 @@ async fn an_envelope_used_on_one_node_is_a_replay_on_every_other() {
     let fresh = envelope();
     verify(&channel_c, &fresh).await.expect("a fresh envelope is accepted");
     assert!(verify(&channel_a, &fresh).await.is_err());
+
+    // A session challenge issued by node A is answered on node B, once in the whole cluster.
+    let audience = "atp-ha-test";
+    let challenge = MessageServiceClient::new(channel_a.clone())
+        .create_challenge(pb::CreateChallengeRequest {
+            did: sender.clone(),
+            audience: audience.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .challenge;
+    let answer = |challenge: &[u8], audience: &str| {
+        let message = atp_core::session::Authentication {
+            did: sender.clone(),
+            key_seq: 0,
+            node_did: did.clone(),
+            audience: audience.to_owned(),
+            challenge: challenge.try_into().unwrap(),
+        }
+        .to_bytes();
+        let signature = key.sign(&message, atp_crypto::SigningContext::Session.as_bytes()).unwrap();
+        pb::AuthenticateRequest { authentication: message, signature }
+    };
+    let authenticate = |channel: &Channel, req: pb::AuthenticateRequest| {
+        let mut client = MessageServiceClient::new(channel.clone());
+        async move { client.authenticate(req).await }
+    };
+    let unknown = |r: Result<tonic::Response<pb::AuthenticateResponse>, tonic::Status>| {
+        let status = r.expect_err("refused");
+        assert_eq!(atp_test_node::reason(&status), "SESSION_CHALLENGE_UNKNOWN", "{status:?}");
+    };
+    // Issued for another audience: unknown on every node.
+    unknown(authenticate(&channel_b, answer(&challenge, "another-audience")).await);
+    // A challenge that no node issued stays unknown, however often it is tried.
+    for channel in [&channel_b, &channel_b, &channel_c] {
+        unknown(authenticate(channel, answer(&[9u8; 32], audience)).await);
+    }
+    let token = authenticate(&channel_b, answer(&challenge, audience))
+        .await
+        .expect("the answer is taken by a node that did not issue the challenge")
+        .into_inner();
+    assert_eq!((token.did.as_str(), token.audience.as_str()), (sender.as_str(), audience));
+    // Used once: refused everywhere after, the issuing node included.
+    for channel in [&channel_c, &channel_a, &channel_b] {
+        unknown(authenticate(channel, answer(&challenge, audience)).await);
+    }
 }

@@ -1,6 +1,7 @@
 //! The SDK over a cluster: agents given the three nodes' endpoints take turns over them, read
-//! on every node what was written through any one, answer a challenge on the node that issued
-//! it, and pass over a node killed with SIGKILL without an error reaching the caller.
+//! on every node what was written through any one, log in with a challenge that one node
+//! issued and the next answered, and pass over a node killed with SIGKILL without an error
+//! reaching the caller.
 
 use super::*;
 
@@ -46,8 +47,8 @@ async fn the_sdk_takes_turns_over_the_nodes_and_passes_over_a_dead_one() {
     // stored head (docs/ha.md, "Caches and staleness across nodes").
     bob.rotate().await.unwrap();
     every_node_reads(&alice, &bob.did(), 2, 3).await;
-    // A node keeps its challenges in memory: the answer must reach the node that issued the
-    // challenge, whichever node's turn it is.
+    // Each login's challenge comes from one node and its answer goes to the next in turn: the
+    // challenge is known to the whole cluster through the store.
     for turn in 0..6 {
         alice.authenticate("atp-ha-test").await.unwrap_or_else(|e| panic!("login {turn}: {e}"));
     }

@@ -24,6 +24,25 @@ pub async fn a_one_time_value_is_recorded_once_while_live(backend: &dyn Backend)
     store.close().await.unwrap();
 }
 
+/// A record is seen live through its last instant by any store on the database, and asking
+/// records nothing.
+pub async fn a_live_record_is_seen_without_recording(backend: &dyn Backend) {
+    let stores = [backend.open().await, backend.open().await];
+    assert!(!stores[1].once_record_live(digest(3), 0).await.unwrap(), "never recorded");
+    assert!(!stores[1].once_record_live(digest(3), 0).await.unwrap(), "asking recorded nothing");
+    assert!(stores[0].record_once(digest(3), 1_000, 0).await.unwrap());
+    assert!(stores[1].once_record_live(digest(3), 500).await.unwrap(), "seen by the other store");
+    assert!(
+        stores[1].once_record_live(digest(3), 1_000).await.unwrap(),
+        "live at its last instant"
+    );
+    assert!(!stores[1].once_record_live(digest(3), 1_001).await.unwrap(), "expired");
+    assert!(!stores[0].once_record_live(digest(4), 500).await.unwrap(), "another digest");
+    for store in stores {
+        store.close().await.unwrap();
+    }
+}
+
 /// Of racing recorders through two stores on one database, exactly one records.
 pub async fn racing_recorders_record_once(backend: &dyn Backend) {
     let stores = [backend.open().await, backend.open().await];

@@ -659,6 +659,11 @@ pub const RECORD_ONCE_SQL: &str = "INSERT INTO replay_guard (digest, keep_until_
      ON CONFLICT (digest) DO UPDATE SET keep_until_ms = excluded.keep_until_ms \
      WHERE replay_guard.keep_until_ms < $3";
 
+/// Counts the records of digest `$1` still live at `$2` (0 or 1): live through the last instant
+/// of `keep_until_ms`, as [`RECORD_ONCE_SQL`] counts them.
+pub const ONCE_RECORD_LIVE_SQL: &str =
+    "SELECT COUNT(*) FROM replay_guard WHERE digest = $1 AND keep_until_ms >= $2";
+
 /// Deletes up to `$2` records that expired before `$1`.
 pub const PURGE_ONCE_SQL: &str = "DELETE FROM replay_guard WHERE digest IN \
      (SELECT digest FROM replay_guard WHERE keep_until_ms < $1 LIMIT $2)";

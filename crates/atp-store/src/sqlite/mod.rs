@@ -406,6 +406,10 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn once_record_live(&self, digest: Hash, now_ms: i64) -> StoreFuture<'_, bool> {
+        Box::pin(read::once_record_live(&self.read, digest, now_ms))
+    }
+
     fn purge_once_records(&self, now_ms: i64, limit: u32) -> StoreFuture<'_, u64> {
         Box::pin(self.submit(move |reply| WriteOp::PurgeOnce { now_ms, limit, reply }))
     }

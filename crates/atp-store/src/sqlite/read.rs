@@ -8,8 +8,8 @@ use atp_core::tlog::{Hash, consistency_proof_ranges, inclusion_proof_ranges};
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use crate::backend::{
-    self, NodeKey, Plan, StoredList, check_tree_size, evidence_page_before, identity_page_after,
-    log_entry, page_limit, status_list_record, to_hash, to_i64, to_u64,
+    self, NodeKey, ONCE_RECORD_LIVE_SQL, Plan, StoredList, check_tree_size, evidence_page_before,
+    identity_page_after, log_entry, page_limit, status_list_record, to_hash, to_i64, to_u64,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -342,6 +342,15 @@ pub(super) async fn get_meta(pool: &SqlitePool, key: &str) -> Result<Option<Stri
         .bind(key)
         .fetch_optional(pool)
         .await?)
+}
+
+pub(super) async fn once_record_live(pool: &SqlitePool, digest: Hash, now_ms: i64) -> Result<bool> {
+    let live: i64 = sqlx::query_scalar(ONCE_RECORD_LIVE_SQL)
+        .bind(&digest[..])
+        .bind(now_ms)
+        .fetch_one(pool)
+        .await?;
+    Ok(live > 0)
 }
 
 /// Row counts; `COUNT(*)` scans, so this is for diagnostics and tests, not hot paths.

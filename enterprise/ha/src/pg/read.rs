@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use atp_core::tlog::{Hash, consistency_proof_ranges, inclusion_proof_ranges};
 use atp_store::backend::{
-    self, NodeKey, PURGE_ONCE_SQL, Plan, RECORD_ONCE_SQL, StoredList, check_tree_size, event_codec,
-    evidence_page_before, identity_page_after, log_entry, page_limit, status_list_record, to_hash,
-    to_i64, to_u64,
+    self, NodeKey, ONCE_RECORD_LIVE_SQL, PURGE_ONCE_SQL, Plan, RECORD_ONCE_SQL, StoredList,
+    check_tree_size, event_codec, evidence_page_before, identity_page_after, log_entry, page_limit,
+    status_list_record, to_hash, to_i64, to_u64,
 };
 use atp_store::{
     IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, RoleBinding, RoleBindings,
@@ -499,6 +499,15 @@ pub(super) async fn record_once(
         .execute(&mut *acquire(pool).await?)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+pub(super) async fn once_record_live(pool: &PgPool, digest: Hash, now_ms: i64) -> Result<bool> {
+    let live: i64 = sqlx::query_scalar(ONCE_RECORD_LIVE_SQL)
+        .bind(&digest[..])
+        .bind(now_ms)
+        .fetch_one(&mut *acquire(pool).await?)
+        .await?;
+    Ok(live > 0)
 }
 
 pub(super) async fn purge_once_records(pool: &PgPool, now_ms: i64, limit: u32) -> Result<u64> {
