@@ -180,11 +180,12 @@ async fn a_node_refuses_to_start_without_a_writable_database() {
     assert!(stderr.contains("no writable PostgreSQL primary"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 
-    // A host off loopback without allow_plaintext is a configuration error (exit 2 or 1 with
-    // the key named), before any connection.
+    // Plaintext to a host off loopback without allow_plaintext is a configuration error (exit
+    // 2 or 1 with the key named), before any connection.
     std::fs::write(
         &config,
-        "[ha]\nhosts = [\"10.1.2.3:5432\"]\ndatabase = \"atp\"\nuser = \"atp\"\n",
+        "[ha]\nhosts = [\"10.1.2.3:5432\"]\ndatabase = \"atp\"\nuser = \"atp\"\n\
+         tls = \"disable\"\n",
     )
     .unwrap();
     let out = Command::new(BIN)

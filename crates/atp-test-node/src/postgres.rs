@@ -273,6 +273,33 @@ impl PgServer {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Serves TLS with this certificate chain and key (PEM) from the next connection on
+    /// (`ssl = on`, reloaded, and waited for). Plain connections are still accepted.
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let cert = self.dir.path().join("server.crt");
+        let key = self.dir.path().join("server.key");
+        std::fs::write(&cert, cert_pem)?;
+        std::fs::write(&key, key_pem)?;
+        // PostgreSQL refuses a key that others may read.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        if self.as_postgres {
+            run(Command::new("chown").arg("postgres:").arg(&cert).arg(&key))?;
+        }
+        self.psql(&format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert.display()))?;
+        self.psql(&format!("ALTER SYSTEM SET ssl_key_file = '{}'", key.display()))?;
+        self.psql("ALTER SYSTEM SET ssl = on")?;
+        self.psql("SELECT pg_reload_conf()")?;
+        let deadline = Instant::now() + START_DEADLINE;
+        while self.psql("SHOW ssl")?.trim() != "on" {
+            if Instant::now() > deadline {
+                return Err(io::Error::other("ssl = on was not taken up"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     /// Creates a new, empty database and returns its name.
     pub fn create_database(&self) -> io::Result<String> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -1,9 +1,10 @@
 //! The `[ha]` section of the node configuration, and connecting to the writable database.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::pg::{ConnectError, PgConfig, PgStore};
 
@@ -40,7 +41,7 @@ pub enum HaError {
 /// database = "atp"
 /// user = "atp"
 /// password_env = "ATP_HA_DB_PASSWORD"
-/// allow_plaintext = true
+/// tls_ca_file = "/etc/atp/postgres-ca.pem"
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -77,10 +78,31 @@ pub struct HaConfig {
     /// 60000.
     #[serde(default = "default_drain_ms")]
     pub drain_ms: u64,
-    /// The connection to the database is not encrypted (TLS to PostgreSQL is not built yet).
-    /// Hosts other than loopback are refused unless this says the network is trusted.
+    /// TLS to the database: `verify-full` (the server's certificate must chain to
+    /// [`HaConfig::tls_ca_file`], or to a public CA without it, and name the host) or
+    /// `disable`. Default: `verify-full`, or `disable` when every host is loopback.
+    #[serde(default)]
+    pub tls: Option<DbTls>,
+    /// A PEM file of the CA certificate(s) that sign the database servers' certificates. Without
+    /// it, `verify-full` checks against the public web PKI roots.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// With `tls = "disable"`, hosts other than loopback are refused unless this says the
+    /// network is trusted.
     #[serde(default)]
     pub allow_plaintext: bool,
+}
+
+/// How the node's connections to PostgreSQL are protected.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbTls {
+    /// TLS, with the server's certificate chain and host name checked (libpq's
+    /// `sslmode=verify-full`). There is no weaker TLS mode: encryption without checking whom
+    /// it is with stops only a passive eavesdropper.
+    VerifyFull,
+    /// No TLS: loopback, or a network the operator trusts (`allow_plaintext`).
+    Disable,
 }
 
 fn default_pool_size() -> u32 {
@@ -128,12 +150,25 @@ impl HaConfig {
         if self.hosts.is_empty() || self.hosts.len() > MAX_HOSTS {
             return Err(HaError::Config(format!("hosts: list 1 to {MAX_HOSTS} servers")));
         }
+        let tls = self.tls_mode()?;
         for entry in &self.hosts {
             let (host, _) = parse_host(entry)?;
-            if !self.allow_plaintext && !is_loopback(&host) {
+            if tls == DbTls::Disable && !self.allow_plaintext && !is_loopback(&host) {
                 return Err(HaError::Config(format!(
-                    "hosts: {entry:?} is not a loopback address and the connection is not \
-                     encrypted; set allow_plaintext = true only on a trusted network"
+                    "hosts: {entry:?} is not a loopback address and tls = \"disable\"; use \
+                     tls = \"verify-full\", or set allow_plaintext = true only on a trusted \
+                     network"
+                )));
+            }
+        }
+        if let Some(path) = &self.tls_ca_file {
+            if tls == DbTls::Disable {
+                return Err(HaError::Config("tls_ca_file: given, but tls is \"disable\"".into()));
+            }
+            if let Err(e) = std::fs::File::open(path) {
+                return Err(HaError::Config(format!(
+                    "tls_ca_file: {} cannot be read: {e}",
+                    path.display()
                 )));
             }
         }
@@ -167,6 +202,19 @@ impl HaConfig {
         Ok(())
     }
 
+    /// The TLS mode in force: the configured one, or by default `verify-full` unless every host
+    /// is loopback.
+    pub fn tls_mode(&self) -> Result<DbTls, HaError> {
+        if let Some(mode) = self.tls {
+            return Ok(mode);
+        }
+        let mut all_loopback = true;
+        for entry in &self.hosts {
+            all_loopback &= is_loopback(&parse_host(entry)?.0);
+        }
+        Ok(if all_loopback { DbTls::Disable } else { DbTls::VerifyFull })
+    }
+
     /// How long the checkpoint signer's lease lasts.
     pub fn lease_ttl(&self) -> Duration {
         Duration::from_millis(self.lease_ttl_ms)
@@ -177,13 +225,20 @@ impl HaConfig {
         Duration::from_millis(self.drain_ms)
     }
 
-    fn options(&self, host: &str, port: u16) -> PgConnectOptions {
+    fn options(&self, host: &str, port: u16, tls: DbTls) -> PgConnectOptions {
         let mut options = PgConnectOptions::new()
             .host(host)
             .port(port)
             .database(&self.database)
             .username(&self.user)
             .application_name("atp-node");
+        options = match tls {
+            DbTls::VerifyFull => options.ssl_mode(PgSslMode::VerifyFull),
+            DbTls::Disable => options.ssl_mode(PgSslMode::Disable),
+        };
+        if let Some(ca) = &self.tls_ca_file {
+            options = options.ssl_root_cert(ca);
+        }
         if let Some(password) = self.password_env.as_ref().and_then(|v| std::env::var(v).ok()) {
             options = options.password(&password);
         }
@@ -195,10 +250,11 @@ impl HaConfig {
     pub async fn connect(&self) -> Result<PgStore, HaError> {
         self.validate()?;
         let timeout = Duration::from_millis(self.connect_timeout_ms);
+        let tls = self.tls_mode()?;
         let candidates = self
             .hosts
             .iter()
-            .map(|entry| parse_host(entry).map(|(host, port)| self.options(&host, port)))
+            .map(|entry| parse_host(entry).map(|(host, port)| self.options(&host, port, tls)))
             .collect::<Result<Vec<_>, _>>()?;
         let config = PgConfig {
             pool_size: self.pool_size,
@@ -232,6 +288,8 @@ mod tests {
             statement_timeout_ms: 10_000,
             lease_ttl_ms: 5_000,
             drain_ms: 2_000,
+            tls: None,
+            tls_ca_file: None,
             allow_plaintext: false,
         }
     }
@@ -245,12 +303,27 @@ mod tests {
         assert!(refused(config(&["127.0.0.1:0"])).contains("not host:port"));
         assert!(refused(config(&["127.0.0.1:99999"])).contains("not host:port"));
         assert!(refused(config(&[":5432"])).contains("not host:port"));
-        assert!(refused(config(&["10.0.0.5:5432"])).contains("allow_plaintext"));
+        // Off loopback, TLS with verification is the default; plaintext must be asked for twice.
+        assert_eq!(config(&["10.0.0.5:5432"]).tls_mode().unwrap(), DbTls::VerifyFull);
+        assert_eq!(config(&["127.0.0.1:5432", "[::1]:1"]).tls_mode().unwrap(), DbTls::Disable);
+        assert!(config(&["10.0.0.5:5432"]).validate().is_ok());
+        let mut c = config(&["127.0.0.1:5432", "10.0.0.5:5432"]);
+        assert_eq!(c.tls_mode().unwrap(), DbTls::VerifyFull);
+        c.tls = Some(DbTls::Disable);
+        assert!(refused(c).contains("allow_plaintext"));
+        let mut c = config(&["127.0.0.1:5432"]);
+        c.tls_ca_file = Some("/nonexistent/atp-ca.pem".into());
+        assert!(refused(c.clone()).contains("tls_ca_file"));
+        c.tls_ca_file = Some(std::env::current_exe().unwrap());
+        assert!(refused(c.clone()).contains("tls is \"disable\""));
+        c.tls = Some(DbTls::VerifyFull);
+        assert!(c.validate().is_ok());
         let many: Vec<String> =
             (0..=MAX_HOSTS).map(|i| format!("127.0.0.1:{}", 1000 + i)).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(refused(config(&many)).contains("hosts"));
         let mut c = config(&["10.0.0.5:5432"]);
+        c.tls = Some(DbTls::Disable);
         c.allow_plaintext = true;
         assert!(c.validate().is_ok());
         let mut c = config(&["127.0.0.1:5432"]);
@@ -271,6 +344,20 @@ mod tests {
         let mut c = config(&["127.0.0.1:5432"]);
         c.password_env = Some("ATP_HA_TEST_VARIABLE_THAT_IS_NOT_SET".into());
         assert!(refused(c).contains("password_env"));
+    }
+
+    #[test]
+    fn tls_modes_parse_and_nothing_weaker_exists() {
+        let parse = |mode: &str| {
+            toml::from_str::<HaConfig>(&format!(
+                "hosts = [\"10.0.0.5:5432\"]\ndatabase = \"atp\"\nuser = \"atp\"\ntls = \"{mode}\"\n"
+            ))
+        };
+        assert_eq!(parse("verify-full").unwrap().tls, Some(DbTls::VerifyFull));
+        assert_eq!(parse("disable").unwrap().tls, Some(DbTls::Disable));
+        for weaker in ["require", "prefer", "verify-ca", "allow", ""] {
+            assert!(parse(weaker).is_err(), "{weaker}");
+        }
     }
 
     #[test]
