@@ -95,15 +95,8 @@ impl ReplayCache for ShardedTreeReplayCache {
         keep_until: i64,
         now: i64,
     ) -> ReplayCheck {
-        use sha2::{Digest, Sha256};
         use std::sync::atomic::Ordering;
-        let mut h = Sha256::new();
-        h.update(u32::try_from(sender.len()).unwrap_or(u32::MAX).to_be_bytes());
-        h.update(sender.as_bytes());
-        h.update(nonce);
-        let mut first = [0u8; 16];
-        first.copy_from_slice(&h.finalize()[..16]);
-        let key = u128::from_be_bytes(first);
+        let key = tree_key(sender, nonce);
         let index = (key as usize) % self.shards.len();
         for attempt in 0..2 {
             {
@@ -130,6 +123,26 @@ impl ReplayCache for ShardedTreeReplayCache {
         }
         ReplayCheck::Full
     }
+
+    fn forget(&self, sender: &str, nonce: &[u8; NONCE_LEN]) {
+        let key = tree_key(sender, nonce);
+        let mut shard = self.lock((key as usize) % self.shards.len());
+        if let Some(expiry) = shard.entries.remove(&key) {
+            shard.by_expiry.remove(&expiry);
+            self.len.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+fn tree_key(sender: &str, nonce: &[u8; NONCE_LEN]) -> u128 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(u32::try_from(sender.len()).unwrap_or(u32::MAX).to_be_bytes());
+    h.update(sender.as_bytes());
+    h.update(nonce);
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&h.finalize()[..16]);
+    u128::from_be_bytes(first)
 }
 
 /// The first `InMemoryReplayCache`, for the comparison only.
@@ -181,6 +194,13 @@ impl ReplayCache for SingleMapReplayCache {
         inner.entries.insert(key.clone(), (keep_until, id));
         inner.by_expiry.insert((keep_until, id), key);
         ReplayCheck::Fresh
+    }
+
+    fn forget(&self, sender: &str, nonce: &[u8; NONCE_LEN]) {
+        let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(expiry) = inner.entries.remove(&(sender.to_owned(), *nonce)) {
+            inner.by_expiry.remove(&expiry);
+        }
     }
 }
 

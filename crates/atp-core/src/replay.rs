@@ -64,6 +64,11 @@ pub trait ReplayCache: Send + Sync {
         keep_until: i64,
         now: i64,
     ) -> ReplayCheck;
+
+    /// Forgets `(sender, nonce)` after a [`ReplayCheck::Fresh`] whose acceptance was then
+    /// withdrawn (a check after this cache, such as a cluster-wide record, failed), so that the
+    /// same envelope, never accepted, can be checked again instead of being called a replay.
+    fn forget(&self, sender: &str, nonce: &[u8; NONCE_LEN]);
 }
 
 /// An entry's key: the digest of `(sender, nonce)`, as two words so that an entry (key and
@@ -240,6 +245,14 @@ impl ReplayCache for InMemoryReplayCache {
         }
         ReplayCheck::Full
     }
+
+    fn forget(&self, sender: &str, nonce: &[u8; NONCE_LEN]) {
+        let key = key_of(sender, nonce);
+        let index = (key[1] as usize) % self.shards.len();
+        if self.lock(index).entries.remove(&key).is_some() {
+            self.len.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -252,6 +265,22 @@ mod tests {
         n[..8].copy_from_slice(&t.to_be_bytes());
         n[8..].copy_from_slice(&i.to_be_bytes());
         n
+    }
+
+    /// A forgotten entry is fresh again and frees its place; forgetting an unknown one changes
+    /// nothing.
+    #[test]
+    fn a_forgotten_entry_is_fresh_again() {
+        let cache = InMemoryReplayCache::new(2);
+        assert_eq!(cache.check_and_insert("did:a", &nonce(1, 1), 100, 0), ReplayCheck::Fresh);
+        assert_eq!(cache.check_and_insert("did:a", &nonce(1, 2), 100, 0), ReplayCheck::Fresh);
+        assert_eq!(cache.check_and_insert("did:a", &nonce(1, 3), 100, 0), ReplayCheck::Full);
+        cache.forget("did:a", &nonce(1, 1));
+        cache.forget("did:b", &nonce(1, 2));
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.check_and_insert("did:a", &nonce(1, 2), 100, 0), ReplayCheck::Replayed);
+        assert_eq!(cache.check_and_insert("did:a", &nonce(1, 1), 100, 0), ReplayCheck::Fresh);
+        assert_eq!(cache.check_and_insert("did:a", &nonce(1, 1), 100, 0), ReplayCheck::Replayed);
     }
 
     /// Many threads at once: the capacity is one global bound (never exceeded, and reached

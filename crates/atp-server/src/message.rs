@@ -73,9 +73,18 @@ impl ReplayCache for ScopedReplay<'_> {
         keep_until: i64,
         now: i64,
     ) -> ReplayCheck {
-        // A NUL cannot occur in a DID, so the scoped key is unambiguous.
-        let scoped = format!("{}\u{0}{sender}", self.verifier);
-        self.inner.check_and_insert(&scoped, nonce, keep_until, now)
+        self.inner.check_and_insert(&self.scoped(sender), nonce, keep_until, now)
+    }
+
+    fn forget(&self, sender: &str, nonce: &[u8; NONCE_LEN]) {
+        self.inner.forget(&self.scoped(sender), nonce);
+    }
+}
+
+impl ScopedReplay<'_> {
+    /// A NUL cannot occur in a DID, so the scoped key is unambiguous.
+    fn scoped(&self, sender: &str) -> String {
+        format!("{}\u{0}{sender}", self.verifier)
     }
 }
 
@@ -309,8 +318,16 @@ impl MessageApi {
         // cache: verifier, sender, nonce; kept as long).
         let keep_until = env.expires_at.saturating_add(skew.max(0));
         let parts: [&[u8]; 3] = [me.as_bytes(), env.sender.as_bytes(), &env.nonce];
-        if !crate::cluster::first_use(&self.state, "envelope", &parts, keep_until, now).await? {
-            return Err(CoreError::EnvelopeReplay.into());
+        match crate::cluster::first_use(&self.state, "envelope", &parts, keep_until, now).await {
+            Ok(true) => {}
+            Ok(false) => return Err(CoreError::EnvelopeReplay.into()),
+            Err(e) => {
+                // Not accepted: the same envelope, retried, must not be called a replay here.
+                let replay =
+                    ScopedReplay { inner: self.state.caches.replay.as_ref(), verifier: me };
+                replay.forget(&env.sender, &env.nonce);
+                return Err(e);
+            }
         }
         let env = sealed.envelope;
         Ok(pb::VerifyEnvelopeResponse {

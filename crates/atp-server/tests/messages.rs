@@ -26,6 +26,57 @@ fn envelope(sender: &Agent, to: &str, issued_at: i64, _nonce: u8) -> Vec<u8> {
     .unwrap()
 }
 
+/// In a cluster an envelope is recorded in the store too. When that record cannot be made, the
+/// envelope is not accepted (UNAVAILABLE), and a retry is not called a replay by this node's
+/// own cache: the node forgot it.
+#[tokio::test]
+async fn an_envelope_not_recorded_in_the_store_is_not_a_replay_on_retry() {
+    let node = start_with(atp_server::ServerSettings {
+        replay_through_store: true,
+        ..atp_server::ServerSettings::default()
+    })
+    .await;
+    let alice = store_agent(&node.store, T0_MS - 600_000).await;
+    let bob = "did:example:bob";
+    let mut m = node.messages().await;
+    let req = |env: Vec<u8>| pb::VerifyEnvelopeRequest { envelope: env, verifier_did: bob.into() };
+    // Recorded in the store: accepted, then a replay.
+    let first = envelope(&alice, bob, T0_MS, 1);
+    m.verify_envelope(req(first.clone())).await.unwrap();
+    assert_eq!(reason(&m.verify_envelope(req(first)).await.unwrap_err()), "ENVELOPE_REPLAY");
+    // The store goes away (the sender's key stays cached): not accepted, twice.
+    node.store.close().await.unwrap();
+    let second = envelope(&alice, bob, T0_MS, 2);
+    for attempt in 0..2 {
+        let e = m.verify_envelope(req(second.clone())).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unavailable, "attempt {attempt}: {e:?}");
+        assert_eq!(reason(&e), "UNAVAILABLE", "attempt {attempt}");
+    }
+}
+
+/// A purge round keeps up with expiry under load: it deletes batch after batch while they come
+/// back full, and never a record still live.
+#[tokio::test]
+async fn a_purge_round_deletes_every_expired_record_in_batches() {
+    let node = start_with(atp_server::ServerSettings {
+        replay_through_store: true,
+        ..atp_server::ServerSettings::default()
+    })
+    .await;
+    let skew = node.state.settings.limits.clock_skew_ms();
+    let expired = T0_MS - skew - 1;
+    for i in 0..2_500u32 {
+        let mut digest = [0u8; 32];
+        digest[..4].copy_from_slice(&i.to_be_bytes());
+        assert!(node.store.record_once(digest, expired, T0_MS - 3_600_000).await.unwrap());
+    }
+    let live = [0xffu8; 32];
+    assert!(node.store.record_once(live, T0_MS + 60_000, T0_MS).await.unwrap());
+    assert_eq!(atp_server::cluster::purge_round(&node.state).await.unwrap(), 2_500);
+    assert_eq!(atp_server::cluster::purge_round(&node.state).await.unwrap(), 0);
+    assert!(node.store.once_record_live(live, T0_MS).await.unwrap(), "a live record was purged");
+}
+
 #[tokio::test]
 async fn verify_envelope_ok_expired_replayed_not_for_me() {
     let node = start().await;

@@ -390,11 +390,19 @@ pub(crate) async fn verify_presentation(
         ReplayCheck::Fresh => {
             let parts: [&[u8]; 2] = [domain.as_bytes(), &digest];
             let scope = "presentation";
-            if !crate::cluster::first_use(state, scope, &parts, keep_until, now_ms).await? {
-                return Err(ServerError::rejected(
-                    reasons::PRESENTATION_CHALLENGE_REPLAY,
-                    "this challenge was already consumed for this domain (on another node)",
-                ));
+            match crate::cluster::first_use(state, scope, &parts, keep_until, now_ms).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(ServerError::rejected(
+                        reasons::PRESENTATION_CHALLENGE_REPLAY,
+                        "this challenge was already consumed for this domain (on another node)",
+                    ));
+                }
+                Err(e) => {
+                    // Not consumed: the same presentation, retried, must not be a replay here.
+                    state.caches.presentation_challenges.forget(domain, &nonce);
+                    return Err(e);
+                }
             }
         }
         ReplayCheck::Replayed => {

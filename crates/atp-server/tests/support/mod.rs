@@ -56,14 +56,16 @@ pub async fn store_agent(store: &Arc<dyn Store>, at_ms: i64) -> Agent {
 }
 
 pub async fn start() -> Node {
+    start_with(ServerSettings::default()).await
+}
+
+/// [`start`] with `settings` (its trust computation never scheduled).
+pub async fn start_with(settings: ServerSettings) -> Node {
     let clock = Arc::new(AtomicI64::new(T0_MS));
     let c = clock.clone();
     // No checkpointer and no scheduled trust computation: these tests move the clock by hand.
     let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
-        settings: ServerSettings {
-            trust_recompute_interval: Duration::ZERO,
-            ..ServerSettings::default()
-        },
+        settings: ServerSettings { trust_recompute_interval: Duration::ZERO, ..settings },
         extensions: Some(Extensions::community(|t: &str| t == ADMIN_TOKEN)),
         checkpointer: false,
         clock: Some(Arc::new(move || c.load(Ordering::SeqCst))),
