@@ -1,5 +1,5 @@
 //! The hostile-input table (`atp_test_node::hostile`) against a node on the SQLite store. The
-//! same table runs against PostgreSQL in `enterprise/ha/tests/hostile.rs`.
+//! same table runs against PostgreSQL in `enterprise/ha/tests/postgres/hostile.rs`.
 #![allow(missing_docs)]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
