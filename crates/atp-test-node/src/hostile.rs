@@ -6,7 +6,7 @@
 //! store something, a fork, stores exactly its evidence leaf.
 //!
 //! It lives here, not in one crate's tests, so that every store backend runs the same table:
-//! SQLite in `crates/atp-server/tests/hostile.rs`, PostgreSQL in
+//! SQLite in `crates/atp-server/tests/server/hostile.rs`, PostgreSQL in
 //! `enterprise/ha/tests/postgres/hostile.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

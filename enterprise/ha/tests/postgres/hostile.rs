@@ -1,7 +1,7 @@
 //! The hostile-input table (`atp_test_node::hostile`, the same one the SQLite node runs in
-//! `crates/atp-server/tests/hostile.rs`) against a node on `PgStore` and a real PostgreSQL
-//! server (Debian's package, started by the test in a temporary directory on 127.0.0.1): the
-//! same codes, and nothing stored by any refused call.
+//! `crates/atp-server/tests/server/hostile.rs`) against a node on `PgStore` and a real
+//! PostgreSQL server (Debian's package, started by the test in a temporary directory on
+//! 127.0.0.1): the same codes, and nothing stored by any refused call.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;

@@ -2,13 +2,11 @@
 //! against a signed checkpoint and a consistency proof between two checkpoints.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::{TestNode, key};
 use atp_core::kel::{self, SignedEvent};
 use atp_core::log_entry::{LeafKind, entry_leaf_hash, kel_data_hash};
 use atp_core::tlog::{Hash, verify_consistency, verify_inclusion};
 use atp_grpc::v1 as pb;
-use common::{TestNode, key};
 
 fn hash(bytes: &[u8]) -> Hash {
     bytes.try_into().expect("32-byte hash")

@@ -1,13 +1,11 @@
 //! MessageService against a real node: envelopes and challenge/response authentication.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod support;
-
+use crate::support::*;
 use atp_core::envelope::Envelope;
 use atp_crypto::SigningContext;
 use atp_grpc::v1 as pb;
 use atp_server::message::{Authentication, SessionToken, split_session_token};
-use support::*;
 
 fn envelope(sender: &Agent, to: &str, issued_at: i64, _nonce: u8) -> Vec<u8> {
     Envelope::new(

@@ -4,11 +4,9 @@
 //! is revoked or expires. Verifications the node cannot keep checking record nothing.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod support;
-
+use crate::support::*;
 use atp_grpc::v1 as pb;
 use serde_json::{Value, json};
-use support::*;
 
 fn unsigned(subject: &str, valid_until_ms: Option<i64>) -> Value {
     let mut vc = json!({

@@ -2,8 +2,7 @@
 //! issuer's signed updates (docs/protocol.md §D4), against a real node.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod support;
-
+use crate::support::*;
 use atp_core::data_integrity::{self, ProofSetOptions};
 use atp_core::log_entry::{entry_leaf_hash, status_update_data_hash};
 use atp_core::status_list::StatusPurpose;
@@ -11,7 +10,6 @@ use atp_core::status_update::{StatusChange, StatusListUpdate};
 use atp_grpc::v1 as pb;
 use atp_store::LeafKind;
 use serde_json::{Value, json};
-use support::*;
 use tonic::Code;
 
 fn host_req(issuer: &str, purpose: pb::StatusPurpose) -> pb::HostStatusListRequest {

@@ -1,11 +1,9 @@
 //! CredentialService and the VC-API routes against a real node.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod support;
-
+use crate::support::*;
 use atp_grpc::v1 as pb;
 use serde_json::{Value, json};
-use support::*;
 use tonic::Code;
 
 fn unsigned(subject: &str) -> Value {
@@ -242,7 +240,7 @@ async fn tampered_and_unauthorised_requests_are_refused_without_writes() {
         )
         .await;
     assert_eq!((status, body["reason"].as_str()), (401, Some("AUTH_REQUIRED")));
-    // A signed external-issuer update that does not parse (tests/external_status.rs has the rest).
+    // A signed external-issuer update that does not parse (external_status.rs has the rest).
     let e = c
         .update_status(pb::UpdateStatusRequest {
             update: Some(pb::update_status_request::Update::SignedUpdate(
