@@ -17,7 +17,7 @@ then, against the node at HOST:PORT (plaintext):
 
 Needs grpcio, grpcio-tools (and its protobuf) and cryptography: requirements-test.txt.
 Exits non-zero on any failure; prints `ok: …` lines. Used by
-crates/atp-node/tests/python_client.rs.
+crates/atp-node/tests/node/python_client.rs.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 //! The CLI crate may not depend on the enterprise RBAC crate (tidy), so the node here carries
 //! a small role policy of the `atp-server` seam (the four built-in role names, admin-only
 //! authorization); the Casbin policy itself is tested on the real enterprise node in
-//! crates/atp-node/tests/enterprise_rbac.rs.
+//! crates/atp-node/tests/node/enterprise_rbac.rs.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -9,17 +9,15 @@
 #![cfg(all(unix, feature = "metrics"))]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{BIN, Proc, spawn_announcing};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::log_service_client::LogServiceClient;
-use support::{BIN, Proc, spawn_announcing};
 use tonic::transport::Channel;
 
 /// Resolve calls for an unknown DID (each answers NOT_FOUND).

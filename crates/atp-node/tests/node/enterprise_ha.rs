@@ -1,6 +1,6 @@
 //! The real `atp-node` binary (built with `--features ha`) on a real PostgreSQL server (Debian's
 //! package, started here in a temporary directory on 127.0.0.1), as a cluster: three node
-//! processes with one identity share one database (tests/enterprise_ha/cluster.rs); the
+//! processes with one identity share one database (tests/node/enterprise_ha/cluster.rs); the
 //! database fails under the nodes (failover.rs); the SDK spreads its calls over the nodes and
 //! passes over a dead one (sdk.rs); a node with another identity is refused; a node without a
 //! writable database does not start.
@@ -10,17 +10,15 @@
 #![cfg(all(unix, feature = "ha"))]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::{BIN, Proc, spawn_announcing};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::identity_service_client::IdentityServiceClient;
 use atp_grpc::v1::log_service_client::LogServiceClient;
 use atp_test_node::postgres::{Durability, PgServer};
-use support::{BIN, Proc, spawn_announcing};
 use tonic::transport::Channel;
 
 /// A node on `[ha]` with the given hosts; returns it, its DID and a channel to it.

@@ -8,11 +8,9 @@
 #![cfg(all(unix, feature = "sso"))]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{NODE_RESOURCE, node_js, start_idp, start_node, token, with_bearer};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
-use support::{NODE_RESOURCE, node_js, start_idp, start_node, token, with_bearer};
 use tonic::transport::Channel;
 
 async fn list_anchors(

@@ -11,18 +11,16 @@
 #![cfg(all(unix, feature = "sso", feature = "rbac"))]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{NODE_RESOURCE, node_js, start_idp, start_node, with_bearer};
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_grpc::v1::credential_service_client::CredentialServiceClient;
-use support::{NODE_RESOURCE, node_js, start_idp, start_node, with_bearer};
 use tonic::Code;
 use tonic::transport::Channel;
 
 /// A client-credentials token of `client` for the node.
 async fn token(issuer: &str, client: &str) -> String {
-    support::token(issuer, client, NODE_RESOURCE).await
+    crate::support::token(issuer, client, NODE_RESOURCE).await
 }
 
 fn binding(subject: &str, role: &str, domain: &str) -> pb::RoleBinding {
