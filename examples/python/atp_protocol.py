@@ -9,7 +9,7 @@ package (OpenSSL's ML-DSA-65 and Ed25519). It covers:
   offline verification (Part B §B2);
 - signed envelopes: the exact signed-byte layout and the wire encoding (Part B §B4).
 
-Command line (used by crates/atp-core/tests/python_interop.rs):
+Command line (used by crates/atp-core/tests/protocol_core/python_interop.rs):
 
     python atp_protocol.py make OUTDIR     # write a KEL and an envelope made in Python
     python atp_protocol.py verify INDIR    # verify a KEL and an envelope made in Rust

@@ -688,7 +688,8 @@ fn example_inception() -> SignedEvent {
     kel::incept(&current, next.public_key_ref(), services, "2026-01-01T00:00:00Z").unwrap()
 }
 
-/// Prints the worked example: `cargo test -p atp-core --test kel print_worked_example -- --nocapture`.
+/// Prints the worked example:
+/// `cargo test -p atp-core --test protocol_core kel::print_worked_example -- --nocapture`.
 #[test]
 fn print_worked_example() {
     let icp = example_inception();
