@@ -18,7 +18,7 @@ does: structure, lifetime and time window, audience, the sender's key event log 
 the composite signature (both components). A copy with one payload bit flipped must fail.
 
 Prints `ok: …` lines; exits non-zero on any failure. Used by
-crates/atp-sdk/tests/python_agent.rs.
+crates/atp-sdk/tests/sdk/python_agent.rs.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 //! The SDK tests run against a real node in-process (`atp-test-node`), wired as `atp-node`
 //! wires it, except that trust snapshots are computed only on demand
 //! (`atp_server::trust::recompute_now`).
-#![allow(dead_code, unused_imports, unreachable_pub)]
+// `workspace_root` is used only by the Unix-only python_agent.rs.
+#![allow(unused_imports, unreachable_pub)]
 
 use std::path::Path;
 use std::time::Duration;

@@ -9,13 +9,11 @@
 #![cfg(unix)]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::{options, start_node, workspace_root};
 use atp::Agent;
-use support::{options, start_node, workspace_root};
 
 fn python() -> Option<std::path::PathBuf> {
     atp_test_vectors::python_with(

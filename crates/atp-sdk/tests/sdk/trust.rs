@@ -6,12 +6,10 @@
 //! the node's own answer.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{ADMIN_TOKEN, options, start_node};
 use atp::Agent;
 use atp::core::envelope::KeyValidity;
 use atp::core::evidence::{self, EvidenceVerifyContext, Outcome, Severity};
-use support::{ADMIN_TOKEN, options, start_node};
 
 fn validity(agent: &Agent) -> KeyValidity {
     let state = agent.state();
@@ -64,7 +62,7 @@ async fn receipts_are_cosigned_and_verify_and_forgeries_are_refused() {
 }
 
 /// The node's own view of `did` in its last snapshot (what GetTrust answers, unsigned).
-fn node_view(node: &support::TestNode, did: &str) -> atp::grpc::v1::GetTrustResponse {
+fn node_view(node: &crate::support::TestNode, did: &str) -> atp::grpc::v1::GetTrustResponse {
     atp_server::trust::get_trust(&node.state, did).expect("the node has a snapshot")
 }
 

@@ -3,10 +3,8 @@
 //! failover and the unreachable-node error.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{options, start_node};
 use atp::{Agent, Error};
-use support::{options, start_node};
 
 fn code(e: &Error) -> String {
     e.code().to_owned()
