@@ -6,7 +6,7 @@
 //! grinds messages can make it accept a signature whose `R` carries a small torsion component
 //! that the strict single verification refuses (for a component of order 2, whenever the weight
 //! is even). A batch must never accept what a single verification refuses, or two verifiers of
-//! the same signature could disagree; `tests/signatures.rs` builds such a signature.
+//! the same signature could disagree; `tests/crypto/signatures.rs` builds such a signature.
 use crate::{CryptoError, CryptoProvider, PublicKey};
 
 /// One signature to check.

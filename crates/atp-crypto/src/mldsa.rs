@@ -8,8 +8,8 @@
 //! PQClean's verifier is not used anywhere: it accepts signatures whose `z` breaks the bound
 //! `‖z‖∞ < γ1 − β` and refuses valid ones that call `UseHint(1, 0)`. Its signer is not affected
 //! (its hints are the reference `MakeHint`, which never needs that case). docs/protocol.md §1.5
-//! gives the reasoning and the measurements behind this choice; `tests/wycheproof.rs` and
-//! `tests/openssl_differential.rs` hold it to FIPS 204.
+//! gives the reasoning and the measurements behind this choice; `tests/crypto/wycheproof.rs` and
+//! `tests/crypto/openssl_differential.rs` hold it to FIPS 204.
 use crate::{AlgorithmId, CryptoError};
 use fips204::traits::{KeyGen, SerDes};
 use pqcrypto_traits::sign::{DetachedSignature as _, SecretKey as _};

@@ -1,4 +1,4 @@
-"""The independent side of tests/openssl_differential.rs: OpenSSL's ML-DSA (through Python
+"""The independent side of tests/crypto/openssl_differential.rs: OpenSSL's ML-DSA (through Python
 `cryptography`) and a forger for the FIPS 204 edge cases that no honest signer produces.
 
 Reads a JSON list of requests on stdin and writes one JSON response per request on stdout:
