@@ -1,6 +1,6 @@
 //! The CLI tests run against a real node in-process (`atp-test-node`), wired as `atp-node`
 //! wires it.
-#![allow(dead_code, unused_imports, unreachable_pub)]
+#![allow(unreachable_pub)]
 
 use atp_server::Extensions;
 use atp_test_node::NodeOptions;

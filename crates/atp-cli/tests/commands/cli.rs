@@ -3,13 +3,11 @@
 //! input: one-line errors and the documented exit codes (docs/cli.md).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use support::{start_node, workspace_root};
+use crate::support::{start_node, workspace_root};
 
 const ATP: &str = env!("CARGO_BIN_EXE_atp");
 
@@ -381,7 +379,7 @@ async fn bad_input_gives_one_line_errors_and_documented_exit_codes() {
     assert!(err["error"]["message"].as_str().unwrap().contains("is `atp-node` running?"));
 
     // The admin commands with the token; the node-issued credential lifecycle.
-    std::fs::write(d.join("admin.token"), support::ADMIN_TOKEN).unwrap();
+    std::fs::write(d.join("admin.token"), crate::support::ADMIN_TOKEN).unwrap();
     let token_file = d.join("admin.token");
     let admin = [&env[..], &[("ATP_ADMIN_TOKEN_FILE", token_file.to_str().unwrap())]].concat();
     let me = atp(&["--agent", "ops", "id", "new"], d, &admin).await;
@@ -433,7 +431,7 @@ async fn trust_commands_report_the_computation_and_its_constants() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let home = d.join("home");
-    std::fs::write(d.join("admin.token"), support::ADMIN_TOKEN).unwrap();
+    std::fs::write(d.join("admin.token"), crate::support::ADMIN_TOKEN).unwrap();
     let token_file = d.join("admin.token");
     let env = [
         ("ATP_NODE", node.url.as_str()),

@@ -10,16 +10,14 @@
 //! processes are killed on drop.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{ADMIN_TOKEN, start_node_with, workspace_root};
 use base64::Engine as _;
 use serde_json::Value;
-use support::{ADMIN_TOKEN, start_node_with, workspace_root};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
 
 const ATP: &str = env!("CARGO_BIN_EXE_atp");
@@ -453,7 +451,7 @@ fn claims(jwt: &str) -> Value {
 async fn node_accepting_stored(
     home: &Path,
     profile: &'static str,
-) -> (support::TestNode, Arc<Mutex<Vec<String>>>) {
+) -> (crate::support::TestNode, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (home, log) = (home.to_path_buf(), seen.clone());
     let node = start_node_with(move |token: &str| {

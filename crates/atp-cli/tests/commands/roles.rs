@@ -9,18 +9,16 @@
 //! crates/atp-node/tests/node/enterprise_rbac.rs.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::support::{ADMIN_TOKEN, start_node, start_node_with_extensions};
 use atp_server::Extensions;
 use atp_server::ServerError;
 use atp_server::extensions::{AdminOnlyAuthorizer, Authorizer, RolePolicy, SeamFuture};
 use atp_store::RoleBinding;
-use support::{ADMIN_TOKEN, start_node, start_node_with_extensions};
 
 const ATP: &str = env!("CARGO_BIN_EXE_atp");
 
