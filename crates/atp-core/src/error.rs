@@ -495,6 +495,9 @@ pub enum CoreError {
         /// The issuer named.
         found: String,
     },
+    /// A stored trust snapshot does not parse exactly (docs/protocol.md, "Trust snapshots").
+    #[error("invalid trust snapshot: {0}")]
+    TrustSnapshotInvalid(String),
     // --- end: evidence/trust-proof ---
 }
 
@@ -617,6 +620,7 @@ impl CoreError {
             CoreError::EvidenceBadSignature { .. } => "EVIDENCE_BAD_SIGNATURE",
             CoreError::TrustProofInvalid(_) => "TRUST_PROOF_INVALID",
             CoreError::TrustProofIssuerMismatch { .. } => "TRUST_PROOF_ISSUER_MISMATCH",
+            CoreError::TrustSnapshotInvalid(_) => "TRUST_SNAPSHOT_INVALID",
             // end codes: evidence/trust-proof
         }
     }

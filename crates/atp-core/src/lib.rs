@@ -21,6 +21,7 @@ pub mod status_list;
 pub mod status_update;
 pub mod tlog;
 pub mod trust_proof;
+pub mod trust_snapshot;
 pub mod vc;
 
 pub use error::CoreError;

@@ -615,8 +615,8 @@ where
         join_cluster(&*store, &node_did, &log_origin, &node.data_dir).await?;
         // Other nodes append to the same logs: every read re-checks the stored head.
         settings.kel_cache_exclusive_writer = false;
-        settings.checkpoint_lease =
-            Some(atp_server::CheckpointLease { holder: lease_holder(), ttl: cluster.lease_ttl });
+        settings.singleton_lease =
+            Some(atp_server::SingletonLease { holder: lease_holder(), ttl: cluster.lease_ttl });
         settings.drain_grace = cluster.drain_grace;
         // A one-time value used on another node is a replay here too.
         settings.replay_through_store = true;
@@ -693,6 +693,9 @@ where
         None => server.await,
     };
     let _ = checkpointer.await;
+    if let Err(e) = atp_server::trust_job::release(&state).await {
+        tracing::warn!(error = %e, "releasing the trust lease failed");
+    }
     for service in admin_services {
         match service.await {
             Ok(Ok(())) => {}

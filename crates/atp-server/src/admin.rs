@@ -321,7 +321,7 @@ impl AdminServiceImpl {
         // Audit is fail-closed: a computation nobody could account for does not start.
         self.audit(call, &principal, OP_TRUST_RECOMPUTE, String::new()).await?;
         let started = std::time::Instant::now();
-        let snapshot = crate::trust::recompute_now(&self.state).await?;
+        let snapshot = crate::trust_job::recompute_and_share(&self.state).await?;
         Ok(pb::RecomputeTrustResponse {
             computed_at_unix_ms: snapshot.computed_at_ms(),
             agents: snapshot.node_count() as u64,

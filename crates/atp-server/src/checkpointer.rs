@@ -2,7 +2,7 @@
 //! Ed25519 and ML-DSA-65 components ([`atp_core::checkpoint::sign_note`]) whenever the log
 //! grew, and stores it ([`atp_store::Store::put_checkpoint`]).
 //!
-//! In a cluster ([`crate::ServerSettings::checkpoint_lease`]) one node at a time signs: the
+//! In a cluster ([`crate::ServerSettings::singleton_lease`]) one node at a time signs: the
 //! holder of the lease [`CHECKPOINT_LEASE`], renewed every round and stored with the
 //! checkpoint in one fenced write, so that a holder that was paused past its lease cannot
 //! publish after another node took over (docs/ha.md).
@@ -51,7 +51,7 @@ pub const CHECKPOINT_LEASE: &str = "checkpoint-signer";
 /// cluster, first takes or renews the checkpoint lease, and does nothing (`None`) while
 /// another node holds it.
 pub async fn sign_now(state: &AppState) -> Result<Option<u64>> {
-    let Some(lease) = &state.settings.checkpoint_lease else {
+    let Some(lease) = &state.settings.singleton_lease else {
         return sign_under(state, None).await;
     };
     let ttl_ms = u64::try_from(lease.ttl.as_millis()).unwrap_or(u64::MAX);
@@ -68,7 +68,7 @@ pub async fn sign_now(state: &AppState) -> Result<Option<u64>> {
 /// Gives the checkpoint lease up if this node holds it (on shutdown), so that another node
 /// takes over without waiting for it to expire.
 pub async fn release(state: &AppState) -> Result<()> {
-    let Some(lease) = &state.settings.checkpoint_lease else { return Ok(()) };
+    let Some(lease) = &state.settings.singleton_lease else { return Ok(()) };
     let ttl_ms = u64::try_from(lease.ttl.as_millis()).unwrap_or(u64::MAX);
     let held = state
         .store

@@ -34,8 +34,9 @@ pub mod serve;
 pub mod state;
 pub mod tls;
 pub mod trust;
+pub mod trust_job;
 
 pub use error::ServerError;
 pub use extensions::Extensions;
 pub use limits::Limits;
-pub use state::{AppState, CheckpointLease, NodeState, ServerSettings};
+pub use state::{AppState, NodeState, ServerSettings, SingletonLease};

@@ -121,7 +121,7 @@ pub async fn routes(state: AppState) -> Result<Routes> {
 
     let (health, health_service) = tonic_health::server::health_reporter();
     crate::health::spawn_watch(&state, health).await;
-    crate::trust::spawn_recompute(&state);
+    crate::trust_job::spawn(&state);
     crate::cluster::spawn_purge(&state);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(atp_grpc::FILE_DESCRIPTOR_SET)

@@ -11,7 +11,7 @@ use atp_store::{Store, StoredEvent};
 
 use std::collections::HashSet;
 use std::sync::RwLock;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use atp_core::trust_proof::TrustClaims;
 use atp_trust::{Snapshot, TrustConfig};
@@ -47,15 +47,17 @@ pub struct ServerSettings {
     /// and reads skip the store round trip that checks the head; a store shared by several
     /// nodes (HA) must set `false`, so that every read re-checks the head.
     pub kel_cache_exclusive_writer: bool,
-    /// How often the trust job recomputes the snapshot (docs/trust.md). Zero schedules no job:
-    /// only `crate::trust::recompute_now` computes (tests).
+    /// How often the trust job runs (docs/trust.md, [`crate::trust_job`]). Zero schedules no
+    /// job: only `crate::trust::recompute_now` computes (tests).
     pub trust_recompute_interval: Duration,
     /// The lifetime of the trust proofs GetTrust issues, in seconds (1 to one day).
     pub trust_proof_ttl_secs: i64,
     /// Set when the store is shared by the nodes of a cluster: checkpoints are then signed
-    /// only by the holder of the checkpoint lease ([`crate::checkpointer`]). `None`: this node
-    /// is the only one, and signs whenever the log grew.
-    pub checkpoint_lease: Option<CheckpointLease>,
+    /// only by the holder of the checkpoint lease ([`crate::checkpointer`]), and trust is
+    /// computed only by the holder of the trust lease, which stores the snapshot for the other
+    /// nodes ([`crate::trust_job`]). `None`: this node is the only one, signs whenever the log
+    /// grew and computes its own trust snapshot.
+    pub singleton_lease: Option<SingletonLease>,
     /// Set when the store is shared by the nodes of a cluster: one-time values are recorded in
     /// the store too, so that a replay to another node is refused ([`crate::cluster`]).
     pub replay_through_store: bool,
@@ -65,13 +67,15 @@ pub struct ServerSettings {
     pub drain_grace: Duration,
 }
 
-/// How a node of a cluster competes for the one checkpoint signer's lease.
+/// How a node of a cluster competes for the leases of the cluster's singleton jobs: the
+/// checkpoint signer's, with [`SingletonLease::ttl`], and the trust computation's, which lasts
+/// three trust recompute intervals.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckpointLease {
+pub struct SingletonLease {
     /// This process's name as a lease holder: unique among the processes of the cluster (the
     /// nodes share one identity, so it is not the DID).
     pub holder: String,
-    /// How long the lease lasts unless renewed; the holder renews it every checkpoint
+    /// How long the checkpoint lease lasts unless renewed; the holder renews it every checkpoint
     /// interval, so it must be longer than that. After the holder dies, another node signs
     /// within this time plus one interval.
     pub ttl: Duration,
@@ -85,7 +89,7 @@ impl Default for ServerSettings {
             kel_cache_exclusive_writer: true,
             trust_recompute_interval: Duration::from_secs(30),
             trust_proof_ttl_secs: 300,
-            checkpoint_lease: None,
+            singleton_lease: None,
             replay_through_store: false,
             drain_grace: Duration::ZERO,
         }
@@ -333,6 +337,8 @@ pub struct TrustState {
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     pub(crate) job: tokio::sync::Mutex<()>,
     pub(crate) scheduled: AtomicBool,
+    /// The revision of the stored snapshot this node serves or stored (0: none), in a cluster.
+    pub(crate) loaded_revision: AtomicU64,
     pub(crate) recorded_credentials: std::sync::Mutex<HashSet<[u8; 32]>>,
     pub(crate) proofs: std::sync::Mutex<HashMap<String, CachedProof>>,
 }
@@ -366,6 +372,7 @@ impl TrustState {
             snapshot: RwLock::new(None),
             job: tokio::sync::Mutex::new(()),
             scheduled: AtomicBool::new(false),
+            loaded_revision: AtomicU64::new(0),
             recorded_credentials: std::sync::Mutex::new(HashSet::new()),
             proofs: std::sync::Mutex::new(HashMap::new()),
         }

@@ -10,9 +10,8 @@
 //! - **The computation** ([`recompute_now`]) reads every stored piece of evidence, the
 //!   deactivations from the stored key event logs and the operator's trust anchors, runs
 //!   `atp_trust::compute` on a blocking thread and swaps the resulting [`Snapshot`] in. One job
-//!   per node at a time (a mutex), on the schedule [`crate::ServerSettings::trust_recompute_interval`]
-//!   ([`spawn_recompute`]). Several nodes sharing one PostgreSQL store will elect the job with an
-//!   advisory lock (not built yet: the store is SQLite with a single writer).
+//!   per node at a time (a mutex). When and where it runs (every node alone, or one node of a
+//!   cluster under a lease, the others loading its stored result) is [`crate::trust_job`].
 //! - **Reads** (GetTrust, ExplainTrust) are served from the last snapshot only:
 //!   `TRUST_NOT_COMPUTED` before the first one. GetTrust signs a short-lived trust proof with the
 //!   node's key (`atp_core::trust_proof::issue_trust_proof`).
@@ -30,8 +29,7 @@
 //!   `validUntil` drops it when it passes.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 
 use atp_core::envelope::KeyValidity;
@@ -447,29 +445,6 @@ pub async fn recompute_now(state: &NodeState) -> Result<Arc<Snapshot>> {
         .observer
         .on_domain_event(&DomainEvent::TrustRecomputed { elapsed, agents_by_level });
     Ok(snapshot)
-}
-
-/// Starts the node's scheduled computation (once per state; later calls do nothing): one
-/// computation at once, then one every [`crate::ServerSettings::trust_recompute_interval`]. A zero
-/// interval schedules nothing ([`recompute_now`] only). The task holds the state weakly and ends
-/// when the state is dropped.
-pub fn spawn_recompute(state: &AppState) {
-    let interval = state.settings.trust_recompute_interval;
-    if interval.is_zero() || state.trust.scheduled.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let weak: Weak<NodeState> = Arc::downgrade(state);
-    tokio::spawn(async move {
-        loop {
-            {
-                let Some(state) = weak.upgrade() else { break };
-                if let Err(e) = recompute_now(&state).await {
-                    tracing::warn!(reason = e.reason(), "trust computation failed: {e}");
-                }
-            }
-            tokio::time::sleep(interval).await;
-        }
-    });
 }
 
 fn check_did(field: &'static str, did: &str) -> Result<()> {

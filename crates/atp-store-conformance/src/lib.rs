@@ -58,6 +58,7 @@ macro_rules! conformance_tests {
             leases::racing_holders_get_one_lease,
             leases::lease_requests_are_checked,
             leases::the_first_claim_of_a_key_wins,
+            leases::a_trust_snapshot_is_stored_under_its_lease,
             once::a_one_time_value_is_recorded_once_while_live,
             once::racing_recorders_record_once,
             once::a_live_record_is_seen_without_recording,

@@ -38,5 +38,6 @@ pub use model::{
     MAX_TRUST_EVIDENCE_BYTES, NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter,
     TrustEvidencePage, TrustEvidenceRecord,
 };
+pub use model::{MAX_TRUST_SNAPSHOT_BYTES, StoredTrustSnapshot};
 pub use sqlite::{DB_FILE_NAME, SqliteConfig, SqliteStore};
 pub use store::{Store, StoreFuture};

@@ -191,6 +191,32 @@ pub struct Lease {
     pub valid_until_ms: i64,
 }
 
+/// The largest trust snapshot a store keeps, in bytes (the layout's own limit).
+pub const MAX_TRUST_SNAPSHOT_BYTES: usize = atp_core::trust_snapshot::MAX_SNAPSHOT_BYTES;
+
+/// The trust snapshot that the one node of a cluster that computes trust stored for the others
+/// (docs/ha.md, "Trust recomputation").
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredTrustSnapshot {
+    /// 1 for the first snapshot stored, then one more for each.
+    pub revision: u64,
+    /// When it was computed (Unix milliseconds, the computing node's clock).
+    pub computed_at_ms: i64,
+    /// The encoded snapshot (`atp_core::trust_snapshot`), unparsed.
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredTrustSnapshot {
+    // The body is up to hundreds of megabytes: never printed whole.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTrustSnapshot")
+            .field("revision", &self.revision)
+            .field("computed_at_ms", &self.computed_at_ms)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
 /// A status list to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewStatusList {

@@ -13,7 +13,7 @@ use crate::model::{
     NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
     StoredCheckpoint, StoredEvent,
 };
-use crate::model::{Lease, RoleBinding, RoleBindingChange, RoleBindings};
+use crate::model::{Lease, RoleBinding, RoleBindingChange, RoleBindings, StoredTrustSnapshot};
 use crate::model::{
     NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter, TrustEvidencePage,
     TrustEvidenceRecord,
@@ -254,6 +254,29 @@ pub trait Store: Send + Sync {
     /// Deletes up to `limit` records that expired before `now_ms` (clamped to
     /// [`crate::MAX_ENTRIES_PER_CALL`]); returns how many.
     fn purge_once_records(&self, now_ms: i64, limit: u32) -> StoreFuture<'_, u64>;
+
+    // --- Trust snapshot ---------------------------------------------------------------------
+
+    /// Stores `body`, an encoded trust snapshot (`atp_core::trust_snapshot`, 1 to
+    /// [`crate::MAX_TRUST_SNAPSHOT_BYTES`] bytes) computed at `computed_at_ms`, as the current
+    /// one, in a transaction that first checks that `lease` is still the stored lease of its
+    /// name and unexpired ([`crate::StoreError::LeaseLost`] otherwise, and nothing is stored):
+    /// how the one node of a cluster that computes trust hands its result to the others.
+    /// Returns the new revision (1 for the first snapshot, then one more each time). The store
+    /// keeps the bytes as they are; the node that reads them parses them.
+    fn put_trust_snapshot_fenced(
+        &self,
+        computed_at_ms: i64,
+        body: Vec<u8>,
+        lease: Lease,
+    ) -> StoreFuture<'_, u64>;
+
+    /// The stored trust snapshot's revision and computation time, without its body (one point
+    /// read): `None` before the first. Nodes compare the revision with the one they loaded.
+    fn trust_snapshot_revision(&self) -> StoreFuture<'_, Option<(u64, i64)>>;
+
+    /// The stored trust snapshot, if any.
+    fn trust_snapshot(&self) -> StoreFuture<'_, Option<StoredTrustSnapshot>>;
 
     // --- Node metadata ----------------------------------------------------------------------
 

@@ -428,6 +428,82 @@ impl Ord for Candidate {
 const EXPLAIN_FAN_IN: usize = 64;
 
 impl Snapshot {
+    /// The snapshot in its stored form (`atp_core::trust_snapshot`), for the other nodes of a
+    /// cluster (docs/ha.md, "Trust recomputation").
+    pub fn encode(&self) -> Result<Vec<u8>, TrustError> {
+        let as_u32 = |n: usize, what: &str| {
+            u32::try_from(n)
+                .map_err(|_| TrustError::SnapshotInvalid(format!("{what} {n} too large")))
+        };
+        atp_core::trust_snapshot::encode(&atp_core::trust_snapshot::SnapshotRef {
+            computed_at_ms: self.computed_at_ms,
+            damping: self.damping,
+            seed: self.seed,
+            residual: self.residual,
+            explain_max_depth: as_u32(self.explain_max_depth, "explain_max_depth")?,
+            explain_max_steps: as_u32(self.explain_max_steps, "explain_max_steps")?,
+            iterations: self.iterations,
+            dids: &self.dids,
+            is_anchor: &self.is_anchor,
+            level: &self.level,
+            gates: &self.gates,
+            evidence_count: &self.evidence_count,
+            score: &self.score,
+            raw: &self.raw,
+            penalty: &self.penalty,
+            in_offsets: &self.in_offsets,
+            in_srcs: &self.in_srcs,
+            in_weights: &self.in_weights,
+        })
+        .map_err(|e| TrustError::SnapshotInvalid(e.to_string()))
+    }
+
+    /// Parses a stored snapshot: the layout's checks (`atp_core::trust_snapshot::decode`) and
+    /// the engine's own (the constants within [`TrustConfig`]'s ranges, known gate bits). A
+    /// snapshot that fails any of them is refused, never served.
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, TrustError> {
+        let p = atp_core::trust_snapshot::decode(bytes)
+            .map_err(|e| TrustError::SnapshotInvalid(e.to_string()))?;
+        let invalid = |what: &str| Err(TrustError::SnapshotInvalid(what.to_owned()));
+        if !(p.damping > 0.0 && p.damping < 1.0) {
+            return invalid("damping is outside (0, 1)");
+        }
+        if !(p.seed >= 0.0 && p.seed <= 1.0) {
+            return invalid("the seed is outside [0, 1]");
+        }
+        if !(1..=16).contains(&p.explain_max_depth)
+            || !(1..=1_000_000).contains(&p.explain_max_steps)
+        {
+            return invalid("the explanation limits are outside their ranges");
+        }
+        let known = Gate::ALL.iter().fold(0u8, |bits, g| bits | g.bit());
+        if p.gates.iter().any(|g| g & !known != 0) {
+            return invalid("a gate bit is unknown");
+        }
+        Ok(Snapshot {
+            computed_at_ms: p.computed_at_ms,
+            damping: p.damping,
+            explain_max_depth: p.explain_max_depth as usize,
+            explain_max_steps: p.explain_max_steps as usize,
+            seed: p.seed,
+            dids: p.dids,
+            is_anchor: p.is_anchor,
+            in_offsets: p.in_offsets,
+            in_srcs: p.in_srcs,
+            in_weights: p.in_weights,
+            score: p.score,
+            raw: p.raw,
+            penalty: p.penalty,
+            level: p.level,
+            gates: p.gates,
+            evidence_count: p.evidence_count,
+            iterations: p.iterations,
+            residual: p.residual,
+        })
+    }
+}
+
+impl Snapshot {
     /// When the snapshot was computed (the `now_ms` passed to [`compute`]).
     pub fn computed_at_ms(&self) -> i64 {
         self.computed_at_ms

@@ -18,6 +18,9 @@ pub enum TrustError {
         /// The limit.
         limit: u64,
     },
+    /// A stored snapshot does not parse, or breaks one of the engine's rules.
+    #[error("invalid trust snapshot: {0}")]
+    SnapshotInvalid(String),
 }
 
 impl TrustError {
@@ -27,6 +30,7 @@ impl TrustError {
             TrustError::InvalidConfig(_) => "TRUST_CONFIG_INVALID",
             TrustError::SelfEvidence(_) => "EVIDENCE_SELF",
             TrustError::Capacity { .. } => "TRUST_GRAPH_CAPACITY",
+            TrustError::SnapshotInvalid(_) => "TRUST_SNAPSHOT_INVALID",
         }
     }
 }

@@ -424,3 +424,39 @@ fn evidence_from_the_future_does_not_count_yet() {
     let r = b.snapshot(&[ANCHOR]).get("did:atp:zQmLater");
     assert_eq!((r.score, r.evidence_count), (0.0, 0));
 }
+
+/// A snapshot handed to another node through the store answers exactly as the one computed:
+/// every DID's result and explanation, over a graph with gates, incidents and credentials.
+#[test]
+fn a_stored_snapshot_answers_as_the_computed_one() {
+    let mut b = Builder::new();
+    honest_community(&mut b);
+    b.credential("cred-h0", ANCHOR, &did("Honest", 0));
+    b.add(ANCHOR, &did("Honest", 1), EvidenceKind::Incident(Severity::High), NOW);
+    let mut rng = SplitMix(11);
+    for i in 0..200 {
+        let j = (rng.next() % 200) as usize;
+        if i != j {
+            b.add(&did("Honest", i % 5), &did("Member", j), EvidenceKind::ReceiptSuccess, NOW);
+        }
+    }
+    let computed = b.snapshot(&[ANCHOR]);
+    let bytes = computed.encode().unwrap();
+    let stored = Snapshot::decode(&bytes).unwrap();
+    assert_eq!(stored.computed_at_ms(), computed.computed_at_ms());
+    assert_eq!(
+        (stored.node_count(), stored.edge_count()),
+        (computed.node_count(), computed.edge_count())
+    );
+    assert!(computed.node_count() > 100 && computed.edge_count() > 100);
+    assert_eq!(stored.iter().collect::<Vec<_>>(), computed.iter().collect::<Vec<_>>());
+    for r in computed.iter() {
+        assert_eq!(stored.explain(&r.did, 5), computed.explain(&r.did, 5), "{}", r.did);
+    }
+    assert!(computed.iter().any(|r| !r.gates.is_empty()), "the graph exercises the gates");
+    // One flipped byte anywhere is refused, never served.
+    let mut damaged = bytes.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x80;
+    assert_eq!(Snapshot::decode(&damaged).unwrap_err().code(), "TRUST_SNAPSHOT_INVALID");
+}

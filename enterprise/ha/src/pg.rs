@@ -43,15 +43,15 @@ use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 use atp_store::backend::{
     BindingWrite, KelAppend, check_bindings, check_id, check_lease_request, check_list_id,
-    check_meta, check_status_update, check_trust_evidence, parse_checkpoint, prepare_anchors,
-    prepare_evidence, prepare_status_list,
+    check_meta, check_status_update, check_trust_evidence, check_trust_snapshot, parse_checkpoint,
+    prepare_anchors, prepare_evidence, prepare_status_list,
 };
 use atp_store::{
     AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, Lease, LogEntry, NewEvidence,
     NewSignedStatusUpdate, NewStatusList, NewTrustEvidence, RecordedTrustEvidence, RoleBinding,
     RoleBindingChange, RoleBindings, StatusListRecord, StatusSlot, StatusUpdate, Store, StoreError,
-    StoreFuture, StoreStats, StoredCheckpoint, StoredEvent, TrustEvidenceFilter, TrustEvidencePage,
-    TrustEvidenceRecord,
+    StoreFuture, StoreStats, StoredCheckpoint, StoredEvent, StoredTrustSnapshot,
+    TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -389,6 +389,26 @@ impl Store for PgStore {
 
     fn release_lease(&self, lease: Lease) -> StoreFuture<'_, bool> {
         Box::pin(self.watch(self.release_lease_impl(lease)))
+    }
+
+    fn put_trust_snapshot_fenced(
+        &self,
+        computed_at_ms: i64,
+        body: Vec<u8>,
+        lease: Lease,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(self.watch(async move {
+            check_trust_snapshot(computed_at_ms, &body)?;
+            write::put_trust_snapshot(&self.pool(), computed_at_ms, body, &lease).await
+        }))
+    }
+
+    fn trust_snapshot_revision(&self) -> StoreFuture<'_, Option<(u64, i64)>> {
+        Box::pin(self.watch(async move { read::trust_snapshot_revision(&self.pool()).await }))
+    }
+
+    fn trust_snapshot(&self) -> StoreFuture<'_, Option<StoredTrustSnapshot>> {
+        Box::pin(self.watch(async move { read::trust_snapshot(&self.pool()).await }))
     }
 
     fn claim_meta(&self, key: String, value: String) -> StoreFuture<'_, String> {

@@ -92,6 +92,7 @@ fn every_variant() -> Vec<CoreError> {
         CoreError::EvidenceBadSignature { role: "issuer", reason: s() },
         CoreError::TrustProofInvalid(s()),
         CoreError::TrustProofIssuerMismatch { expected: s(), found: s() },
+        CoreError::TrustSnapshotInvalid(s()),
     ];
     for e in &v {
         match e {
@@ -174,7 +175,8 @@ fn every_variant() -> Vec<CoreError> {
             | CoreError::EvidenceKeyNotValidAtCreation { .. }
             | CoreError::EvidenceBadSignature { .. }
             | CoreError::TrustProofInvalid(_)
-            | CoreError::TrustProofIssuerMismatch { .. } => {}
+            | CoreError::TrustProofIssuerMismatch { .. }
+            | CoreError::TrustSnapshotInvalid(_) => {}
         }
     }
     v

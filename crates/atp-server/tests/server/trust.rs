@@ -446,3 +446,118 @@ async fn a_kel_fork_zeroes_trust_with_the_kel_fork_gate() {
     assert_eq!((after.score, after.level), (0.0, 0), "{after:?}");
     assert!(after.gates.contains(&"KEL_FORK".to_owned()), "{after:?}");
 }
+
+/// A node of a cluster on `store` (a fresh one for the first node), competing for the
+/// singleton leases as `holder`, on a clock the test moves. Its schedule runs one round at
+/// start and then waits an hour, so the test drives the rounds.
+async fn cluster_node(
+    holder: &str,
+    store: Option<std::sync::Arc<dyn atp_store::Store>>,
+    clock: std::sync::Arc<std::sync::atomic::AtomicI64>,
+) -> Node {
+    let settings = ServerSettings {
+        checkpoint_interval: Duration::from_millis(50),
+        trust_recompute_interval: Duration::from_secs(3600),
+        singleton_lease: Some(atp_server::SingletonLease {
+            holder: holder.into(),
+            ttl: Duration::from_secs(5),
+        }),
+        replay_through_store: true,
+        kel_cache_exclusive_writer: false,
+        ..ServerSettings::default()
+    };
+    let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {
+        settings,
+        checkpointer: false,
+        store,
+        clock: Some(std::sync::Arc::new(move || clock.load(std::sync::atomic::Ordering::SeqCst))),
+        ..atp_test_node::NodeOptions::default()
+    })
+    .await;
+    // The first round, scheduled at start, has run once a snapshot is served (bounded wait).
+    for _ in 0..400 {
+        if node.state.trust.snapshot().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(node.state.trust.snapshot().is_some(), "{holder}: no first round");
+    let channel = node.channel().await;
+    Node { node, channel }
+}
+
+/// A cluster on one store computes trust on one node: the holder of the trust lease computes
+/// and stores the snapshot, another node loads it and answers the same without computing; a
+/// stored snapshot that does not parse is never served; when the holder gives the lease up,
+/// the other node takes over; and a node whose newest snapshot is too old computes its own.
+#[tokio::test]
+async fn a_cluster_computes_trust_on_one_node_and_the_others_load_it() {
+    use atp_server::trust_job::{Round, TRUST_LEASE, release, round};
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let clock_a = std::sync::Arc::new(AtomicI64::new(start));
+    let clock_b = std::sync::Arc::new(AtomicI64::new(start));
+    let a = cluster_node("node-a", None, clock_a.clone()).await;
+    let b = cluster_node("node-b", Some(a.state.store.clone()), clock_b.clone()).await;
+    let store = a.state.store.clone();
+    let first = store.trust_snapshot_revision().await.expect("read").expect("stored by a");
+    assert_eq!(first.0, 1, "a took the free lease and stored the first snapshot");
+    let served_at = |n: &Node| n.state.trust.snapshot().expect("snapshot").computed_at_ms();
+    assert_eq!(served_at(&b), served_at(&a), "b loaded a's snapshot instead of computing");
+
+    let anchor = a.agent().await;
+    let bob = a.agent().await;
+    store.set_trust_anchors(vec![anchor.did.clone()]).await.expect("anchors");
+    a.submit(&endorse(&anchor, &bob, &ts(start))).await.expect("accepted");
+    // b holds no lease: with nothing new stored, it keeps what it serves.
+    assert_eq!(round(&b.state).await.expect("round"), Round::Unchanged);
+    assert_eq!(b.state.trust.snapshot().expect("snapshot").get(&bob.did).score, 0.0);
+
+    clock_a.fetch_add(1_000, Ordering::SeqCst);
+    clock_b.fetch_add(1_000, Ordering::SeqCst);
+    assert_eq!(round(&a.state).await.expect("round"), Round::Computed);
+    assert_eq!(round(&b.state).await.expect("round"), Round::Loaded);
+    let (on_a, on_b) = (a.state.trust.snapshot().unwrap(), b.state.trust.snapshot().unwrap());
+    assert!(on_a.get(&bob.did).score > 0.0);
+    assert_eq!(on_b.get(&bob.did), on_a.get(&bob.did));
+    assert_eq!(on_b.computed_at_ms(), on_a.computed_at_ms());
+    let answer = |n: &Node| {
+        let did = bob.did.clone();
+        let mut client = n.trust();
+        async move {
+            let r = client.get_trust(pb::GetTrustRequest { did }).await.expect("GetTrust");
+            let r = r.into_inner();
+            (r.score, r.level, r.evidence_count)
+        }
+    };
+    assert_eq!(answer(&b).await, answer(&a).await);
+
+    // Bytes that do not parse, stored under a's lease, are never served.
+    let held = store
+        .acquire_lease(TRUST_LEASE.into(), "node-a".into(), 3_600_000)
+        .await
+        .expect("lease")
+        .expect("a holds it");
+    let at = start + 2_000;
+    store.put_trust_snapshot_fenced(at, vec![0x41; 64], held).await.expect("stored");
+    assert_eq!(round(&b.state).await.expect("round"), Round::Unchanged);
+    assert_eq!(b.state.trust.snapshot().unwrap().computed_at_ms(), on_a.computed_at_ms());
+
+    // a gives the lease up (as on shutdown): b takes over at its next round.
+    release(&a.state).await.expect("release");
+    clock_b.fetch_add(1_000, Ordering::SeqCst);
+    assert_eq!(round(&b.state).await.expect("round"), Round::Computed);
+    let (revision, _) = store.trust_snapshot_revision().await.unwrap().unwrap();
+    assert_eq!(revision, 4, "a's two, the damaged one, then b's");
+    assert_eq!(round(&a.state).await.expect("round"), Round::Loaded);
+    assert_eq!(served_at(&a), served_at(&b));
+
+    // Nothing newer is stored for more than three intervals (by a's clock): a computes its own.
+    clock_a.fetch_add(3 * 3_600_000 + 5_000, Ordering::SeqCst);
+    assert_eq!(round(&a.state).await.expect("round"), Round::ComputedLocally);
+    assert!(served_at(&a) > served_at(&b));
+    assert_eq!(store.trust_snapshot_revision().await.unwrap().unwrap().0, 4, "a stored nothing");
+}

@@ -145,3 +145,50 @@ pub async fn the_first_claim_of_a_key_wins(backend: &dyn Backend) {
         store.close().await.unwrap();
     }
 }
+
+/// The trust snapshot of a cluster: stored only under its lease, one revision more each time,
+/// read the same by another store on the database; a past holder's write is refused and
+/// stores nothing; an empty body or a negative time is refused before the database.
+pub async fn a_trust_snapshot_is_stored_under_its_lease(backend: &dyn Backend) {
+    const TRUST: &str = "trust-recompute";
+    let store = backend.open().await;
+    let other = backend.open().await;
+    assert_eq!(store.trust_snapshot_revision().await.unwrap(), None);
+    assert_eq!(store.trust_snapshot().await.unwrap(), None);
+
+    let a = store.acquire_lease(TRUST.into(), "node-a".into(), 60_000).await.unwrap().unwrap();
+    let small = vec![7u8; 1_000];
+    assert_eq!(store.put_trust_snapshot_fenced(10, small.clone(), a.clone()).await.unwrap(), 1);
+    // Several megabytes: more than one page, more than one network packet.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(store.put_trust_snapshot_fenced(20, big.clone(), a.clone()).await.unwrap(), 2);
+    assert_eq!(other.trust_snapshot_revision().await.unwrap(), Some((2, 20)));
+    let read = other.trust_snapshot().await.unwrap().unwrap();
+    assert_eq!((read.revision, read.computed_at_ms), (2, 20));
+    assert!(read.body == big, "the body comes back byte for byte");
+
+    // Taken over: the past holder's write is refused, and the stored snapshot is unchanged.
+    assert!(store.release_lease(a.clone()).await.unwrap());
+    let b = other.acquire_lease(TRUST.into(), "node-b".into(), 60_000).await.unwrap().unwrap();
+    assert_eq!(b.epoch, 2);
+    assert_eq!(
+        code(store.put_trust_snapshot_fenced(30, small.clone(), a.clone()).await),
+        "STORE_LEASE_LOST"
+    );
+    let forged = atp_store::Lease { holder: "node-a".into(), ..b.clone() };
+    assert_eq!(
+        code(store.put_trust_snapshot_fenced(30, small.clone(), forged).await),
+        "STORE_LEASE_LOST"
+    );
+    assert_eq!(store.trust_snapshot_revision().await.unwrap(), Some((2, 20)));
+
+    for (at, body) in [(40, Vec::new()), (-1, small.clone())] {
+        let r = other.put_trust_snapshot_fenced(at, body, b.clone()).await;
+        assert_eq!(code(r), "STORE_INVALID_ARGUMENT", "at {at}");
+    }
+    assert_eq!(other.put_trust_snapshot_fenced(40, small.clone(), b).await.unwrap(), 3);
+    let read = store.trust_snapshot().await.unwrap().unwrap();
+    assert_eq!((read.revision, read.computed_at_ms, read.body), (3, 40, small));
+    store.close().await.unwrap();
+    other.close().await.unwrap();
+}

@@ -650,6 +650,50 @@ pub fn check_fence(lease: &Lease, row: Option<LeaseRow>, now_ms: i64) -> Result<
     }
 }
 
+// --- Trust snapshot -------------------------------------------------------------------------------
+
+/// Stores the trust snapshot (`$1` computed_at_ms, `$2` body) as the one row of
+/// `trust_snapshot`, one revision above the last; returns the revision. Portable: SQLite
+/// (3.35+) and PostgreSQL upserts with `RETURNING`.
+pub const PUT_TRUST_SNAPSHOT_SQL: &str = "INSERT INTO trust_snapshot (singleton, revision, computed_at_ms, body) \
+     VALUES (1, 1, $1, $2) ON CONFLICT (singleton) DO UPDATE SET \
+     revision = trust_snapshot.revision + 1, computed_at_ms = excluded.computed_at_ms, \
+     body = excluded.body RETURNING revision";
+
+/// The stored snapshot's revision and computation time.
+pub const TRUST_SNAPSHOT_REVISION_SQL: &str =
+    "SELECT revision, computed_at_ms FROM trust_snapshot WHERE singleton = 1";
+
+/// The stored snapshot.
+pub const TRUST_SNAPSHOT_SQL: &str =
+    "SELECT revision, computed_at_ms, body FROM trust_snapshot WHERE singleton = 1";
+
+/// A trust snapshot to store: 1 to [`crate::MAX_TRUST_SNAPSHOT_BYTES`] bytes, computed at a
+/// time that is not negative.
+pub fn check_trust_snapshot(computed_at_ms: i64, body: &[u8]) -> Result<()> {
+    if body.is_empty() || body.len() > crate::MAX_TRUST_SNAPSHOT_BYTES {
+        return Err(StoreError::invalid(format!(
+            "a trust snapshot is 1 to {} bytes, not {}",
+            crate::MAX_TRUST_SNAPSHOT_BYTES,
+            body.len()
+        )));
+    }
+    if computed_at_ms < 0 {
+        return Err(StoreError::invalid("a trust snapshot's computation time is negative"));
+    }
+    Ok(())
+}
+
+/// A stored snapshot row as read: revision, computation time, body.
+pub fn trust_snapshot_record(row: (i64, i64, Vec<u8>)) -> Result<crate::StoredTrustSnapshot> {
+    let (revision, computed_at_ms, body) = row;
+    Ok(crate::StoredTrustSnapshot {
+        revision: to_u64(revision, "trust snapshot revision")?,
+        computed_at_ms,
+        body,
+    })
+}
+
 // --- One-time values ------------------------------------------------------------------------------
 
 /// Records a one-time value's digest unless a live record exists: inserts it, or replaces a

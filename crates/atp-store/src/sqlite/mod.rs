@@ -68,8 +68,8 @@ use tokio::task::JoinHandle;
 
 use crate::backend::{
     BindingWrite, KelAppend, check_bindings, check_id, check_lease_request, check_list_id,
-    check_meta, check_status_update, check_trust_evidence, parse_checkpoint, prepare_anchors,
-    prepare_evidence, prepare_status_list,
+    check_meta, check_status_update, check_trust_evidence, check_trust_snapshot, parse_checkpoint,
+    prepare_anchors, prepare_evidence, prepare_status_list,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -77,7 +77,7 @@ use crate::model::{
     NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
     StoredCheckpoint, StoredEvent,
 };
-use crate::model::{Lease, RoleBinding, RoleBindingChange, RoleBindings};
+use crate::model::{Lease, RoleBinding, RoleBindingChange, RoleBindings, StoredTrustSnapshot};
 use crate::model::{
     NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter, TrustEvidencePage,
     TrustEvidenceRecord,
@@ -391,6 +391,27 @@ impl Store for SqliteStore {
 
     fn release_lease(&self, lease: Lease) -> StoreFuture<'_, bool> {
         Box::pin(self.submit(|reply| WriteOp::ReleaseLease { lease, reply }))
+    }
+
+    fn put_trust_snapshot_fenced(
+        &self,
+        computed_at_ms: i64,
+        body: Vec<u8>,
+        lease: Lease,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            check_trust_snapshot(computed_at_ms, &body)?;
+            self.submit(|reply| WriteOp::PutTrustSnapshot { computed_at_ms, body, lease, reply })
+                .await
+        })
+    }
+
+    fn trust_snapshot_revision(&self) -> StoreFuture<'_, Option<(u64, i64)>> {
+        Box::pin(read::trust_snapshot_revision(&self.read))
+    }
+
+    fn trust_snapshot(&self) -> StoreFuture<'_, Option<StoredTrustSnapshot>> {
+        Box::pin(read::trust_snapshot(&self.read))
     }
 
     fn claim_meta(&self, key: String, value: String) -> StoreFuture<'_, String> {

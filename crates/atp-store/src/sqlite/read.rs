@@ -11,7 +11,9 @@ use crate::backend::{
     self, NodeKey, ONCE_RECORD_LIVE_SQL, Plan, StoredList, check_tree_size, evidence_page_before,
     identity_page_after, log_entry, page_limit, status_list_record, to_hash, to_i64, to_u64,
 };
+use crate::backend::{TRUST_SNAPSHOT_REVISION_SQL, TRUST_SNAPSHOT_SQL, trust_snapshot_record};
 use crate::error::{Result, StoreError};
+use crate::model::StoredTrustSnapshot;
 use crate::model::{
     IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, StatusListRecord, StoreStats,
     StoredCheckpoint, StoredEvent,
@@ -351,6 +353,17 @@ pub(super) async fn once_record_live(pool: &SqlitePool, digest: Hash, now_ms: i6
         .fetch_one(pool)
         .await?;
     Ok(live > 0)
+}
+
+pub(super) async fn trust_snapshot_revision(pool: &SqlitePool) -> Result<Option<(u64, i64)>> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as(TRUST_SNAPSHOT_REVISION_SQL).fetch_optional(pool).await?;
+    row.map(|(revision, at)| Ok((to_u64(revision, "trust snapshot revision")?, at))).transpose()
+}
+
+pub(super) async fn trust_snapshot(pool: &SqlitePool) -> Result<Option<StoredTrustSnapshot>> {
+    let row = sqlx::query_as(TRUST_SNAPSHOT_SQL).fetch_optional(pool).await?;
+    row.map(trust_snapshot_record).transpose()
 }
 
 /// Row counts; `COUNT(*)` scans, so this is for diagnostics and tests, not hot paths.

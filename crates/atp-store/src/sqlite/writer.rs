@@ -11,10 +11,10 @@ use super::SqliteConfig;
 use super::log_append::{append_leaf, load_frontier};
 use super::read::root_on;
 use crate::backend::{
-    BindingWrite, Frontier, KelAppend, LeaseRow, NodeKey, PURGE_ONCE_SQL, RECORD_ONCE_SQL,
-    StoredList, apply_status_update_rule, check_checkpoint_fits, check_fence, lease_decision,
-    now_ms, set_status_rule, status_reference, status_update_reference, to_i64, to_u64,
-    trust_evidence_reference,
+    BindingWrite, Frontier, KelAppend, LeaseRow, NodeKey, PURGE_ONCE_SQL, PUT_TRUST_SNAPSHOT_SQL,
+    RECORD_ONCE_SQL, StoredList, apply_status_update_rule, check_checkpoint_fits, check_fence,
+    lease_decision, now_ms, set_status_rule, status_reference, status_update_reference, to_i64,
+    to_u64, trust_evidence_reference,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -55,6 +55,12 @@ pub(super) enum WriteOp {
         key: String,
         value: String,
         reply: Reply<String>,
+    },
+    PutTrustSnapshot {
+        computed_at_ms: i64,
+        body: Vec<u8>,
+        lease: Lease,
+        reply: Reply<u64>,
     },
     RecordOnce {
         digest: Hash,
@@ -130,6 +136,7 @@ impl WriteOp {
             WriteOp::AcquireLease { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::ReleaseLease { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::ClaimMeta { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::PutTrustSnapshot { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::RecordOnce { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::PurgeOnce { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::CreateStatusList { reply, .. } => drop(reply.send(Err(e))),
@@ -303,6 +310,13 @@ async fn apply(
         }
         WriteOp::ClaimMeta { key, value, reply } => {
             finish(reply, claim_meta(conn, key, value, now).await)
+        }
+        WriteOp::PutTrustSnapshot { computed_at_ms, body, lease, reply } => {
+            let result = match check_lease(conn, &lease, now).await {
+                Ok(()) => put_trust_snapshot(conn, computed_at_ms, body).await,
+                Err(e) => Err(e),
+            };
+            finish(reply, result)
         }
         WriteOp::RecordOnce { digest, keep_until_ms, now_ms, reply } => {
             finish(reply, record_once(conn, digest, keep_until_ms, now_ms).await)
@@ -743,6 +757,19 @@ async fn release_lease(conn: &mut SqliteConnection, lease: Lease, now: i64) -> R
         .execute(&mut *conn)
         .await?;
     Ok(true)
+}
+
+async fn put_trust_snapshot(
+    conn: &mut SqliteConnection,
+    computed_at_ms: i64,
+    body: Vec<u8>,
+) -> Result<u64> {
+    let revision: i64 = sqlx::query_scalar(PUT_TRUST_SNAPSHOT_SQL)
+        .bind(computed_at_ms)
+        .bind(body)
+        .fetch_one(&mut *conn)
+        .await?;
+    to_u64(revision, "trust snapshot revision")
 }
 
 async fn claim_meta(

@@ -12,8 +12,8 @@ use atp_store::backend::{
 };
 use atp_store::{
     IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, RoleBinding, RoleBindings,
-    StatusListRecord, StoreError, StoreStats, StoredCheckpoint, StoredEvent, TrustEvidenceFilter,
-    TrustEvidencePage, TrustEvidenceRecord,
+    StatusListRecord, StoreError, StoreStats, StoredCheckpoint, StoredEvent, StoredTrustSnapshot,
+    TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord,
 };
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
@@ -508,6 +508,20 @@ pub(super) async fn once_record_live(pool: &PgPool, digest: Hash, now_ms: i64) -
         .fetch_one(&mut *acquire(pool).await?)
         .await?;
     Ok(live > 0)
+}
+
+pub(super) async fn trust_snapshot_revision(pool: &PgPool) -> Result<Option<(u64, i64)>> {
+    let row: Option<(i64, i64)> = sqlx::query_as(backend::TRUST_SNAPSHOT_REVISION_SQL)
+        .fetch_optional(&mut *acquire(pool).await?)
+        .await?;
+    row.map(|(revision, at)| Ok((to_u64(revision, "trust snapshot revision")?, at))).transpose()
+}
+
+pub(super) async fn trust_snapshot(pool: &PgPool) -> Result<Option<StoredTrustSnapshot>> {
+    let row = sqlx::query_as(backend::TRUST_SNAPSHOT_SQL)
+        .fetch_optional(&mut *acquire(pool).await?)
+        .await?;
+    row.map(backend::trust_snapshot_record).transpose()
 }
 
 pub(super) async fn purge_once_records(pool: &PgPool, now_ms: i64, limit: u32) -> Result<u64> {

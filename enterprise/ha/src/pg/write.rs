@@ -1,14 +1,14 @@
 //! The write transactions: each holds the log's head row lock from its first statement to its
-//! commit.
+//! commit, except the trust snapshot's, which locks only its lease's row.
 
 use atp_core::log_entry::{LeafKind, entry_leaf_hash, status_update_data_hash};
 use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 use atp_store::backend::{
-    BindingWrite, Frontier, KelAppend, LeaseRow, StoredList, apply_status_update_rule,
-    check_checkpoint_fits, check_fence, check_policy_size, lease_decision, now_ms, peak_keys,
-    set_status_rule, status_reference, status_update_reference, to_i64, to_u64,
-    trust_evidence_reference,
+    BindingWrite, Frontier, KelAppend, LeaseRow, PUT_TRUST_SNAPSHOT_SQL, StoredList,
+    apply_status_update_rule, check_checkpoint_fits, check_fence, check_policy_size,
+    lease_decision, now_ms, peak_keys, set_status_rule, status_reference, status_update_reference,
+    to_i64, to_u64, trust_evidence_reference,
 };
 use atp_store::{
     AppendedEvent, AppliedStatusUpdate, KelHead, Lease, NewEvidence, NewSignedStatusUpdate,
@@ -562,24 +562,53 @@ pub(super) async fn role_bindings(
 }
 
 /// The database's clock in Unix milliseconds: leases are timed by it, never by a node's.
-async fn db_now_ms(w: &mut Write) -> Result<i64> {
+async fn db_now_ms(conn: &mut PgConnection) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT")
-        .fetch_one(w.conn())
+        .fetch_one(conn)
         .await?)
 }
 
-async fn lease_row(w: &mut Write, name: &str) -> Result<Option<LeaseRow>> {
+async fn lease_row(conn: &mut PgConnection, name: &str) -> Result<Option<LeaseRow>> {
     Ok(sqlx::query_as("SELECT holder, epoch, valid_until_ms FROM leases WHERE name = $1")
         .bind(name)
-        .fetch_optional(w.conn())
+        .fetch_optional(conn)
         .await?)
 }
 
 /// The fence of a write: `lease` is still the stored, unexpired lease.
 pub(super) async fn check_lease(w: &mut Write, lease: &Lease) -> Result<()> {
-    let row = lease_row(w, &lease.name).await?;
-    let now = db_now_ms(w).await?;
+    let row = lease_row(w.conn(), &lease.name).await?;
+    let now = db_now_ms(w.conn()).await?;
     check_fence(lease, row, now)
+}
+
+/// Stores the trust snapshot fenced by `lease`, in a transaction of its own that locks the
+/// lease's row (`FOR UPDATE`) rather than the log's head row: a take-over of the lease waits
+/// for this write or is seen by it, and appends never wait behind a snapshot of many
+/// megabytes.
+pub(super) async fn put_trust_snapshot(
+    pool: &PgPool,
+    computed_at_ms: i64,
+    body: Vec<u8>,
+    lease: &Lease,
+) -> Result<u64> {
+    let mut tx =
+        pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(pool_error)?;
+    let row: Option<LeaseRow> = sqlx::query_as(
+        "SELECT holder, epoch, valid_until_ms FROM leases WHERE name = $1 FOR UPDATE",
+    )
+    .bind(&lease.name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let now = db_now_ms(&mut tx).await?;
+    check_fence(lease, row, now)?;
+    let revision: i64 = sqlx::query_scalar(PUT_TRUST_SNAPSHOT_SQL)
+        .bind(computed_at_ms)
+        .bind(body)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await.map_err(|e| StoreError::WriteFailed(format!("commit: {e}")))?;
+    to_u64(revision, "trust snapshot revision")
 }
 
 pub(super) async fn acquire_lease(
@@ -588,8 +617,8 @@ pub(super) async fn acquire_lease(
     holder: &str,
     ttl_ms: u64,
 ) -> Result<Option<Lease>> {
-    let row = lease_row(w, name).await?;
-    let now = db_now_ms(w).await?;
+    let row = lease_row(w.conn(), name).await?;
+    let now = db_now_ms(w.conn()).await?;
     let Some(lease) = lease_decision(name, holder, ttl_ms, row, now)? else { return Ok(None) };
     sqlx::query(
         "INSERT INTO leases (name, holder, epoch, valid_until_ms) VALUES ($1, $2, $3, $4) \
@@ -609,7 +638,7 @@ pub(super) async fn release_lease(w: &mut Write, lease: &Lease) -> Result<bool> 
     if check_lease(w, lease).await.is_err() {
         return Ok(false);
     }
-    let now = db_now_ms(w).await?;
+    let now = db_now_ms(w.conn()).await?;
     sqlx::query("UPDATE leases SET valid_until_ms = $1 WHERE name = $2")
         .bind(now)
         .bind(&lease.name)

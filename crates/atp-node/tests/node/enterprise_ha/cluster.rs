@@ -217,6 +217,18 @@ async fn a_cluster_signs_one_log_and_survives_the_loss_of_its_signer() {
         acks.len()
     );
 
+    // Trust is computed by one node: the holder of the trust lease, a process of this cluster,
+    // stored the snapshot that the others load (docs/ha.md, "Trust recomputation").
+    let trust_holder = server
+        .psql_in(&database, "SELECT holder FROM leases WHERE name = 'trust-recompute'")
+        .unwrap();
+    let trust_holder = trust_holder.trim();
+    assert!(
+        nodes.iter().any(|(p, _)| trust_holder.contains(&format!("/{}/", p.0.id()))),
+        "the trust lease holder {trust_holder:?} is none of the nodes"
+    );
+    assert!(count(&server, &database, "SELECT revision FROM trust_snapshot") >= 1);
+
     // The signer: one holder, a process of this cluster.
     let holder = lease_holder(&server, &database);
     let victim = nodes
