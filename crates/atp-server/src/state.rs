@@ -11,6 +11,8 @@ use atp_store::{Store, StoredEvent};
 
 use std::collections::HashSet;
 use std::sync::RwLock;
+
+use crate::heads::HeadReads;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use atp_core::trust_proof::TrustClaims;
@@ -121,6 +123,8 @@ pub struct KelCache {
     exclusive_writer: bool,
     epoch: std::sync::atomic::AtomicU64,
     map: Mutex<HashMap<String, Arc<CachedKel>>>,
+    /// Without an exclusive writer: the coalesced head checks, started at first use.
+    heads: std::sync::OnceLock<crate::heads::HeadReads>,
 }
 
 impl KelCache {
@@ -131,6 +135,7 @@ impl KelCache {
             exclusive_writer,
             epoch: std::sync::atomic::AtomicU64::new(0),
             map: Mutex::new(HashMap::new()),
+            heads: std::sync::OnceLock::new(),
         }
     }
 
@@ -307,12 +312,18 @@ impl NodeState {
             return Ok(Some(cached));
         }
         let read_epoch = cache.epoch();
-        let Some(identity) = self.store.get_identity(did).await? else {
+        let head = if cache.exclusive_writer {
+            self.store.get_identity(did).await?.map(|identity| identity.head())
+        } else {
+            let heads = cache.heads.get_or_init(|| HeadReads::start(self.store.clone()));
+            heads.head(&*self.store, did).await?
+        };
+        let Some(head) = head else {
             return Ok(None);
         };
         if let Some(cached) = self.caches.kel.get(did)
-            && cached.state.sequence == identity.sequence
-            && cached.state.last_digest == identity.digest
+            && cached.state.sequence == head.sequence
+            && cached.state.last_digest == head.digest
         {
             return Ok(Some(cached));
         }
