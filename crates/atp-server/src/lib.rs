@@ -23,7 +23,6 @@ pub mod cluster;
 pub mod credential;
 pub mod error;
 pub mod extensions;
-pub mod heads;
 pub mod health;
 pub mod http;
 pub mod identity;

@@ -11,8 +11,6 @@ use atp_store::{Store, StoredEvent};
 
 use std::collections::HashSet;
 use std::sync::RwLock;
-
-use crate::heads::HeadReads;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use atp_core::trust_proof::TrustClaims;
@@ -123,8 +121,6 @@ pub struct KelCache {
     exclusive_writer: bool,
     epoch: std::sync::atomic::AtomicU64,
     map: Mutex<HashMap<String, Arc<CachedKel>>>,
-    /// Without an exclusive writer: the coalesced head checks, started at first use.
-    heads: std::sync::OnceLock<crate::heads::HeadReads>,
 }
 
 impl KelCache {
@@ -135,7 +131,6 @@ impl KelCache {
             exclusive_writer,
             epoch: std::sync::atomic::AtomicU64::new(0),
             map: Mutex::new(HashMap::new()),
-            heads: std::sync::OnceLock::new(),
         }
     }
 
@@ -312,18 +307,12 @@ impl NodeState {
             return Ok(Some(cached));
         }
         let read_epoch = cache.epoch();
-        let head = if cache.exclusive_writer {
-            self.store.get_identity(did).await?.map(|identity| identity.head())
-        } else {
-            let heads = cache.heads.get_or_init(|| HeadReads::start(self.store.clone()));
-            heads.head(&*self.store, did).await?
-        };
-        let Some(head) = head else {
+        let Some(identity) = self.store.get_identity(did).await? else {
             return Ok(None);
         };
         if let Some(cached) = self.caches.kel.get(did)
-            && cached.state.sequence == head.sequence
-            && cached.state.last_digest == head.digest
+            && cached.state.sequence == identity.sequence
+            && cached.state.last_digest == identity.digest
         {
             return Ok(Some(cached));
         }

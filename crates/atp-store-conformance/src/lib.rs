@@ -53,7 +53,6 @@ macro_rules! conformance_tests {
             log_and_kel::closed_store_refuses_writes,
             log_and_kel::a_failed_request_does_not_fail_the_others,
             log_and_kel::pipelined_events_of_one_did_all_commit,
-            log_and_kel::kel_heads_are_read_in_one_call,
             leases::a_lease_has_one_holder_and_fences_its_writes,
             leases::an_expired_lease_goes_to_the_next_holder_at_a_new_epoch,
             leases::racing_holders_get_one_lease,

@@ -9,9 +9,9 @@ use atp_core::tlog::Hash;
 
 use crate::error::Result;
 use crate::model::{
-    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelHead, LogEntry,
-    NewEvidence, NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate,
-    StoreStats, StoredCheckpoint, StoredEvent,
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, LogEntry, NewEvidence,
+    NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
+    StoredCheckpoint, StoredEvent,
 };
 use crate::model::{Lease, RoleBinding, RoleBindingChange, RoleBindings, StoredTrustSnapshot};
 use crate::model::{
@@ -74,12 +74,6 @@ pub trait Store: Send + Sync {
 
     /// The summary row of `did`.
     fn get_identity<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Option<IdentityRecord>>;
-
-    /// The heads of the key event logs of `dids`, in one read and in the order asked (`None`
-    /// for a DID without a log); at most [`crate::MAX_ENTRIES_PER_CALL`] DIDs
-    /// ([`crate::StoreError::InvalidArgument`] beyond). How the nodes of a cluster check many
-    /// cached logs against the store with one round trip.
-    fn get_kel_heads(&self, dids: Vec<String>) -> StoreFuture<'_, Vec<Option<KelHead>>>;
 
     /// Identities in DID order, `page_size` at a time (0: [`crate::DEFAULT_PAGE_SIZE`];
     /// clamped to [`crate::MAX_PAGE_SIZE`]), after `page_token` (from the previous page).

@@ -47,10 +47,10 @@ use atp_store::backend::{
     prepare_anchors, prepare_evidence, prepare_status_list,
 };
 use atp_store::{
-    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelHead, Lease, LogEntry,
-    NewEvidence, NewSignedStatusUpdate, NewStatusList, NewTrustEvidence, RecordedTrustEvidence,
-    RoleBinding, RoleBindingChange, RoleBindings, StatusListRecord, StatusSlot, StatusUpdate,
-    Store, StoreError, StoreFuture, StoreStats, StoredCheckpoint, StoredEvent, StoredTrustSnapshot,
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, Lease, LogEntry, NewEvidence,
+    NewSignedStatusUpdate, NewStatusList, NewTrustEvidence, RecordedTrustEvidence, RoleBinding,
+    RoleBindingChange, RoleBindings, StatusListRecord, StatusSlot, StatusUpdate, Store, StoreError,
+    StoreFuture, StoreStats, StoredCheckpoint, StoredEvent, StoredTrustSnapshot,
     TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord,
 };
 use sqlx::PgPool;
@@ -328,10 +328,6 @@ impl Store for PgStore {
 
     fn get_identity<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Option<IdentityRecord>> {
         Box::pin(self.watch(async move { read::get_identity(&self.pool(), did).await }))
-    }
-
-    fn get_kel_heads(&self, dids: Vec<String>) -> StoreFuture<'_, Vec<Option<KelHead>>> {
-        Box::pin(self.watch(async move { read::get_kel_heads(&self.pool(), dids).await }))
     }
 
     fn list_identities<'a>(

@@ -765,38 +765,3 @@ pub async fn pipelined_events_of_one_did_all_commit(backend: &dyn Backend) {
     check_log(&*store).await;
     store.close().await.unwrap();
 }
-
-/// Many logs' heads in one read: in the order asked, `None` for a DID without a log, the
-/// current head after a rotation (also through a second store on the database), and a request
-/// above the limit refused.
-pub async fn kel_heads_are_read_in_one_call(backend: &dyn Backend) {
-    let store = backend.open().await;
-    let other = backend.open().await;
-    assert_eq!(store.get_kel_heads(Vec::new()).await.unwrap(), Vec::new());
-    let k = keys(3);
-    let mut ids = Vec::new();
-    for tag in ["heads-a", "heads-b", "heads-c"] {
-        let id = incept(&k, tag);
-        store.append_kel_event(id.inception()).await.unwrap();
-        ids.push(id);
-    }
-    let rot = rotation(&ids[1], &k, 1, 2, "heads-rot");
-    store.append_kel_event(ids[1].accept(rot.clone())).await.unwrap();
-    ids[1].push(rot);
-    let unknown = "did:atp:zQmNoSuchLogHere".to_owned();
-    let asked = vec![ids[2].did.clone(), unknown.clone(), ids[1].did.clone(), ids[0].did.clone()];
-    let heads = other.get_kel_heads(asked.clone()).await.unwrap();
-    let head = |id: &Ident| {
-        let last = id.events.last().unwrap();
-        Some(KelHead { sequence: (id.events.len() - 1) as u64, digest: last.digest().unwrap() })
-    };
-    assert_eq!(heads, vec![head(&ids[2]), None, head(&ids[1]), head(&ids[0])]);
-    // Each head is the one a single read gives.
-    for (did, h) in asked.iter().zip(&heads) {
-        assert_eq!(store.get_identity(did).await.unwrap().map(|i| i.head()), *h, "{did}");
-    }
-    let too_many = vec![unknown; atp_store::MAX_ENTRIES_PER_CALL as usize + 1];
-    assert_eq!(code(store.get_kel_heads(too_many).await), "STORE_INVALID_ARGUMENT");
-    store.close().await.unwrap();
-    other.close().await.unwrap();
-}

@@ -650,32 +650,6 @@ pub fn check_fence(lease: &Lease, row: Option<LeaseRow>, now_ms: i64) -> Result<
     }
 }
 
-// --- Key event log heads -------------------------------------------------------------------------
-
-/// A request for many logs' heads: at most [`crate::MAX_ENTRIES_PER_CALL`] DIDs.
-pub fn check_head_request(dids: &[String]) -> Result<()> {
-    if dids.len() > crate::MAX_ENTRIES_PER_CALL as usize {
-        return Err(StoreError::invalid(format!(
-            "at most {} DIDs per call, not {}",
-            crate::MAX_ENTRIES_PER_CALL,
-            dids.len()
-        )));
-    }
-    Ok(())
-}
-
-/// The heads read for `dids`, in the order asked, from `(did, seq, digest)` rows in any order.
-pub fn heads_in_order(
-    dids: &[String],
-    rows: Vec<(String, i64, String)>,
-) -> Result<Vec<Option<crate::KelHead>>> {
-    let mut found = std::collections::HashMap::with_capacity(rows.len());
-    for (did, seq, digest) in rows {
-        found.insert(did, crate::KelHead { sequence: to_u64(seq, "sequence")?, digest });
-    }
-    Ok(dids.iter().map(|did| found.get(did).cloned()).collect())
-}
-
 // --- Trust snapshot -------------------------------------------------------------------------------
 
 /// Stores the trust snapshot (`$1` computed_at_ms, `$2` body) as the one row of

@@ -73,9 +73,9 @@ use crate::backend::{
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
-    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelHead, LogEntry,
-    NewEvidence, NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate,
-    StoreStats, StoredCheckpoint, StoredEvent,
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, LogEntry, NewEvidence,
+    NewSignedStatusUpdate, NewStatusList, StatusListRecord, StatusSlot, StatusUpdate, StoreStats,
+    StoredCheckpoint, StoredEvent,
 };
 use crate::model::{Lease, RoleBinding, RoleBindingChange, RoleBindings, StoredTrustSnapshot};
 use crate::model::{
@@ -338,10 +338,6 @@ impl Store for SqliteStore {
 
     fn get_identity<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Option<IdentityRecord>> {
         Box::pin(read::get_identity(&self.read, did))
-    }
-
-    fn get_kel_heads(&self, dids: Vec<String>) -> StoreFuture<'_, Vec<Option<KelHead>>> {
-        Box::pin(read::get_kel_heads(&self.read, dids))
     }
 
     fn list_identities<'a>(

@@ -15,8 +15,8 @@ use crate::backend::{TRUST_SNAPSHOT_REVISION_SQL, TRUST_SNAPSHOT_SQL, trust_snap
 use crate::error::{Result, StoreError};
 use crate::model::StoredTrustSnapshot;
 use crate::model::{
-    IdentityPage, IdentityRecord, KelHead, LogEntry, MAX_ENTRIES_PER_CALL, StatusListRecord,
-    StoreStats, StoredCheckpoint, StoredEvent,
+    IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, StatusListRecord, StoreStats,
+    StoredCheckpoint, StoredEvent,
 };
 use crate::model::{TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord};
 
@@ -202,27 +202,6 @@ pub(super) async fn get_identity(pool: &SqlitePool, did: &str) -> Result<Option<
     let row: Option<IdentityRow> =
         sqlx::query_as(AssertSqlSafe(sql)).bind(did).fetch_optional(pool).await?;
     row.map(identity).transpose()
-}
-
-/// One statement for every DID (`did IN (…)`, one bound parameter each).
-pub(super) async fn get_kel_heads(
-    pool: &SqlitePool,
-    dids: Vec<String>,
-) -> Result<Vec<Option<KelHead>>> {
-    backend::check_head_request(&dids)?;
-    if dids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "SELECT did, seq, digest FROM identities WHERE did IN (",
-    );
-    let mut list = query.separated(", ");
-    for did in &dids {
-        list.push_bind(did.as_str());
-    }
-    query.push(")");
-    let rows: Vec<(String, i64, String)> = query.build_query_as().fetch_all(pool).await?;
-    backend::heads_in_order(&dids, rows)
 }
 
 pub(super) async fn list_identities(

@@ -11,9 +11,9 @@ use atp_store::backend::{
     status_list_record, to_hash, to_i64, to_u64,
 };
 use atp_store::{
-    IdentityPage, IdentityRecord, KelHead, LogEntry, MAX_ENTRIES_PER_CALL, RoleBinding,
-    RoleBindings, StatusListRecord, StoreError, StoreStats, StoredCheckpoint, StoredEvent,
-    StoredTrustSnapshot, TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord,
+    IdentityPage, IdentityRecord, LogEntry, MAX_ENTRIES_PER_CALL, RoleBinding, RoleBindings,
+    StatusListRecord, StoreError, StoreStats, StoredCheckpoint, StoredEvent, StoredTrustSnapshot,
+    TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord,
 };
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
@@ -202,23 +202,6 @@ pub(super) async fn get_identity(pool: &PgPool, did: &str) -> Result<Option<Iden
         .fetch_optional(&mut *acquire(pool).await?)
         .await?;
     row.map(identity).transpose()
-}
-
-/// One statement for every DID, bound as one `text[]`.
-pub(super) async fn get_kel_heads(
-    pool: &PgPool,
-    dids: Vec<String>,
-) -> Result<Vec<Option<KelHead>>> {
-    backend::check_head_request(&dids)?;
-    if dids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<(String, i64, String)> =
-        sqlx::query_as("SELECT did, seq, digest FROM identities WHERE did = ANY($1)")
-            .bind(&dids)
-            .fetch_all(&mut *acquire(pool).await?)
-            .await?;
-    backend::heads_in_order(&dids, rows)
 }
 
 pub(super) async fn list_identities(
