@@ -4,8 +4,10 @@
 #   2. three release `atp-node`s with one identity on one PostgreSQL (Debian's package, a fresh
 #      cluster in a temporary directory, PostgreSQL's default durability), the load spread
 #      round-robin over the three.
+#   3. the same three nodes restarted with `kel_cache_max_staleness_ms = 0`: no change feed,
+#      every read of a cached key event log re-checks the stored head (the exact mode).
 # Against each: VerifyEnvelope (closed loop; on the cluster every new nonce is also recorded in
-# PostgreSQL), SubmitEvent of fresh inceptions, and cached Resolve. JSON results go to
+# PostgreSQL), SubmitEvent of fresh inceptions (not in 3), and cached Resolve. JSON results go to
 # target/atp-bench/ha/. Everything runs on this machine's cores: the nodes, PostgreSQL and the
 # load generator share them.
 #
@@ -99,6 +101,20 @@ for name in a b c; do
 done
 echo "==> three nodes on PostgreSQL ${pg_bin%/bin} at ${endpoints[*]}"
 scenarios cluster "${endpoints[@]}"
+# --- 3. The same nodes, exact head checks instead of the change feed ---------------------------
+for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+wait "${pids[@]}" 2>/dev/null || true
+pids=()
+exact="$work/ha-exact.toml"
+{ cat "$config"; echo "kel_cache_max_staleness_ms = 0"; } > "$exact"
+endpoints=()
+for name in a b c; do
+    start_node "$name" --config "$exact"
+    endpoints+=(--endpoint "$endpoint")
+done
+echo "==> the same three nodes, kel_cache_max_staleness_ms = 0 (head checks)"
+run "cluster-exact-verify-envelope" "${endpoints[@]}" --scenario verify-envelope --concurrency 64 --pool 120000
+run "cluster-exact-resolve-cached" "${endpoints[@]}" --scenario resolve-cached --concurrency 64
 size="$("$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d atp -Atc \
     "SELECT pg_database_size('atp'), (SELECT COUNT(*) FROM identities)")"
 echo "==> database: ${size%%|*} bytes for ${size##*|} identities"

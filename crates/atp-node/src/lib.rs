@@ -153,6 +153,8 @@ pub struct ClusterSettings {
     pub lease_ttl: std::time::Duration,
     /// How long the node serves, NOT_SERVING, after its shutdown began.
     pub drain_grace: std::time::Duration,
+    /// How the node's cached key event logs follow the other nodes' appends.
+    pub kel_coherence: atp_server::KelCoherence,
 }
 
 /// The future a [`StoreOpener`] returns.
@@ -266,6 +268,10 @@ fn enterprise_edition() -> &'static [EnterpriseFeature] {
             let cluster = ClusterSettings {
                 lease_ttl: settings.lease_ttl(),
                 drain_grace: settings.drain_grace(),
+                kel_coherence: match settings.kel_cache_max_staleness() {
+                    Some(max_staleness) => atp_server::KelCoherence::ChangeFeed { max_staleness },
+                    None => atp_server::KelCoherence::HeadCheck,
+                },
             };
             Ok(NodeStore { store: Arc::new(store), cluster: Some(cluster) })
         })
@@ -613,8 +619,8 @@ where
             );
         }
         join_cluster(&*store, &node_did, &log_origin, &node.data_dir).await?;
-        // Other nodes append to the same logs: every read re-checks the stored head.
-        settings.kel_cache_exclusive_writer = false;
+        // Other nodes append to the same logs: a cached log follows their appends.
+        settings.kel_coherence = cluster.kel_coherence;
         settings.singleton_lease =
             Some(atp_server::SingletonLease { holder: lease_holder(), ttl: cluster.lease_ttl });
         settings.drain_grace = cluster.drain_grace;

@@ -9,8 +9,10 @@
 
 use std::time::Duration;
 
+use atp_store::KelChange;
+
 use crate::error::Result;
-use crate::state::{AppState, NodeState};
+use crate::state::{AppState, KelCoherence, NodeState};
 
 /// How often a node purges expired records, how many one statement deletes at most, and how
 /// many statements one round runs at most (while each deletes a full batch). Under load,
@@ -94,6 +96,56 @@ pub async fn purge_round(state: &NodeState) -> Result<u64> {
         }
     }
     Ok(purged)
+}
+
+/// How long the key event log feed task waits before it asks a failed feed again.
+const FEED_RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+/// With [`KelCoherence::ChangeFeed`], follows the store's key event log changes while the state
+/// lives: each change drops the log from the node's cache, each proof of catching up lets the
+/// cache serve unchecked for `max_staleness` more, and a gap (or a failure) forgets the whole
+/// cache until the feed has caught up again. The feed proves it has caught up four times per
+/// `max_staleness`, so that one late proof does not make reads fall back to head checks.
+pub fn spawn_kel_feed(state: &AppState) {
+    let KelCoherence::ChangeFeed { max_staleness } = state.caches.kel.coherence() else {
+        return;
+    };
+    let weak = std::sync::Arc::downgrade(state);
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let mut feed = loop {
+            match store.kel_change_feed(max_staleness / 4).await {
+                Ok(Some(feed)) => break feed,
+                Ok(None) => {
+                    tracing::warn!(
+                        "the store reports no key event log changes; every read re-checks the head"
+                    );
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot open the key event log feed"),
+            }
+            tokio::time::sleep(FEED_RETRY_PAUSE).await;
+            if weak.strong_count() == 0 {
+                return;
+            }
+        };
+        loop {
+            let change = feed.next().await;
+            let Some(state) = weak.upgrade() else { break };
+            let cache = &state.caches.kel;
+            match change {
+                Ok(KelChange::Changed(did)) => cache.invalidate(&did),
+                Ok(KelChange::CaughtUp(at)) => cache.caught_up(at),
+                Ok(KelChange::Gap) => cache.forget_all(),
+                Err(e) => {
+                    cache.forget_all();
+                    drop(state);
+                    tracing::warn!(error = %e, "the key event log feed failed; reads re-check heads");
+                    tokio::time::sleep(FEED_RETRY_PAUSE).await;
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -39,4 +39,4 @@ pub mod trust_job;
 pub use error::ServerError;
 pub use extensions::Extensions;
 pub use limits::Limits;
-pub use state::{AppState, NodeState, ServerSettings, SingletonLease};
+pub use state::{AppState, KelCoherence, NodeState, ServerSettings, SingletonLease};

@@ -123,6 +123,7 @@ pub async fn routes(state: AppState) -> Result<Routes> {
     crate::health::spawn_watch(&state, health).await;
     crate::trust_job::spawn(&state);
     crate::cluster::spawn_purge(&state);
+    crate::cluster::spawn_kel_feed(&state);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(atp_grpc::FILE_DESCRIPTOR_SET)
         .build_v1()

@@ -42,11 +42,8 @@ pub struct ServerSettings {
     pub limits: Limits,
     /// How often the checkpointer looks for log growth.
     pub checkpoint_interval: Duration,
-    /// Whether this process is the only writer of key event logs to its store (the embedded
-    /// SQLite store). Then a cached verified log stays valid until this process appends to it,
-    /// and reads skip the store round trip that checks the head; a store shared by several
-    /// nodes (HA) must set `false`, so that every read re-checks the head.
-    pub kel_cache_exclusive_writer: bool,
+    /// How the cached verified key event logs stay equal to the stored ones.
+    pub kel_coherence: KelCoherence,
     /// How often the trust job runs (docs/trust.md, [`crate::trust_job`]). Zero schedules no
     /// job: only `crate::trust::recompute_now` computes (tests).
     pub trust_recompute_interval: Duration,
@@ -65,6 +62,27 @@ pub struct ServerSettings {
     /// NOT_SERVING, so that load balancers move traffic away first ([`crate::health`]). Zero
     /// for a node without a load balancer.
     pub drain_grace: Duration,
+}
+
+/// How a node's cached key event logs ([`KelCache`]) stay equal to its store's (docs/ha.md,
+/// "Cache coherence").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KelCoherence {
+    /// This process is the only writer of its store (the embedded SQLite store): a cached log
+    /// stays valid until this process appends to it, and is served without a store round trip.
+    ExclusiveWriter,
+    /// Several nodes write: every read re-checks the stored head first (one point read).
+    HeadCheck,
+    /// Several nodes write, and the store reports their appends
+    /// ([`atp_store::Store::kel_change_feed`], [`crate::cluster::spawn_kel_feed`]): a cached
+    /// log is served without a check while the feed has proved, within `max_staleness`, that
+    /// it reported every change; otherwise reads re-check the head, as with
+    /// [`KelCoherence::HeadCheck`]. So an answer from the cache misses no change that
+    /// committed more than `max_staleness` before it.
+    ChangeFeed {
+        /// The longest a cached log may lag behind the store.
+        max_staleness: Duration,
+    },
 }
 
 /// How a node of a cluster competes for the leases of the cluster's singleton jobs: the
@@ -86,7 +104,7 @@ impl Default for ServerSettings {
         ServerSettings {
             limits: Limits::default(),
             checkpoint_interval: Duration::from_secs(1),
-            kel_cache_exclusive_writer: true,
+            kel_coherence: KelCoherence::ExclusiveWriter,
             trust_recompute_interval: Duration::from_secs(30),
             trust_proof_ttl_secs: 300,
             singleton_lease: None,
@@ -109,29 +127,43 @@ pub struct CachedKel {
 
 /// A bounded cache of verified key event logs, keyed by DID.
 ///
-/// With an exclusive writer ([`ServerSettings::kel_cache_exclusive_writer`]) an entry is served
-/// as it is: every append of this process goes through [`KelCache::invalidate`], and a log
-/// read from the store is only cached when no append happened while it was being read (the
-/// `epoch` check), so a stale log can never enter the cache. Otherwise every read checks the
-/// entry against the store's head first. Either way the cache only saves work; it never
-/// answers differently from the store.
+/// How an entry is served depends on the [`KelCoherence`]. With an exclusive writer it is
+/// served as it is: every append of this process goes through [`KelCache::invalidate`], and a
+/// log read from the store is only cached when no append happened while it was being read (the
+/// `epoch` check), so a stale log can never enter the cache. With a change feed, every append
+/// of every node goes through [`KelCache::invalidate`] as well, with the same epoch check, and
+/// an entry is served unchecked only while the feed is caught up. Otherwise every read checks
+/// the entry against the store's head first. The cache only saves work: it never answers
+/// differently from the store, beyond the staleness the coherence allows.
 #[derive(Debug)]
 pub struct KelCache {
     capacity: usize,
-    exclusive_writer: bool,
+    coherence: KelCoherence,
     epoch: std::sync::atomic::AtomicU64,
     map: Mutex<HashMap<String, Arc<CachedKel>>>,
+    /// The origin of `caught_up`.
+    origin: std::time::Instant,
+    /// With a change feed: 1 + the nanoseconds from `origin` to the latest instant before which
+    /// every change was reported; 0 while none is known.
+    caught_up: std::sync::atomic::AtomicU64,
 }
 
 impl KelCache {
     /// A cache of at most `capacity` logs (0 disables it).
-    pub fn new(capacity: usize, exclusive_writer: bool) -> Self {
+    pub fn new(capacity: usize, coherence: KelCoherence) -> Self {
         KelCache {
             capacity,
-            exclusive_writer,
+            coherence,
             epoch: std::sync::atomic::AtomicU64::new(0),
             map: Mutex::new(HashMap::new()),
+            origin: std::time::Instant::now(),
+            caught_up: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How the cache stays coherent.
+    pub fn coherence(&self) -> KelCoherence {
+        self.coherence
     }
 
     fn get(&self, did: &str) -> Option<Arc<CachedKel>> {
@@ -140,6 +172,39 @@ impl KelCache {
 
     fn epoch(&self) -> u64 {
         self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether a cached entry may be served without checking the store's head now.
+    fn serves_unchecked(&self) -> bool {
+        match self.coherence {
+            KelCoherence::ExclusiveWriter => true,
+            KelCoherence::HeadCheck => false,
+            KelCoherence::ChangeFeed { max_staleness } => {
+                match self.caught_up.load(std::sync::atomic::Ordering::SeqCst) {
+                    0 => false,
+                    at => (self.origin + Duration::from_nanos(at - 1)).elapsed() <= max_staleness,
+                }
+            }
+        }
+    }
+
+    /// The change feed reported every change committed before `at`.
+    pub fn caught_up(&self, at: std::time::Instant) {
+        // The feed starts after the cache: a proof older than the cache proves nothing it needs
+        // (and rounding it up to `origin` would make it look newer than it is).
+        let Some(since) = at.checked_duration_since(self.origin) else { return };
+        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
+        self.caught_up.fetch_max(nanos + 1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Changes may have been missed: forgets every entry, refuses the reads in flight, and
+    /// serves nothing unchecked until the feed catches up again.
+    pub fn forget_all(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.caught_up.store(0, std::sync::atomic::Ordering::SeqCst);
+            map.clear();
+        }
     }
 
     /// Caches `kel`, read from the store after [`KelCache::epoch`] returned `read_epoch`,
@@ -207,10 +272,7 @@ impl Caches {
     pub fn new(settings: &ServerSettings) -> Self {
         let limits = &settings.limits;
         Caches {
-            kel: KelCache::new(
-                limits.resolution_cache_capacity,
-                settings.kel_cache_exclusive_writer,
-            ),
+            kel: KelCache::new(limits.resolution_cache_capacity, settings.kel_coherence),
             replay: Arc::new(InMemoryReplayCache::new(limits.replay_cache_capacity)),
             presentation_challenges: Arc::new(InMemoryReplayCache::new(
                 limits.replay_cache_capacity,
@@ -301,7 +363,7 @@ impl NodeState {
     /// the cache when its head still matches the store's.
     pub async fn load_kel(&self, did: &str) -> Result<Option<Arc<CachedKel>>> {
         let cache = &self.caches.kel;
-        if cache.exclusive_writer
+        if cache.serves_unchecked()
             && let Some(cached) = cache.get(did)
         {
             return Ok(Some(cached));
@@ -421,7 +483,7 @@ mod tests {
     /// A log read before an append (of any DID) is not cached: it may already be stale.
     #[test]
     fn a_log_read_across_an_append_is_not_cached() {
-        let cache = KelCache::new(10, true);
+        let cache = KelCache::new(10, KelCoherence::ExclusiveWriter);
         let (did, kel) = cached_kel();
         let read_epoch = cache.epoch();
         cache.invalidate("did:atp:someone-else");
@@ -433,8 +495,47 @@ mod tests {
         cache.invalidate(&did);
         assert!(cache.get(&did).is_none());
         // A disabled cache keeps nothing.
-        let off = KelCache::new(0, true);
+        let off = KelCache::new(0, KelCoherence::ExclusiveWriter);
         off.put(&did, kel, off.epoch());
         assert!(off.get(&did).is_none());
+    }
+
+    /// With a change feed, entries are served unchecked only while the feed has caught up
+    /// within the bound, and a gap forgets every entry and the catching up.
+    #[test]
+    fn a_change_feed_cache_serves_unchecked_only_while_caught_up() {
+        let bound = Duration::from_secs(60);
+        let cache = KelCache::new(10, KelCoherence::ChangeFeed { max_staleness: bound });
+        assert!(!cache.serves_unchecked(), "nothing proved yet");
+        cache.caught_up(std::time::Instant::now());
+        assert!(cache.serves_unchecked());
+        // An older proof does not move the mark back.
+        cache.caught_up(cache.origin);
+        assert!(cache.serves_unchecked(), "the newer proof stands");
+
+        let short = Duration::from_millis(10);
+        let stale = KelCache::new(10, KelCoherence::ChangeFeed { max_staleness: short });
+        stale.caught_up(std::time::Instant::now());
+        assert!(stale.serves_unchecked());
+        std::thread::sleep(short * 3);
+        assert!(!stale.serves_unchecked(), "the proof is older than the bound");
+        let before = KelCache::new(10, KelCoherence::ChangeFeed { max_staleness: bound });
+        before.caught_up(before.origin.checked_sub(Duration::from_millis(1)).unwrap());
+        assert!(!before.serves_unchecked(), "a proof older than the cache proves nothing");
+
+        let (did, kel) = cached_kel();
+        let read_epoch = cache.epoch();
+        cache.put(&did, kel.clone(), read_epoch);
+        assert!(cache.get(&did).is_some());
+        let in_flight = cache.epoch();
+        cache.forget_all();
+        assert!(cache.get(&did).is_none(), "a gap forgets every entry");
+        assert!(!cache.serves_unchecked(), "and the catching up");
+        cache.put(&did, kel, in_flight);
+        assert!(cache.get(&did).is_none(), "a read begun before the gap is not cached");
+
+        let checked = KelCache::new(10, KelCoherence::HeadCheck);
+        checked.caught_up(std::time::Instant::now());
+        assert!(!checked.serves_unchecked(), "a head-checking cache never serves unchecked");
     }
 }

@@ -11,12 +11,14 @@
 //! - [`sqlite`]: [`SqliteStore`], WAL + `synchronous=FULL`, one writer task with group commit.
 //! - what a log leaf commits to (kind + data hash) is protocol: [`atp_core::log_entry`].
 //! - [`model`]: the records and limits.
+//! - [`change_feed`]: how the nodes sharing a store learn of each other's key event appends.
 //!
 //! The SQL is kept portable so that a PostgreSQL implementation (for HA) can share the schema
 //! and queries; see `migrations/0001_initial.sql` for the few type differences.
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod change_feed;
 pub mod error;
 pub mod model;
 pub mod sqlite;
@@ -24,6 +26,7 @@ pub mod store;
 mod tree;
 
 pub use atp_core::log_entry::LeafKind;
+pub use change_feed::{KelChange, KelChangeFeed, MIN_CATCH_UP_PERIOD};
 pub use error::{Result, StoreError};
 pub use model::{
     AppendedEvent, AppliedStatusUpdate, DEFAULT_PAGE_SIZE, IdentityPage, IdentityRecord, KelHead,

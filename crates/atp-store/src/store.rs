@@ -7,6 +7,7 @@ use atp_core::accepted::AcceptedEvent;
 use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 
+use crate::change_feed::KelChangeFeed;
 use crate::error::Result;
 use crate::model::{
     AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, LogEntry, NewEvidence,
@@ -222,6 +223,17 @@ pub trait Store: Send + Sync {
         after_log_index: Option<u64>,
         limit: u32,
     ) -> StoreFuture<'_, Vec<TrustEvidenceRecord>>;
+
+    // --- Sharing the store -------------------------------------------------------------------
+
+    /// The key event log changes of every writer of the store, for a store that several
+    /// processes share: a feed that proves it has caught up at least every `catch_up_period`
+    /// (at least [`crate::MIN_CATCH_UP_PERIOD`]). `None` for a store this process alone writes,
+    /// where its own appends are all the changes there are.
+    fn kel_change_feed(
+        &self,
+        catch_up_period: std::time::Duration,
+    ) -> StoreFuture<'_, Option<Box<dyn KelChangeFeed>>>;
 
     // --- Leases ---------------------------------------------------------------------------
 

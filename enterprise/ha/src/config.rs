@@ -73,6 +73,13 @@ pub struct HaConfig {
     /// one interval. Default 5000 ms, 1000 to 60000.
     #[serde(default = "default_lease_ttl_ms")]
     pub lease_ttl_ms: u64,
+    /// The longest a node's cached key event logs may lag behind the database: another node's
+    /// append reaches the caches by `LISTEN`/`NOTIFY`, and a cached log is served without a
+    /// database read only while the node has proved, within this time, that it received every
+    /// notification. 0 makes every read re-check the stored head instead (exact, one more
+    /// statement per read). Default 250 ms, 0 to 5000.
+    #[serde(default = "default_kel_cache_max_staleness_ms")]
+    pub kel_cache_max_staleness_ms: u64,
     /// How long a node goes on serving after its shutdown began, with its health already
     /// NOT_SERVING, so that the load balancer moves traffic away first. Default 2000 ms, 0 to
     /// 60000.
@@ -119,6 +126,10 @@ fn default_statement_timeout_ms() -> u64 {
 
 fn default_lease_ttl_ms() -> u64 {
     5_000
+}
+
+fn default_kel_cache_max_staleness_ms() -> u64 {
+    250
 }
 
 fn default_drain_ms() -> u64 {
@@ -196,6 +207,9 @@ impl HaConfig {
         if !(1_000..=60_000).contains(&self.lease_ttl_ms) {
             return Err(HaError::Config("lease_ttl_ms: 1000 to 60000".into()));
         }
+        if self.kel_cache_max_staleness_ms > 5_000 {
+            return Err(HaError::Config("kel_cache_max_staleness_ms: 0 to 5000".into()));
+        }
         if self.drain_ms > 60_000 {
             return Err(HaError::Config("drain_ms: 0 to 60000".into()));
         }
@@ -218,6 +232,13 @@ impl HaConfig {
     /// How long the checkpoint signer's lease lasts.
     pub fn lease_ttl(&self) -> Duration {
         Duration::from_millis(self.lease_ttl_ms)
+    }
+
+    /// The longest a cached key event log may lag behind the database; `None`: no lag, every
+    /// read re-checks the stored head.
+    pub fn kel_cache_max_staleness(&self) -> Option<Duration> {
+        (self.kel_cache_max_staleness_ms > 0)
+            .then(|| Duration::from_millis(self.kel_cache_max_staleness_ms))
     }
 
     /// How long a node drains before it stops.
@@ -287,6 +308,7 @@ mod tests {
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 10_000,
             lease_ttl_ms: 5_000,
+            kel_cache_max_staleness_ms: 250,
             drain_ms: 2_000,
             tls: None,
             tls_ca_file: None,
@@ -335,6 +357,11 @@ mod tests {
         let mut c = config(&["127.0.0.1:5432"]);
         c.drain_ms = 60_001;
         assert!(refused(c).contains("drain_ms"));
+        let mut c = config(&["127.0.0.1:5432"]);
+        c.kel_cache_max_staleness_ms = 5_001;
+        assert!(refused(c.clone()).contains("kel_cache_max_staleness_ms"));
+        c.kel_cache_max_staleness_ms = 0;
+        assert_eq!(c.kel_cache_max_staleness(), None, "0: exact head checks");
         let mut c = config(&["127.0.0.1:5432"]);
         c.lease_ttl_ms = 999;
         assert!(refused(c).contains("lease_ttl_ms"));

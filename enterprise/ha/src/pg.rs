@@ -31,6 +31,7 @@
 
 mod batch;
 mod failover;
+mod feed;
 mod read;
 mod write;
 
@@ -47,11 +48,11 @@ use atp_store::backend::{
     prepare_anchors, prepare_evidence, prepare_status_list,
 };
 use atp_store::{
-    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, Lease, LogEntry, NewEvidence,
-    NewSignedStatusUpdate, NewStatusList, NewTrustEvidence, RecordedTrustEvidence, RoleBinding,
-    RoleBindingChange, RoleBindings, StatusListRecord, StatusSlot, StatusUpdate, Store, StoreError,
-    StoreFuture, StoreStats, StoredCheckpoint, StoredEvent, StoredTrustSnapshot,
-    TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord,
+    AppendedEvent, AppliedStatusUpdate, IdentityPage, IdentityRecord, KelChangeFeed, Lease,
+    LogEntry, NewEvidence, NewSignedStatusUpdate, NewStatusList, NewTrustEvidence,
+    RecordedTrustEvidence, RoleBinding, RoleBindingChange, RoleBindings, StatusListRecord,
+    StatusSlot, StatusUpdate, Store, StoreError, StoreFuture, StoreStats, StoredCheckpoint,
+    StoredEvent, StoredTrustSnapshot, TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord,
 };
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -571,6 +572,17 @@ impl Store for PgStore {
 
     fn stats(&self) -> StoreFuture<'_, StoreStats> {
         Box::pin(self.watch(async move { read::stats(&self.pool()).await }))
+    }
+
+    fn kel_change_feed(
+        &self,
+        catch_up_period: Duration,
+    ) -> StoreFuture<'_, Option<Box<dyn KelChangeFeed>>> {
+        let primary = self.primary.clone();
+        Box::pin(async move {
+            let feed = feed::PgKelFeed::new(primary, catch_up_period)?;
+            Ok(Some(Box::new(feed) as Box<dyn KelChangeFeed>))
+        })
     }
 
     fn close(&self) -> StoreFuture<'_, ()> {

@@ -463,7 +463,7 @@ async fn cluster_node(
             ttl: Duration::from_secs(5),
         }),
         replay_through_store: true,
-        kel_cache_exclusive_writer: false,
+        kel_coherence: atp_server::KelCoherence::HeadCheck,
         ..ServerSettings::default()
     };
     let node = atp_test_node::TestNode::start_with(atp_test_node::NodeOptions {

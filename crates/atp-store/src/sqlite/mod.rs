@@ -569,6 +569,14 @@ impl Store for SqliteStore {
         Box::pin(read::stats(&self.read))
     }
 
+    fn kel_change_feed(
+        &self,
+        _catch_up_period: std::time::Duration,
+    ) -> StoreFuture<'_, Option<Box<dyn crate::KelChangeFeed>>> {
+        // The embedded database has one writer, this process.
+        Box::pin(async { Ok(None) })
+    }
+
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.close_impl())
     }

@@ -1,7 +1,8 @@
 //! The SDK over a cluster: agents given the three nodes' endpoints take turns over them, read
 //! on every node what was written through any one, log in with a challenge that one node
 //! issued and the next answered, and pass over a node killed with SIGKILL without an error
-//! reaching the caller.
+//! reaching the caller. A rotation through one node is read on every node once the caches'
+//! staleness bound has passed.
 
 use super::*;
 
@@ -12,6 +13,15 @@ async fn every_node_reads(reader: &atp::Agent, did: &str, events: usize, nodes: 
         let log = reader.key_event_log_of(did).await.unwrap_or_else(|e| panic!("read {turn}: {e}"));
         assert_eq!(log.len(), events, "read {turn} of {did}");
     }
+}
+
+/// The nodes' `kel_cache_max_staleness_ms`: a node's cached logs miss no append that
+/// committed longer ago (docs/ha.md, "Cache coherence").
+const STALENESS_MS: u64 = 250;
+
+/// Waits until every append that committed before now is in every node's answers.
+async fn past_the_staleness_bound() {
+    tokio::time::sleep(Duration::from_millis(STALENESS_MS + 20)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,7 +37,8 @@ async fn the_sdk_takes_turns_over_the_nodes_and_passes_over_a_dead_one() {
         if i > 0 {
             copy_identity(&dirs[0], dir);
         }
-        let (proc, _, _, addr) = start_node_with(dir, &hosts, &database, "").await;
+        let staleness = format!("kel_cache_max_staleness_ms = {STALENESS_MS}\n");
+        let (proc, _, _, addr) = start_node_with(dir, &hosts, &database, &staleness).await;
         nodes.push(proc);
         endpoints.push(format!("http://{addr}"));
     }
@@ -41,11 +52,11 @@ async fn the_sdk_takes_turns_over_the_nodes_and_passes_over_a_dead_one() {
     let bob = atp::Agent::connect_with(options(), "bob").await.unwrap();
     assert_eq!(alice.endpoints(), endpoints);
 
-    // Bob's inception went through one node; every node serves it.
+    // Bob's inception went through one node; every node serves it (and caches it).
     every_node_reads(&alice, &bob.did(), 1, 3).await;
-    // A rotation through one node is read on every node at once: each read re-checks the
-    // stored head (docs/ha.md, "Caches and staleness across nodes").
+    // A rotation through one node reaches the others' caches within the bound (their feeds).
     bob.rotate().await.unwrap();
+    past_the_staleness_bound().await;
     every_node_reads(&alice, &bob.did(), 2, 3).await;
     // Each login's challenge comes from one node and its answer goes to the next in turn: the
     // challenge is known to the whole cluster through the store.
@@ -59,6 +70,7 @@ async fn the_sdk_takes_turns_over_the_nodes_and_passes_over_a_dead_one() {
     every_node_reads(&alice, &bob.did(), 2, 3).await;
     assert_eq!(alice.unhealthy_endpoints(), [endpoints[1].clone()]);
     bob.rotate().await.unwrap();
+    past_the_staleness_bound().await;
     every_node_reads(&alice, &bob.did(), 3, 3).await;
     for turn in 0..4 {
         alice.authenticate("atp-ha-test").await.unwrap_or_else(|e| panic!("login {turn}: {e}"));
