@@ -61,6 +61,7 @@ macro_rules! conformance_tests {
             leases::a_trust_snapshot_is_stored_under_its_lease,
             once::a_one_time_value_is_recorded_once_while_live,
             once::racing_recorders_record_once,
+            once::concurrent_duplicates_record_each_digest_once,
             once::a_live_record_is_seen_without_recording,
             once::expired_records_are_purged_in_batches,
             role_bindings::add_remove_are_idempotent_and_bump_the_revision_only_on_change,

@@ -21,7 +21,8 @@
 //!
 //! Key event appends, the high-volume write, go through a group commit ([`batch`]): the appends
 //! queued while one transaction commits make up the next, which takes the lock once for all of
-//! them.
+//! them. One-time value records (a statement per verified envelope) are grouped the same way
+//! ([`once`]); they take no lock of the log.
 //!
 //! # Reads
 //!
@@ -32,6 +33,7 @@
 mod batch;
 mod failover;
 mod feed;
+mod once;
 mod read;
 mod write;
 
@@ -99,6 +101,7 @@ impl Default for PgConfig {
 pub struct PgStore {
     primary: Arc<failover::Primary>,
     appends: tokio::sync::mpsc::Sender<batch::Job>,
+    once_records: tokio::sync::mpsc::Sender<once::Job>,
 }
 
 impl PgStore {
@@ -135,7 +138,8 @@ impl PgStore {
         MIGRATOR.run(&primary.pool()).await.map_err(|e| ConnectError::Store(e.into()))?;
         let primary = Arc::new(primary);
         let appends = batch::spawn(primary.clone());
-        Ok(Self { primary, appends })
+        let once_records = once::spawn(primary.clone());
+        Ok(Self { primary, appends, once_records })
     }
 
     /// The current primary's connection pool (for tests and diagnostics).
@@ -158,6 +162,19 @@ impl PgStore {
         let req = KelAppend::prepare(event)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.appends.send((req, reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Through the group commit of [`once`].
+    async fn record_once_impl(
+        &self,
+        digest: Hash,
+        keep_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = once::Job { digest, keep_until_ms, now_ms, reply };
+        self.once_records.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -417,9 +434,9 @@ impl Store for PgStore {
     }
 
     fn record_once(&self, digest: Hash, keep_until_ms: i64, now_ms: i64) -> StoreFuture<'_, bool> {
-        Box::pin(self.watch(async move {
-            read::record_once(&self.pool(), digest, keep_until_ms, now_ms).await
-        }))
+        Box::pin(
+            self.watch(async move { self.record_once_impl(digest, keep_until_ms, now_ms).await }),
+        )
     }
 
     fn once_record_live(&self, digest: Hash, now_ms: i64) -> StoreFuture<'_, bool> {

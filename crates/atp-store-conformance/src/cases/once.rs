@@ -58,6 +58,24 @@ pub async fn racing_recorders_record_once(backend: &dyn Backend) {
     }
 }
 
+/// Many records at once, each digest asked for four times (a store that groups records sees
+/// duplicates in one batch): each digest is recorded exactly once.
+pub async fn concurrent_duplicates_record_each_digest_once(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..64u8 {
+        let store = store.clone();
+        let d = i % 16;
+        set.spawn(async move { (d, store.record_once(digest(100 + d), 10_000, 0).await.unwrap()) });
+    }
+    let mut recorded = [0u32; 16];
+    for (d, first) in set.join_all().await {
+        recorded[usize::from(d)] += u32::from(first);
+    }
+    assert_eq!(recorded, [1; 16], "each digest recorded once");
+    store.close().await.unwrap();
+}
+
 /// Expired records are purged in bounded batches; live ones stay and still refuse.
 pub async fn expired_records_are_purged_in_batches(backend: &dyn Backend) {
     let store = backend.open().await;

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use atp_core::tlog::{Hash, consistency_proof_ranges, inclusion_proof_ranges};
 use atp_store::backend::{
-    self, NodeKey, ONCE_RECORD_LIVE_SQL, PURGE_ONCE_SQL, Plan, RECORD_ONCE_SQL, StoredList,
-    check_tree_size, event_codec, evidence_page_before, identity_page_after, log_entry, page_limit,
+    self, NodeKey, ONCE_RECORD_LIVE_SQL, PURGE_ONCE_SQL, Plan, StoredList, check_tree_size,
+    event_codec, evidence_page_before, identity_page_after, log_entry, page_limit,
     status_list_record, to_hash, to_i64, to_u64,
 };
 use atp_store::{
@@ -486,21 +486,6 @@ pub(super) async fn role_bindings_revision(pool: &PgPool) -> Result<u64> {
 
 /// One autocommit statement on the pool, without the log's head row lock: replay checks must
 /// not queue behind the log's writers.
-pub(super) async fn record_once(
-    pool: &PgPool,
-    digest: Hash,
-    keep_until_ms: i64,
-    now_ms: i64,
-) -> Result<bool> {
-    let done = sqlx::query(RECORD_ONCE_SQL)
-        .bind(&digest[..])
-        .bind(keep_until_ms)
-        .bind(now_ms)
-        .execute(&mut *acquire(pool).await?)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 pub(super) async fn once_record_live(pool: &PgPool, digest: Hash, now_ms: i64) -> Result<bool> {
     let live: i64 = sqlx::query_scalar(ONCE_RECORD_LIVE_SQL)
         .bind(&digest[..])
