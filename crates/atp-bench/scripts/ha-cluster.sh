@@ -21,20 +21,14 @@ mkdir -p "$out"
 
 [[ -n "${SKIP_BUILD:-}" ]] || cargo build --quiet --release -p atp-node -p atp-bench --features atp-node/ha
 bin="${CARGO_TARGET_DIR:-target}/release"
-pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
-[[ -x "$pg_bin/initdb" ]] || { echo "PostgreSQL is not installed (apt-get install postgresql)"; exit 1; }
+source crates/atp-bench/scripts/pg-server.sh
 
 work="$(mktemp -d)"
 pids=()
-as_pg=()
-if [[ $(id -u) -eq 0 ]]; then
-    chown postgres: "$work"
-    as_pg=(runuser -u postgres --)
-fi
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+    pg_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,15 +49,43 @@ start_node() { # name, extra args...: starts a node, sets $endpoint and $node_pi
     endpoint="http://$addr"
 }
 
+cpu_ticks() { # pids...: their user+system CPU ticks, summed
+    local total=0 pid fields
+    for pid in "$@"; do
+        fields="$(cut -d')' -f2 "/proc/$pid/stat" 2>/dev/null)" || continue
+        set -- $fields
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+
+cpu_snapshot() { # "nodes postgres machine" CPU ticks (machine: every CPU's user+nice+system+irq+softirq)
+    local machine
+    machine="$(awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat)"
+    echo "$(cpu_ticks "${pids[@]}") $(cpu_ticks $(pgrep -u postgres || true)) $machine"
+}
+
 run() { # name, atp-bench run arguments...
     local name="$1"; shift
     echo "==> $name ($(cut -d' ' -f1-3 /proc/loadavg))"
-    "$bin/atp-bench" run --json --duration "$duration" "$@" > "$out/$name.json"
-    python3 - "$out/$name.json" <<'PY'
+    "$bin/atp-bench" run --json --duration "$duration" "$@" > "$out/$name.json" 2> "$work/bench.err" &
+    local bench=$!
+    # CPU is counted over the measured window: from the end of the warm-up to the end.
+    until grep -q 'load for' "$work/bench.err" 2>/dev/null || ! kill -0 "$bench" 2>/dev/null; do sleep 0.05; done
+    sleep 2
+    local before after
+    before="$(cpu_snapshot)"
+    wait "$bench" || { cat "$work/bench.err"; exit 1; }
+    after="$(cpu_snapshot)"
+    python3 - "$out/$name.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["report"]; l = r["latency_us"]
 print(f"    {r['throughput_per_s']:.1f}/s ok={r['successes']} errors={r['errors']} {r['errors_by_code']} "
       f"p50={l['p50']/1000:.2f}ms p99={l['p99']/1000:.2f}ms max={l['max']/1000:.2f}ms")
+b, a, hz = [int(x) for x in sys.argv[2].split()], [int(x) for x in sys.argv[3].split()], int(sys.argv[4])
+nodes, pg, machine = [(y - x) * 1e6 / hz / max(r["successes"], 1) for x, y in zip(b, a)]
+print(f"    CPU per request: nodes {nodes:.0f} us, PostgreSQL {pg:.0f} us, "
+      f"everything else (the load generator) {machine - nodes - pg:.0f} us; machine {machine:.0f} us")
 PY
 }
 
@@ -82,13 +104,8 @@ scenarios single --endpoint "$endpoint"
 kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
 
 # --- 2. Three nodes on one PostgreSQL ---------------------------------------------------------
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
-"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $work -c max_connections=200" start >/dev/null
-"$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE atp"
-config="$work/ha.toml"
-printf '[ha]\nhosts = ["127.0.0.1:%s"]\ndatabase = "atp"\nuser = "postgres"\n' "$port" > "$config"
+pg_start "$work/pg"
+config="$pg_config"
 endpoints=()
 for name in a b c; do
     mkdir -p "$work/$name/data"
@@ -115,7 +132,6 @@ done
 echo "==> the same three nodes, kel_cache_max_staleness_ms = 0 (head checks)"
 run "cluster-exact-verify-envelope" "${endpoints[@]}" --scenario verify-envelope --concurrency 64 --pool 120000
 run "cluster-exact-resolve-cached" "${endpoints[@]}" --scenario resolve-cached --concurrency 64
-size="$("$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d atp -Atc \
-    "SELECT pg_database_size('atp'), (SELECT COUNT(*) FROM identities)")"
+size="$(pg_sql "SELECT pg_database_size('atp'), (SELECT COUNT(*) FROM identities)")"
 echo "==> database: ${size%%|*} bytes for ${size##*|} identities"
 echo "==> done; JSON in $out"

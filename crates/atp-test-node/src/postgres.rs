@@ -273,6 +273,21 @@ impl PgServer {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// An interactive `psql` session on database `db`, for a test that holds a transaction (a
+    /// lock) open while the nodes run: see [`PsqlSession`].
+    pub fn session(&self, db: &str) -> io::Result<PsqlSession> {
+        let mut child = Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-q", "-At"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or_else(|| io::Error::other("psql has no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("psql has no stdout"))?;
+        Ok(PsqlSession { child, stdin, stdout: io::BufReader::new(stdout) })
+    }
+
     /// Serves TLS with this certificate chain and key (PEM) from the next connection on
     /// (`ssl = on`, reloaded, and waited for). Plain connections are still accepted.
     pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) -> io::Result<()> {
@@ -311,6 +326,42 @@ impl PgServer {
     /// The server's log so far (for a failing test's message).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+/// A `psql` process kept open: one database session, ended when this is dropped.
+#[derive(Debug)]
+pub struct PsqlSession {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: io::BufReader<std::process::ChildStdout>,
+}
+
+impl PsqlSession {
+    /// Runs `sql` (one or more statements) in the session and waits until it finished; an
+    /// error stops `psql` (`ON_ERROR_STOP`), which this reports as the end of its output.
+    pub fn run(&mut self, sql: &str) -> io::Result<()> {
+        use std::io::{BufRead, Write};
+        const DONE: &str = "atp-psql-session-done";
+        writeln!(self.stdin, "{sql}\nSELECT '{DONE}';")?;
+        self.stdin.flush()?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.stdout.read_line(&mut line)? == 0 {
+                return Err(io::Error::other(format!("psql ended while running {sql:?}")));
+            }
+            if line.trim() == DONE {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for PsqlSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

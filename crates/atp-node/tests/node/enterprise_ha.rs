@@ -104,6 +104,8 @@ fn count(server: &PgServer, database: &str, sql: &str) -> u64 {
 mod cluster;
 #[path = "enterprise_ha/failover.rs"]
 mod failover;
+#[path = "enterprise_ha/fencing.rs"]
+mod fencing;
 #[path = "enterprise_ha/sdk.rs"]
 mod sdk;
 
