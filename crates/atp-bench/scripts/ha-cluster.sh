@@ -4,6 +4,7 @@
 #   2. three release `atp-node`s with one identity on one PostgreSQL (Debian's package, a fresh
 #      cluster in a temporary directory, PostgreSQL's default durability), the load spread
 #      round-robin over the three.
+#      Then VerifyEnvelope again, through one of the three nodes only.
 #   3. the same three nodes restarted with `kel_cache_max_staleness_ms = 0`: no change feed,
 #      every read of a cached key event log re-checks the stored head (the exact mode).
 # Against each: VerifyEnvelope (closed loop; on the cluster every new nonce is also recorded in
@@ -68,14 +69,16 @@ cpu_snapshot() { # "nodes postgres machine" CPU ticks (machine: every CPU's user
 run() { # name, atp-bench run arguments...
     local name="$1"; shift
     echo "==> $name ($(cut -d' ' -f1-3 /proc/loadavg))"
-    "$bin/atp-bench" run --json --duration "$duration" "$@" > "$out/$name.json" 2> "$work/bench.err" &
+    # A file of the run's own: the previous run's cannot be mistaken for this one's.
+    local err="$work/$name.err"
+    "$bin/atp-bench" run --json --duration "$duration" "$@" > "$out/$name.json" 2> "$err" &
     local bench=$!
     # CPU is counted over the measured window: from the end of the warm-up to the end.
-    until grep -q 'load for' "$work/bench.err" 2>/dev/null || ! kill -0 "$bench" 2>/dev/null; do sleep 0.05; done
+    until grep -q 'load for' "$err" 2>/dev/null || ! kill -0 "$bench" 2>/dev/null; do sleep 0.05; done
     sleep 2
     local before after
     before="$(cpu_snapshot)"
-    wait "$bench" || { cat "$work/bench.err"; exit 1; }
+    wait "$bench" || { cat "$err"; exit 1; }
     after="$(cpu_snapshot)"
     python3 - "$out/$name.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
@@ -118,6 +121,9 @@ for name in a b c; do
 done
 echo "==> three nodes on PostgreSQL ${pg_bin%/bin} at ${endpoints[*]}"
 scenarios cluster "${endpoints[@]}"
+# The same envelopes through one of the three nodes only: what the database's replay record
+# costs without three processes sharing the cores.
+run "cluster-one-node-verify-envelope" "${endpoints[@]:0:2}" --scenario verify-envelope --concurrency 64 --pool 120000
 # --- 3. The same nodes, exact head checks instead of the change feed ---------------------------
 for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 wait "${pids[@]}" 2>/dev/null || true
