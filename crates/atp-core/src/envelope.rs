@@ -39,6 +39,7 @@ use atp_crypto::{CryptoError, CryptoProvider, SigningContext, SigningKey};
 
 use crate::CoreError;
 use crate::did::validate_did;
+use crate::wire::Reader;
 
 /// The first eight signed bytes: `ATPENV1` and a zero byte.
 pub const MAGIC: [u8; 8] = *b"ATPENV1\0";
@@ -241,41 +242,24 @@ impl Envelope {
     }
 }
 
-/// A bounds-checked reader over the wire bytes.
-struct Reader<'a> {
-    buf: &'a [u8],
+/// A read past the end of the wire bytes.
+fn truncated(what: &str) -> CoreError {
+    malformed(format!("truncated in {what}"))
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], CoreError> {
-        if self.buf.len() < n {
-            return Err(malformed(format!("truncated in {what}")));
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Ok(head)
+/// A length-prefixed field of at most `limit` bytes, refused before it is read.
+fn bytes<'a>(r: &mut Reader<'a>, what: &'static str, limit: usize) -> Result<&'a [u8], CoreError> {
+    let len = r.len(what)?;
+    if len > limit {
+        return Err(too_large(what, limit, len));
     }
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], CoreError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N, what)?);
-        Ok(a)
-    }
-    fn u32(&mut self, what: &str) -> Result<usize, CoreError> {
-        usize::try_from(u32::from_be_bytes(self.array(what)?))
-            .map_err(|_| malformed(format!("{what} length does not fit")))
-    }
-    /// A length-prefixed field of at most `limit` bytes.
-    fn bytes(&mut self, what: &'static str, limit: usize) -> Result<&'a [u8], CoreError> {
-        let len = self.u32(what)?;
-        if len > limit {
-            return Err(too_large(what, limit, len));
-        }
-        self.take(len, what)
-    }
-    fn string(&mut self, what: &'static str, limit: usize) -> Result<String, CoreError> {
-        let b = self.bytes(what, limit)?;
-        String::from_utf8(b.to_vec()).map_err(|_| malformed(format!("{what} is not UTF-8")))
-    }
+    r.take(len, what)
+}
+
+/// A length-prefixed UTF-8 string of at most `limit` bytes.
+fn string(r: &mut Reader<'_>, what: &'static str, limit: usize) -> Result<String, CoreError> {
+    let b = bytes(r, what, limit)?;
+    String::from_utf8(b.to_vec()).map_err(|_| malformed(format!("{what} is not UTF-8")))
 }
 
 impl SealedEnvelope {
@@ -299,28 +283,28 @@ impl SealedEnvelope {
         if wire.len() > MAX_WIRE_BYTES {
             return Err(too_large("envelope", MAX_WIRE_BYTES, wire.len()));
         }
-        let mut r = Reader { buf: wire };
+        let mut r = Reader::new(wire, truncated);
         if r.array::<8>("magic")? != MAGIC {
             return Err(malformed("bad magic (expected \"ATPENV1\\0\")"));
         }
-        let sender = r.string("sender", MAX_DID_BYTES)?;
+        let sender = string(&mut r, "sender", MAX_DID_BYTES)?;
         let sender_key_seq = u64::from_be_bytes(r.array("sender_key_seq")?);
-        let count = r.u32("recipients")?;
+        let count = r.len("recipients")?;
         if count > MAX_RECIPIENTS {
             return Err(too_large("recipients", MAX_RECIPIENTS, count));
         }
         let mut recipients = Vec::with_capacity(count);
         for _ in 0..count {
-            recipients.push(r.string("recipient", MAX_DID_BYTES)?);
+            recipients.push(string(&mut r, "recipient", MAX_DID_BYTES)?);
         }
         let issued_at = i64::from_be_bytes(r.array("issued_at")?);
         let expires_at = i64::from_be_bytes(r.array("expires_at")?);
         let nonce = r.array::<NONCE_LEN>("nonce")?;
-        let content_type = r.string("content type", MAX_CONTENT_TYPE_BYTES)?;
-        let payload = r.bytes("payload", MAX_PAYLOAD_BYTES)?.to_vec();
-        let signature = r.bytes("signature", MAX_SIGNATURE_BYTES)?.to_vec();
-        if !r.buf.is_empty() {
-            return Err(malformed(format!("{} trailing bytes", r.buf.len())));
+        let content_type = string(&mut r, "content type", MAX_CONTENT_TYPE_BYTES)?;
+        let payload = bytes(&mut r, "payload", MAX_PAYLOAD_BYTES)?.to_vec();
+        let signature = bytes(&mut r, "signature", MAX_SIGNATURE_BYTES)?.to_vec();
+        if !r.rest().is_empty() {
+            return Err(malformed(format!("{} trailing bytes", r.rest().len())));
         }
         if signature.is_empty() {
             return Err(malformed("empty signature"));

@@ -23,5 +23,6 @@ pub mod tlog;
 pub mod trust_proof;
 pub mod trust_snapshot;
 pub mod vc;
+mod wire;
 
 pub use error::CoreError;

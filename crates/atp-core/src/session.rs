@@ -34,51 +34,35 @@ pub struct Authentication {
     pub challenge: [u8; CHALLENGE_LEN],
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-}
+/// The layouts' reader: a parser of this module answers only whether the bytes are the layout.
+type Reader<'a> = crate::wire::Reader<'a, ()>;
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.buf.len() < n {
-            return None;
-        }
-        let (a, b) = self.buf.split_at(n);
-        self.buf = b;
-        Some(a)
+/// A length-prefixed UTF-8 string of at most `max` bytes.
+fn string(r: &mut Reader<'_>, max: usize) -> Option<String> {
+    let len = r.len("length").ok()?;
+    if len > max {
+        return None;
     }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Some(u64::from_be_bytes(a))
-    }
-    fn string(&mut self, max: usize) -> Option<String> {
-        let len = usize::try_from(self.u32()?).ok()?;
-        if len > max {
-            return None;
-        }
-        String::from_utf8(self.take(len)?.to_vec()).ok()
-    }
+    String::from_utf8(r.take(len, "string").ok()?.to_vec()).ok()
 }
 
 impl Authentication {
     /// Parses the exact layout (docs/protocol.md Part F, item 2); `None` for anything else.
     pub fn parse(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader { buf: bytes };
-        if r.take(8)? != AUTH_MAGIC {
+        let mut r = Reader::new(bytes, |_| ());
+        if r.take(8, "magic").ok()? != AUTH_MAGIC {
             return None;
         }
-        let did = r.string(MAX_DID_BYTES)?;
-        let key_seq = r.u64()?;
-        let node_did = r.string(MAX_DID_BYTES)?;
-        let audience = r.string(MAX_AUDIENCE_BYTES)?;
+        let did = string(&mut r, MAX_DID_BYTES)?;
+        let key_seq = r.u64("key_seq").ok()?;
+        let node_did = string(&mut r, MAX_DID_BYTES)?;
+        let audience = string(&mut r, MAX_AUDIENCE_BYTES)?;
         let mut challenge = [0u8; CHALLENGE_LEN];
-        challenge.copy_from_slice(r.take(CHALLENGE_LEN)?);
-        if !r.buf.is_empty() || did.is_empty() || node_did.is_empty() || !valid_audience(&audience)
+        challenge.copy_from_slice(r.take(CHALLENGE_LEN, "challenge").ok()?);
+        if !r.rest().is_empty()
+            || did.is_empty()
+            || node_did.is_empty()
+            || !valid_audience(&audience)
         {
             return None;
         }
@@ -143,19 +127,19 @@ impl SessionToken {
 
     /// Parses the exact layout; `None` for anything else.
     pub fn parse(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader { buf: bytes };
-        if r.take(8)? != TOKEN_MAGIC {
+        let mut r = Reader::new(bytes, |_| ());
+        if r.take(8, "magic").ok()? != TOKEN_MAGIC {
             return None;
         }
-        let issuer = r.string(MAX_DID_BYTES)?;
-        let issuer_key_seq = r.u64()?;
-        let subject = r.string(MAX_DID_BYTES)?;
-        let subject_key_seq = r.u64()?;
-        let audience = r.string(MAX_AUDIENCE_BYTES)?;
-        let issued_at = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
-        let expires_at = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
-        let token_id: [u8; 16] = r.take(16)?.try_into().ok()?;
-        if !r.buf.is_empty() {
+        let issuer = string(&mut r, MAX_DID_BYTES)?;
+        let issuer_key_seq = r.u64("issuer_key_seq").ok()?;
+        let subject = string(&mut r, MAX_DID_BYTES)?;
+        let subject_key_seq = r.u64("subject_key_seq").ok()?;
+        let audience = string(&mut r, MAX_AUDIENCE_BYTES)?;
+        let issued_at = r.i64("issued_at").ok()?;
+        let expires_at = r.i64("expires_at").ok()?;
+        let token_id: [u8; 16] = r.array("token_id").ok()?;
+        if !r.rest().is_empty() {
             return None;
         }
         Some(SessionToken {

@@ -15,6 +15,7 @@ use atp_crypto::{PublicKey, SigningContext, SigningKey};
 use crate::CoreError;
 use crate::did::parse_did_atp;
 use crate::status_list::StatusPurpose;
+use crate::wire::Reader;
 
 /// The first 8 bytes of every update: `ATPSTL1` and a zero byte.
 pub const MAGIC: [u8; 8] = *b"ATPSTL1\0";
@@ -141,28 +142,28 @@ impl StatusListUpdate {
         if bytes.len() > MAX_UPDATE_BYTES {
             return Err(malformed(format!("{} bytes, above {MAX_UPDATE_BYTES}", bytes.len())));
         }
-        let mut r = Reader { rest: bytes };
+        let mut r = Reader::new(bytes, truncated);
         if r.take(8, "magic")? != MAGIC {
             return Err(malformed("wrong magic (expected ATPSTL1 and a zero byte)"));
         }
-        let issuer = r.string(MAX_ISSUER_BYTES, "issuer")?;
+        let issuer = string(&mut r, MAX_ISSUER_BYTES, "issuer")?;
         let issuer_key_seq = r.u64("issuer_key_seq")?;
-        let status_list_credential = r.string(MAX_LIST_URL_BYTES, "status_list_credential")?;
-        let status_purpose = purpose_from_byte(r.take(1, "status_purpose")?[0])?;
+        let status_list_credential = string(&mut r, MAX_LIST_URL_BYTES, "status_list_credential")?;
+        let status_purpose = purpose_from_byte(r.u8("status_purpose")?)?;
         let update_seq = r.u64("update_seq")?;
-        let issued_at_ms = i64::from_be_bytes(r.array("issued_at")?);
-        let n = r.u32("change count")? as usize;
+        let issued_at_ms = r.i64("issued_at")?;
+        let n = r.len("change count")?;
         if n == 0 || n > MAX_CHANGES {
             return Err(malformed(format!("an update holds 1 to {MAX_CHANGES} changes, not {n}")));
         }
         let mut changes = Vec::with_capacity(n);
         for _ in 0..n {
             let index = r.u64("change index")?;
-            let value = r.take(1, "change value")?[0];
+            let value = r.u8("change value")?;
             changes.push(StatusChange { index, value });
         }
-        if !r.rest.is_empty() {
-            return Err(malformed(format!("{} bytes after the last change", r.rest.len())));
+        if !r.rest().is_empty() {
+            return Err(malformed(format!("{} bytes after the last change", r.rest().len())));
         }
         let update = StatusListUpdate {
             issuer,
@@ -192,42 +193,19 @@ pub fn verify_signature(update: &[u8], signature: &[u8], key: &PublicKey) -> Res
         .map_err(|e| CoreError::StatusUpdateBadSignature(e.to_string()))
 }
 
-struct Reader<'a> {
-    rest: &'a [u8],
+/// A read past the end of the signed bytes.
+fn truncated(what: &str) -> CoreError {
+    malformed(format!("truncated at {what}"))
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], CoreError> {
-        if self.rest.len() < n {
-            return Err(malformed(format!("truncated at {what}")));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
+/// A length-prefixed UTF-8 string of 1 to `max` bytes.
+fn string(r: &mut Reader<'_>, max: usize, what: &str) -> Result<String, CoreError> {
+    let len = r.len(what)?;
+    if len == 0 || len > max {
+        return Err(malformed(format!("{what} must be 1 to {max} bytes, not {len}")));
     }
-
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], CoreError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, what)?);
-        Ok(out)
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32, CoreError> {
-        Ok(u32::from_be_bytes(self.array(what)?))
-    }
-
-    fn u64(&mut self, what: &str) -> Result<u64, CoreError> {
-        Ok(u64::from_be_bytes(self.array(what)?))
-    }
-
-    fn string(&mut self, max: usize, what: &str) -> Result<String, CoreError> {
-        let len = self.u32(what)? as usize;
-        if len == 0 || len > max {
-            return Err(malformed(format!("{what} must be 1 to {max} bytes, not {len}")));
-        }
-        let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| malformed(format!("{what} is not UTF-8")))
-    }
+    let bytes = r.take(len, what)?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| malformed(format!("{what} is not UTF-8")))
 }
 
 #[cfg(test)]

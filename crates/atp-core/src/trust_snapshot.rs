@@ -28,6 +28,7 @@
 use atp_crypto::sha256;
 
 use crate::CoreError;
+use crate::wire::Reader;
 
 /// The first 8 bytes of every snapshot: `ATPTSN1` and a zero byte.
 pub const MAGIC: [u8; 8] = *b"ATPTSN1\0";
@@ -209,27 +210,27 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotParts, CoreError> {
     if sha256(body).as_slice() != digest {
         return Err(invalid("the digest does not match the bytes"));
     }
-    let mut r = Reader { rest: body };
+    let mut r = Reader::new(body, truncated);
     if r.take(8, "magic")? != MAGIC {
         return Err(invalid("wrong magic (expected ATPTSN1 and a zero byte)"));
     }
-    let computed_at_ms = i64::from_be_bytes(r.array("computed_at_ms")?);
-    let damping = r.f64("damping")?;
-    let seed = r.f64("seed")?;
-    let residual = r.f64("residual")?;
+    let computed_at_ms = r.i64("computed_at_ms")?;
+    let damping = finite_f64(&mut r, "damping")?;
+    let seed = finite_f64(&mut r, "seed")?;
+    let residual = finite_f64(&mut r, "residual")?;
     let explain_max_depth = r.u32("explain_max_depth")?;
     let explain_max_steps = r.u32("explain_max_steps")?;
     let iterations = r.u32("iterations")?;
-    let n = r.u32("DID count")? as usize;
-    let m = r.u32("edge count")? as usize;
+    let n = r.len("DID count")?;
+    let m = r.len("edge count")?;
     // Each DID takes at least 37 bytes and each edge 8: counts that the bytes cannot hold are
     // refused before anything is allocated for them.
-    if n.saturating_mul(37).saturating_add(m.saturating_mul(8)) > r.rest.len() {
-        return Err(invalid(format!("{n} DIDs and {m} edges do not fit {} bytes", r.rest.len())));
+    if n.saturating_mul(37).saturating_add(m.saturating_mul(8)) > r.rest().len() {
+        return Err(invalid(format!("{n} DIDs and {m} edges do not fit {} bytes", r.rest().len())));
     }
     let mut dids: Vec<Box<str>> = Vec::with_capacity(n);
     for _ in 0..n {
-        let len = usize::from(u16::from_be_bytes(r.array("DID length")?));
+        let len = usize::from(r.u16("DID length")?);
         let did =
             std::str::from_utf8(r.take(len, "DID")?).map_err(|_| invalid("a DID is not UTF-8"))?;
         if did.is_empty() || did.chars().any(char::is_control) {
@@ -256,12 +257,12 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotParts, CoreError> {
         gates.push(chunk[2]);
     }
     let evidence_count = (0..n).map(|_| r.u32("evidence count")).collect::<Result<Vec<_>, _>>()?;
-    let score = r.f64_column(n, "score", |x| (0.0..=1.0).contains(&x))?;
-    let raw = r.f64_column(n, "raw score", f64::is_finite)?;
-    let penalty = r.f64_column(n, "penalty", |x| x.is_finite() && x >= 0.0)?;
+    let score = f64_column(&mut r, n, "score", |x| (0.0..=1.0).contains(&x))?;
+    let raw = f64_column(&mut r, n, "raw score", f64::is_finite)?;
+    let penalty = f64_column(&mut r, n, "penalty", |x| x.is_finite() && x >= 0.0)?;
     let mut in_offsets = Vec::with_capacity(n + 1);
     for _ in 0..=n {
-        let offset = r.u32("edge offset")? as usize;
+        let offset = r.len("edge offset")?;
         if in_offsets.last().is_some_and(|last| *last > offset) || offset > m {
             return Err(invalid("the edge offsets decrease or pass the edge count"));
         }
@@ -284,8 +285,8 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotParts, CoreError> {
         in_srcs.push(src);
         in_weights.push(weight);
     }
-    if !r.rest.is_empty() {
-        return Err(invalid(format!("{} bytes after the last edge", r.rest.len())));
+    if !r.rest().is_empty() {
+        return Err(invalid(format!("{} bytes after the last edge", r.rest().len())));
     }
     Ok(SnapshotParts {
         computed_at_ms,
@@ -309,49 +310,30 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotParts, CoreError> {
     })
 }
 
-struct Reader<'a> {
-    rest: &'a [u8],
+/// A read past the end of the body.
+fn truncated(what: &str) -> CoreError {
+    invalid(format!("truncated at {what}"))
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], CoreError> {
-        if self.rest.len() < n {
-            return Err(invalid(format!("truncated at {what}")));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
+/// A finite f64.
+fn finite_f64(r: &mut Reader<'_>, what: &str) -> Result<f64, CoreError> {
+    let x = f64::from_be_bytes(r.array(what)?);
+    if x.is_finite() { Ok(x) } else { Err(invalid(format!("{what} is not finite"))) }
+}
 
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], CoreError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, what)?);
-        Ok(out)
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32, CoreError> {
-        Ok(u32::from_be_bytes(self.array(what)?))
-    }
-
-    /// A finite f64.
-    fn f64(&mut self, what: &str) -> Result<f64, CoreError> {
-        let x = f64::from_be_bytes(self.array(what)?);
-        if x.is_finite() { Ok(x) } else { Err(invalid(format!("{what} is not finite"))) }
-    }
-
-    fn f64_column(
-        &mut self,
-        n: usize,
-        what: &str,
-        valid: impl Fn(f64) -> bool,
-    ) -> Result<Vec<f64>, CoreError> {
-        (0..n)
-            .map(|_| {
-                let x = f64::from_be_bytes(self.array(what)?);
-                if valid(x) { Ok(x) } else { Err(invalid(format!("a {what} is out of range"))) }
-            })
-            .collect()
-    }
+/// `n` f64s, each of which must pass `valid`.
+fn f64_column(
+    r: &mut Reader<'_>,
+    n: usize,
+    what: &str,
+    valid: impl Fn(f64) -> bool,
+) -> Result<Vec<f64>, CoreError> {
+    (0..n)
+        .map(|_| {
+            let x = f64::from_be_bytes(r.array(what)?);
+            if valid(x) { Ok(x) } else { Err(invalid(format!("a {what} is out of range"))) }
+        })
+        .collect()
 }
 
 #[cfg(test)]
