@@ -122,6 +122,7 @@ pub fn spawn_kel_feed(state: &AppState) {
                     );
                     return;
                 }
+                Err(atp_store::StoreError::Closed) => return,
                 Err(e) => tracing::warn!(error = %e, "cannot open the key event log feed"),
             }
             tokio::time::sleep(FEED_RETRY_PAUSE).await;
@@ -137,6 +138,11 @@ pub fn spawn_kel_feed(state: &AppState) {
                 Ok(KelChange::Changed(did)) => cache.invalidate(&did),
                 Ok(KelChange::CaughtUp(at)) => cache.caught_up(at),
                 Ok(KelChange::Gap) => cache.forget_all(),
+                Err(atp_store::StoreError::Closed) => {
+                    // The store is closing: nothing more to follow.
+                    cache.forget_all();
+                    break;
+                }
                 Err(e) => {
                     cache.forget_all();
                     drop(state);

@@ -115,7 +115,9 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
     for _ in 0..MAX_ATTEMPTS {
         // Core's accept is the one judge of the append; the accepted event carries the bytes,
         // digest and data hash the store writes and the receipt names (computed once).
-        let accepted = match state.load_kel(&did).await? {
+        // Judged against the exact head: a log another node just extended must not be seen
+        // as shorter (the store's compare-and-append would refuse a stale append anyway).
+        let accepted = match state.load_kel_exact(&did).await? {
             None => {
                 if incoming.event.s != 0 {
                     return Err(ServerError::DidNotFound(did));

@@ -417,7 +417,8 @@ impl MessageApi {
                 "key_seq is not the DID's current key, or the DID is deactivated",
             )
         };
-        let kel = self.state.load_kel(&auth.did).await?.ok_or_else(not_current)?;
+        // Exact: a key rotated away on another node must not open a session here.
+        let kel = self.state.load_kel_exact(&auth.did).await?.ok_or_else(not_current)?;
         if kel.state.deactivated || kel.state.key_sequence != auth.key_seq {
             return Err(not_current());
         }

@@ -125,6 +125,9 @@ pub struct CachedKel {
     pub latest_resolution: std::sync::OnceLock<atp_grpc::v1::ResolveResponse>,
 }
 
+/// How many epochs the [`KelCache`] keeps: DIDs share one by a hash of their text.
+const EPOCH_STRIPES: usize = 64;
+
 /// A bounded cache of verified key event logs, keyed by DID.
 ///
 /// How an entry is served depends on the [`KelCoherence`]. With an exclusive writer it is
@@ -139,7 +142,11 @@ pub struct CachedKel {
 pub struct KelCache {
     capacity: usize,
     coherence: KelCoherence,
-    epoch: std::sync::atomic::AtomicU64,
+    /// Bumped by every invalidation of a DID of the stripe (and all of them by
+    /// [`KelCache::forget_all`]): a read of a log is cached only if its stripe's epoch did not
+    /// move while it was read. Striped, so that appends to other DIDs (many a second in a
+    /// cluster) do not keep refusing every fill.
+    epochs: [std::sync::atomic::AtomicU64; EPOCH_STRIPES],
     map: Mutex<HashMap<String, Arc<CachedKel>>>,
     /// The origin of `caught_up`.
     origin: std::time::Instant,
@@ -154,7 +161,7 @@ impl KelCache {
         KelCache {
             capacity,
             coherence,
-            epoch: std::sync::atomic::AtomicU64::new(0),
+            epochs: std::array::from_fn(|_| std::sync::atomic::AtomicU64::new(0)),
             map: Mutex::new(HashMap::new()),
             origin: std::time::Instant::now(),
             caught_up: std::sync::atomic::AtomicU64::new(0),
@@ -170,8 +177,16 @@ impl KelCache {
         self.map.lock().ok()?.get(did).cloned()
     }
 
-    fn epoch(&self) -> u64 {
-        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    fn stripe(did: &str) -> usize {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(did);
+        usize::try_from(hash % EPOCH_STRIPES as u64).unwrap_or(0)
+    }
+
+    /// The epoch a read of `did` starts from ([`KelCache::put`]).
+    fn epoch_of(&self, did: &str) -> u64 {
+        self.epochs[Self::stripe(did)].load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether a cached entry may be served without checking the store's head now.
@@ -201,20 +216,22 @@ impl KelCache {
     /// serves nothing unchecked until the feed catches up again.
     pub fn forget_all(&self) {
         if let Ok(mut map) = self.map.lock() {
-            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for epoch in &self.epochs {
+                epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             self.caught_up.store(0, std::sync::atomic::Ordering::SeqCst);
             map.clear();
         }
     }
 
-    /// Caches `kel`, read from the store after [`KelCache::epoch`] returned `read_epoch`,
-    /// unless an append happened since (the log may then already be stale).
+    /// Caches `kel`, read from the store after [`KelCache::epoch_of`] returned `read_epoch`,
+    /// unless an append to its stripe happened since (the log may then already be stale).
     fn put(&self, did: &str, kel: Arc<CachedKel>, read_epoch: u64) {
         if self.capacity == 0 {
             return;
         }
         if let Ok(mut map) = self.map.lock() {
-            if self.epoch() != read_epoch {
+            if self.epoch_of(did) != read_epoch {
                 return;
             }
             if map.len() >= self.capacity && !map.contains_key(did) {
@@ -230,7 +247,7 @@ impl KelCache {
     /// Forgets `did`; called after every append to its log (and after a lost race).
     pub fn invalidate(&self, did: &str) {
         if let Ok(mut map) = self.map.lock() {
-            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.epochs[Self::stripe(did)].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             map.remove(did);
         }
     }
@@ -359,16 +376,28 @@ impl NodeState {
         (self.clock)()
     }
 
-    /// The verified key event log of `did`, or `None` when the node holds none. Served from
-    /// the cache when its head still matches the store's.
+    /// The verified key event log of `did`, or `None` when the node holds none, for a read:
+    /// served from the cache within the staleness its [`KelCoherence`] allows, otherwise when
+    /// its head still matches the store's. Writes and authentication use
+    /// [`NodeState::load_kel_exact`].
     pub async fn load_kel(&self, did: &str) -> Result<Option<Arc<CachedKel>>> {
+        self.load_kel_from(did, self.caches.kel.serves_unchecked()).await
+    }
+
+    /// As [`NodeState::load_kel`], but never stale: what an append is judged against, and what
+    /// decides whether a key may still sign for its DID (a login, a status-list update, hosting
+    /// a list). In a cluster, one head check per call.
+    pub async fn load_kel_exact(&self, did: &str) -> Result<Option<Arc<CachedKel>>> {
+        let exclusive = self.caches.kel.coherence() == KelCoherence::ExclusiveWriter;
+        self.load_kel_from(did, exclusive).await
+    }
+
+    async fn load_kel_from(&self, did: &str, unchecked: bool) -> Result<Option<Arc<CachedKel>>> {
         let cache = &self.caches.kel;
-        if cache.serves_unchecked()
-            && let Some(cached) = cache.get(did)
-        {
+        if unchecked && let Some(cached) = cache.get(did) {
             return Ok(Some(cached));
         }
-        let read_epoch = cache.epoch();
+        let read_epoch = cache.epoch_of(did);
         let Some(identity) = self.store.get_identity(did).await? else {
             return Ok(None);
         };
@@ -480,23 +509,33 @@ mod tests {
         )
     }
 
-    /// A log read before an append (of any DID) is not cached: it may already be stale.
+    /// A log read before an append to it is not cached: it may already be stale. An append to
+    /// a DID of another stripe does not refuse it.
     #[test]
     fn a_log_read_across_an_append_is_not_cached() {
         let cache = KelCache::new(10, KelCoherence::ExclusiveWriter);
         let (did, kel) = cached_kel();
-        let read_epoch = cache.epoch();
-        cache.invalidate("did:atp:someone-else");
+        let read_epoch = cache.epoch_of(&did);
+        cache.invalidate(&did);
         cache.put(&did, kel.clone(), read_epoch);
         assert!(cache.get(&did).is_none());
-        cache.put(&did, kel.clone(), cache.epoch());
+        let other = (0..)
+            .map(|i| format!("did:atp:other-{i}"))
+            .find(|o| KelCache::stripe(o) != KelCache::stripe(&did))
+            .unwrap();
+        let read_epoch = cache.epoch_of(&did);
+        cache.invalidate(&other);
+        cache.put(&did, kel.clone(), read_epoch);
+        assert!(cache.get(&did).is_some(), "another stripe's append does not refuse the fill");
+        cache.invalidate(&did);
+        cache.put(&did, kel.clone(), cache.epoch_of(&did));
         assert!(cache.get(&did).is_some());
         // An append to the DID drops its entry.
         cache.invalidate(&did);
         assert!(cache.get(&did).is_none());
         // A disabled cache keeps nothing.
         let off = KelCache::new(0, KelCoherence::ExclusiveWriter);
-        off.put(&did, kel, off.epoch());
+        off.put(&did, kel, off.epoch_of(&did));
         assert!(off.get(&did).is_none());
     }
 
@@ -524,10 +563,10 @@ mod tests {
         assert!(!before.serves_unchecked(), "a proof older than the cache proves nothing");
 
         let (did, kel) = cached_kel();
-        let read_epoch = cache.epoch();
+        let read_epoch = cache.epoch_of(&did);
         cache.put(&did, kel.clone(), read_epoch);
         assert!(cache.get(&did).is_some());
-        let in_flight = cache.epoch();
+        let in_flight = cache.epoch_of(&did);
         cache.forget_all();
         assert!(cache.get(&did).is_none(), "a gap forgets every entry");
         assert!(!cache.serves_unchecked(), "and the catching up");

@@ -2,9 +2,11 @@
 //! can serve the logs it cached without asking the store on every read (docs/ha.md, "Cache
 //! coherence").
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use crate::store::StoreFuture;
+use crate::error::Result;
 
 /// The fastest a feed may prove that it has caught up ([`KelChange::CaughtUp`]); a shorter
 /// period asked of [`crate::Store::kel_change_feed`] is raised to this.
@@ -30,5 +32,8 @@ pub enum KelChange {
 pub trait KelChangeFeed: Send {
     /// The next report. After an `Err` (the database is unreachable) the caller may call again:
     /// the feed reconnects and reports [`KelChange::Gap`] first.
-    fn next(&mut self) -> StoreFuture<'_, KelChange>;
+    ///
+    /// The future is a `crate::StoreFuture`, written out: the store module names this trait,
+    /// so this module does not name the store's (no import cycle).
+    fn next(&mut self) -> Pin<Box<dyn Future<Output = Result<KelChange>> + Send + '_>>;
 }

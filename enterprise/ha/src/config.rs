@@ -8,6 +8,11 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::pg::{ConnectError, PgConfig, PgStore};
 
+/// The shortest staleness bound the key event log cache accepts other than 0: the feed proves
+/// it caught up four times per bound, one marker transaction each, and a shorter bound would
+/// cost more marker transactions than it could ever be met by.
+pub const MIN_KEL_CACHE_STALENESS_MS: u64 = 50;
+
 /// The most database hosts `[ha]` may list.
 pub const MAX_HOSTS: usize = 16;
 /// The most connections one node may open.
@@ -77,7 +82,8 @@ pub struct HaConfig {
     /// append reaches the caches by `LISTEN`/`NOTIFY`, and a cached log is served without a
     /// database read only while the node has proved, within this time, that it received every
     /// notification. 0 makes every read re-check the stored head instead (exact, one more
-    /// statement per read). Default 250 ms, 0 to 5000.
+    /// statement per read). Default 250 ms; 0, or [`MIN_KEL_CACHE_STALENESS_MS`] to 5000. The
+    /// feed holds one connection of the pool, so `pool_size` must then be at least 2.
     #[serde(default = "default_kel_cache_max_staleness_ms")]
     pub kel_cache_max_staleness_ms: u64,
     /// How long a node goes on serving after its shutdown began, with its health already
@@ -207,8 +213,19 @@ impl HaConfig {
         if !(1_000..=60_000).contains(&self.lease_ttl_ms) {
             return Err(HaError::Config("lease_ttl_ms: 1000 to 60000".into()));
         }
-        if self.kel_cache_max_staleness_ms > 5_000 {
-            return Err(HaError::Config("kel_cache_max_staleness_ms: 0 to 5000".into()));
+        if self.kel_cache_max_staleness_ms != 0
+            && !(MIN_KEL_CACHE_STALENESS_MS..=5_000).contains(&self.kel_cache_max_staleness_ms)
+        {
+            return Err(HaError::Config(format!(
+                "kel_cache_max_staleness_ms: 0 (exact), or {MIN_KEL_CACHE_STALENESS_MS} to 5000"
+            )));
+        }
+        if self.kel_cache_max_staleness_ms != 0 && self.pool_size < 2 {
+            return Err(HaError::Config(
+                "pool_size: at least 2 with kel_cache_max_staleness_ms > 0 (the change feed \
+                 holds one connection)"
+                    .into(),
+            ));
         }
         if self.drain_ms > 60_000 {
             return Err(HaError::Config("drain_ms: 0 to 60000".into()));
@@ -360,6 +377,13 @@ mod tests {
         let mut c = config(&["127.0.0.1:5432"]);
         c.kel_cache_max_staleness_ms = 5_001;
         assert!(refused(c.clone()).contains("kel_cache_max_staleness_ms"));
+        c.kel_cache_max_staleness_ms = MIN_KEL_CACHE_STALENESS_MS - 1;
+        assert!(refused(c.clone()).contains("kel_cache_max_staleness_ms"));
+        c.kel_cache_max_staleness_ms = MIN_KEL_CACHE_STALENESS_MS;
+        c.pool_size = 1;
+        assert!(refused(c.clone()).contains("pool_size: at least 2"));
+        c.pool_size = 2;
+        assert!(c.validate().is_ok());
         c.kel_cache_max_staleness_ms = 0;
         assert_eq!(c.kel_cache_max_staleness(), None, "0: exact head checks");
         let mut c = config(&["127.0.0.1:5432"]);

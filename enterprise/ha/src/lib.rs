@@ -19,5 +19,5 @@
 mod config;
 mod pg;
 
-pub use config::{DbTls, HaConfig, HaError, MAX_HOSTS, MAX_POOL_SIZE};
+pub use config::{DbTls, HaConfig, HaError, MAX_HOSTS, MAX_POOL_SIZE, MIN_KEL_CACHE_STALENESS_MS};
 pub use pg::{ConnectError, PgConfig, PgStore};

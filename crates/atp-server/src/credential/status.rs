@@ -153,7 +153,7 @@ pub(super) async fn host_status_list(
         n => n,
     };
     let kel = state
-        .load_kel(&req.issuer)
+        .load_kel_exact(&req.issuer)
         .await?
         .ok_or_else(|| ServerError::DidNotFound(req.issuer.clone()))?;
     if kel.state.deactivated {
@@ -218,8 +218,9 @@ pub(super) async fn apply_signed_update(
     }
     let key_not_current =
         |why: &str| ServerError::rejected(reasons::STATUS_UPDATE_KEY_NOT_CURRENT, why.to_owned());
+    // Exact: an update is stored for good, so a key rotated away must not sign one.
     let kel = state
-        .load_kel(&update.issuer)
+        .load_kel_exact(&update.issuer)
         .await?
         .ok_or_else(|| key_not_current("this node holds no key event log for the issuer"))?;
     if kel.state.deactivated {

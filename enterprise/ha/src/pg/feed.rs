@@ -12,7 +12,9 @@
 //!   [`KelChange::Gap`] after every (re)connection, once its `LISTEN` is in force, and counts
 //!   only markers sent after that.
 //!
-//! The listening session holds one connection of the pool for as long as the feed lives.
+//! The listening session holds one connection of the pool for as long as the feed lives (so
+//! `[ha] pool_size` must be at least 2 with the feed on). A closed pool ends the feed with
+//! `StoreError::Closed`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,9 +125,11 @@ impl PgKelFeed {
         loop {
             let Some(listener) = self.listener.as_mut() else {
                 // Connect on the current primary; the markers go there too (from its pool).
-                let mut listener = PgListener::connect_with(&self.primary.pool()).await?;
+                let mut listener = PgListener::connect_with(&self.primary.pool())
+                    .await
+                    .map_err(|e| self.failed(e))?;
                 listener.eager_reconnect(false);
-                listener.listen(CHANNEL).await?;
+                listener.listen(CHANNEL).await.map_err(|e| self.failed(e))?;
                 self.markers.restart();
                 self.listener = Some(listener);
                 return Ok(KelChange::Gap);
@@ -145,10 +149,24 @@ impl PgKelFeed {
                 Ok(None) => self.listener = None,
                 Err(e) => {
                     self.listener = None;
-                    return Err(e.into());
+                    return Err(self.failed(e));
                 }
             }
         }
+    }
+}
+
+impl PgKelFeed {
+    /// A failure of the listening session: a closed pool is the store closing (the feed ends
+    /// with [`StoreError::Closed`]); a lost server starts the search for the primary, as any
+    /// request's failure does, so that an idle node follows a failover too.
+    fn failed(&self, e: sqlx::Error) -> StoreError {
+        if matches!(e, sqlx::Error::PoolClosed) {
+            return StoreError::Closed;
+        }
+        let e = StoreError::from(e);
+        self.primary.on_error(&e);
+        e
     }
 }
 
@@ -171,13 +189,17 @@ async fn send_markers(
     loop {
         ticks.tick().await;
         let n = markers.sending();
-        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+        let pool = primary.pool();
+        let send = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(format!("{prefix}{n}"))
-            .execute(&primary.pool())
-            .await;
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, "a key event log feed marker was not sent");
+            .execute(&pool);
+        // Bounded, so that a connection the network dropped without a word does not stop the
+        // markers for as long as TCP takes to give up.
+        match tokio::time::timeout(primary.config().statement_timeout, send).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "a key event log feed marker was not sent"),
+            Err(_) => tracing::debug!("a key event log feed marker timed out"),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! ([`atp_store::backend::RECORD_ONCE_SQL`]): a digest is recorded unless a record of it is
 //! still live, and of two records of the same digest exactly one is the first.
 //!
+//! - **Order.** The rows go in digest order, so that groups of two nodes that share digests
+//!   take their row locks in the same order and never deadlock.
 //! - **Duplicates in one batch.** PostgreSQL refuses to update one row twice in one statement,
 //!   so a batch sends each digest once; the first request for it gets the statement's answer,
 //!   and every later one in the batch is a replay of it.
@@ -57,16 +59,19 @@ pub(super) fn spawn(primary: Arc<Primary>) -> mpsc::Sender<Job> {
 }
 
 async fn commit(primary: &Arc<Primary>, jobs: Vec<Job>) {
-    let mut digests: Vec<Vec<u8>> = Vec::with_capacity(jobs.len());
-    let mut keep_until: Vec<i64> = Vec::with_capacity(jobs.len());
     let mut first_of: HashMap<Hash, usize> = HashMap::with_capacity(jobs.len());
+    let mut rows: Vec<(Hash, i64)> = Vec::with_capacity(jobs.len());
     for (index, job) in jobs.iter().enumerate() {
         if let std::collections::hash_map::Entry::Vacant(slot) = first_of.entry(job.digest) {
             slot.insert(index);
-            digests.push(job.digest.to_vec());
-            keep_until.push(job.keep_until_ms);
+            rows.push((job.digest, job.keep_until_ms));
         }
     }
+    // In digest order: two nodes whose groups share digests lock their rows in the same order,
+    // so they cannot deadlock (arrival order could, and an attacker chooses arrival order).
+    rows.sort_unstable();
+    let digests: Vec<Vec<u8>> = rows.iter().map(|(digest, _)| digest.to_vec()).collect();
+    let keep_until: Vec<i64> = rows.iter().map(|(_, keep)| *keep).collect();
     let now_ms = jobs.iter().map(|job| job.now_ms).min().unwrap_or(i64::MIN);
     // The statement never waits longer than three statement timeouts, even on a socket that the
     // network dropped without a word.

@@ -67,7 +67,8 @@ async fn the_feed_reports_other_writers_appends_and_its_own_gaps() {
     let ended = server
         .psql_in(
             &database,
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+            // With a timeout, the call waits until the session has ended.
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity \
              WHERE query LIKE 'LISTEN %atp_kel_changed%'",
         )
         .unwrap();

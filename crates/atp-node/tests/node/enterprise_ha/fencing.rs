@@ -3,7 +3,7 @@
 //! resumes, its write is refused by its stale epoch, and the new holder's is stored.
 //!
 //! How the signer is held up: a test session locks the `checkpoints` table. The holder renews
-//! its lease (a row of `leases`, not blocked) and then waits on the lock for the latest
+//! its lease (a row of `leases`, not blocked) and then waits on the lock, reading the latest
 //! checkpoint, with the lease in hand, exactly as a paused process would. The database ending
 //! the holder's session (`pg_terminate_backend`) would instead fail its statement, and it would
 //! write nothing at all; with a lease that is a row, a lost session takes nothing away from the
@@ -17,8 +17,10 @@ use atp_crypto::{AlgorithmId, SigningKey};
 
 use super::*;
 
-/// The checkpoint lease's TTL in this test (the least `[ha]` allows).
-const LEASE_TTL: Duration = Duration::from_millis(1000);
+/// The checkpoint lease's TTL in this test: long enough that the new holder, which also waits
+/// on the lock after it took the lease, still holds it when the lock is released, and short
+/// enough that the old holder's wait stays within the statement timeout (10 s).
+const LEASE_TTL: Duration = Duration::from_millis(3000);
 
 /// One query's single value.
 fn value(server: &PgServer, database: &str, sql: &str) -> String {
@@ -92,7 +94,7 @@ async fn a_signer_that_lost_its_lease_while_held_up_cannot_write() {
 
     // Its lease expires while it waits; the other node takes it at the next epoch (and waits
     // on the lock too).
-    eventually(Duration::from_secs(5), "the other node takes the lease", || {
+    eventually(LEASE_TTL * 3, "the other node takes the lease", || {
         checkpoint_lease(&server, &database).0 != old_holder
     })
     .await;
