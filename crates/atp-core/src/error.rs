@@ -499,6 +499,12 @@ pub enum CoreError {
     #[error("invalid trust snapshot: {0}")]
     TrustSnapshotInvalid(String),
     // --- end: evidence/trust-proof ---
+    // --- section: audit ---
+    /// An audit event is not shaped as docs/audit.md says, or a stored one is not its canonical
+    /// form.
+    #[error("invalid audit event: {0}")]
+    AuditEventInvalid(String),
+    // --- end: audit ---
 }
 
 impl CoreError {
@@ -622,6 +628,9 @@ impl CoreError {
             CoreError::TrustProofIssuerMismatch { .. } => "TRUST_PROOF_ISSUER_MISMATCH",
             CoreError::TrustSnapshotInvalid(_) => "TRUST_SNAPSHOT_INVALID",
             // end codes: evidence/trust-proof
+            // codes: audit
+            CoreError::AuditEventInvalid(_) => "AUDIT_EVENT_INVALID",
+            // end codes: audit
         }
     }
 }

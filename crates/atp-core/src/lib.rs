@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accepted;
+pub mod audit;
 pub mod checkpoint;
 pub mod data_integrity;
 pub mod did;

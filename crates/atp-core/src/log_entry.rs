@@ -59,6 +59,8 @@ pub enum LeafKind {
     StatusUpdate,
     /// A change of the node's RBAC role bindings (enterprise), as the whole policy after it.
     RoleBindings,
+    /// A sealed batch of the audit trail (enterprise; `crate::audit::batch_data_hash`).
+    AuditBatch,
 }
 
 impl LeafKind {
@@ -71,6 +73,7 @@ impl LeafKind {
             LeafKind::Evidence => "evidence",
             LeafKind::StatusUpdate => "status-update",
             LeafKind::RoleBindings => "role-bindings",
+            LeafKind::AuditBatch => "audit-batch",
         }
     }
 
@@ -83,6 +86,7 @@ impl LeafKind {
             "evidence" => Some(LeafKind::Evidence),
             "status-update" => Some(LeafKind::StatusUpdate),
             "role-bindings" => Some(LeafKind::RoleBindings),
+            "audit-batch" => Some(LeafKind::AuditBatch),
             _ => None,
         }
     }

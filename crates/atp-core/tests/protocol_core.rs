@@ -4,6 +4,8 @@
 //! implementation, status lists, the Merkle tree, trust proofs and the VC verifier rules. Each
 //! former test file is a module under `tests/protocol_core/`.
 
+#[path = "protocol_core/audit.rs"]
+mod audit;
 #[path = "protocol_core/checkpoint.rs"]
 mod checkpoint;
 #[path = "protocol_core/data_integrity.rs"]
