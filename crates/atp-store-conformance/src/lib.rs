@@ -28,6 +28,10 @@ pub trait Backend: Send + Sync {
     /// every later call (a reopen, or a second store beside the first, as a second node or
     /// process would have).
     fn open(&self) -> OpenFuture<'_>;
+
+    /// Makes the database refuse every new row of `audit_events` from now on (a trigger: a
+    /// full disk or a broken audit table, as the store sees it), behind the store's back.
+    fn refuse_audit_inserts(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 /// Writes one `#[tokio::test]` per conformance case. `$fresh` is an expression whose value is
@@ -72,6 +76,10 @@ macro_rules! conformance_tests {
             trust_evidence::record_is_logged_and_idempotent,
             trust_evidence::refused_input_stores_nothing,
             trust_evidence::list_filters_pages_and_scan,
+            audit::audited_writes_store_the_change_and_its_events_together,
+            audit::a_change_whose_events_cannot_be_stored_is_not_made,
+            audit::sealed_batches_chain_into_the_log,
+            audit::event_pages_filter_by_code_time_and_batch,
         );
     };
     (@cases $fresh:expr; $($module:ident :: $case:ident),* $(,)?) => {

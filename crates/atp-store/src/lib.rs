@@ -17,6 +17,7 @@
 //! and queries; see `migrations/0001_initial.sql` for the few type differences.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod backend;
 pub mod change_feed;
 pub mod error;
@@ -26,6 +27,9 @@ pub mod store;
 mod tree;
 
 pub use atp_core::log_entry::LeafKind;
+pub use audit::{
+    AuditEntry, AuditQuery, AuditedOutcome, AuditedWrite, StoredAuditBatch, StoredAuditEvent,
+};
 pub use change_feed::{KelChange, KelChangeFeed, MIN_CATCH_UP_PERIOD};
 pub use error::{Result, StoreError};
 pub use model::{

@@ -7,6 +7,9 @@ use atp_core::accepted::AcceptedEvent;
 use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 
+use crate::audit::{
+    AuditEntry, AuditQuery, AuditedOutcome, AuditedWrite, StoredAuditBatch, StoredAuditEvent,
+};
 use crate::change_feed::KelChangeFeed;
 use crate::error::Result;
 use crate::model::{
@@ -342,4 +345,27 @@ pub trait Store: Send + Sync {
     /// Finishes the queued writes, then refuses new ones ([`crate::StoreError::Closed`]) and
     /// releases the database. Idempotent.
     fn close(&self) -> StoreFuture<'_, ()>;
+
+    // --- The audit trail (docs/audit.md) ---
+
+    /// Makes `write` and stores the `audit` events in one transaction: both, or neither. A
+    /// write that fails on its own stores no event either, and an event that cannot be stored
+    /// fails the write. At most [`crate::audit::MAX_AUDIT_ENTRIES_PER_WRITE`] events.
+    fn write_audited(
+        &self,
+        write: AuditedWrite,
+        audit: Vec<AuditEntry>,
+    ) -> StoreFuture<'_, AuditedOutcome>;
+
+    /// Seals the oldest unsealed events (at most `max_events`, 1 to
+    /// [`crate::audit::MAX_AUDIT_BATCH`]) into the next batch and appends its `audit-batch`
+    /// leaf, in one transaction. `None` when every event is sealed. Writers on one store are
+    /// serialised by the log's lock, so two nodes never seal the same event.
+    fn seal_audit_batch(&self, max_events: u32) -> StoreFuture<'_, Option<StoredAuditBatch>>;
+
+    /// The events `query` selects, in sequence order.
+    fn list_audit_events(&self, query: AuditQuery) -> StoreFuture<'_, Vec<StoredAuditEvent>>;
+
+    /// The sealed batches after number `after`, at most `limit`, in order.
+    fn list_audit_batches(&self, after: u64, limit: u32) -> StoreFuture<'_, Vec<StoredAuditBatch>>;
 }

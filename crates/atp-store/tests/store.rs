@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +24,26 @@ impl Backend for Sqlite {
             store
         })
     }
+
+    fn refuse_audit_inserts(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(refuse_audit_inserts(self.0.path()))
+    }
+}
+
+/// A trigger that aborts every insert into `audit_events`, created through a connection of its
+/// own on the store's database file.
+async fn refuse_audit_inserts(dir: &std::path::Path) {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", dir.join(atp_store::DB_FILE_NAME).display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+         BEGIN SELECT RAISE(ABORT, 'the audit table refuses rows'); END;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
 }
 
 async fn fresh() -> Option<Sqlite> {
@@ -43,6 +65,10 @@ impl Backend for LingeringSqlite {
             let store: Arc<dyn Store> = Arc::new(store);
             store
         })
+    }
+
+    fn refuse_audit_inserts(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(refuse_audit_inserts(self.0.path()))
     }
 }
 

@@ -30,6 +30,7 @@
 //! head only grows, so a read that takes the size first and the nodes afterwards always finds
 //! every node it needs.
 
+mod audit;
 mod batch;
 mod failover;
 mod feed;
@@ -44,6 +45,10 @@ use std::time::Duration;
 use atp_core::accepted::AcceptedEvent;
 use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
+use atp_store::audit::{
+    AuditEntry, AuditQuery, AuditedOutcome, AuditedWrite, StoredAuditBatch, StoredAuditEvent,
+    check_audit_entries, check_seal_size,
+};
 use atp_store::backend::{
     BindingWrite, KelAppend, check_bindings, check_id, check_lease_request, check_list_id,
     check_meta, check_status_update, check_trust_evidence, check_trust_snapshot, parse_checkpoint,
@@ -157,9 +162,22 @@ impl PgStore {
         result
     }
 
-    /// Through the group commit of [`batch`].
-    async fn append_kel_event_impl(&self, event: AcceptedEvent) -> Result<AppendedEvent> {
+    /// Through the group commit of [`batch`]; with audit events, in a transaction of its own
+    /// that stores them too.
+    async fn append_kel_event_impl(
+        &self,
+        event: AcceptedEvent,
+        audit: Vec<AuditEntry>,
+    ) -> Result<AppendedEvent> {
         let req = KelAppend::prepare(event)?;
+        if !audit.is_empty() {
+            check_audit_entries(&audit)?;
+            let mut w = write::Write::begin(&self.pool()).await?;
+            let out = write::append_kel(&mut w, req).await?;
+            audit::insert_entries(w.connection(), &audit).await?;
+            w.commit().await?;
+            return Ok(out);
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.appends.send((req, reply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -229,10 +247,13 @@ impl PgStore {
         list_id: String,
         index: u64,
         value: u8,
+        audit: Vec<AuditEntry>,
     ) -> Result<StatusUpdate> {
         check_list_id(&list_id)?;
+        check_audit_entries(&audit)?;
         let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::set_status(&mut w, &list_id, index, value).await?;
+        audit::insert_entries(w.connection(), &audit).await?;
         w.commit().await?;
         Ok(out)
     }
@@ -240,10 +261,13 @@ impl PgStore {
     async fn apply_status_update_impl(
         &self,
         update: NewSignedStatusUpdate,
+        audit: Vec<AuditEntry>,
     ) -> Result<AppliedStatusUpdate> {
         check_status_update(&update)?;
+        check_audit_entries(&audit)?;
         let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::apply_status_update(&mut w, update).await?;
+        audit::insert_entries(w.connection(), &audit).await?;
         w.commit().await?;
         Ok(out)
     }
@@ -252,10 +276,13 @@ impl PgStore {
         &self,
         issuer: String,
         purpose: StatusPurpose,
+        audit: Vec<AuditEntry>,
     ) -> Result<Option<StatusSlot>> {
         check_id("issuer", &issuer)?;
+        check_audit_entries(&audit)?;
         let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::allocate(&mut w, &issuer, purpose).await?;
+        audit::insert_entries(w.connection(), &audit).await?;
         w.commit().await?;
         Ok(out)
     }
@@ -264,10 +291,13 @@ impl PgStore {
         &self,
         anchors: Vec<String>,
         meta: Option<(String, String)>,
+        audit: Vec<AuditEntry>,
     ) -> Result<u64> {
         let (anchors, data_hash) = prepare_anchors(anchors, meta.as_ref())?;
+        check_audit_entries(&audit)?;
         let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::set_anchors(&mut w, anchors, data_hash, meta).await?;
+        audit::insert_entries(w.connection(), &audit).await?;
         w.commit().await?;
         Ok(out)
     }
@@ -302,10 +332,13 @@ impl PgStore {
         &self,
         kind: BindingWrite,
         bindings: Vec<RoleBinding>,
+        audit: Vec<AuditEntry>,
     ) -> Result<Option<RoleBindingChange>> {
         check_bindings(&bindings)?;
+        check_audit_entries(&audit)?;
         let mut w = write::Write::begin(&self.pool()).await?;
         let out = write::role_bindings(&mut w, kind, bindings).await?;
+        audit::insert_entries(w.connection(), &audit).await?;
         w.commit().await?;
         Ok(out)
     }
@@ -314,10 +347,56 @@ impl PgStore {
         &self,
         kind: BindingWrite,
         bindings: Vec<RoleBinding>,
+        audit: Vec<AuditEntry>,
     ) -> Result<RoleBindingChange> {
-        self.write_role_bindings_impl(kind, bindings)
+        self.write_role_bindings_impl(kind, bindings, audit)
             .await?
             .ok_or_else(|| StoreError::corrupt("an add or remove of role bindings was skipped"))
+    }
+
+    async fn write_audited_impl(
+        &self,
+        write: AuditedWrite,
+        audit: Vec<AuditEntry>,
+    ) -> Result<AuditedOutcome> {
+        Ok(match write {
+            AuditedWrite::Nothing => {
+                check_audit_entries(&audit)?;
+                audit::insert_alone(&self.pool(), &audit).await?;
+                AuditedOutcome::Nothing
+            }
+            AuditedWrite::AppendKel(event) => {
+                AuditedOutcome::Appended(self.append_kel_event_impl(*event, audit).await?)
+            }
+            AuditedWrite::SetStatus { list_id, index, value } => {
+                AuditedOutcome::Status(self.set_status_impl(list_id, index, value, audit).await?)
+            }
+            AuditedWrite::ApplyStatusUpdate(update) => AuditedOutcome::StatusUpdateApplied(
+                self.apply_status_update_impl(update, audit).await?,
+            ),
+            AuditedWrite::AllocateStatusIndex { issuer, purpose } => {
+                AuditedOutcome::Allocated(self.allocate_impl(issuer, purpose, audit).await?)
+            }
+            AuditedWrite::SetTrustAnchors { anchors, meta } => {
+                AuditedOutcome::AnchorsSet(self.set_trust_anchors_impl(anchors, meta, audit).await?)
+            }
+            AuditedWrite::AddRoleBindings(bindings) => AuditedOutcome::RoleBindings(
+                self.change_role_bindings_impl(BindingWrite::Add, bindings, audit).await?,
+            ),
+            AuditedWrite::RemoveRoleBindings(bindings) => AuditedOutcome::RoleBindings(
+                self.change_role_bindings_impl(BindingWrite::Remove, bindings, audit).await?,
+            ),
+        })
+    }
+
+    async fn seal_audit_batch_impl(&self, max_events: u32) -> Result<Option<StoredAuditBatch>> {
+        check_seal_size(max_events)?;
+        let mut w = write::Write::begin(&self.pool()).await?;
+        let out = audit::seal(&mut w, max_events).await?;
+        if out.is_some() {
+            w.commit().await?;
+        }
+        Ok(out)
     }
 
     async fn close_impl(&self) -> Result<()> {
@@ -329,7 +408,7 @@ impl PgStore {
 
 impl Store for PgStore {
     fn append_kel_event(&self, event: AcceptedEvent) -> StoreFuture<'_, AppendedEvent> {
-        Box::pin(self.watch(self.append_kel_event_impl(event)))
+        Box::pin(self.watch(self.append_kel_event_impl(event, Vec::new())))
     }
 
     fn get_kel<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Vec<StoredEvent>> {
@@ -464,14 +543,14 @@ impl Store for PgStore {
     }
 
     fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate> {
-        Box::pin(self.watch(self.set_status_impl(list_id, index, value)))
+        Box::pin(self.watch(self.set_status_impl(list_id, index, value, Vec::new())))
     }
 
     fn apply_status_update(
         &self,
         update: NewSignedStatusUpdate,
     ) -> StoreFuture<'_, AppliedStatusUpdate> {
-        Box::pin(self.watch(self.apply_status_update_impl(update)))
+        Box::pin(self.watch(self.apply_status_update_impl(update, Vec::new())))
     }
 
     fn get_status_list<'a>(
@@ -486,11 +565,11 @@ impl Store for PgStore {
         issuer: String,
         purpose: StatusPurpose,
     ) -> StoreFuture<'_, Option<StatusSlot>> {
-        Box::pin(self.watch(self.allocate_impl(issuer, purpose)))
+        Box::pin(self.watch(self.allocate_impl(issuer, purpose, Vec::new())))
     }
 
     fn set_trust_anchors(&self, anchors: Vec<String>) -> StoreFuture<'_, u64> {
-        Box::pin(self.watch(self.set_trust_anchors_impl(anchors, None)))
+        Box::pin(self.watch(self.set_trust_anchors_impl(anchors, None, Vec::new())))
     }
 
     fn find_leaf<'a>(&'a self, leaf_hash: &'a Hash) -> StoreFuture<'a, Option<u64>> {
@@ -503,7 +582,11 @@ impl Store for PgStore {
         meta_key: String,
         meta_value: String,
     ) -> StoreFuture<'_, u64> {
-        Box::pin(self.watch(self.set_trust_anchors_impl(anchors, Some((meta_key, meta_value)))))
+        Box::pin(self.watch(self.set_trust_anchors_impl(
+            anchors,
+            Some((meta_key, meta_value)),
+            Vec::new(),
+        )))
     }
 
     fn list_trust_anchors(&self) -> StoreFuture<'_, Vec<String>> {
@@ -570,21 +653,33 @@ impl Store for PgStore {
     }
 
     fn add_role_bindings(&self, bindings: Vec<RoleBinding>) -> StoreFuture<'_, RoleBindingChange> {
-        Box::pin(self.watch(self.change_role_bindings_impl(BindingWrite::Add, bindings)))
+        Box::pin(self.watch(self.change_role_bindings_impl(
+            BindingWrite::Add,
+            bindings,
+            Vec::new(),
+        )))
     }
 
     fn remove_role_bindings(
         &self,
         bindings: Vec<RoleBinding>,
     ) -> StoreFuture<'_, RoleBindingChange> {
-        Box::pin(self.watch(self.change_role_bindings_impl(BindingWrite::Remove, bindings)))
+        Box::pin(self.watch(self.change_role_bindings_impl(
+            BindingWrite::Remove,
+            bindings,
+            Vec::new(),
+        )))
     }
 
     fn seed_role_bindings(
         &self,
         bindings: Vec<RoleBinding>,
     ) -> StoreFuture<'_, Option<RoleBindingChange>> {
-        Box::pin(self.watch(self.write_role_bindings_impl(BindingWrite::Seed, bindings)))
+        Box::pin(self.watch(self.write_role_bindings_impl(
+            BindingWrite::Seed,
+            bindings,
+            Vec::new(),
+        )))
     }
 
     fn stats(&self) -> StoreFuture<'_, StoreStats> {
@@ -604,5 +699,25 @@ impl Store for PgStore {
 
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.watch(self.close_impl()))
+    }
+
+    fn write_audited(
+        &self,
+        write: AuditedWrite,
+        audit: Vec<AuditEntry>,
+    ) -> StoreFuture<'_, AuditedOutcome> {
+        Box::pin(self.watch(self.write_audited_impl(write, audit)))
+    }
+
+    fn seal_audit_batch(&self, max_events: u32) -> StoreFuture<'_, Option<StoredAuditBatch>> {
+        Box::pin(self.watch(self.seal_audit_batch_impl(max_events)))
+    }
+
+    fn list_audit_events(&self, query: AuditQuery) -> StoreFuture<'_, Vec<StoredAuditEvent>> {
+        Box::pin(self.watch(async move { audit::list_events(&self.pool(), query).await }))
+    }
+
+    fn list_audit_batches(&self, after: u64, limit: u32) -> StoreFuture<'_, Vec<StoredAuditBatch>> {
+        Box::pin(self.watch(async move { audit::list_batches(&self.pool(), after, limit).await }))
     }
 }

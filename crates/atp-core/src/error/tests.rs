@@ -93,6 +93,7 @@ fn every_variant() -> Vec<CoreError> {
         CoreError::TrustProofInvalid(s()),
         CoreError::TrustProofIssuerMismatch { expected: s(), found: s() },
         CoreError::TrustSnapshotInvalid(s()),
+        CoreError::AuditEventInvalid(s()),
     ];
     for e in &v {
         match e {
@@ -176,7 +177,8 @@ fn every_variant() -> Vec<CoreError> {
             | CoreError::EvidenceBadSignature { .. }
             | CoreError::TrustProofInvalid(_)
             | CoreError::TrustProofIssuerMismatch { .. }
-            | CoreError::TrustSnapshotInvalid(_) => {}
+            | CoreError::TrustSnapshotInvalid(_)
+            | CoreError::AuditEventInvalid(_) => {}
         }
     }
     v

@@ -1,6 +1,7 @@
 //! The cases, each `pub async fn case(backend: &dyn Backend)`; [`crate::conformance_tests!`]
 //! lists every one of them.
 
+pub mod audit;
 pub mod leases;
 pub mod log_and_kel;
 pub mod once;

@@ -48,6 +48,7 @@
 //! load batches form by themselves: requests that arrive while one batch commits make up the
 //! next.
 
+mod audit;
 mod log_append;
 mod read;
 mod role_bindings;
@@ -66,6 +67,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::audit::{
+    AuditEntry, AuditQuery, AuditedOutcome, AuditedWrite, StoredAuditBatch, StoredAuditEvent,
+    check_audit_entries, check_seal_size,
+};
 use crate::backend::{
     BindingWrite, KelAppend, check_bindings, check_id, check_lease_request, check_list_id,
     check_meta, check_status_update, check_trust_evidence, check_trust_snapshot, parse_checkpoint,
@@ -204,9 +209,27 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn append_kel_event_impl(&self, event: AcceptedEvent) -> Result<AppendedEvent> {
+    /// Submits a write with its audit events: alone when there are none (a KEL append then
+    /// takes the bulk path), else wrapped so that the events join the write's savepoint.
+    async fn submit_audited<T>(
+        &self,
+        audit: Vec<AuditEntry>,
+        make: impl FnOnce(Reply<T>) -> WriteOp,
+    ) -> Result<T> {
+        if audit.is_empty() {
+            return self.submit(make).await;
+        }
+        check_audit_entries(&audit)?;
+        self.submit(|reply| WriteOp::Audited { op: Box::new(make(reply)), audit }).await
+    }
+
+    async fn append_kel_event_impl(
+        &self,
+        event: AcceptedEvent,
+        audit: Vec<AuditEntry>,
+    ) -> Result<AppendedEvent> {
         let req = KelAppend::prepare(event)?;
-        self.submit(|reply| WriteOp::AppendKel { req, reply }).await
+        self.submit_audited(audit, |reply| WriteOp::AppendKel { req, reply }).await
     }
 
     async fn put_checkpoint_impl(&self, note: String, fence: Option<Lease>) -> Result<bool> {
@@ -239,35 +262,41 @@ impl SqliteStore {
         list_id: String,
         index: u64,
         value: u8,
+        audit: Vec<AuditEntry>,
     ) -> Result<StatusUpdate> {
         check_list_id(&list_id)?;
-        self.submit(|reply| WriteOp::SetStatus { list_id, index, value, reply }).await
+        self.submit_audited(audit, |reply| WriteOp::SetStatus { list_id, index, value, reply })
+            .await
     }
 
     async fn apply_status_update_impl(
         &self,
         update: NewSignedStatusUpdate,
+        audit: Vec<AuditEntry>,
     ) -> Result<AppliedStatusUpdate> {
         check_status_update(&update)?;
-        self.submit(|reply| WriteOp::ApplyStatusUpdate { update, reply }).await
+        self.submit_audited(audit, |reply| WriteOp::ApplyStatusUpdate { update, reply }).await
     }
 
     async fn allocate_impl(
         &self,
         issuer: String,
         purpose: StatusPurpose,
+        audit: Vec<AuditEntry>,
     ) -> Result<Option<StatusSlot>> {
         check_id("issuer", &issuer)?;
-        self.submit(|reply| WriteOp::Allocate { issuer, purpose, reply }).await
+        self.submit_audited(audit, |reply| WriteOp::Allocate { issuer, purpose, reply }).await
     }
 
     async fn set_trust_anchors_impl(
         &self,
         anchors: Vec<String>,
         meta: Option<(String, String)>,
+        audit: Vec<AuditEntry>,
     ) -> Result<u64> {
         let (anchors, data_hash) = prepare_anchors(anchors, meta.as_ref())?;
-        self.submit(|reply| WriteOp::SetAnchors { anchors, data_hash, meta, reply }).await
+        self.submit_audited(audit, |reply| WriteOp::SetAnchors { anchors, data_hash, meta, reply })
+            .await
     }
 
     async fn append_evidence_impl(&self, evidence: NewEvidence) -> Result<u64> {
@@ -292,19 +321,59 @@ impl SqliteStore {
         &self,
         kind: BindingWrite,
         bindings: Vec<RoleBinding>,
+        audit: Vec<AuditEntry>,
     ) -> Result<Option<RoleBindingChange>> {
         check_bindings(&bindings)?;
-        self.submit(|reply| WriteOp::WriteRoleBindings { kind, bindings, reply }).await
+        self.submit_audited(audit, |reply| WriteOp::WriteRoleBindings { kind, bindings, reply })
+            .await
     }
 
     async fn change_role_bindings_impl(
         &self,
         kind: BindingWrite,
         bindings: Vec<RoleBinding>,
+        audit: Vec<AuditEntry>,
     ) -> Result<RoleBindingChange> {
-        self.write_role_bindings_impl(kind, bindings)
+        self.write_role_bindings_impl(kind, bindings, audit)
             .await?
             .ok_or_else(|| StoreError::corrupt("an add or remove of role bindings was skipped"))
+    }
+
+    async fn write_audited_impl(
+        &self,
+        write: AuditedWrite,
+        audit: Vec<AuditEntry>,
+    ) -> Result<AuditedOutcome> {
+        Ok(match write {
+            AuditedWrite::Nothing => {
+                check_audit_entries(&audit)?;
+                if !audit.is_empty() {
+                    self.submit(|reply| WriteOp::AppendAudit { audit, reply }).await?;
+                }
+                AuditedOutcome::Nothing
+            }
+            AuditedWrite::AppendKel(event) => {
+                AuditedOutcome::Appended(self.append_kel_event_impl(*event, audit).await?)
+            }
+            AuditedWrite::SetStatus { list_id, index, value } => {
+                AuditedOutcome::Status(self.set_status_impl(list_id, index, value, audit).await?)
+            }
+            AuditedWrite::ApplyStatusUpdate(update) => AuditedOutcome::StatusUpdateApplied(
+                self.apply_status_update_impl(update, audit).await?,
+            ),
+            AuditedWrite::AllocateStatusIndex { issuer, purpose } => {
+                AuditedOutcome::Allocated(self.allocate_impl(issuer, purpose, audit).await?)
+            }
+            AuditedWrite::SetTrustAnchors { anchors, meta } => {
+                AuditedOutcome::AnchorsSet(self.set_trust_anchors_impl(anchors, meta, audit).await?)
+            }
+            AuditedWrite::AddRoleBindings(bindings) => AuditedOutcome::RoleBindings(
+                self.change_role_bindings_impl(BindingWrite::Add, bindings, audit).await?,
+            ),
+            AuditedWrite::RemoveRoleBindings(bindings) => AuditedOutcome::RoleBindings(
+                self.change_role_bindings_impl(BindingWrite::Remove, bindings, audit).await?,
+            ),
+        })
     }
 
     async fn close_impl(&self) -> Result<()> {
@@ -321,7 +390,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn append_kel_event(&self, event: AcceptedEvent) -> StoreFuture<'_, AppendedEvent> {
-        Box::pin(self.append_kel_event_impl(event))
+        Box::pin(self.append_kel_event_impl(event, Vec::new()))
     }
 
     fn get_kel<'a>(&'a self, did: &'a str) -> StoreFuture<'a, Vec<StoredEvent>> {
@@ -448,14 +517,14 @@ impl Store for SqliteStore {
     }
 
     fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate> {
-        Box::pin(self.set_status_impl(list_id, index, value))
+        Box::pin(self.set_status_impl(list_id, index, value, Vec::new()))
     }
 
     fn apply_status_update(
         &self,
         update: NewSignedStatusUpdate,
     ) -> StoreFuture<'_, AppliedStatusUpdate> {
-        Box::pin(self.apply_status_update_impl(update))
+        Box::pin(self.apply_status_update_impl(update, Vec::new()))
     }
 
     fn get_status_list<'a>(
@@ -470,7 +539,7 @@ impl Store for SqliteStore {
         issuer: String,
         purpose: StatusPurpose,
     ) -> StoreFuture<'_, Option<StatusSlot>> {
-        Box::pin(self.allocate_impl(issuer, purpose))
+        Box::pin(self.allocate_impl(issuer, purpose, Vec::new()))
     }
 
     fn find_leaf<'a>(&'a self, leaf_hash: &'a Hash) -> StoreFuture<'a, Option<u64>> {
@@ -478,7 +547,7 @@ impl Store for SqliteStore {
     }
 
     fn set_trust_anchors(&self, anchors: Vec<String>) -> StoreFuture<'_, u64> {
-        Box::pin(self.set_trust_anchors_impl(anchors, None))
+        Box::pin(self.set_trust_anchors_impl(anchors, None, Vec::new()))
     }
 
     fn set_trust_anchors_with_meta(
@@ -487,7 +556,7 @@ impl Store for SqliteStore {
         meta_key: String,
         meta_value: String,
     ) -> StoreFuture<'_, u64> {
-        Box::pin(self.set_trust_anchors_impl(anchors, Some((meta_key, meta_value))))
+        Box::pin(self.set_trust_anchors_impl(anchors, Some((meta_key, meta_value)), Vec::new()))
     }
 
     fn list_trust_anchors(&self) -> StoreFuture<'_, Vec<String>> {
@@ -548,21 +617,21 @@ impl Store for SqliteStore {
     }
 
     fn add_role_bindings(&self, bindings: Vec<RoleBinding>) -> StoreFuture<'_, RoleBindingChange> {
-        Box::pin(self.change_role_bindings_impl(BindingWrite::Add, bindings))
+        Box::pin(self.change_role_bindings_impl(BindingWrite::Add, bindings, Vec::new()))
     }
 
     fn remove_role_bindings(
         &self,
         bindings: Vec<RoleBinding>,
     ) -> StoreFuture<'_, RoleBindingChange> {
-        Box::pin(self.change_role_bindings_impl(BindingWrite::Remove, bindings))
+        Box::pin(self.change_role_bindings_impl(BindingWrite::Remove, bindings, Vec::new()))
     }
 
     fn seed_role_bindings(
         &self,
         bindings: Vec<RoleBinding>,
     ) -> StoreFuture<'_, Option<RoleBindingChange>> {
-        Box::pin(self.write_role_bindings_impl(BindingWrite::Seed, bindings))
+        Box::pin(self.write_role_bindings_impl(BindingWrite::Seed, bindings, Vec::new()))
     }
 
     fn stats(&self) -> StoreFuture<'_, StoreStats> {
@@ -579,6 +648,29 @@ impl Store for SqliteStore {
 
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.close_impl())
+    }
+
+    fn write_audited(
+        &self,
+        write: AuditedWrite,
+        audit: Vec<AuditEntry>,
+    ) -> StoreFuture<'_, AuditedOutcome> {
+        Box::pin(self.write_audited_impl(write, audit))
+    }
+
+    fn seal_audit_batch(&self, max_events: u32) -> StoreFuture<'_, Option<StoredAuditBatch>> {
+        Box::pin(async move {
+            check_seal_size(max_events)?;
+            self.submit(|reply| WriteOp::SealAudit { max_events, reply }).await
+        })
+    }
+
+    fn list_audit_events(&self, query: AuditQuery) -> StoreFuture<'_, Vec<StoredAuditEvent>> {
+        Box::pin(audit::list_events(&self.read, query))
+    }
+
+    fn list_audit_batches(&self, after: u64, limit: u32) -> StoreFuture<'_, Vec<StoredAuditBatch>> {
+        Box::pin(audit::list_batches(&self.read, after, limit))
     }
 }
 

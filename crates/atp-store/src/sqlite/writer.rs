@@ -8,8 +8,10 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::SqliteConfig;
+use super::audit;
 use super::log_append::{append_leaf, load_frontier};
 use super::read::root_on;
+use crate::audit::{AuditEntry, StoredAuditBatch};
 use crate::backend::{
     BindingWrite, Frontier, KelAppend, LeaseRow, NodeKey, PURGE_ONCE_SQL, PUT_TRUST_SNAPSHOT_SQL,
     RECORD_ONCE_SQL, StoredList, apply_status_update_rule, check_checkpoint_fits, check_fence,
@@ -118,6 +120,20 @@ pub(super) enum WriteOp {
         bindings: Vec<crate::model::RoleBinding>,
         reply: Reply<Option<crate::model::RoleBindingChange>>,
     },
+    /// A write and the audit events stored in its savepoint: both or neither.
+    Audited {
+        op: Box<WriteOp>,
+        audit: Vec<AuditEntry>,
+    },
+    /// Audit events alone.
+    AppendAudit {
+        audit: Vec<AuditEntry>,
+        reply: Reply<()>,
+    },
+    SealAudit {
+        max_events: u32,
+        reply: Reply<Option<StoredAuditBatch>>,
+    },
 }
 
 impl WriteOp {
@@ -148,6 +164,9 @@ impl WriteOp {
             WriteOp::SetMeta { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::RecordTrustEvidence { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::WriteRoleBindings { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::Audited { op, .. } => op.fail(e),
+            WriteOp::AppendAudit { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::SealAudit { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -289,6 +308,27 @@ async fn apply(
     now: i64,
 ) -> (bool, Finish) {
     match op {
+        WriteOp::Audited { op, audit } => {
+            // Boxed: the inner request is applied by this same function.
+            let (ok, fin) = Box::pin(apply(conn, frontier, *op, now)).await;
+            if !ok {
+                return (false, fin);
+            }
+            match audit::insert_entries(conn, &audit).await {
+                Ok(()) => (true, fin),
+                Err(e) => {
+                    // The savepoint is rolled back: the change goes with its events.
+                    fin(Some(&format!("storing its audit events failed: {e}")));
+                    (false, Box::new(|_| {}))
+                }
+            }
+        }
+        WriteOp::AppendAudit { audit, reply } => {
+            finish(reply, audit::insert_entries(conn, &audit).await)
+        }
+        WriteOp::SealAudit { max_events, reply } => {
+            finish(reply, audit::seal(conn, frontier, max_events, now).await)
+        }
         WriteOp::AppendKel { req, reply } => {
             finish(reply, append_kel(conn, frontier, req, now).await)
         }

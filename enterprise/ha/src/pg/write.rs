@@ -66,7 +66,7 @@ impl Write {
     }
 
     /// Appends a leaf and the tree nodes it completes (one statement each); returns its index.
-    async fn append_leaf(
+    pub(super) async fn append_leaf(
         &mut self,
         kind: LeafKind,
         data_hash: &Hash,

@@ -3,6 +3,8 @@
 //! each case on a database of its own.
 #![allow(clippy::unwrap_used)]
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use atp_enterprise_ha::{PgConfig, PgStore};
@@ -28,6 +30,23 @@ impl Backend for Postgres {
             let store: Arc<dyn Store> =
                 Arc::new(PgStore::connect(options, &PgConfig::default()).await.unwrap());
             store
+        })
+    }
+
+    fn refuse_audit_inserts(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'the audit table refuses rows'; END $$; \
+                 CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_audit();",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
         })
     }
 }
