@@ -8,7 +8,6 @@
 //! cannot be audited is not performed.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 
 use atp_grpc::reasons;
 use atp_grpc::v1 as pb;
@@ -16,9 +15,12 @@ use atp_grpc::v1::admin_service_server::AdminService;
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 
+use crate::audit::target;
 use crate::error::{Result, ServerError};
-use crate::extensions::{AuditRecord, CallInfo, Principal, RolePolicy};
+use crate::extensions::{CallInfo, RolePolicy};
 use crate::state::AppState;
+use atp_core::audit::EventCode;
+use atp_store::AuditedWrite;
 
 /// The node-metadata key under which the ordered trust-anchor set, its notes and its revision
 /// are kept (the store itself keeps the sorted DIDs and logs each change).
@@ -45,8 +47,9 @@ pub const OP_TRUST_RECOMPUTE: &str = "trust.recompute";
 /// The operation of `GetTrustConfig`.
 pub const OP_TRUST_CONFIG_READ: &str = "trust.config.read";
 
-/// The longest audit detail listing changed bindings, in bytes (the rest is elided).
-const MAX_BINDINGS_AUDIT_DETAIL: usize = 2048;
+/// The most bindings one audit event names (a call may carry more; the event says how many
+/// through its `change` target and lists the first ones).
+const MAX_AUDITED_BINDINGS: usize = 32;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct AnchorSet {
@@ -130,54 +133,13 @@ fn validate_anchors(anchors: &[pb::TrustAnchor]) -> Result<()> {
 }
 
 impl AdminServiceImpl {
-    /// Authenticates and authorizes an admin call; refusals are audited (best effort).
-    async fn admit(&self, call: &CallInfo, operation: &str) -> Result<Principal> {
-        match self.state.extensions.authorize(call, operation, "node").await {
-            Ok(p) => Ok(p),
-            Err(e) => {
-                let record = AuditRecord {
-                    operation: operation.to_owned(),
-                    principal: "unknown".to_owned(),
-                    resource: "node".to_owned(),
-                    peer: call.peer,
-                    outcome: e.reason().to_owned(),
-                    at_unix_ms: self.state.now_ms(),
-                    detail: String::new(),
-                };
-                if let Err(audit) = self.state.extensions.audit.record(&record).await {
-                    tracing::warn!(error = %audit, "auditing a refused admin call failed");
-                }
-                Err(e)
-            }
-        }
-    }
-
-    async fn audit(
-        &self,
-        call: &CallInfo,
-        p: &Principal,
-        operation: &str,
-        detail: String,
-    ) -> Result<()> {
-        let record = AuditRecord {
-            operation: operation.to_owned(),
-            principal: p.name().to_owned(),
-            resource: "node".to_owned(),
-            peer: call.peer,
-            outcome: "OK".to_owned(),
-            at_unix_ms: self.state.now_ms(),
-            detail,
-        };
-        self.state.extensions.audit.record(&record).await
-    }
-
     async fn set_anchors(
         &self,
         call: &CallInfo,
         req: pb::SetTrustAnchorsRequest,
     ) -> Result<pb::SetTrustAnchorsResponse> {
         const OP: &str = "trust_anchors.set";
-        let principal = self.admit(call, OP).await?;
+        let mut admitted = self.state.admit(call, OP, "node").await?;
         validate_anchors(&req.anchors)?;
         let _guard = self.write.lock().await;
         let current = load_anchors(&self.state).await?;
@@ -190,25 +152,23 @@ impl AdminServiceImpl {
             ));
         }
         let revision = current.revision + 1;
-        self.audit(
-            call,
-            &principal,
-            OP,
-            format!("revision {revision}, {} anchors", req.anchors.len()),
-        )
-        .await?;
         let dids: Vec<String> = req.anchors.iter().map(|a| a.did.clone()).collect();
+        let mut targets = vec![target("anchors_revision", revision.to_string())];
+        targets.extend(dids.iter().map(|did| target("did", did.clone())));
+        admitted.record(&self.state, call, EventCode::AnchorsChanged, targets)?;
         let set = AnchorSet {
             revision,
             anchors: req.anchors.into_iter().map(|a| Anchor { did: a.did, note: a.note }).collect(),
         };
         let json = serde_json::to_string(&set).map_err(|e| ServerError::internal(e.to_string()))?;
-        // The anchors, their log leaf and the revision metadata commit in one transaction.
-        let leaf_index = self
-            .state
-            .store
-            .set_trust_anchors_with_meta(dids, TRUST_ANCHORS_META_KEY.to_owned(), json)
-            .await?;
+        // The anchors, their log leaf, the revision metadata and the audit events commit in one
+        // transaction.
+        let write = AuditedWrite::SetTrustAnchors {
+            anchors: dids,
+            meta: Some((TRUST_ANCHORS_META_KEY.to_owned(), json)),
+        };
+        let leaf_index =
+            self.state.write_audited(write, admitted.into_trail()).await?.anchors_set()?;
         self.state.log_grew.notify_one();
         let entry = self.state.store.get_entries(leaf_index, 1).await?;
         let leaf_hash = entry.first().map(|e| e.leaf_hash.to_vec()).unwrap_or_default();
@@ -220,8 +180,7 @@ impl AdminServiceImpl {
 
     async fn list_anchors(&self, call: &CallInfo) -> Result<pb::ListTrustAnchorsResponse> {
         const OP: &str = "trust_anchors.list";
-        let principal = self.admit(call, OP).await?;
-        self.audit(call, &principal, OP, String::new()).await?;
+        self.admin_read(call, OP).await?;
         let set = load_anchors(&self.state).await?;
         Ok(pb::ListTrustAnchorsResponse {
             anchors: set
@@ -235,6 +194,14 @@ impl AdminServiceImpl {
 }
 
 impl AdminServiceImpl {
+    /// Admits an admin call that changes nothing in the store, and records it before it runs.
+    async fn admin_read(&self, call: &CallInfo, operation: &str) -> Result<()> {
+        let mut admitted = self.state.admit(call, operation, "node").await?;
+        let targets = vec![target("operation", operation)];
+        admitted.record(&self.state, call, EventCode::AdminAction, targets)?;
+        self.state.store_trail(admitted.into_trail()).await
+    }
+
     fn role_policy(&self) -> Result<&dyn RolePolicy> {
         self.state
             .extensions
@@ -244,9 +211,8 @@ impl AdminServiceImpl {
     }
 
     async fn list_bindings(&self, call: &CallInfo) -> Result<pb::ListRoleBindingsResponse> {
-        let principal = self.admit(call, OP_RBAC_BINDINGS_READ).await?;
         let policy = self.role_policy()?;
-        self.audit(call, &principal, OP_RBAC_BINDINGS_READ, String::new()).await?;
+        self.admin_read(call, OP_RBAC_BINDINGS_READ).await?;
         let stored = self.state.store.list_role_bindings().await?;
         Ok(pb::ListRoleBindingsResponse {
             bindings: stored
@@ -277,7 +243,7 @@ impl AdminServiceImpl {
         bindings: Vec<pb::RoleBinding>,
         add: bool,
     ) -> Result<atp_store::RoleBindingChange> {
-        let principal = self.admit(call, OP_RBAC_BINDINGS_WRITE).await?;
+        let mut admitted = self.state.admit(call, OP_RBAC_BINDINGS_WRITE, "node").await?;
         let policy = self.role_policy()?;
         if bindings.is_empty() {
             return Err(ServerError::field("bindings", "at least one binding"));
@@ -295,21 +261,21 @@ impl AdminServiceImpl {
         for b in &bindings {
             policy.check_binding(b)?;
         }
-        let mut detail =
-            format!("{} {} binding(s):", if add { "add" } else { "remove" }, bindings.len());
-        for b in &bindings {
-            if detail.len() > MAX_BINDINGS_AUDIT_DETAIL {
-                detail.push_str(" …");
-                break;
-            }
-            let _ = write!(detail, " [g, {}, {}, {}]", b.subject, b.role, b.domain);
-        }
-        self.audit(call, &principal, OP_RBAC_BINDINGS_WRITE, detail).await?;
-        let change = if add {
-            self.state.store.add_role_bindings(bindings).await?
+        let mut targets = vec![target("change", if add { "add" } else { "remove" })];
+        targets.extend(
+            bindings
+                .iter()
+                .take(MAX_AUDITED_BINDINGS)
+                .map(|b| target("role_binding", format!("{} {} {}", b.subject, b.role, b.domain))),
+        );
+        admitted.record(&self.state, call, EventCode::RoleBindingsChanged, targets)?;
+        let write = if add {
+            AuditedWrite::AddRoleBindings(bindings)
         } else {
-            self.state.store.remove_role_bindings(bindings).await?
+            AuditedWrite::RemoveRoleBindings(bindings)
         };
+        let change =
+            self.state.write_audited(write, admitted.into_trail()).await?.role_bindings()?;
         if change.changed > 0 {
             policy.bindings_changed(change.revision).await?;
         }
@@ -317,9 +283,8 @@ impl AdminServiceImpl {
     }
 
     async fn recompute_snapshot(&self, call: &CallInfo) -> Result<pb::RecomputeTrustResponse> {
-        let principal = self.admit(call, OP_TRUST_RECOMPUTE).await?;
         // Audit is fail-closed: a computation nobody could account for does not start.
-        self.audit(call, &principal, OP_TRUST_RECOMPUTE, String::new()).await?;
+        self.admin_read(call, OP_TRUST_RECOMPUTE).await?;
         let started = std::time::Instant::now();
         let snapshot = crate::trust_job::recompute_and_share(&self.state).await?;
         Ok(pb::RecomputeTrustResponse {
@@ -333,8 +298,7 @@ impl AdminServiceImpl {
     }
 
     async fn trust_config(&self, call: &CallInfo) -> Result<pb::GetTrustConfigResponse> {
-        let principal = self.admit(call, OP_TRUST_CONFIG_READ).await?;
-        self.audit(call, &principal, OP_TRUST_CONFIG_READ, String::new()).await?;
+        self.admin_read(call, OP_TRUST_CONFIG_READ).await?;
         let settings = &self.state.settings;
         let m = &self.state.trust.config;
         let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);

@@ -17,6 +17,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use atp_core::audit::AuditEvent;
+use atp_store::AuditEntry;
+
 use crate::error::ServerError;
 
 /// The boxed future of the async seam traits (they are used as `Arc<dyn …>`).
@@ -40,6 +43,19 @@ pub struct CallInfo {
     /// against it. Whom it names is for the authenticator to decide; the community
     /// authenticator ignores it.
     pub client_certificate: Option<ClientCertificate>,
+    /// The client's `user-agent`, when present, valid text and at most [`MAX_CALL_TAG_BYTES`]
+    /// (for the audit trail).
+    pub user_agent: Option<String>,
+    /// The caller's `x-request-id`, on the same terms (for the audit trail).
+    pub request_id: Option<String>,
+}
+
+/// The longest `user-agent` or `x-request-id` kept for the audit trail; a longer one is dropped.
+pub const MAX_CALL_TAG_BYTES: usize = 256;
+
+/// A header value kept for the audit trail: text of at most [`MAX_CALL_TAG_BYTES`].
+fn call_tag(text: Option<&str>) -> Option<String> {
+    text.filter(|t| t.len() <= MAX_CALL_TAG_BYTES).map(str::to_owned)
 }
 
 impl fmt::Debug for CallInfo {
@@ -116,6 +132,12 @@ impl CallInfo {
             client_certificate: ClientCertificate::leaf_of(
                 request.peer_certs().as_deref().map(Vec::as_slice),
             ),
+            user_agent: call_tag(
+                request.metadata().get("user-agent").and_then(|v| v.to_str().ok()),
+            ),
+            request_id: call_tag(
+                request.metadata().get("x-request-id").and_then(|v| v.to_str().ok()),
+            ),
         }
     }
 
@@ -135,6 +157,10 @@ impl CallInfo {
             authorization,
             authorization_unreadable,
             client_certificate: None,
+            user_agent: call_tag(
+                headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()),
+            ),
+            request_id: call_tag(headers.get("x-request-id").and_then(|v| v.to_str().ok())),
         }
     }
 
@@ -361,30 +387,21 @@ pub trait Observer: Send + Sync {
     fn on_domain_event(&self, event: &DomainEvent<'_>);
 }
 
-/// One recorded admin action.
-#[derive(Clone, Debug)]
-pub struct AuditRecord {
-    /// The operation, e.g. `trust_anchors.set`.
-    pub operation: String,
-    /// The principal's name ([`Principal::name`]).
-    pub principal: String,
-    /// The resource acted on.
-    pub resource: String,
-    /// The peer, when known.
-    pub peer: Option<SocketAddr>,
-    /// `OK`, or the reason code of the refusal.
-    pub outcome: String,
-    /// When (Unix milliseconds, node clock).
-    pub at_unix_ms: i64,
-    /// A short, non-secret detail (e.g. the new revision).
-    pub detail: String,
-}
-
-/// Records admin actions. An error fails the request: an action that cannot be audited is not
-/// performed (the sink is called before the change is made).
+/// Turns the node's audit events into what the store keeps (docs/audit.md). The server builds
+/// one [`AuditEvent`] per fact worth recording and writes the entries in the transaction of the
+/// change they record ([`atp_store::Store::write_audited`]), so a change whose audit entry cannot
+/// be stored is not made.
 pub trait AuditSink: Send + Sync {
-    /// Records `record`.
-    fn record<'a>(&'a self, record: &'a AuditRecord) -> SeamFuture<'a, Result<(), ServerError>>;
+    /// The stored form of `event` (an enterprise trail replaces the sensitive fields with keyed
+    /// hashes here), or `Ok(None)` when this sink keeps no trail in the store. An error fails the
+    /// request.
+    fn entry(&self, event: &AuditEvent) -> Result<Option<AuditEntry>, ServerError>;
+
+    /// How often the node seals the stored trail into the transparency log; `None` when the
+    /// sink keeps no trail in the store.
+    fn seal_interval(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The four seam implementations every service uses.
@@ -537,25 +554,26 @@ impl Observer for TracingObserver {
     }
 }
 
-/// The community audit sink: one INFO `tracing` event (target `atp::audit`) per admin action.
+/// The community audit sink: one INFO `tracing` event (target `atp::audit`) per audit event;
+/// nothing is stored.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingAuditSink;
 
 impl AuditSink for TracingAuditSink {
-    fn record<'a>(&'a self, r: &'a AuditRecord) -> SeamFuture<'a, Result<(), ServerError>> {
-        Box::pin(async move {
-            tracing::info!(
-                target: "atp::audit",
-                operation = %r.operation,
-                principal = %r.principal,
-                resource = %r.resource,
-                peer = ?r.peer,
-                outcome = %r.outcome,
-                at_unix_ms = r.at_unix_ms,
-                detail = %r.detail,
-                "admin action"
-            );
-            Ok(())
-        })
+    fn entry(&self, e: &AuditEvent) -> Result<Option<AuditEntry>, ServerError> {
+        let targets: Vec<&str> = e.target.iter().map(|t| t.id.as_str()).collect();
+        let reason = e.outcome.reason.as_deref().unwrap_or("");
+        let rule = e.rule.as_deref().unwrap_or("");
+        // Key events come at the rate agents register; the observer already reports each at
+        // INFO, so their audit line is DEBUG.
+        if e.code == atp_core::audit::EventCode::KeyEventAccepted.as_str() {
+            tracing::debug!(target: "atp::audit", code = %e.code, actor = %e.actor.id,
+                targets = ?targets, "audit event");
+        } else {
+            tracing::info!(target: "atp::audit", code = %e.code, actor = %e.actor.id,
+                targets = ?targets, result = %e.outcome.result, reason, rule, time_ms = e.time,
+                "audit event");
+        }
+        Ok(None)
     }
 }

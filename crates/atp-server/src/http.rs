@@ -358,7 +358,7 @@ async fn issue(
         CallInfo::from_http("POST /credentials/issue", &headers, None).with_connection(&connection);
     let r = async {
         // Authorise before reading anything from the body.
-        state.extensions.authorize(&call, credential::OP_ISSUE, &state.node_did).await?;
+        let admitted = state.admit(&call, credential::OP_ISSUE, &state.node_did).await?;
         let body = read_json_body(&headers, body, credential::MAX_ISSUE_BYTES + BODY_SLACK).await?;
         let credential = body
             .get("credential")
@@ -377,7 +377,8 @@ async fn issue(
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err(ServerError::field("options.statusPurposes", "must be a list")),
         };
-        let (signed, _) = credential::issue(&state, &call, credential, &purposes).await?;
+        let (signed, _) =
+            credential::issue_admitted(&state, &call, admitted, credential, &purposes).await?;
         Ok::<_, ServerError>(signed)
     }
     .await;

@@ -17,9 +17,12 @@ use atp_grpc::v1::identity_service_server::IdentityService;
 use atp_store::{NewEvidence, StoreError, StoredEvent};
 use tonic::{Request, Response, Status};
 
+use crate::audit::{Trail, target};
 use crate::error::{Result, ServerError};
-use crate::extensions::DomainEvent;
+use crate::extensions::{CallInfo, DomainEvent, Principal};
 use crate::state::AppState;
+use atp_core::audit::{EventCode, Outcome};
+use atp_store::AuditedWrite;
 
 /// The largest `signed_event_json` accepted (proto: 262 144 bytes), checked before parsing.
 pub const MAX_SUBMIT_BYTES: usize = 262_144;
@@ -99,7 +102,14 @@ fn parse_page_token(token: &str) -> Result<Option<&str>> {
 }
 
 /// Verifies and stores one signed event (the body of `SubmitEvent`).
-pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEventResponse> {
+///
+/// The accepted event is stored with its `key_event.accepted` audit event (actor: the DID that
+/// signed it), in one transaction.
+pub async fn submit_event(
+    state: &AppState,
+    call: &CallInfo,
+    json: &[u8],
+) -> Result<pb::SubmitEventResponse> {
     if json.len() > MAX_SUBMIT_BYTES {
         return Err(CoreError::KelLimit {
             what: "event bytes",
@@ -162,7 +172,24 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
             }
         };
         let leaf_hash = accepted.leaf_hash();
-        match state.store.append_kel_event(accepted).await {
+        let signer = Principal::User { id: did.clone(), roles: Vec::new() };
+        let targets = vec![
+            target("did", did.clone()),
+            target("sequence", incoming.event.s.to_string()),
+            target("event_type", incoming.event.t.as_str()),
+        ];
+        let event = state.audit_event(
+            call,
+            Some(&signer),
+            EventCode::KeyEventAccepted,
+            targets,
+            Outcome { result: "SUCCESS".into(), reason: None },
+            Some("identity.submit_event"),
+        )?;
+        let mut trail = Trail::default();
+        state.push_audit(&mut trail, &event)?;
+        let written = state.write_audited(AuditedWrite::AppendKel(Box::new(accepted)), trail).await;
+        match written.and_then(|w| Ok(w.appended()?)) {
             Ok(appended) => {
                 state.caches.kel.invalidate(&did);
                 state.log_grew.notify_one();
@@ -183,7 +210,7 @@ pub async fn submit_event(state: &AppState, json: &[u8]) -> Result<pb::SubmitEve
                     }),
                 });
             }
-            Err(StoreError::Conflict { .. }) => {
+            Err(ServerError::Store(StoreError::Conflict { .. })) => {
                 // Lost a race: re-read the log and verify again.
                 state.caches.kel.invalidate(&did);
                 continue;
@@ -341,7 +368,9 @@ impl IdentityService for IdentityServiceImpl {
         &self,
         request: Request<pb::SubmitEventRequest>,
     ) -> std::result::Result<Response<pb::SubmitEventResponse>, Status> {
-        let r = submit_event(&self.state, &request.into_inner().signed_event_json).await;
+        const METHOD: &str = "atp.v1.IdentityService/SubmitEvent";
+        let call = CallInfo::from_grpc(METHOD, &request);
+        let r = submit_event(&self.state, &call, &request.into_inner().signed_event_json).await;
         Ok(Response::new(r?))
     }
 

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod audit;
 pub mod checkpointer;
 pub mod cluster;
 pub mod credential;

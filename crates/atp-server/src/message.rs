@@ -26,8 +26,11 @@ use atp_grpc::v1 as pb;
 use atp_grpc::v1::message_service_server::MessageService;
 use tonic::{Request, Response, Status};
 
+use crate::audit::{Trail, target};
 use crate::error::{Result, ServerError};
+use crate::extensions::{CallInfo, Principal};
 use crate::state::AppState;
+use atp_core::audit::{EventCode, Outcome};
 
 /// How long a challenge stays valid, in milliseconds.
 pub const CHALLENGE_LIFETIME_MS: i64 = 60_000;
@@ -526,7 +529,35 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::AuthenticateRequest>,
     ) -> std::result::Result<Response<pb::AuthenticateResponse>, Status> {
+        const METHOD: &str = "atp.v1.MessageService/Authenticate";
+        let call = CallInfo::from_grpc(METHOD, &request);
         let r = self.authenticate_inner(request.into_inner()).await;
+        // Every sign-in, accepted or refused, is recorded before it is answered.
+        let (code, principal, targets, outcome) = match &r {
+            Ok(ok) => (
+                EventCode::SessionIssued,
+                Some(Principal::User { id: ok.did.clone(), roles: Vec::new() }),
+                vec![target("audience", ok.audience.clone())],
+                Outcome { result: "SUCCESS".into(), reason: None },
+            ),
+            Err(e) => (
+                EventCode::AuthnFailed,
+                None,
+                vec![target("operation", "session.authenticate")],
+                Outcome { result: "FAILURE".into(), reason: Some(e.reason().to_owned()) },
+            ),
+        };
+        let event = self.state.audit_event(
+            &call,
+            principal.as_ref(),
+            code,
+            targets,
+            outcome,
+            Some("session.authenticate"),
+        )?;
+        let mut trail = Trail::default();
+        self.state.push_audit(&mut trail, &event)?;
+        self.state.store_trail(trail).await?;
         Ok(Response::new(r?))
     }
 }

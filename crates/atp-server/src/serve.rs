@@ -102,7 +102,11 @@ pub async fn ensure_kel(state: &AppState, events: &[SignedEvent]) -> Result<usiz
     let mut added = 0;
     for e in events {
         let json = e.canonical_bytes()?;
-        let r = crate::identity::submit_event(state, &json).await?;
+        let call = crate::extensions::CallInfo {
+            operation: "node.ensure_kel".into(),
+            ..Default::default()
+        };
+        let r = crate::identity::submit_event(state, &call, &json).await?;
         if r.outcome == atp_grpc::v1::SubmitEventOutcome::Accepted as i32 {
             added += 1;
         }

@@ -13,8 +13,8 @@ use atp_core::tlog::Hash;
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    AppendedEvent, AppliedStatusUpdate, NewSignedStatusUpdate, RoleBinding, RoleBindingChange,
-    StatusSlot, StatusUpdate,
+    AppendedEvent, AppliedStatusUpdate, NewSignedStatusUpdate, NewStatusList, RoleBinding,
+    RoleBindingChange, StatusSlot, StatusUpdate,
 };
 
 /// The most events one write may carry.
@@ -141,6 +141,8 @@ pub enum AuditedWrite {
     Nothing,
     /// [`Store::append_kel_event`](crate::Store::append_kel_event).
     AppendKel(Box<AcceptedEvent>),
+    /// [`Store::create_status_list`](crate::Store::create_status_list).
+    CreateStatusList(NewStatusList),
     /// [`Store::set_status`](crate::Store::set_status).
     SetStatus {
         /// The list.
@@ -177,7 +179,7 @@ pub enum AuditedWrite {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuditedOutcome {
-    /// For [`AuditedWrite::Nothing`].
+    /// For [`AuditedWrite::Nothing`] and [`AuditedWrite::CreateStatusList`].
     Nothing,
     /// For [`AuditedWrite::AppendKel`].
     Appended(AppendedEvent),

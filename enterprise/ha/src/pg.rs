@@ -235,10 +235,16 @@ impl PgStore {
         Ok(out)
     }
 
-    async fn create_status_list_impl(&self, list: NewStatusList) -> Result<()> {
+    async fn create_status_list_impl(
+        &self,
+        list: NewStatusList,
+        audit: Vec<AuditEntry>,
+    ) -> Result<()> {
         let bits = prepare_status_list(&list)?;
+        check_audit_entries(&audit)?;
         let mut w = write::Write::begin(&self.pool()).await?;
         write::create_status_list(&mut w, list, bits).await?;
+        audit::insert_entries(w.connection(), &audit).await?;
         w.commit().await
     }
 
@@ -367,6 +373,10 @@ impl PgStore {
             }
             AuditedWrite::AppendKel(event) => {
                 AuditedOutcome::Appended(self.append_kel_event_impl(*event, audit).await?)
+            }
+            AuditedWrite::CreateStatusList(list) => {
+                self.create_status_list_impl(list, audit).await?;
+                AuditedOutcome::Nothing
             }
             AuditedWrite::SetStatus { list_id, index, value } => {
                 AuditedOutcome::Status(self.set_status_impl(list_id, index, value, audit).await?)
@@ -539,7 +549,7 @@ impl Store for PgStore {
     }
 
     fn create_status_list(&self, list: NewStatusList) -> StoreFuture<'_, ()> {
-        Box::pin(self.watch(self.create_status_list_impl(list)))
+        Box::pin(self.watch(self.create_status_list_impl(list, Vec::new())))
     }
 
     fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate> {

@@ -13,7 +13,19 @@ pub(crate) async fn issue(
     credential: Value,
     purposes: &[StatusPurpose],
 ) -> Result<(Value, Vec<pb::StatusEntryRef>)> {
-    let principal = state.extensions.authorize(call, OP_ISSUE, &state.node_did).await?;
+    let admitted = state.admit(call, OP_ISSUE, &state.node_did).await?;
+    issue_admitted(state, call, admitted, credential, purposes).await
+}
+
+/// [`issue`] for a call already admitted for [`OP_ISSUE`] (the VC-API route admits before it
+/// reads the body).
+pub(crate) async fn issue_admitted(
+    state: &NodeState,
+    call: &CallInfo,
+    mut admitted: crate::audit::Admitted,
+    credential: Value,
+    purposes: &[StatusPurpose],
+) -> Result<(Value, Vec<pb::StatusEntryRef>)> {
     let mut obj = match credential {
         Value::Object(o) => o,
         _ => {
@@ -63,23 +75,6 @@ pub(crate) async fn issue(
         return Err(ServerError::field("credential_json", "has no JCS canonical form"));
     }
 
-    state
-        .extensions
-        .audit
-        .record(&AuditRecord {
-            operation: OP_ISSUE.into(),
-            principal: principal.name().to_owned(),
-            resource: state.node_did.clone(),
-            peer: call.peer,
-            outcome: "OK".into(),
-            at_unix_ms: state.now_ms(),
-            detail: format!(
-                "status purposes: [{}]",
-                purposes.iter().map(StatusPurpose::as_str).collect::<Vec<_>>().join(",")
-            ),
-        })
-        .await?;
-
     let mut entries = Vec::new();
     let mut refs = Vec::new();
     for purpose in purposes {
@@ -107,7 +102,18 @@ pub(crate) async fn issue(
             obj.insert("credentialStatus".into(), Value::Array(entries));
         }
     }
+    let mut targets = Vec::new();
+    if let Some(id) = obj.get("id").and_then(Value::as_str) {
+        targets.push(target("credential", id));
+    }
+    targets.extend(refs.iter().map(|r| {
+        target("status_entry", format!("{}#{}", r.status_list_credential, r.status_list_index))
+    }));
     let signed = sign_as_node(state, &Value::Object(obj))?;
+    // Stored before the credential is handed out: an issuance that cannot be recorded does not
+    // reach the caller (its status entries, if any, stay allocated and unused).
+    admitted.record(state, call, EventCode::CredentialIssued, targets)?;
+    state.store_trail(admitted.into_trail()).await?;
     state.extensions.observer.on_domain_event(&DomainEvent::Other {
         kind: "credential.issued",
         detail: format!("{} status entries", refs.len()),

@@ -53,9 +53,12 @@ use atp_store::{NewSignedStatusUpdate, NewStatusList};
 use serde_json::Value;
 use tonic::{Request, Response, Status};
 
+use crate::audit::{Trail, target};
 use crate::error::{Result, ServerError};
-use crate::extensions::{AuditRecord, CallInfo, DomainEvent, Extensions};
+use crate::extensions::{CallInfo, DomainEvent, Extensions, Principal};
 use crate::state::{AppState, NodeState};
+use atp_core::audit::EventCode;
+use atp_store::AuditedWrite;
 
 /// The largest unsigned credential accepted by IssueCredential, in bytes.
 pub const MAX_ISSUE_BYTES: usize = 262_144;
@@ -88,7 +91,7 @@ mod verify;
 
 use common::*;
 pub(crate) use common::{hosted_list_id, parse_json};
-pub(crate) use issue::{issue, sign_as_node};
+pub(crate) use issue::{issue, issue_admitted, sign_as_node};
 pub(crate) use status::status_list_document;
 use status::*;
 use verify::check_challenge_field;
@@ -205,7 +208,7 @@ impl CredentialService for CredentialApi {
                     update_node_status(&self.state, &call, change).await
                 }
                 Some(pb::update_status_request::Update::SignedUpdate(signed)) => {
-                    apply_signed_update(&self.state, signed).await
+                    apply_signed_update(&self.state, &call, signed).await
                 }
             }
         }

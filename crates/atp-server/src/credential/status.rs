@@ -44,8 +44,7 @@ pub(super) async fn update_node_status(
     change: pb::NodeIssuerStatusChange,
 ) -> Result<pb::UpdateStatusResponse> {
     let entry = change.entry.ok_or_else(|| ServerError::field("entry", "is required"))?;
-    let principal =
-        state.extensions.authorize(call, OP_STATUS_UPDATE, &entry.status_list_credential).await?;
+    let mut admitted = state.admit(call, OP_STATUS_UPDATE, &entry.status_list_credential).await?;
     let action = pb::StatusAction::try_from(change.action)
         .ok()
         .filter(|a| *a != pb::StatusAction::Unspecified)
@@ -90,20 +89,13 @@ pub(super) async fn update_node_status(
             log_receipt: None,
         });
     }
-    state
-        .extensions
-        .audit
-        .record(&AuditRecord {
-            operation: OP_STATUS_UPDATE.into(),
-            principal: principal.name().to_owned(),
-            resource: format!("{}#{index}", entry.status_list_credential),
-            peer: call.peer,
-            outcome: "OK".into(),
-            at_unix_ms: state.now_ms(),
-            detail: format!("{action:?} -> {value}"),
-        })
-        .await?;
-    let update = state.store.set_status(list_id.to_owned(), index, value).await?;
+    let targets = vec![
+        target("status_entry", format!("{}#{index}", entry.status_list_credential)),
+        target("action", action.as_str_name()),
+    ];
+    admitted.record(state, call, EventCode::CredentialStatusChanged, targets)?;
+    let write = AuditedWrite::SetStatus { list_id: list_id.to_owned(), index, value };
+    let update = state.write_audited(write, admitted.into_trail()).await?.status()?;
     if update.previous != current && record.purpose == StatusPurpose::Revocation && value == 0 {
         // Unreachable with the actions above; kept as a guard against a concurrent change.
         tracing::warn!(list = list_id, index, "status changed concurrently");
@@ -135,7 +127,7 @@ pub(super) async fn host_status_list(
     call: &CallInfo,
     req: pb::HostStatusListRequest,
 ) -> Result<pb::HostStatusListResponse> {
-    let principal = state.extensions.authorize(call, OP_STATUS_LIST_HOST, &req.issuer).await?;
+    let mut admitted = state.admit(call, OP_STATUS_LIST_HOST, &req.issuer).await?;
     atp_core::did::parse_did_atp(&req.issuer)?;
     let purpose = purpose_from_pb(req.status_purpose, "status_purpose")?;
     let status_size = match req.status_size {
@@ -161,30 +153,17 @@ pub(super) async fn host_status_list(
     }
     let list_id = format!("ext-{}-{}", purpose.as_str(), hex::encode(random::<8>()?));
     let url = status_list_url(state, &list_id);
-    state
-        .extensions
-        .audit
-        .record(&AuditRecord {
-            operation: OP_STATUS_LIST_HOST.into(),
-            principal: principal.name().to_owned(),
-            resource: url.clone(),
-            peer: call.peer,
-            outcome: "OK".into(),
-            at_unix_ms: state.now_ms(),
-            detail: format!("issuer {} purpose {}", req.issuer, purpose.as_str()),
-        })
-        .await?;
-    state
-        .store
-        .create_status_list(NewStatusList {
-            list_id,
-            issuer: req.issuer.clone(),
-            purpose,
-            status_size,
-            entries,
-            allocatable: false,
-        })
-        .await?;
+    let targets = vec![target("status_list", url.clone()), target("did", req.issuer.clone())];
+    admitted.record(state, call, EventCode::AdminAction, targets)?;
+    let list = NewStatusList {
+        list_id,
+        issuer: req.issuer.clone(),
+        purpose,
+        status_size,
+        entries,
+        allocatable: false,
+    };
+    state.write_audited(AuditedWrite::CreateStatusList(list), admitted.into_trail()).await?;
     Ok(pb::HostStatusListResponse {
         status_list_credential: url,
         controller: req.issuer,
@@ -198,6 +177,7 @@ pub(super) async fn host_status_list(
 /// credential.proto, in that order, then one atomic store write.
 pub(super) async fn apply_signed_update(
     state: &NodeState,
+    call: &CallInfo,
     signed: pb::SignedStatusListUpdate,
 ) -> Result<pb::UpdateStatusResponse> {
     let update = StatusListUpdate::parse(&signed.update)?;
@@ -254,18 +234,32 @@ pub(super) async fn apply_signed_update(
     }
     let set = update.changes.iter().filter(|c| c.value != 0).count() as u64;
     let cleared = update.changes.len() as u64 - set;
-    let applied = state
-        .store
-        .apply_status_update(NewSignedStatusUpdate {
-            list_id: list_id.clone(),
-            issuer: update.issuer.clone(),
-            purpose: update.status_purpose,
-            update_seq: update.update_seq,
-            changes: update.changes.iter().map(|c| (c.index, c.value)).collect(),
-            update: signed.update,
-            signature: signed.signature,
-        })
-        .await?;
+    // The issuer's own signature is the authority here: the event names the issuer as actor.
+    let issuer = Principal::User { id: update.issuer.clone(), roles: Vec::new() };
+    let targets = vec![
+        target("status_list", url.clone()),
+        target("update_seq", update.update_seq.to_string()),
+    ];
+    let event = state.audit_event(
+        call,
+        Some(&issuer),
+        EventCode::StatusUpdateApplied,
+        targets,
+        atp_core::audit::Outcome { result: "SUCCESS".into(), reason: None },
+        Some("status.update.signed"),
+    )?;
+    let mut trail = Trail::default();
+    state.push_audit(&mut trail, &event)?;
+    let write = AuditedWrite::ApplyStatusUpdate(NewSignedStatusUpdate {
+        list_id: list_id.clone(),
+        issuer: update.issuer.clone(),
+        purpose: update.status_purpose,
+        update_seq: update.update_seq,
+        changes: update.changes.iter().map(|c| (c.index, c.value)).collect(),
+        update: signed.update,
+        signature: signed.signature,
+    });
+    let applied = state.write_audited(write, trail).await?.status_update_applied()?;
     state.log_grew.notify_one();
     state.extensions.observer.on_domain_event(&DomainEvent::CredentialStatusChanged {
         list_id: &list_id,

@@ -7,13 +7,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use atp_core::audit::AuditEvent;
 use atp_grpc::v1 as pb;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
-use atp_server::extensions::{
-    AdminOnlyAuthorizer, AuditRecord, AuditSink, Authorizer, RolePolicy, SeamFuture,
-};
+use atp_server::extensions::{AdminOnlyAuthorizer, AuditSink, Authorizer, RolePolicy, SeamFuture};
 use atp_server::{Extensions, ServerError};
-use atp_store::RoleBinding;
+use atp_store::{AuditEntry, AuditQuery, RoleBinding, Store};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -61,23 +60,27 @@ impl RolePolicy for Policy {
     }
 }
 
-/// Keeps the records; refuses to record while `fail` is set.
+/// Stores every event as it is; refuses while `fail` is set.
 #[derive(Default)]
 struct Audit {
-    records: Mutex<Vec<AuditRecord>>,
     fail: Mutex<bool>,
 }
 
 impl AuditSink for Audit {
-    fn record<'a>(&'a self, r: &'a AuditRecord) -> SeamFuture<'a, Result<(), ServerError>> {
-        Box::pin(async move {
-            if *self.fail.lock().unwrap() {
-                return Err(ServerError::Unavailable("audit trail down".into()));
-            }
-            self.records.lock().unwrap().push(r.clone());
-            Ok(())
-        })
+    fn entry(&self, event: &AuditEvent) -> Result<Option<AuditEntry>, ServerError> {
+        if *self.fail.lock().unwrap() {
+            return Err(ServerError::Unavailable("audit trail down".into()));
+        }
+        Ok(Some(AuditEntry::new(event)?))
     }
+}
+
+/// The stored events, parsed, apart from the node's own key events (stored at start).
+async fn stored_events(store: &dyn Store) -> Vec<AuditEvent> {
+    let query = AuditQuery { limit: 1000, ..AuditQuery::default() };
+    let events = store.list_audit_events(query).await.unwrap();
+    let events = events.iter().map(|e| AuditEvent::parse(&e.body).unwrap());
+    events.filter(|e| e.code != "key_event.accepted").collect()
 }
 
 struct Node {
@@ -165,11 +168,16 @@ async fn changes_are_checked_audited_before_writing_and_announced() {
     let e = admin.add_role_binding(authed(add(vec![rb("group:a", "role:admin")]), None)).await;
     assert_eq!(e.unwrap_err().code(), Code::Unauthenticated);
     {
-        let records = audit.records.lock().unwrap();
-        assert_eq!(records.len(), 1);
+        let events = stored_events(&*store).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        let denied = &events[0];
         assert_eq!(
-            (records[0].operation.as_str(), records[0].outcome.as_str()),
-            ("rbac.bindings.write", "AUTH_REQUIRED")
+            (denied.code.as_str(), denied.rule.as_deref(), denied.outcome.reason.as_deref()),
+            ("authz.denied", Some("rbac.bindings.write"), Some("AUTH_REQUIRED"))
+        );
+        assert_eq!(
+            (denied.actor.kind.as_str(), denied.outcome.result.as_str()),
+            ("anonymous", "DENIED")
         );
     }
     let e = admin.add_role_binding(authed(add(Vec::new()), Some(TOKEN))).await.unwrap_err();
@@ -216,13 +224,18 @@ async fn changes_are_checked_audited_before_writing_and_announced() {
         .into_inner();
     assert_eq!((r.added, r.revision), (1, 1));
     {
-        let records = audit.records.lock().unwrap();
-        let last = records.last().unwrap();
+        // Refused requests stored nothing but the first denial; the accepted one stored its
+        // authentication and its change, in that order, with the change.
+        let events = stored_events(&*store).await;
+        let codes: Vec<&str> = events.iter().map(|e| e.code.as_str()).collect();
+        assert_eq!(codes, ["authz.denied", "authn.succeeded", "role_bindings.changed"]);
+        let last = events.last().unwrap();
         assert_eq!(
-            (last.operation.as_str(), last.principal.as_str()),
-            ("rbac.bindings.write", "admin")
+            (last.actor.id.as_str(), last.rule.as_deref()),
+            ("admin", Some("rbac.bindings.write"))
         );
-        assert!(last.detail.contains("[g, group:a, role:admin, *]"), "{}", last.detail);
+        let targets: Vec<&str> = last.target.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(targets, ["add", "group:a role:admin *"]);
     }
     // Idempotent: nothing changed, nothing announced.
     let r = admin

@@ -252,9 +252,13 @@ impl SqliteStore {
         self.submit(|reply| WriteOp::ClaimMeta { key, value, reply }).await
     }
 
-    async fn create_status_list_impl(&self, list: NewStatusList) -> Result<()> {
+    async fn create_status_list_impl(
+        &self,
+        list: NewStatusList,
+        audit: Vec<AuditEntry>,
+    ) -> Result<()> {
         let bits = prepare_status_list(&list)?;
-        self.submit(|reply| WriteOp::CreateStatusList { list, bits, reply }).await
+        self.submit_audited(audit, |reply| WriteOp::CreateStatusList { list, bits, reply }).await
     }
 
     async fn set_status_impl(
@@ -354,6 +358,10 @@ impl SqliteStore {
             }
             AuditedWrite::AppendKel(event) => {
                 AuditedOutcome::Appended(self.append_kel_event_impl(*event, audit).await?)
+            }
+            AuditedWrite::CreateStatusList(list) => {
+                self.create_status_list_impl(list, audit).await?;
+                AuditedOutcome::Nothing
             }
             AuditedWrite::SetStatus { list_id, index, value } => {
                 AuditedOutcome::Status(self.set_status_impl(list_id, index, value, audit).await?)
@@ -513,7 +521,7 @@ impl Store for SqliteStore {
     }
 
     fn create_status_list(&self, list: NewStatusList) -> StoreFuture<'_, ()> {
-        Box::pin(self.create_status_list_impl(list))
+        Box::pin(self.create_status_list_impl(list, Vec::new()))
     }
 
     fn set_status(&self, list_id: String, index: u64, value: u8) -> StoreFuture<'_, StatusUpdate> {
