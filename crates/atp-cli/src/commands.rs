@@ -117,6 +117,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             admin_token(&cli, &agent).await?;
             crate::roles::run(&agent, c, json).await
         }
+        Command::Audit(c) => {
+            admin_token(&cli, &agent).await?;
+            crate::audit::run(&agent, c, json).await
+        }
         Command::Admin(AdminCommand::Trust(c)) => {
             admin_token(&cli, &agent).await?;
             admin_trust(&agent, c, json).await

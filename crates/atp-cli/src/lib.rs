@@ -6,6 +6,7 @@
 //! not verify; 4 local state (the agent's files under `$ATP_HOME`, a deactivated identity).
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod commands;
 mod crypto_cmd;
 pub mod login;
@@ -81,6 +82,9 @@ pub enum Command {
     /// Node administration (needs the admin token).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The node's audit trail (enterprise `[audit]`; the `auditor` or `admin` role).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Raw signature primitives, for interoperability and debugging.
     #[command(subcommand)]
     Crypto(CryptoCommand),

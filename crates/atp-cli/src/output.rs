@@ -75,7 +75,9 @@ impl CliError {
                 | atp::Error::Rejected { .. }
                 | atp::Error::NodeMisbehaved { .. } => EXIT_NODE,
                 atp::Error::Home { .. } | atp::Error::Deactivated { .. } => EXIT_LOCAL,
-                atp::Error::Protocol(_) | atp::Error::Crypto(_) => EXIT_INVALID,
+                atp::Error::Protocol(_) | atp::Error::Crypto(_) | atp::Error::AuditTampered(_) => {
+                    EXIT_INVALID
+                }
                 _ => EXIT_USAGE,
             },
         }

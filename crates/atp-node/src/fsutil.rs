@@ -88,3 +88,34 @@ pub(crate) fn exists(path: &Path) -> bool {
         Err(e) => e.kind() != std::io::ErrorKind::NotFound,
     }
 }
+
+/// The secret key of `len` random bytes in `path`, created (mode 0600) at first use. An
+/// existing file must be private and hold exactly `len` bytes.
+#[allow(dead_code)] // used only by the builder of [audit], absent from the community build
+pub(crate) fn load_or_create_key(
+    path: &Path,
+    len: usize,
+    what: &'static str,
+) -> Result<Zeroizing<Vec<u8>>, NodeError> {
+    if !exists(path) {
+        let mut key = Zeroizing::new(vec![0u8; len]);
+        atp_crypto::random_bytes(&mut key[..]).map_err(NodeError::Rng)?;
+        match write_new(path, &key, 0o600) {
+            Ok(()) => return Ok(key),
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(NodeError::Io { action: what, path: path.to_owned(), source });
+            }
+        }
+    }
+    check_private_file(path)?;
+    let key = read_bounded(path, len as u64 + 1)?;
+    if key.len() != len {
+        return Err(NodeError::InvalidConfig {
+            option: what.to_owned(),
+            reason: format!("{} must hold exactly {len} bytes", path.display()),
+        });
+    }
+    Ok(key)
+}

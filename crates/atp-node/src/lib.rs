@@ -127,6 +127,7 @@ pub fn enterprise_features() -> Vec<&'static str> {
 #[allow(dead_code)] // read only by the builders of enterprise features, none in the community build
 struct FeatureContext<'a> {
     section: &'a toml::Table,
+    data_dir: &'a std::path::Path,
     admin_token: &'a Arc<AdminToken>,
     store: &'a Arc<dyn atp_store::Store>,
     extensions: &'a mut atp_server::Extensions,
@@ -258,6 +259,27 @@ fn enterprise_edition() -> &'static [EnterpriseFeature] {
         })
     }
 
+    #[cfg(feature = "audit")]
+    fn audit(
+        cx: FeatureContext<'_>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + '_>> {
+        Box::pin(async move {
+            use atp_enterprise_audit as audit;
+            let settings: audit::AuditConfig = toml::Value::Table(cx.section.clone())
+                .try_into()
+                .context("invalid [audit] section")?;
+            settings.validate()?;
+            let path = settings.key_file.clone().unwrap_or_else(|| cx.data_dir.join("audit.key"));
+            let key =
+                fsutil::load_or_create_key(&path, audit::AUDIT_KEY_BYTES, "[audit] key_file")?;
+            let hasher = audit::KeyedHasher::new(&key)?;
+            cx.extensions.audit =
+                Arc::new(audit::StoredAuditSink::new(hasher, settings.seal_interval()));
+            tracing::info!(key_file = %path.display(), "audit trail on");
+            Ok(())
+        })
+    }
+
     #[cfg(feature = "ha")]
     fn ha_store(section: &toml::Table) -> OpeningStore<'_> {
         Box::pin(async move {
@@ -294,6 +316,8 @@ fn enterprise_edition() -> &'static [EnterpriseFeature] {
         EnterpriseFeature { name: "rbac", build: rbac, open_store: None },
         #[cfg(feature = "metrics")]
         EnterpriseFeature { name: "metrics", build: metrics, open_store: None },
+        #[cfg(feature = "audit")]
+        EnterpriseFeature { name: "audit", build: audit, open_store: None },
     ];
     FEATURES
 }
@@ -358,6 +382,7 @@ pub async fn build_extensions(
     config: &NodeConfig,
     admin_token: AdminToken,
     store: &Arc<dyn atp_store::Store>,
+    data_dir: &std::path::Path,
 ) -> anyhow::Result<Composition> {
     let admin_token = Arc::new(admin_token);
     let community_token = admin_token.clone();
@@ -368,6 +393,7 @@ pub async fn build_extensions(
         let Some(section) = config.enterprise.get(feature.name) else { continue };
         (feature.build)(FeatureContext {
             section,
+            data_dir,
             admin_token: &admin_token,
             store,
             extensions: &mut extensions,
@@ -635,9 +661,9 @@ where
         config.public_url.clone().or_else(|| config.advertised_endpoint()).unwrap_or_else(|| {
             format!("{}://{bound}", if config.tls.enabled() { "https" } else { "http" })
         });
-    let crate::Bootstrapped { identity, admin_token, .. } = node;
+    let crate::Bootstrapped { identity, admin_token, data_dir, .. } = node;
     let (kel, key) = identity.into_kel_and_key();
-    let mut composition = build_extensions(&config, admin_token, &store).await?;
+    let mut composition = build_extensions(&config, admin_token, &store, &data_dir).await?;
     let extensions = composition.extensions.clone();
     let mut node_state = atp_server::NodeState::new(
         store.clone(),

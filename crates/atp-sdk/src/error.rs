@@ -75,12 +75,17 @@ pub enum Error {
     /// An argument is out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The node's audit trail does not verify: a stored event or batch was changed, deleted or
+    /// moved, or a batch is not the one its transparency-log leaf commits to.
+    #[error("the audit trail does not verify: {0}")]
+    AuditTampered(#[from] atp_core::audit::Tamper),
 }
 
 impl Error {
     /// A stable UPPER_SNAKE_CASE code: the node's reason, the protocol's code, or one of
     /// `NODE_UNREACHABLE`, `NODE_MISBEHAVED`, `AGENT_NAME_INVALID`, `AGENT_HOME`,
-    /// `ENDPOINT_INVALID`, `IDENTITY_DEACTIVATED`, `INVALID_ARGUMENT`, `NODE_ERROR`.
+    /// `ENDPOINT_INVALID`, `IDENTITY_DEACTIVATED`, `INVALID_ARGUMENT`, `AUDIT_TAMPERED`,
+    /// `NODE_ERROR`.
     pub fn code(&self) -> &str {
         match self {
             Error::NodeUnreachable { .. } => "NODE_UNREACHABLE",
@@ -93,6 +98,7 @@ impl Error {
             Error::InvalidEndpoint { .. } => "ENDPOINT_INVALID",
             Error::Deactivated { .. } => "IDENTITY_DEACTIVATED",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::AuditTampered(_) => "AUDIT_TAMPERED",
         }
     }
 

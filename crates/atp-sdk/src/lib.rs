@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod audit;
 mod client;
 mod clock;
 mod credential;
@@ -44,6 +45,7 @@ mod trust_cache;
 pub use agent::{
     Agent, AgentOptions, DEFAULT_CONTENT_TYPE, Opened, SessionToken, VerifiedInclusion,
 };
+pub use audit::AuditTrailReport;
 pub use client::{NodeOptions, RetryPolicy};
 pub use error::{Error, Result};
 pub use home::{check_agent_name, default_home};

@@ -216,3 +216,44 @@ impl Admitted {
         self.trail
     }
 }
+
+/// The most events one seal puts in a batch.
+pub const SEAL_BATCH_EVENTS: u32 = 10_000;
+/// The most batches one sealing round writes (a backlog is worked off over several rounds).
+const SEAL_BATCHES_PER_ROUND: usize = 16;
+
+/// When the audit sink keeps a trail in the store, seals it every
+/// [`AuditSink::seal_interval`](crate::extensions::AuditSink::seal_interval) while the state
+/// lives. Every node of a cluster does it: sealing takes the log's lock, so two nodes never
+/// seal one event twice, and a node that dies leaves the job to the others.
+pub fn spawn_sealer(state: &crate::state::AppState) {
+    let Some(interval) = state.extensions.audit.seal_interval() else { return };
+    let weak = std::sync::Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(state) = weak.upgrade() else { break };
+            match seal_round(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(batches = n, "audit trail sealed"),
+                Err(e) => tracing::warn!(error = %e, "sealing the audit trail failed"),
+            }
+        }
+    });
+}
+
+/// Seals batches while unsealed events remain, at most [`SEAL_BATCHES_PER_ROUND`]; returns how
+/// many it sealed. New log leaves wake the checkpointer.
+pub async fn seal_round(state: &NodeState) -> Result<usize> {
+    let mut sealed = 0;
+    while sealed < SEAL_BATCHES_PER_ROUND {
+        match state.store.seal_audit_batch(SEAL_BATCH_EVENTS).await? {
+            Some(_) => sealed += 1,
+            None => break,
+        }
+    }
+    if sealed > 0 {
+        state.log_grew.notify_one();
+    }
+    Ok(sealed)
+}

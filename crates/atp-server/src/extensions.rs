@@ -402,6 +402,13 @@ pub trait AuditSink: Send + Sync {
     fn seal_interval(&self) -> Option<Duration> {
         None
     }
+
+    /// The keyed hash this sink stores for `value` under `tenant`'s key (`None`: the node's
+    /// own), so that an auditor can search for a known value; `None` when the sink hashes
+    /// nothing.
+    fn hash_value(&self, _tenant: Option<&str>, _value: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The four seam implementations every service uses.

@@ -215,7 +215,7 @@ pub async fn submit_event(
                 state.caches.kel.invalidate(&did);
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     Err(ServerError::Unavailable(format!("the key event log of {did} is changing too fast; retry")))

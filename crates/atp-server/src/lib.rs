@@ -19,6 +19,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod audit_service;
 pub mod checkpointer;
 pub mod cluster;
 pub mod credential;

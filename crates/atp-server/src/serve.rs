@@ -128,6 +128,7 @@ pub async fn routes(state: AppState) -> Result<Routes> {
     crate::trust_job::spawn(&state);
     crate::cluster::spawn_purge(&state);
     crate::cluster::spawn_kel_feed(&state);
+    crate::audit::spawn_sealer(&state);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(atp_grpc::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -166,6 +167,9 @@ pub async fn routes(state: AppState) -> Result<Routes> {
         .add_service(limited!(MessageServiceServer::new(MessageApi::new(state.clone()))))
         .add_service(limited!(LogServiceServer::new(LogServiceImpl::new(state.clone()))))
         .add_service(limited!(AdminServiceServer::new(AdminServiceImpl::new(state.clone()))))
+        .add_service(limited!(atp_grpc::v1::audit_service_server::AuditServiceServer::new(
+            crate::audit_service::AuditServiceImpl::new(state.clone())
+        )))
         .add_service(limited!(atp_grpc::v1::trust_service_server::TrustServiceServer::new(
             crate::trust::TrustApi::new(state.clone())
         )))

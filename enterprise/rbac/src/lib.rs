@@ -44,6 +44,7 @@ use atp_server::ServerError;
 use atp_server::admin::{
     OP_RBAC_BINDINGS_READ, OP_RBAC_BINDINGS_WRITE, OP_TRUST_CONFIG_READ, OP_TRUST_RECOMPUTE,
 };
+use atp_server::audit_service::OP_AUDIT_READ;
 use atp_server::extensions::{Authorizer, Principal, RolePolicy, SeamFuture};
 use atp_store::{RoleBinding, Store};
 use casbin::{CoreApi as _, DefaultModel, Enforcer, MemoryAdapter, MgmtApi as _, RbacApi as _};
@@ -130,6 +131,9 @@ pub const ACCESS_TABLE: &[(&str, Access)] = &[
     ),
     ("atp.v1.AdminService/RecomputeTrust", guarded(OP_TRUST_RECOMPUTE, "trust", "compute")),
     ("atp.v1.AdminService/GetTrustConfig", guarded(OP_TRUST_CONFIG_READ, "trust_config", "read")),
+    ("atp.v1.AuditService/ListAuditEvents", guarded(OP_AUDIT_READ, "audit", "read")),
+    ("atp.v1.AuditService/ListAuditBatches", guarded(OP_AUDIT_READ, "audit", "read")),
+    ("atp.v1.AuditService/HashAuditValue", guarded(OP_AUDIT_READ, "audit", "read")),
     // The /metrics admin listener of the enterprise edition.
     ("GET /metrics", guarded("metrics.read", "metrics", "read")),
 ];

@@ -45,7 +45,7 @@ pub const ENTERPRISE_SECTIONS: &[&str] = &["sso", "rbac", "metrics", "audit", "h
 
 /// The enterprise sections that no build implements yet: asking for one is refused with
 /// [`NodeError::EnterpriseFeatureUnavailable`], whatever the build.
-pub const UNAVAILABLE_ENTERPRISE_SECTIONS: &[&str] = &["audit", "console"];
+pub const UNAVAILABLE_ENTERPRISE_SECTIONS: &[&str] = &["console"];
 
 /// The environment variable that holds the key-file passphrase (never a flag).
 pub const KEY_PASSPHRASE_ENV: &str = "ATP_KEY_PASSPHRASE";

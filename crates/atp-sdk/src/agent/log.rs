@@ -136,9 +136,15 @@ impl Agent {
     /// checkpoint it verified ([`Agent::verified_checkpoint`]) and checks it. A fresh event may
     /// wait for the next checkpoint, up to [`AgentOptions::inclusion_wait`].
     pub async fn verify_inclusion(&self, event: &SignedEvent) -> Result<VerifiedInclusion> {
-        const OP: &str = "GetInclusionProof";
         let leaf_hash =
             log_entry::entry_leaf_hash(LeafKind::Kel, &log_entry::kel_data_hash(event)?);
+        self.verify_leaf_inclusion(leaf_hash).await
+    }
+
+    /// Verifies that the leaf `leaf_hash` (a `leaf_hash(entry)` of docs/protocol.md §E3) is in
+    /// the node's transparency log, as [`Agent::verify_inclusion`] does for a key event.
+    pub async fn verify_leaf_inclusion(&self, leaf_hash: tlog::Hash) -> Result<VerifiedInclusion> {
+        const OP: &str = "GetInclusionProof";
         let deadline = Instant::now() + self.options.inclusion_wait;
         loop {
             let checkpoint = self.verified_checkpoint().await?;

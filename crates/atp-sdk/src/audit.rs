@@ -1,0 +1,185 @@
+//! The node's audit trail (enterprise `[audit]`, docs/audit.md): pages of events and batches,
+//! keyed hashes for searching, and the verification of the whole sealed trail. Calls need the
+//! `audit.read` permission (role `auditor` or `admin`) through the agent's bearer token.
+
+use atp_core::audit::{AuditBatch, GENESIS, SealedRow, Tamper, batch_data_hash, verify_batch};
+use atp_core::log_entry::{LeafKind, entry_leaf_hash};
+use atp_core::tlog::Hash;
+use atp_grpc::v1;
+use atp_grpc::v1::audit_service_client::AuditServiceClient;
+
+use crate::agent::Agent;
+use crate::error::{Error, Result};
+
+/// The page size the SDK asks for.
+const PAGE: u32 = 1000;
+
+/// What [`Agent::verify_audit_trail`] checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditTrailReport {
+    /// Sealed batches verified.
+    pub batches: u64,
+    /// Events in them.
+    pub events: u64,
+    /// The head of the last batch ([`GENESIS`] when none is sealed).
+    pub head: Hash,
+    /// The last batch's log leaf index, when there is one.
+    pub last_log_index: Option<u64>,
+}
+
+fn hash(op: &'static str, bytes: &[u8]) -> Result<Hash> {
+    bytes.try_into().map_err(|_| Error::misbehaved(op, "a hash is not 32 bytes"))
+}
+
+fn batch_of(op: &'static str, b: &v1::AuditBatchRecord) -> Result<AuditBatch> {
+    Ok(AuditBatch {
+        number: b.number,
+        first_seq: b.first_seq,
+        last_seq: b.last_seq,
+        count: b.count,
+        previous: hash(op, &b.previous)?,
+        head: hash(op, &b.head)?,
+    })
+}
+
+impl Agent {
+    /// A page of audit events (see `ListAuditEventsRequest`).
+    pub async fn audit_events(
+        &self,
+        request: v1::ListAuditEventsRequest,
+    ) -> Result<Vec<v1::AuditEventRecord>> {
+        let node = self.node();
+        let response = node
+            .call("ListAuditEvents", |ch| {
+                let req = node.request(request.clone());
+                async move { AuditServiceClient::new(ch).list_audit_events(req).await }
+            })
+            .await?;
+        Ok(response.events)
+    }
+
+    /// A page of sealed batches after number `after`.
+    pub async fn audit_batches(
+        &self,
+        after: u64,
+        page_size: u32,
+    ) -> Result<Vec<v1::AuditBatchRecord>> {
+        let node = self.node();
+        let response = node
+            .call("ListAuditBatches", |ch| {
+                let req =
+                    node.request(v1::ListAuditBatchesRequest { after_batch: after, page_size });
+                async move { AuditServiceClient::new(ch).list_audit_batches(req).await }
+            })
+            .await?;
+        Ok(response.batches)
+    }
+
+    /// The keyed hash the trail stores for `value` (the node's own tenant), to search for it.
+    pub async fn hash_audit_value(&self, value: &str) -> Result<String> {
+        let node = self.node();
+        let response = node
+            .call("HashAuditValue", |ch| {
+                let req = node.request(v1::HashAuditValueRequest {
+                    value: value.to_owned(),
+                    tenant: String::new(),
+                });
+                async move { AuditServiceClient::new(ch).hash_audit_value(req).await }
+            })
+            .await?;
+        Ok(response.hashed)
+    }
+
+    /// Every event of batch `number`, in sequence order.
+    async fn batch_events(&self, number: u64) -> Result<Vec<v1::AuditEventRecord>> {
+        let mut events = Vec::new();
+        let mut after_seq = 0;
+        loop {
+            let request = v1::ListAuditEventsRequest {
+                after_seq,
+                page_size: PAGE,
+                batch: number,
+                ..Default::default()
+            };
+            let page = self.audit_events(request).await?;
+            let Some(last) = page.last() else { return Ok(events) };
+            after_seq = last.seq;
+            events.extend(page);
+        }
+    }
+
+    /// Verifies the sealed audit trail from its first batch: batch numbers without gaps, each
+    /// batch chained on from the one before, each recomputed from its events with atp-core's
+    /// rules ([`verify_batch`], which names the first changed, deleted or moved event), and each
+    /// committed by its `audit-batch` leaf in the transparency log, proven against a checkpoint
+    /// the agent verified. Events not yet sealed are not covered.
+    pub async fn verify_audit_trail(&self) -> Result<AuditTrailReport> {
+        const OP: &str = "ListAuditBatches";
+        let mut report =
+            AuditTrailReport { batches: 0, events: 0, head: GENESIS, last_log_index: None };
+        let mut after = 0;
+        loop {
+            let page = self.audit_batches(after, PAGE).await?;
+            if page.is_empty() {
+                return Ok(report);
+            }
+            for record in &page {
+                let batch = batch_of(OP, record)?;
+                if batch.number != report.batches + 1 {
+                    return Err(Tamper::Batch {
+                        batch: report.batches + 1,
+                        reason: format!("missing: the next stored batch is {}", batch.number),
+                    }
+                    .into());
+                }
+                if batch.previous != report.head {
+                    return Err(Tamper::Batch {
+                        batch: batch.number,
+                        reason: "it does not chain on from the batch before".into(),
+                    }
+                    .into());
+                }
+                let events = self.batch_events(batch.number).await?;
+                let rows = events
+                    .iter()
+                    .map(|e| {
+                        Ok(SealedRow {
+                            seq: e.seq,
+                            body: &e.event_json,
+                            digest: hash("ListAuditEvents", &e.digest)?,
+                            chain: hash("ListAuditEvents", &e.chain)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                verify_batch(&batch, &rows)?;
+                let leaf = entry_leaf_hash(LeafKind::AuditBatch, &batch_data_hash(&batch));
+                let included = match self.verify_leaf_inclusion(leaf).await {
+                    Ok(included) => included,
+                    Err(Error::Rejected { reason: Some(r), .. }) if r == "TLOG_LEAF_NOT_FOUND" => {
+                        return Err(Tamper::Batch {
+                            batch: batch.number,
+                            reason: "the transparency log has no leaf for it".into(),
+                        }
+                        .into());
+                    }
+                    Err(e) => return Err(e),
+                };
+                if included.leaf_index != record.log_index {
+                    return Err(Tamper::Batch {
+                        batch: batch.number,
+                        reason: format!(
+                            "its leaf is at {}, not at the stored {}",
+                            included.leaf_index, record.log_index
+                        ),
+                    }
+                    .into());
+                }
+                report.batches += 1;
+                report.events += batch.count;
+                report.head = batch.head;
+                report.last_log_index = Some(record.log_index);
+            }
+            after = report.batches;
+        }
+    }
+}
