@@ -189,8 +189,9 @@ pub(crate) async fn run(agent: &Agent, command: &AuditCommand, json: bool) -> Re
             let mut count = 0u64;
             loop {
                 let page = agent.audit_events(filter.request(after, 1000)?).await?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
+                // Each read is itself recorded: a short page is the end as of this export.
+                let short = page.len() < 1000;
+                after = page.last().map_or(after, |last| last.seq);
                 for record in &page {
                     let e = parse(record)?;
                     match format {
@@ -201,6 +202,9 @@ pub(crate) async fn run(agent: &Agent, command: &AuditCommand, json: bool) -> Re
                         ExportFormat::Csv => out.push_str(&csv_row(record.seq, &e)),
                     }
                     count += 1;
+                }
+                if short {
+                    break;
                 }
             }
             write_output(file.as_deref(), out.as_bytes(), false)?;

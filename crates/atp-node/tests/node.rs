@@ -15,6 +15,8 @@ mod bootstrap;
 mod config;
 #[path = "node/durability.rs"]
 mod durability;
+#[path = "node/enterprise_audit.rs"]
+mod enterprise_audit;
 #[path = "node/enterprise_ha.rs"]
 mod enterprise_ha;
 #[path = "node/enterprise_metrics.rs"]

@@ -102,9 +102,12 @@ impl Agent {
                 ..Default::default()
             };
             let page = self.audit_events(request).await?;
-            let Some(last) = page.last() else { return Ok(events) };
-            after_seq = last.seq;
+            let short = page.len() < PAGE as usize;
+            after_seq = page.last().map_or(after_seq, |last| last.seq);
             events.extend(page);
+            if short {
+                return Ok(events);
+            }
         }
     }
 
@@ -117,69 +120,80 @@ impl Agent {
         const OP: &str = "ListAuditBatches";
         let mut report =
             AuditTrailReport { batches: 0, events: 0, head: GENESIS, last_log_index: None };
-        let mut after = 0;
+        // The batches sealed when the verification starts; later ones (the node seals the
+        // events of this very verification, too) are left to the next run.
+        let mut records = Vec::new();
         loop {
+            let after = records.last().map_or(0, |b: &v1::AuditBatchRecord| b.number);
             let page = self.audit_batches(after, PAGE).await?;
             if page.is_empty() {
-                return Ok(report);
+                break;
             }
-            for record in &page {
-                let batch = batch_of(OP, record)?;
-                if batch.number != report.batches + 1 {
-                    return Err(Tamper::Batch {
-                        batch: report.batches + 1,
-                        reason: format!("missing: the next stored batch is {}", batch.number),
-                    }
-                    .into());
-                }
-                if batch.previous != report.head {
-                    return Err(Tamper::Batch {
-                        batch: batch.number,
-                        reason: "it does not chain on from the batch before".into(),
-                    }
-                    .into());
-                }
-                let events = self.batch_events(batch.number).await?;
-                let rows = events
-                    .iter()
-                    .map(|e| {
-                        Ok(SealedRow {
-                            seq: e.seq,
-                            body: &e.event_json,
-                            digest: hash("ListAuditEvents", &e.digest)?,
-                            chain: hash("ListAuditEvents", &e.chain)?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                verify_batch(&batch, &rows)?;
-                let leaf = entry_leaf_hash(LeafKind::AuditBatch, &batch_data_hash(&batch));
-                let included = match self.verify_leaf_inclusion(leaf).await {
-                    Ok(included) => included,
-                    Err(Error::Rejected { reason: Some(r), .. }) if r == "TLOG_LEAF_NOT_FOUND" => {
-                        return Err(Tamper::Batch {
-                            batch: batch.number,
-                            reason: "the transparency log has no leaf for it".into(),
-                        }
-                        .into());
-                    }
-                    Err(e) => return Err(e),
-                };
-                if included.leaf_index != record.log_index {
-                    return Err(Tamper::Batch {
-                        batch: batch.number,
-                        reason: format!(
-                            "its leaf is at {}, not at the stored {}",
-                            included.leaf_index, record.log_index
-                        ),
-                    }
-                    .into());
-                }
-                report.batches += 1;
-                report.events += batch.count;
-                report.head = batch.head;
-                report.last_log_index = Some(record.log_index);
+            if page.first().is_some_and(|b| b.number <= after) {
+                return Err(Error::misbehaved(OP, "batches out of order"));
             }
-            after = report.batches;
+            let short = page.len() < PAGE as usize;
+            records.extend(page);
+            if short {
+                break;
+            }
         }
+        for record in &records {
+            let batch = batch_of(OP, record)?;
+            if batch.number != report.batches + 1 {
+                return Err(Tamper::Batch {
+                    batch: report.batches + 1,
+                    reason: format!("missing: the next stored batch is {}", batch.number),
+                }
+                .into());
+            }
+            if batch.previous != report.head {
+                return Err(Tamper::Batch {
+                    batch: batch.number,
+                    reason: "it does not chain on from the batch before".into(),
+                }
+                .into());
+            }
+            let events = self.batch_events(batch.number).await?;
+            let rows = events
+                .iter()
+                .map(|e| {
+                    Ok(SealedRow {
+                        seq: e.seq,
+                        body: &e.event_json,
+                        digest: hash("ListAuditEvents", &e.digest)?,
+                        chain: hash("ListAuditEvents", &e.chain)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            verify_batch(&batch, &rows)?;
+            let leaf = entry_leaf_hash(LeafKind::AuditBatch, &batch_data_hash(&batch));
+            let included = match self.verify_leaf_inclusion(leaf).await {
+                Ok(included) => included,
+                Err(Error::Rejected { reason: Some(r), .. }) if r == "TLOG_LEAF_NOT_FOUND" => {
+                    return Err(Tamper::Batch {
+                        batch: batch.number,
+                        reason: "the transparency log has no leaf for it".into(),
+                    }
+                    .into());
+                }
+                Err(e) => return Err(e),
+            };
+            if included.leaf_index != record.log_index {
+                return Err(Tamper::Batch {
+                    batch: batch.number,
+                    reason: format!(
+                        "its leaf is at {}, not at the stored {}",
+                        included.leaf_index, record.log_index
+                    ),
+                }
+                .into());
+            }
+            report.batches += 1;
+            report.events += batch.count;
+            report.head = batch.head;
+            report.last_log_index = Some(record.log_index);
+        }
+        Ok(report)
     }
 }
