@@ -47,7 +47,6 @@ impl AuditServiceImpl {
         call: &CallInfo,
         req: pb::ListAuditEventsRequest,
     ) -> Result<pb::ListAuditEventsResponse> {
-        self.admit_read(call, "audit.events.list").await?;
         let query = AuditQuery {
             after_seq: req.after_seq,
             limit: page_size(req.page_size),
@@ -61,6 +60,8 @@ impl AuditServiceImpl {
         {
             return Err(ServerError::field("code", format!("unknown event code {code:?}")));
         }
+        // Checked before it is admitted: a refused request stores nothing.
+        self.admit_read(call, "audit.events.list").await?;
         let events = self.state.store.list_audit_events(query).await?;
         Ok(pb::ListAuditEventsResponse { events: events.into_iter().map(event_record).collect() })
     }

@@ -100,10 +100,15 @@ pub struct TestNode {
     pub state: AppState,
     stop: Option<watch::Sender<bool>>,
     server: Option<JoinHandle<atp_server::error::Result<()>>>,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
 }
 
 impl TestNode {
+    /// The node's data directory (its SQLite database when no other store was given).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
     /// The default node ([`NodeOptions::default`]).
     ///
     /// # Panics
@@ -182,15 +187,7 @@ impl TestNode {
                 ))
             }
         };
-        TestNode {
-            addr,
-            url,
-            did,
-            state,
-            stop: Some(stop),
-            server: Some(server),
-            _data_dir: data_dir,
-        }
+        TestNode { addr, url, did, state, stop: Some(stop), server: Some(server), data_dir }
     }
 
     /// A new plain HTTP/2 channel to the node.
