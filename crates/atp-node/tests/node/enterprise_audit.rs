@@ -27,6 +27,9 @@ use sqlx::Connection as _;
 use tonic::Code;
 use tonic::transport::Channel;
 
+/// A stored event row: seq, body, digest, chain.
+type StoredRow = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
+
 async fn token(issuer: &str, client: &str) -> String {
     crate::support::token(issuer, client, NODE_RESOURCE).await
 }
@@ -210,7 +213,7 @@ async fn the_trail_records_known_traffic_exactly_verifies_and_names_tampering() 
 
     // ---- Tampering behind the node's back is named --------------------------------------
     let mut conn = db(dir.path()).await;
-    let rows: Vec<(i64, Vec<u8>, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+    let rows: Vec<StoredRow> = sqlx::query_as(
         "SELECT seq, body, digest, chain FROM audit_events WHERE batch = 1 ORDER BY seq LIMIT 4",
     )
     .fetch_all(&mut conn)
@@ -264,7 +267,7 @@ async fn the_trail_records_known_traffic_exactly_verifies_and_names_tampering() 
     .unwrap();
 
     // Two rows moved (their contents swapped): the first of them is named.
-    let swap = |a: &(i64, Vec<u8>, Vec<u8>, Vec<u8>), to: i64| {
+    let swap = |a: &StoredRow, to: i64| {
         sqlx::query("UPDATE audit_events SET body = $1, digest = $2, chain = $3 WHERE seq = $4")
             .bind(a.1.clone())
             .bind(a.2.clone())
