@@ -162,24 +162,17 @@ impl PgStore {
         result
     }
 
-    /// Through the group commit of [`batch`]; with audit events, in a transaction of its own
-    /// that stores them too.
+    /// Through the group commit of [`batch`], with its audit events.
     async fn append_kel_event_impl(
         &self,
         event: AcceptedEvent,
         audit: Vec<AuditEntry>,
     ) -> Result<AppendedEvent> {
         let req = KelAppend::prepare(event)?;
-        if !audit.is_empty() {
-            check_audit_entries(&audit)?;
-            let mut w = write::Write::begin(&self.pool()).await?;
-            let out = write::append_kel(&mut w, req).await?;
-            audit::insert_entries(w.connection(), &audit).await?;
-            w.commit().await?;
-            return Ok(out);
-        }
+        check_audit_entries(&audit)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.appends.send((req, reply)).await.map_err(|_| StoreError::Closed)?;
+        let job = batch::Job { req, audit, reply };
+        self.appends.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 

@@ -134,6 +134,19 @@ pub async fn a_change_whose_events_cannot_be_stored_is_not_made(backend: &dyn Ba
     assert_eq!(store.list_trust_anchors().await.unwrap(), vec!["did:atp:a"]);
     assert!(store.get_identity(&id.did).await.unwrap().is_none());
     assert!(all_events(&*store).await.is_empty());
+    // An audited append and an unaudited one at once (likely one group commit): the first
+    // fails on its own, the second is stored.
+    let other = incept(&ks, "unaudited");
+    let (audited, plain) = tokio::join!(
+        store.write_audited(
+            AuditedWrite::AppendKel(Box::new(id.inception())),
+            vec![entry(4, EventCode::KeyEventAccepted)],
+        ),
+        store.append_kel_event(other.inception()),
+    );
+    assert!(audited.is_err());
+    plain.unwrap();
+    assert!(store.get_identity(&other.did).await.unwrap().is_some());
     // The trigger refuses audit rows only: an unaudited write still works.
     store.set_trust_anchors(vec!["did:atp:c".into()]).await.unwrap();
     store.close().await.unwrap();

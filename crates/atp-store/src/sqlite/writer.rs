@@ -140,7 +140,19 @@ impl WriteOp {
     /// Requests on the bulk path: the high-volume appends, validated in memory and written with
     /// a few multi-row statements per batch.
     fn is_bulk(&self) -> bool {
-        matches!(self, WriteOp::AppendKel { .. } | WriteOp::AppendEvidence { .. })
+        self.kel_append().is_some() || matches!(self, WriteOp::AppendEvidence { .. })
+    }
+
+    /// A KEL append and its audit events (none when it is not audited).
+    fn kel_append(&self) -> Option<(&KelAppend, &[AuditEntry])> {
+        match self {
+            WriteOp::AppendKel { req, .. } => Some((req, &[])),
+            WriteOp::Audited { op, audit } => match op.as_ref() {
+                WriteOp::AppendKel { req, .. } => Some((req, audit.as_slice())),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// Answers the request with an error without running it.

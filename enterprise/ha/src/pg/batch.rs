@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use atp_core::log_entry::LeafKind;
 use atp_store::backend::{KelAppend, to_i64, to_u64};
-use atp_store::{AppendedEvent, KelHead, StoreError};
+use atp_store::{AppendedEvent, AuditEntry, KelHead, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Result;
@@ -23,8 +23,13 @@ pub(super) const MAX_BATCH: usize = 256;
 /// The queue's capacity; appenders wait (back-pressure) when it is full.
 const QUEUE: usize = 1024;
 
-/// One queued append and where its answer goes.
-pub(super) type Job = (KelAppend, oneshot::Sender<Result<AppendedEvent>>);
+/// One queued append, its audit events (stored with it, or neither), and where its answer
+/// goes.
+pub(super) struct Job {
+    pub(super) req: KelAppend,
+    pub(super) audit: Vec<AuditEntry>,
+    pub(super) reply: oneshot::Sender<Result<AppendedEvent>>,
+}
 
 /// Starts the batching task; it ends when every sender is gone.
 pub(super) fn spawn(primary: Arc<Primary>) -> mpsc::Sender<Job> {
@@ -59,7 +64,7 @@ async fn commit(primary: &Arc<Primary>, jobs: Vec<Job>) {
     };
     match outcome {
         Ok(results) => {
-            for ((_, reply), result) in jobs.into_iter().zip(results) {
+            for (Job { reply, .. }, result) in jobs.into_iter().zip(results) {
                 // A caller that went away is not waiting for the answer.
                 let _ = reply.send(result);
             }
@@ -70,26 +75,31 @@ async fn commit(primary: &Arc<Primary>, jobs: Vec<Job>) {
             // search for the primary starts if the server is gone, and callers retry.
             primary.on_error(&e);
             let reason = format!("the batch's transaction failed: {e}");
-            for (_, reply) in jobs {
+            for Job { reply, .. } in jobs {
                 let _ = reply.send(Err(StoreError::WriteFailed(reason.clone())));
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, appends = jobs.len(), "a batch failed; retrying each alone");
-            for (req, reply) in jobs {
+            for Job { req, audit, reply } in jobs {
                 // A caller that went away is not waiting: its append is not retried.
                 if !reply.is_closed() {
-                    let _ = reply.send(alone(primary, req).await);
+                    let _ = reply.send(alone(primary, req, &audit).await);
                 }
             }
         }
     }
 }
 
-/// One append in a transaction of its own.
-async fn alone(primary: &Arc<Primary>, req: KelAppend) -> Result<AppendedEvent> {
+/// One append and its audit events in a transaction of their own.
+async fn alone(
+    primary: &Arc<Primary>,
+    req: KelAppend,
+    audit: &[AuditEntry],
+) -> Result<AppendedEvent> {
     let mut w = Write::begin(&primary.pool()).await?;
     let out = write::append_kel(&mut w, req).await?;
+    super::audit::insert_entries(w.connection(), audit).await?;
     w.commit().await?;
     Ok(out)
 }
@@ -112,7 +122,7 @@ struct IdentityRow<'a> {
 /// Runs the batch; `Err` only when the transaction failed as a whole.
 async fn try_batch(primary: &Arc<Primary>, jobs: &[Job]) -> Result<Vec<Result<AppendedEvent>>> {
     let mut w = Write::begin(&primary.pool()).await?;
-    let dids: Vec<&str> = jobs.iter().map(|(req, _)| req.did.as_str()).collect();
+    let dids: Vec<&str> = jobs.iter().map(|job| job.req.did.as_str()).collect();
     let rows: Vec<(String, i64, String, bool)> = sqlx::query_as(
         "SELECT did, seq, digest, deactivated FROM identities WHERE did = ANY($1::TEXT[])",
     )
@@ -130,7 +140,8 @@ async fn try_batch(primary: &Arc<Primary>, jobs: &[Job]) -> Result<Vec<Result<Ap
     let mut new_identities = 0i64;
     let mut events: Vec<(&KelAppend, i64, i64)> = Vec::new();
     let mut results = Vec::with_capacity(jobs.len());
-    for (req, _) in jobs {
+    let mut audit: Vec<AuditEntry> = Vec::new();
+    for Job { req, audit: job_audit, .. } in jobs {
         let found = heads.get(&req.did).map(|h| (&h.head, h.deactivated));
         if let Err(e) = req.check_head(found) {
             results.push(Err(e));
@@ -165,6 +176,8 @@ async fn try_batch(primary: &Arc<Primary>, jobs: &[Job]) -> Result<Vec<Result<Ap
         }
         let head = KelHead { sequence: req.sequence, digest: req.digest.clone() };
         heads.insert(req.did.clone(), Head { head, deactivated: req.deactivated });
+        // Written in this transaction: the append and its events, or neither.
+        audit.extend(job_audit.iter().cloned());
         results.push(Ok(AppendedEvent {
             did: req.did.clone(),
             sequence: req.sequence,
@@ -209,6 +222,7 @@ async fn try_batch(primary: &Arc<Primary>, jobs: &[Job]) -> Result<Vec<Result<Ap
     .bind(now)
     .execute(w.connection())
     .await?;
+    super::audit::insert_entries(w.connection(), &audit).await?;
     if new_identities > 0 {
         sqlx::query(
             "UPDATE store_counters SET counter_value = counter_value + $1 \

@@ -39,6 +39,8 @@ struct BulkRows<'a> {
     identities: BTreeMap<&'a str, IdentityUpsert<'a>>,
     new_identities: i64,
     evidence: Vec<(i64, &'a NewEvidence)>,
+    /// The audit events of the appends planned, in order.
+    audit: Vec<&'a AuditEntry>,
 }
 
 impl<'a> BulkRows<'a> {
@@ -207,6 +209,18 @@ impl<'a> BulkRows<'a> {
             });
             qb.build().execute(&mut *conn).await?;
         }
+        for chunk in self.audit.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO audit_events (time_ms, code, body, digest) ",
+            );
+            qb.push_values(chunk, |mut b, entry| {
+                b.push_bind(entry.time_ms())
+                    .push_bind(entry.code())
+                    .push_bind(entry.body())
+                    .push_bind(&entry.digest()[..]);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
         if self.new_identities > 0 {
             sqlx::query(
                 "UPDATE store_counters SET counter_value = counter_value + $1 \
@@ -252,23 +266,24 @@ async fn try_bulk(pool: &SqlitePool, ops: &[WriteOp]) -> Result<Vec<BulkResult>,
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| format!("begin: {e}"))?;
     let mut frontier =
         load_frontier(&mut tx).await.map_err(|e| format!("reading the log frontier: {e}"))?;
-    let dids: BTreeSet<&str> = ops
-        .iter()
-        .filter_map(|op| match op {
-            WriteOp::AppendKel { req, .. } => Some(req.did.as_str()),
-            _ => None,
-        })
-        .collect();
+    let dids: BTreeSet<&str> =
+        ops.iter().filter_map(|op| op.kel_append().map(|(req, _)| req.did.as_str())).collect();
     let mut heads =
         load_heads(&mut tx, &dids).await.map_err(|e| format!("reading KEL heads: {e}"))?;
     let now = now_ms();
     let mut rows = BulkRows::default();
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        results.push(match op {
-            WriteOp::AppendKel { req, .. } => {
-                BulkResult::Kel(rows.plan_kel(req, &mut heads, &mut frontier))
+        if let Some((req, audit)) = op.kel_append() {
+            let planned = rows.plan_kel(req, &mut heads, &mut frontier);
+            if planned.is_ok() {
+                // Written in this transaction: the append and its events, or neither.
+                rows.audit.extend(audit);
             }
+            results.push(BulkResult::Kel(planned));
+            continue;
+        }
+        results.push(match op {
             WriteOp::AppendEvidence { evidence, data_hash, .. } => {
                 BulkResult::Evidence(rows.plan_evidence(evidence, data_hash, &mut frontier))
             }
@@ -287,6 +302,10 @@ pub(super) async fn commit_bulk(pool: &SqlitePool, ops: Vec<WriteOp>) {
     match try_bulk(pool, &ops).await {
         Ok(results) => {
             for (op, result) in ops.into_iter().zip(results) {
+                let op = match op {
+                    WriteOp::Audited { op, .. } => *op,
+                    op => op,
+                };
                 match (op, result) {
                     (WriteOp::AppendKel { reply, .. }, BulkResult::Kel(r)) => drop(reply.send(r)),
                     (WriteOp::AppendEvidence { reply, .. }, BulkResult::Evidence(r)) => {
