@@ -8,8 +8,9 @@ use crate::output::{
     CliError, Colour, note, paint, print_json, read_input, read_json, spinner, write_output,
 };
 use crate::{
-    AdminCommand, AdminTrustCommand, AnchorsCommand, Cli, Command, EXIT_OK, IdCommand, LogCommand,
-    OutcomeArg, PurposeArg, ReceiptCommand, SeverityArg, TrustCommand, VcCommand,
+    AdminCommand, AdminTrustCommand, AnchorsCommand, Cli, Command, ComplianceCommand, EXIT_OK,
+    IdCommand, LogCommand, OutcomeArg, PurposeArg, ReceiptCommand, SeverityArg, TrustCommand,
+    VcCommand,
 };
 
 /// Runs the command; returns the exit code (errors carry theirs, see [`CliError::exit_code`]).
@@ -116,6 +117,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Admin(AdminCommand::Roles(c)) => {
             admin_token(&cli, &agent).await?;
             crate::roles::run(&agent, c, json).await
+        }
+        Command::Compliance(ComplianceCommand::Report(args)) => {
+            admin_token(&cli, &agent).await?;
+            crate::compliance::run(&agent, args, json).await
         }
         Command::Audit(c) => {
             admin_token(&cli, &agent).await?;

@@ -8,6 +8,7 @@
 
 pub mod audit;
 mod commands;
+pub mod compliance;
 mod crypto_cmd;
 pub mod login;
 mod output;
@@ -85,6 +86,9 @@ pub enum Command {
     /// The node's audit trail (enterprise `[audit]`; the `auditor` or `admin` role).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Compliance reports from the audit trail (enterprise `[audit]`; `auditor` or `admin`).
+    #[command(subcommand)]
+    Compliance(ComplianceCommand),
     /// Raw signature primitives, for interoperability and debugging.
     #[command(subcommand)]
     Crypto(CryptoCommand),
@@ -325,6 +329,13 @@ pub enum LogCommand {
         /// The signed note; `-` reads stdin.
         file: PathBuf,
     },
+}
+
+/// `atp compliance …`
+#[derive(Debug, Subcommand)]
+pub enum ComplianceCommand {
+    /// A report for a framework over a period, signed by the node and verified here.
+    Report(compliance::ReportArgs),
 }
 
 /// `atp admin …`

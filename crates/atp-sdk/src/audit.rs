@@ -197,3 +197,30 @@ impl Agent {
         Ok(report)
     }
 }
+
+impl Agent {
+    /// A compliance report the node computed from its audit trail and signed as a Verifiable
+    /// Credential (`GetComplianceReport`); its signature is verified here, under the node's key,
+    /// before it is returned.
+    pub async fn compliance_report(
+        &self,
+        request: v1::GetComplianceReportRequest,
+    ) -> Result<serde_json::Value> {
+        const OP: &str = "GetComplianceReport";
+        let node = self.node();
+        let response = node
+            .call(OP, |ch| {
+                let req = node.request(request.clone());
+                async move { AuditServiceClient::new(ch).get_compliance_report(req).await }
+            })
+            .await?;
+        let report: serde_json::Value = serde_json::from_slice(&response.report_json)
+            .map_err(|e| Error::misbehaved(OP, format!("not JSON: {e}")))?;
+        let node_did = self.node_did().await?;
+        if report.get("issuer").and_then(serde_json::Value::as_str) != Some(node_did.as_str()) {
+            return Err(Error::misbehaved(OP, "the report is not issued by the node"));
+        }
+        self.verify_credential(&report).await?;
+        Ok(report)
+    }
+}

@@ -8,6 +8,7 @@ use atp_store::{AuditQuery, StoredAuditBatch, StoredAuditEvent};
 use tonic::{Request, Response, Status};
 
 use crate::audit::target;
+use crate::compliance::Framework;
 use crate::error::{Result, ServerError};
 use crate::extensions::CallInfo;
 use crate::state::AppState;
@@ -99,6 +100,28 @@ impl AuditServiceImpl {
     }
 }
 
+impl AuditServiceImpl {
+    async fn compliance_report(
+        &self,
+        call: &CallInfo,
+        req: pb::GetComplianceReportRequest,
+    ) -> Result<pb::GetComplianceReportResponse> {
+        let framework = Framework::parse(&req.framework)
+            .ok_or_else(|| ServerError::field("framework", "soc2, hipaa or gdpr"))?;
+        if req.from_unix_ms >= req.to_unix_ms {
+            return Err(ServerError::field("to_unix_ms", "the period must end after it starts"));
+        }
+        self.admit_read(call, "compliance.report").await?;
+        let subject =
+            crate::compliance::compute(&self.state, framework, req.from_unix_ms, req.to_unix_ms)
+                .await?;
+        let report = crate::compliance::credential(&self.state, subject)?;
+        let report_json =
+            serde_json::to_vec(&report).map_err(|e| ServerError::internal(e.to_string()))?;
+        Ok(pb::GetComplianceReportResponse { report_json })
+    }
+}
+
 fn page_size(requested: u32) -> u32 {
     match requested {
         0 => DEFAULT_AUDIT_PAGE,
@@ -142,6 +165,15 @@ impl AuditService for AuditServiceImpl {
         const METHOD: &str = "atp.v1.AuditService/ListAuditBatches";
         let call = CallInfo::from_grpc(METHOD, &request);
         Ok(Response::new(self.list_batches(&call, request.into_inner()).await?))
+    }
+
+    async fn get_compliance_report(
+        &self,
+        request: Request<pb::GetComplianceReportRequest>,
+    ) -> std::result::Result<Response<pb::GetComplianceReportResponse>, Status> {
+        const METHOD: &str = "atp.v1.AuditService/GetComplianceReport";
+        let call = CallInfo::from_grpc(METHOD, &request);
+        Ok(Response::new(self.compliance_report(&call, request.into_inner()).await?))
     }
 
     async fn hash_audit_value(

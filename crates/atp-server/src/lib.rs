@@ -22,6 +22,7 @@ pub mod audit;
 pub mod audit_service;
 pub mod checkpointer;
 pub mod cluster;
+pub mod compliance;
 pub mod credential;
 pub mod error;
 pub mod extensions;

@@ -134,6 +134,7 @@ pub const ACCESS_TABLE: &[(&str, Access)] = &[
     ("atp.v1.AuditService/ListAuditEvents", guarded(OP_AUDIT_READ, "audit", "read")),
     ("atp.v1.AuditService/ListAuditBatches", guarded(OP_AUDIT_READ, "audit", "read")),
     ("atp.v1.AuditService/HashAuditValue", guarded(OP_AUDIT_READ, "audit", "read")),
+    ("atp.v1.AuditService/GetComplianceReport", guarded(OP_AUDIT_READ, "audit", "read")),
     // The /metrics admin listener of the enterprise edition.
     ("GET /metrics", guarded("metrics.read", "metrics", "read")),
 ];

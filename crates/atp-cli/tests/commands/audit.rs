@@ -160,6 +160,38 @@ async fn audit_commands_list_export_verify_and_find_a_changed_row() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // A compliance report: signed JSON that `atp vc verify` accepts, and an HTML page.
+    let report = d.join("report.json");
+    let args = ["compliance", "report", "--framework", "hipaa", "--from", "0", "--to"];
+    let r = atp(&[&args[..], &["4000000000000", "--out", report.to_str().unwrap()]].concat(), &env)
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["credentialSubject"]["framework"], "hipaa");
+    assert_eq!(
+        json["credentialSubject"]["controls"][2]["byCode"]["authn.succeeded"]
+            .as_u64()
+            .map(|n| n >= 4),
+        Some(true)
+    );
+    let r = atp(&["vc", "verify", report.to_str().unwrap()], &env).await;
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    let page = d.join("report.html");
+    let r = atp(
+        &[&args[..], &["4000000000000", "--format", "html", "--out", page.to_str().unwrap()]]
+            .concat(),
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg") && html.contains("164.312(d)"), "{html}");
+    assert!(!html.contains("<script"), "no script in the page");
+    let r = atp(&["compliance", "report", "--framework", "soc2", "--from", "5", "--to", "5"], &env)
+        .await;
+    assert_eq!(r.code, 3, "an empty period is refused by the node: {}", r.stderr);
+
     // A row changed behind the node's back: named, exit 1.
     let mut conn = db(node.data_dir()).await;
     let (seq, body): (i64, Vec<u8>) = sqlx::query_as(

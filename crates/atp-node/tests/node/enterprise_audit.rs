@@ -5,6 +5,8 @@
 //! - sensitive fields are keyed hashes, which `HashAuditValue` reproduces for a known value;
 //! - a viewer is refused `ListAuditEvents` (PERMISSION_DENIED) and the refusal is recorded; an
 //!   auditor reads;
+//! - a SOC 2 report's populations equal the traffic, its samples are reproducible, and it is
+//!   a credential signed by the node;
 //! - the sealed trail verifies through the SDK (chain, batches, transparency-log inclusion),
 //!   and an edited, a deleted and a moved row, made behind the node's back, are each named;
 //! - fail-closed: when the database refuses audit rows, an admin change fails and is not made.
@@ -210,6 +212,54 @@ async fn the_trail_records_known_traffic_exactly_verifies_and_names_tampering() 
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(report.events as usize >= stored.len(), "sealed within the deadline: {report:?}");
+
+    // ---- A SOC 2 report computed from the trail, signed, verified by the SDK -----------
+    let period = |r: &serde_json::Value| r["credentialSubject"].clone();
+    let request = pb::GetComplianceReportRequest {
+        framework: "soc2".into(),
+        from_unix_ms: 0,
+        to_unix_ms: 4_000_000_000_000,
+    };
+    let report = agent.compliance_report(request.clone()).await.expect("a signed report");
+    assert_eq!(report["issuer"], info.node_did.as_str());
+    let subject = period(&report);
+    let control = |id: &str| {
+        subject["controls"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone()
+    };
+    // Populations from the codes the reads themselves never write: exact.
+    assert_eq!(control("CC6.1-CC6.3")["population"], 2);
+    let holders = control("CC6.1-CC6.3")["roleHoldersNow"].as_array().unwrap().len();
+    assert_eq!(holders, 3, "the admins, the viewers as viewer and as auditor");
+    let cc72 = control("CC7.2");
+    assert_eq!(cc72["population"], 3);
+    assert_eq!(cc72["byCode"], serde_json::json!({"authn.failed": 1, "authz.denied": 2}));
+    assert_eq!(
+        cc72["byReason"],
+        serde_json::json!({"AUTH_INVALID": 1, "AUTH_REQUIRED": 1, "PERMISSION_DENIED": 1})
+    );
+    let cc81 = control("CC8.1");
+    assert_eq!(cc81["population"], 5);
+    let change = &cc81["changes"][0];
+    assert_eq!(
+        (change["before"].clone(), change["after"][0].clone()),
+        (serde_json::Value::Null, alice.clone().into())
+    );
+    // The sample is drawn from the population alone: the same period draws the same events.
+    let again = period(&agent.compliance_report(request).await.unwrap());
+    let sample = |s: &serde_json::Value| {
+        s["controls"].as_array().unwrap().iter().map(|c| c["sample"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(sample(&again)[..], sample(&subject)[..], "reproducible samples");
+    assert_eq!(
+        subject["log"]["end"]["checkpoint"].as_str().map(|n| n.contains(&info.log_origin)),
+        Some(true)
+    );
+    let bad =
+        pb::GetComplianceReportRequest { framework: "pci".into(), from_unix_ms: 0, to_unix_ms: 1 };
+    match agent.compliance_report(bad).await {
+        Err(atp::Error::Rejected { reason: Some(r), .. }) => assert_eq!(r, "FIELD_INVALID"),
+        other => panic!("an unknown framework: {other:?}"),
+    }
 
     // ---- Tampering behind the node's back is named --------------------------------------
     let mut conn = db(dir.path()).await;
