@@ -101,8 +101,17 @@ impl Filter {
     }
 }
 
-/// One CSV field, quoted when it must be (RFC 4180).
+/// One CSV field, quoted when it must be (RFC 4180). A value that a spreadsheet would take for
+/// a formula (`=`, `+`, `-`, `@`, tab, carriage return first) gets a leading `'`: event fields
+/// can hold what a caller sent.
 fn csv_field(out: &mut String, value: &str) {
+    let guarded;
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        guarded = format!("'{value}");
+        guarded.as_str()
+    } else {
+        value
+    };
     if value.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&value.replace('"', "\"\""));

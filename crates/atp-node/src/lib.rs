@@ -273,6 +273,16 @@ fn enterprise_edition() -> &'static [EnterpriseFeature] {
             let key =
                 fsutil::load_or_create_key(&path, audit::AUDIT_KEY_BYTES, "[audit] key_file")?;
             let hasher = audit::KeyedHasher::new(&key)?;
+            // Every node that shares the store must hash with the same key: the first claims it.
+            let check = hasher.key_check();
+            let claimed = cx.store.claim_meta("audit.key_check".into(), check.clone()).await?;
+            if claimed != check {
+                anyhow::bail!(
+                    "[audit] {} is not the audit key this store was written with: copy the key \
+                     file of the other nodes (every node of a cluster needs the same audit key)",
+                    path.display()
+                );
+            }
             cx.extensions.audit =
                 Arc::new(audit::StoredAuditSink::new(hasher, settings.seal_interval()));
             tracing::info!(key_file = %path.display(), "audit trail on");

@@ -90,22 +90,31 @@ impl Agent {
         Ok(response.hashed)
     }
 
-    /// Every event of batch `number`, in sequence order.
-    async fn batch_events(&self, number: u64) -> Result<Vec<v1::AuditEventRecord>> {
-        let mut events = Vec::new();
-        let mut after_seq = 0;
+    /// Every event of `batch`, in sequence order: at most one more than its count (enough to
+    /// show it holds too many), each page strictly after the one before, so that a node cannot
+    /// keep a verifier reading forever.
+    async fn batch_events(&self, batch: &AuditBatch) -> Result<Vec<v1::AuditEventRecord>> {
+        const OP: &str = "ListAuditEvents";
+        let mut events: Vec<v1::AuditEventRecord> = Vec::new();
+        // From the batch's first event: the node scans from there, not from the trail's start.
+        let mut after_seq = batch.first_seq.saturating_sub(1);
         loop {
             let request = v1::ListAuditEventsRequest {
                 after_seq,
                 page_size: PAGE,
-                batch: number,
+                batch: batch.number,
                 ..Default::default()
             };
             let page = self.audit_events(request).await?;
             let short = page.len() < PAGE as usize;
-            after_seq = page.last().map_or(after_seq, |last| last.seq);
-            events.extend(page);
-            if short {
+            for event in page {
+                if event.seq <= after_seq {
+                    return Err(Error::misbehaved(OP, "events out of sequence order"));
+                }
+                after_seq = event.seq;
+                events.push(event);
+            }
+            if short || events.len() as u64 > batch.count {
                 return Ok(events);
             }
         }
@@ -129,8 +138,12 @@ impl Agent {
             if page.is_empty() {
                 break;
             }
-            if page.first().is_some_and(|b| b.number <= after) {
-                return Err(Error::misbehaved(OP, "batches out of order"));
+            let mut previous = after;
+            for b in &page {
+                if b.number <= previous {
+                    return Err(Error::misbehaved(OP, "batches out of order"));
+                }
+                previous = b.number;
             }
             let short = page.len() < PAGE as usize;
             records.extend(page);
@@ -154,7 +167,7 @@ impl Agent {
                 }
                 .into());
             }
-            let events = self.batch_events(batch.number).await?;
+            let events = self.batch_events(&batch).await?;
             let rows = events
                 .iter()
                 .map(|e| {

@@ -47,10 +47,6 @@ pub const OP_TRUST_RECOMPUTE: &str = "trust.recompute";
 /// The operation of `GetTrustConfig`.
 pub const OP_TRUST_CONFIG_READ: &str = "trust.config.read";
 
-/// The most bindings one audit event names (a call may carry more; the event says how many
-/// through its `change` target and lists the first ones).
-const MAX_AUDITED_BINDINGS: usize = 32;
-
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct AnchorSet {
     revision: u64,
@@ -262,10 +258,10 @@ impl AdminServiceImpl {
             policy.check_binding(b)?;
         }
         let mut targets = vec![target("change", if add { "add" } else { "remove" })];
+        // The event keeps the first bindings and counts the rest (crate::audit's bounds).
         targets.extend(
             bindings
                 .iter()
-                .take(MAX_AUDITED_BINDINGS)
                 .map(|b| target("role_binding", format!("{} {} {}", b.subject, b.role, b.domain))),
         );
         admitted.record(&self.state, call, EventCode::RoleBindingsChanged, targets)?;

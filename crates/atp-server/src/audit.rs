@@ -50,6 +50,31 @@ pub fn target(kind: &str, id: impl Into<String>) -> Target {
     Target { kind: kind.to_owned(), id: id.into() }
 }
 
+/// The longest identifier an event keeps as it is; a longer one (a caller's resource name, a
+/// credential id) is kept as `sha256:` and its hex digest, so that no input can make an event
+/// exceed its limits and fail the request it records.
+pub const MAX_EVENT_ID_BYTES: usize = 256;
+/// The most targets an event lists; the rest are counted in a last `more` target.
+pub const MAX_EVENT_TARGETS: usize = 32;
+
+fn bounded(id: String) -> String {
+    if id.len() <= MAX_EVENT_ID_BYTES {
+        return id;
+    }
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(id.as_bytes())))
+}
+
+/// The targets within [`MAX_EVENT_TARGETS`] and [`MAX_EVENT_ID_BYTES`].
+fn bounded_targets(mut targets: Vec<Target>) -> Vec<Target> {
+    if targets.len() > MAX_EVENT_TARGETS {
+        let more = targets.len() - (MAX_EVENT_TARGETS - 1);
+        targets.truncate(MAX_EVENT_TARGETS - 1);
+        targets.push(target("more", more.to_string()));
+    }
+    targets.into_iter().map(|t| Target { kind: t.kind, id: bounded(t.id) }).collect()
+}
+
 fn actor(principal: Option<&Principal>) -> Actor {
     let (id, kind) = match principal {
         None => ("unknown", "unknown"),
@@ -58,7 +83,7 @@ fn actor(principal: Option<&Principal>) -> Actor {
         Some(Principal::User { id, .. }) if id.starts_with("did:") => (id.as_str(), "agent"),
         Some(Principal::User { id, .. }) => (id.as_str(), "user"),
     };
-    Actor { id: id.to_owned(), kind: kind.to_owned(), tenant: None }
+    Actor { id: bounded(id.to_owned()), kind: kind.to_owned(), tenant: None }
 }
 
 fn success() -> Outcome {
@@ -91,7 +116,7 @@ impl NodeState {
                 user_agent: call.user_agent.clone(),
                 certificate: call.client_certificate.as_ref().map(|c| c.fingerprint()),
             },
-            target,
+            target: bounded_targets(target),
             outcome,
             request_id: call.request_id.clone(),
             rule: rule.map(str::to_owned),

@@ -202,6 +202,7 @@ pub async fn compute(
 
     let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
     let mut total = 0u64;
+    let mut unsealed = 0u64;
     let mut refusals_by_reason: BTreeMap<String, u64> = BTreeMap::new();
     let mut refusals_by_client: BTreeMap<String, u64> = BTreeMap::new();
     let mut role_changes: Vec<Value> = Vec::new();
@@ -226,6 +227,17 @@ pub async fn compute(
             ));
         }
         for stored in &page {
+            // The node signs what it read: a row that is not the event it was stored as is not
+            // counted silently (a sealed row's chain is what `atp audit verify` checks).
+            if atp_core::audit::event_digest(&stored.body) != stored.digest {
+                return Err(ServerError::Core(atp_core::CoreError::AuditEventInvalid(format!(
+                    "event {} does not hash to its stored digest: run `atp audit verify`",
+                    stored.seq
+                ))));
+            }
+            if stored.sealed.is_none() {
+                unsealed += 1;
+            }
             let event = AuditEvent::parse(&stored.body)?;
             *per_day.entry(day_of(event.time)).or_default() += 1;
             for p in populations.iter_mut().filter(|p| p.covers(&event.code)) {
@@ -317,6 +329,7 @@ pub async fn compute(
         "period": {"from": from_ms, "to": to_ms},
         "node": state.node_did,
         "events": total,
+        "unsealedEvents": unsealed,
         "eventsPerDay": per_day.iter().map(|(day, n)| json!({"day": day, "count": n})).collect::<Vec<_>>(),
         "controls": controls,
         "log": tree_heads(state, from_ms, to_ms).await?,

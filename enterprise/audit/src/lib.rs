@@ -100,6 +100,12 @@ impl KeyedHasher {
         Zeroizing::new(mac.finalize().into_bytes().into())
     }
 
+    /// A value that names the key without revealing it, for the nodes of a cluster to check
+    /// that they share one key: the keyed hash of a fixed label.
+    pub fn key_check(&self) -> String {
+        self.hash(None, "atp/audit-key-check/1")
+    }
+
     /// `hmac-sha256:` and the hex of `HMAC(tenant key, value)`; the node's own tenant is `None`.
     pub fn hash(&self, tenant: Option<&str>, value: &str) -> String {
         let key = self.tenant_key(tenant.unwrap_or(""));

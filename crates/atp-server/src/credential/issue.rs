@@ -6,19 +6,9 @@ use super::*;
 // Issuing
 // ------------------------------------------------------------------------------------------
 
-/// Issue `credential` (unsigned JSON) as the node, after authorising and auditing the call.
-pub(crate) async fn issue(
-    state: &NodeState,
-    call: &CallInfo,
-    credential: Value,
-    purposes: &[StatusPurpose],
-) -> Result<(Value, Vec<pb::StatusEntryRef>)> {
-    let admitted = state.admit(call, OP_ISSUE, &state.node_did).await?;
-    issue_admitted(state, call, admitted, credential, purposes).await
-}
-
-/// [`issue`] for a call already admitted for [`OP_ISSUE`] (the VC-API route admits before it
-/// reads the body).
+/// Issues `credential` (unsigned JSON) as the node, for a call already admitted for
+/// [`OP_ISSUE`] (both routes admit before they read the credential), and records it before the
+/// signed credential is returned.
 pub(crate) async fn issue_admitted(
     state: &NodeState,
     call: &CallInfo,

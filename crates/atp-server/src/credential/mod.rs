@@ -91,7 +91,7 @@ mod verify;
 
 use common::*;
 pub(crate) use common::{hosted_list_id, parse_json};
-pub(crate) use issue::{issue, issue_admitted, sign_as_node};
+pub(crate) use issue::{issue_admitted, sign_as_node};
 pub(crate) use status::status_list_document;
 use status::*;
 use verify::check_challenge_field;
@@ -128,20 +128,12 @@ impl CredentialService for CredentialApi {
                 .iter()
                 .map(|p| purpose_from_pb(*p, "status_purposes"))
                 .collect::<Result<Vec<_>>>()?;
-            // Authorization comes before parsing: an anonymous caller learns nothing.
-            let credential =
-                match parse_json(&req.credential_json, MAX_ISSUE_BYTES, "credential_json") {
-                    Ok(v) => v,
-                    Err(e) => {
-                        self.state
-                            .extensions
-                            .authorize(&call, OP_ISSUE, &self.state.node_did)
-                            .await?;
-                        return Err(e);
-                    }
-                };
-            let (signed, refs) = issue(&self.state, &call, credential, &purposes).await?;
-            Ok(pb::IssueCredentialResponse {
+            // Admission (recorded) comes before parsing: an anonymous caller learns nothing.
+            let admitted = self.state.admit(&call, OP_ISSUE, &self.state.node_did).await?;
+            let credential = parse_json(&req.credential_json, MAX_ISSUE_BYTES, "credential_json")?;
+            let (signed, refs) =
+                issue_admitted(&self.state, &call, admitted, credential, &purposes).await?;
+            Ok::<_, ServerError>(pb::IssueCredentialResponse {
                 signed_credential_json: canonical(&signed)?,
                 status_entries: refs,
             })

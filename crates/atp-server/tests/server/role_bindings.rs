@@ -263,3 +263,46 @@ async fn changes_are_checked_audited_before_writing_and_announced() {
     assert_eq!((listed.revision, listed.bindings.len(), listed.permissions.len()), (2, 0, 1));
     node.node.stop().await;
 }
+
+/// A refusal is recorded whatever the caller sent: a resource name far over an event's limits is
+/// kept as its hash, and the refusal is answered as a refusal (never as an audit error that
+/// would tell a token guesser which tokens are valid).
+#[tokio::test]
+async fn a_refusal_with_an_oversized_resource_is_still_recorded() {
+    let mut extensions = Extensions::community(|t: &str| t == TOKEN);
+    extensions.audit = Arc::new(Audit::default());
+    let node = start(extensions).await;
+    let mut credentials =
+        atp_grpc::v1::credential_service_client::CredentialServiceClient::new(node.channel.clone());
+    let huge = format!("https://node.test/status/{}", "x".repeat(4000));
+    let update = |bearer: Option<&str>| {
+        authed(
+            pb::UpdateStatusRequest {
+                update: Some(pb::update_status_request::Update::NodeIssuer(
+                    pb::NodeIssuerStatusChange {
+                        entry: Some(pb::StatusEntryRef {
+                            status_list_credential: huge.clone(),
+                            status_list_index: 0,
+                            status_purpose: pb::StatusPurpose::Revocation as i32,
+                        }),
+                        action: pb::StatusAction::Revoke as i32,
+                    },
+                )),
+            },
+            bearer,
+        )
+    };
+    let e = credentials.update_status(update(None)).await.unwrap_err();
+    assert_eq!(reason_and_meta(&e, "x").1, "AUTH_REQUIRED");
+    let e = credentials.update_status(update(Some("wrong-token"))).await.unwrap_err();
+    assert_eq!(reason_and_meta(&e, "x").1, "AUTH_INVALID");
+    let events = stored_events(&*node.state.store).await;
+    let codes: Vec<&str> = events.iter().map(|e| e.code.as_str()).collect();
+    assert_eq!(codes, ["authz.denied", "authn.failed"]);
+    for event in &events {
+        let resource = &event.target[0];
+        assert_eq!(resource.kind, "resource");
+        assert!(resource.id.starts_with("sha256:") && resource.id.len() == 71, "{resource:?}");
+    }
+    node.node.stop().await;
+}
