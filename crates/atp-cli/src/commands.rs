@@ -138,6 +138,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
 
 async fn connect(cli: &Cli) -> Result<Agent, CliError> {
     let mut options = AgentOptions::from_env(&cli.node)?;
+    if matches!(cli.command, Command::Compliance(_)) {
+        // A report reads the whole period's trail before it answers (docs/compliance.md).
+        options.node.timeout = crate::compliance::REPORT_TIMEOUT;
+    }
     if let Some(home) = &cli.home {
         options.home = Some(home.clone());
     }

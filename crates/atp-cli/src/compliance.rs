@@ -14,6 +14,10 @@ use serde_json::Value;
 use crate::EXIT_OK;
 use crate::output::{CliError, note, write_output};
 
+/// How long `atp compliance report` waits for the node (a report over millions of events takes
+/// tens of seconds; other commands keep the SDK's 10 s).
+pub const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// `atp compliance report`
 #[derive(Debug, Args)]
 pub struct ReportArgs {

@@ -238,7 +238,14 @@ pub async fn compute(
             if stored.sealed.is_none() {
                 unsealed += 1;
             }
-            let event = AuditEvent::parse(&stored.body)?;
+            // Its digest matched: the bytes are the stored event's, so a plain parse suffices
+            // (no second canonical encoding per event, a third of a report's time at 1M events).
+            let event: AuditEvent = serde_json::from_slice(&stored.body).map_err(|e| {
+                ServerError::Core(atp_core::CoreError::AuditEventInvalid(format!(
+                    "event {}: {e}",
+                    stored.seq
+                )))
+            })?;
             *per_day.entry(day_of(event.time)).or_default() += 1;
             for p in populations.iter_mut().filter(|p| p.covers(&event.code)) {
                 p.add(stored.seq, &stored.digest, &event);

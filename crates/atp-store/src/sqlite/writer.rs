@@ -140,7 +140,8 @@ impl WriteOp {
     /// Requests on the bulk path: the high-volume appends, validated in memory and written with
     /// a few multi-row statements per batch.
     fn is_bulk(&self) -> bool {
-        self.kel_append().is_some() || matches!(self, WriteOp::AppendEvidence { .. })
+        self.kel_append().is_some()
+            || matches!(self, WriteOp::AppendEvidence { .. } | WriteOp::AppendAudit { .. })
     }
 
     /// A KEL append and its audit events (none when it is not audited).

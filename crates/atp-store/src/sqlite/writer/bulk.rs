@@ -1,4 +1,5 @@
-//! The bulk path: many key event appends in a few multi-row statements, with the per-op path as the fallback.
+//! The bulk path: many key event appends (with their audit events), evidence and audit events in
+//! a few multi-row statements, with the per-op path as the fallback.
 
 use super::*;
 
@@ -12,6 +13,7 @@ const ROWS_PER_STATEMENT: usize = 100;
 enum BulkResult {
     Kel(Result<AppendedEvent>),
     Evidence(Result<u64>),
+    Audit,
 }
 
 /// A DID's head as the batch sees it.
@@ -287,6 +289,10 @@ async fn try_bulk(pool: &SqlitePool, ops: &[WriteOp]) -> Result<Vec<BulkResult>,
             WriteOp::AppendEvidence { evidence, data_hash, .. } => {
                 BulkResult::Evidence(rows.plan_evidence(evidence, data_hash, &mut frontier))
             }
+            WriteOp::AppendAudit { audit, .. } => {
+                rows.audit.extend(audit);
+                BulkResult::Audit
+            }
             _ => return Err("a non-bulk request on the bulk path".into()),
         });
     }
@@ -310,6 +316,9 @@ pub(super) async fn commit_bulk(pool: &SqlitePool, ops: Vec<WriteOp>) {
                     (WriteOp::AppendKel { reply, .. }, BulkResult::Kel(r)) => drop(reply.send(r)),
                     (WriteOp::AppendEvidence { reply, .. }, BulkResult::Evidence(r)) => {
                         drop(reply.send(r))
+                    }
+                    (WriteOp::AppendAudit { reply, .. }, BulkResult::Audit) => {
+                        drop(reply.send(Ok(())))
                     }
                     (op, _) => op.fail(StoreError::corrupt("bulk result out of step")),
                 }
