@@ -31,6 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 printf '[audit]\n' > "$work/audit.toml"
+# A report is one request: over 1M events it needs more than the default 10 s deadline.
+printf '[audit]\n[limits]\nrequest_timeout = "120s"\n' > "$work/report.toml"
 : > "$work/plain.toml"
 
 run() { # name, atp-bench run arguments...
@@ -94,7 +96,7 @@ PY
 events="${REPORT_EVENTS:-1000000}"
 data="$work/report-data"
 start_audit_node() {
-    "$bin/atp-node" --config "$work/audit.toml" --data-dir "$data" --listen 127.0.0.1:0 --log warn \
+    "$bin/atp-node" --config "$work/report.toml" --data-dir "$data" --listen 127.0.0.1:0 --log warn \
         --rate-limit 0 > "$work/node.stdout" 2> "$out/node-report.log" &
     node_pid=$!
     for _ in $(seq 100); do
