@@ -65,7 +65,7 @@ async fn role_matrix_every_role_against_every_guarded_operation() {
             "role:viewer" => {
                 matches!(op, "trust_anchors.list" | "metrics.read" | "trust.config.read")
             }
-            "role:auditor" => matches!(op, "metrics.read"),
+            "role:auditor" => matches!(op, "metrics.read" | "audit.read"),
             _ => false,
         }
     };
