@@ -40,6 +40,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     v1::log_service_server::SERVICE_NAME,
     v1::admin_service_server::SERVICE_NAME,
     v1::trust_service_server::SERVICE_NAME,
+    v1::audit_service_server::SERVICE_NAME,
 ];
 
 /// Every `atp.v1` method, `package.Service/Method` (for example

@@ -11,6 +11,10 @@ use prost_types::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
 
 /// The services and RPCs that issue 3 defines. Adding an RPC means adding it here too.
 const EXPECTED: &[(&str, &[&str])] = &[
+    (
+        "atp.v1.AuditService",
+        &["ListAuditEvents", "ListAuditBatches", "HashAuditValue", "GetComplianceReport"],
+    ),
     ("atp.v1.IdentityService", &["SubmitEvent", "Resolve", "GetKeyEventLog", "ListIdentities"]),
     (
         "atp.v1.CredentialService",
