@@ -58,6 +58,10 @@ pub enum CryptoError {
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Rng(String),
+    /// Sealed data (`crate::sealing`) is malformed, was altered, or belongs to another key or
+    /// record.
+    #[error("sealed data: {0}")]
+    SealedData(&'static str),
     /// A batch verification had failing items.
     #[error("batch verification failed for items {failed:?}")]
     BatchFailed {
@@ -83,6 +87,7 @@ impl CryptoError {
             CryptoError::KeyFileDecrypt => "KEY_FILE_DECRYPT",
             CryptoError::Rng(_) => "RNG_FAILURE",
             CryptoError::BatchFailed { .. } => "BATCH_FAILED",
+            CryptoError::SealedData(_) => "SEALED_DATA_INVALID",
         }
     }
 }

@@ -11,6 +11,8 @@
 //! * Multikey encodings, a versioned key-file format (optionally Argon2id + XChaCha20-Poly1305),
 //!   a batch verifier, and a rustls-style [`CryptoProvider`] whose list of algorithms *is* the
 //!   verifier's policy.
+//! * Sealing of personal data at rest under a per-subject data key (ChaCha20-Poly1305,
+//!   [`sealing`]), so that destroying the key erases the data wherever copies of it lie.
 //!
 //! Secret keys are zeroized on drop, never printed by `Debug`, and compared in constant time.
 #![forbid(unsafe_code)]
@@ -28,6 +30,7 @@ mod legacy;
 mod mldsa;
 pub mod multikey;
 mod provider;
+pub mod sealing;
 
 pub use algorithm::AlgorithmId;
 pub use composite::{COMPOSITE_PREFIX, composite_message_representative};
