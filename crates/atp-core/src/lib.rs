@@ -11,6 +11,7 @@ pub mod data_integrity;
 pub mod did;
 pub mod did_key;
 pub mod envelope;
+pub mod erasure;
 pub mod error;
 pub mod evidence;
 pub mod jcs;

@@ -61,6 +61,8 @@ pub enum LeafKind {
     RoleBindings,
     /// A sealed batch of the audit trail (enterprise; `crate::audit::batch_data_hash`).
     AuditBatch,
+    /// The erasure of a subject's personal data (`crate::erasure::erasure_data_hash`).
+    Erasure,
 }
 
 impl LeafKind {
@@ -74,6 +76,7 @@ impl LeafKind {
             LeafKind::StatusUpdate => "status-update",
             LeafKind::RoleBindings => "role-bindings",
             LeafKind::AuditBatch => "audit-batch",
+            LeafKind::Erasure => "erasure",
         }
     }
 
@@ -87,6 +90,7 @@ impl LeafKind {
             "status-update" => Some(LeafKind::StatusUpdate),
             "role-bindings" => Some(LeafKind::RoleBindings),
             "audit-batch" => Some(LeafKind::AuditBatch),
+            "erasure" => Some(LeafKind::Erasure),
             _ => None,
         }
     }

@@ -54,6 +54,14 @@ impl DataKey {
         Ok(DataKey(Zeroizing::new(key)))
     }
 
+    /// A stored key read into `bytes`, which are zeroized whether or not they are a key.
+    pub fn from_vec(mut bytes: Vec<u8>) -> Result<Self, CryptoError> {
+        use zeroize::Zeroize as _;
+        let key = Self::from_bytes(&bytes);
+        bytes.zeroize();
+        key
+    }
+
     /// The key's bytes, to store in the subject-key table and nowhere else.
     pub fn as_bytes(&self) -> &[u8; DATA_KEY_LEN] {
         &self.0

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -32,6 +33,22 @@ pub trait Backend: Send + Sync {
     /// Makes the database refuse every new row of `audit_events` from now on (a trigger: a
     /// full disk or a broken audit table, as the store sees it), behind the store's back.
     fn refuse_audit_inserts(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+
+    /// The directories and files that hold this database's bytes on disk (data files and
+    /// write-ahead log), after making the database write out what it has committed: what an
+    /// attacker with the disk would read.
+    fn raw_files(&self) -> Pin<Box<dyn Future<Output = Vec<PathBuf>> + Send + '_>>;
+
+    /// The stored data key of `subject`, read behind the store's back.
+    fn subject_key<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send + 'a>>;
+
+    /// Whether a deleted row's bytes leave the files when the delete commits (SQLite's
+    /// `secure_delete` and an emptied write-ahead log), or stay until the space is reused
+    /// (PostgreSQL; docs/audit.md, "Erasure").
+    fn shreds_in_place(&self) -> bool;
 }
 
 /// Writes one `#[tokio::test]` per conformance case. `$fresh` is an expression whose value is
@@ -80,6 +97,7 @@ macro_rules! conformance_tests {
             audit::a_change_whose_events_cannot_be_stored_is_not_made,
             audit::sealed_batches_chain_into_the_log,
             audit::event_pages_filter_by_code_time_and_batch,
+            erasure::erasure_destroys_the_key_and_the_evidence_and_keeps_the_log,
         );
     };
     (@cases $fresh:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -14,7 +14,7 @@ use atp_core::tlog::Hash;
 use crate::error::{Result, StoreError};
 use crate::model::{
     AppendedEvent, AppliedStatusUpdate, NewSignedStatusUpdate, NewStatusList, RoleBinding,
-    RoleBindingChange, StatusSlot, StatusUpdate,
+    RoleBindingChange, StatusSlot, StatusUpdate, SubjectErasure,
 };
 
 /// The most events one write may carry.
@@ -173,6 +173,14 @@ pub enum AuditedWrite {
     AddRoleBindings(Vec<RoleBinding>),
     /// [`Store::remove_role_bindings`](crate::Store::remove_role_bindings).
     RemoveRoleBindings(Vec<RoleBinding>),
+    /// The erasure of a subject's personal data (docs/audit.md, "Erasure"): its data key and
+    /// the trust evidence about it are destroyed, an `erasure` leaf is appended, and nothing
+    /// more about it is stored ([`StoreError::SubjectErased`]). Idempotent: erasing it again
+    /// changes nothing and answers the first erasure.
+    EraseSubject {
+        /// The subject's DID.
+        subject: String,
+    },
 }
 
 /// What an [`AuditedWrite`] returned: the plain method's answer.
@@ -193,6 +201,8 @@ pub enum AuditedOutcome {
     AnchorsSet(u64),
     /// For the role-binding writes.
     RoleBindings(RoleBindingChange),
+    /// For [`AuditedWrite::EraseSubject`].
+    Erased(SubjectErasure),
 }
 
 macro_rules! outcome_accessor {
@@ -227,6 +237,8 @@ outcome_accessor! {
     anchors_set -> u64 = AnchorsSet;
     /// The answer of a role-binding write.
     role_bindings -> RoleBindingChange = RoleBindings;
+    /// The answer of an [`AuditedWrite::EraseSubject`].
+    erased -> SubjectErasure = Erased;
 }
 
 /// Stores one event (`$1` time, `$2` code, `$3` body, `$4` digest). Portable.

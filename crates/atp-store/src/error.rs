@@ -111,6 +111,13 @@ pub enum StoreError {
         /// The refused epoch.
         epoch: u64,
     },
+    /// The subject's personal data was erased (docs/audit.md, "Erasure"): nothing more about
+    /// it is stored.
+    #[error("subject {subject} was erased; nothing more about it is stored")]
+    SubjectErased {
+        /// The erased subject's DID.
+        subject: String,
+    },
     /// A change would clear a set entry of a revocation list.
     #[error("entry {index} of list {list_id} is revoked; revocation is final")]
     StatusRevocationFinal {
@@ -140,6 +147,7 @@ impl StoreError {
             StoreError::LeaseLost { .. } => "STORE_LEASE_LOST",
             StoreError::StatusUpdateStale { .. } => "STATUS_UPDATE_STALE",
             StoreError::StatusRevocationFinal { .. } => "STATUS_REVOCATION_FINAL",
+            StoreError::SubjectErased { .. } => "SUBJECT_ERASED",
         }
     }
 

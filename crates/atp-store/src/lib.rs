@@ -42,8 +42,8 @@ pub use model::{
     MAX_ROLE_BINDING_FIELD_BYTES, MAX_ROLE_BINDINGS, RoleBinding, RoleBindingChange, RoleBindings,
 };
 pub use model::{
-    MAX_TRUST_EVIDENCE_BYTES, NewTrustEvidence, RecordedTrustEvidence, TrustEvidenceFilter,
-    TrustEvidencePage, TrustEvidenceRecord,
+    MAX_TRUST_EVIDENCE_BYTES, NewTrustEvidence, RecordedTrustEvidence, SubjectErasure,
+    TrustEvidenceFilter, TrustEvidencePage, TrustEvidenceRecord,
 };
 pub use model::{MAX_TRUST_SNAPSHOT_BYTES, StoredTrustSnapshot};
 pub use sqlite::{DB_FILE_NAME, SqliteConfig, SqliteStore};

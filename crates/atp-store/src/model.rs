@@ -381,6 +381,22 @@ pub struct TrustEvidenceRecord {
     pub stored_at_ms: i64,
 }
 
+/// The result of erasing a subject ([`crate::AuditedWrite::EraseSubject`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectErasure {
+    /// The erased subject's DID.
+    pub subject: String,
+    /// When it was erased (node clock, Unix milliseconds).
+    pub erased_at_ms: i64,
+    /// How many pieces of trust evidence about it were destroyed.
+    pub evidence_erased: u64,
+    /// The index of the `erasure` log leaf.
+    pub log_index: u64,
+    /// True when the subject had already been erased: nothing was done, and the fields are
+    /// those of the first erasure.
+    pub already_erased: bool,
+}
+
 /// Filters of [`crate::Store::list_trust_evidence`]; every given filter must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustEvidenceFilter {

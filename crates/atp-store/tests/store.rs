@@ -28,6 +28,21 @@ impl Backend for Sqlite {
     fn refuse_audit_inserts(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(refuse_audit_inserts(self.0.path()))
     }
+
+    fn raw_files(&self) -> Pin<Box<dyn Future<Output = Vec<std::path::PathBuf>> + Send + '_>> {
+        Box::pin(async move { vec![self.0.path().to_path_buf()] })
+    }
+
+    fn subject_key<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send + 'a>> {
+        Box::pin(subject_key(self.0.path(), subject))
+    }
+
+    fn shreds_in_place(&self) -> bool {
+        true
+    }
 }
 
 /// A trigger that aborts every insert into `audit_events`, created through a connection of its
@@ -44,6 +59,20 @@ async fn refuse_audit_inserts(dir: &std::path::Path) {
     .await
     .unwrap();
     conn.close().await.unwrap();
+}
+
+/// A subject's data key, read through a read-only connection of its own.
+async fn subject_key(dir: &std::path::Path, subject: &str) -> Option<Vec<u8>> {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}?mode=ro", dir.join(atp_store::DB_FILE_NAME).display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let key = sqlx::query_scalar("SELECT data_key FROM subject_keys WHERE subject = $1")
+        .bind(subject)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    key
 }
 
 async fn fresh() -> Option<Sqlite> {
@@ -69,6 +98,21 @@ impl Backend for LingeringSqlite {
 
     fn refuse_audit_inserts(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(refuse_audit_inserts(self.0.path()))
+    }
+
+    fn raw_files(&self) -> Pin<Box<dyn Future<Output = Vec<std::path::PathBuf>> + Send + '_>> {
+        Box::pin(async move { vec![self.0.path().to_path_buf()] })
+    }
+
+    fn subject_key<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send + 'a>> {
+        Box::pin(subject_key(self.0.path(), subject))
+    }
+
+    fn shreds_in_place(&self) -> bool {
+        true
     }
 }
 

@@ -241,6 +241,11 @@ impl PgServer {
         }
     }
 
+    /// The cluster's data directory (every database's files and the write-ahead log).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data()
+    }
+
     /// The port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port

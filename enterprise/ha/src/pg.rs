@@ -36,6 +36,7 @@ mod failover;
 mod feed;
 mod once;
 mod read;
+mod subject_data;
 mod write;
 
 use std::future::Future;
@@ -49,6 +50,7 @@ use atp_store::audit::{
     AuditEntry, AuditQuery, AuditedOutcome, AuditedWrite, StoredAuditBatch, StoredAuditEvent,
     check_audit_entries, check_seal_size,
 };
+use atp_store::backend::subject_data::check_erasure_subject;
 use atp_store::backend::{
     BindingWrite, KelAppend, check_bindings, check_id, check_lease_request, check_list_id,
     check_meta, check_status_update, check_trust_evidence, check_trust_snapshot, parse_checkpoint,
@@ -315,7 +317,7 @@ impl PgStore {
     ) -> Result<RecordedTrustEvidence> {
         check_trust_evidence(&evidence)?;
         let mut w = write::Write::begin(&self.pool()).await?;
-        let out = write::record_trust_evidence(&mut w, evidence).await?;
+        let out = subject_data::record_trust_evidence(&mut w, evidence).await?;
         w.commit().await?;
         Ok(out)
     }
@@ -389,6 +391,15 @@ impl PgStore {
             AuditedWrite::RemoveRoleBindings(bindings) => AuditedOutcome::RoleBindings(
                 self.change_role_bindings_impl(BindingWrite::Remove, bindings, audit).await?,
             ),
+            AuditedWrite::EraseSubject { subject } => {
+                check_erasure_subject(&subject)?;
+                check_audit_entries(&audit)?;
+                let mut w = write::Write::begin(&self.pool()).await?;
+                let out = subject_data::erase_subject(&mut w, subject).await?;
+                audit::insert_entries(w.connection(), &audit).await?;
+                w.commit().await?;
+                AuditedOutcome::Erased(out)
+            }
         })
     }
 

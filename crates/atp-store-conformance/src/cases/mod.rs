@@ -2,6 +2,7 @@
 //! lists every one of them.
 
 pub mod audit;
+pub mod erasure;
 pub mod leases;
 pub mod log_and_kel;
 pub mod once;

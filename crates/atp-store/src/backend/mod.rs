@@ -8,6 +8,7 @@
 //! suite (`atp-store-conformance`) holds them to the same answers.
 
 pub mod event_codec;
+pub mod subject_data;
 
 use atp_core::CoreError;
 use atp_core::accepted::AcceptedEvent;

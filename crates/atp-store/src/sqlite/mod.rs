@@ -52,6 +52,7 @@ mod audit;
 mod log_append;
 mod read;
 mod role_bindings;
+mod subject_data;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,7 @@ use crate::audit::{
     AuditEntry, AuditQuery, AuditedOutcome, AuditedWrite, StoredAuditBatch, StoredAuditEvent,
     check_audit_entries, check_seal_size,
 };
+use crate::backend::subject_data::check_erasure_subject;
 use crate::backend::{
     BindingWrite, KelAppend, check_bindings, check_id, check_lease_request, check_list_id,
     check_meta, check_status_update, check_trust_evidence, check_trust_snapshot, parse_checkpoint,
@@ -177,6 +179,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Deleted rows are overwritten with zeros: an erased subject's key does not stay
+            // in free space (docs/audit.md, "Erasure").
+            .pragma("secure_delete", "ON")
             .busy_timeout(config.busy_timeout);
         // One connection: SQLite has one writer, and the writer task is its only user.
         let write_pool =
@@ -381,6 +386,13 @@ impl SqliteStore {
             AuditedWrite::RemoveRoleBindings(bindings) => AuditedOutcome::RoleBindings(
                 self.change_role_bindings_impl(BindingWrite::Remove, bindings, audit).await?,
             ),
+            AuditedWrite::EraseSubject { subject } => {
+                check_erasure_subject(&subject)?;
+                AuditedOutcome::Erased(
+                    self.submit_audited(audit, |reply| WriteOp::EraseSubject { subject, reply })
+                        .await?,
+                )
+            }
         })
     }
 

@@ -7,6 +7,10 @@ use std::fmt::Write as _;
 use atp_core::tlog::{Hash, consistency_proof_ranges, inclusion_proof_ranges};
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
+use crate::backend::subject_data::{
+    TrustEvidenceRow, list_trust_evidence_sql, scan_after, scan_trust_evidence_sql,
+    trust_evidence_page, trust_evidence_page_rows, trust_evidence_record,
+};
 use crate::backend::{
     self, NodeKey, ONCE_RECORD_LIVE_SQL, Plan, StoredList, check_tree_size, evidence_page_before,
     identity_page_after, log_entry, page_limit, status_list_record, to_hash, to_i64, to_u64,
@@ -389,25 +393,6 @@ pub(super) async fn stats(pool: &SqlitePool) -> Result<StoreStats> {
     })
 }
 
-const TRUST_EVIDENCE_COLUMNS: &str =
-    "log_index, content_hash, kind, issuer, subject, created_ms, evidence_json, stored_at_ms";
-
-type TrustEvidenceRow = (i64, Vec<u8>, String, String, String, i64, String, i64);
-
-fn trust_evidence(row: TrustEvidenceRow) -> Result<TrustEvidenceRecord> {
-    let (log_index, hash, kind, issuer, subject, created_ms, evidence_json, stored_at_ms) = row;
-    Ok(TrustEvidenceRecord {
-        log_index: to_u64(log_index, "log index")?,
-        content_hash: to_hash(hash, "content hash")?,
-        kind,
-        issuer,
-        subject,
-        created_ms,
-        evidence_json,
-        stored_at_ms,
-    })
-}
-
 /// Newest first; the page token is the log index of the last item returned.
 pub(super) async fn list_trust_evidence(
     pool: &SqlitePool,
@@ -415,35 +400,14 @@ pub(super) async fn list_trust_evidence(
     page_size: u32,
     page_token: Option<&str>,
 ) -> Result<TrustEvidencePage> {
-    let size = page_limit(page_size);
     let before = evidence_page_before(page_token)?;
-    // Only placeholders are formatted into the text; the values are bound.
-    let mut sql =
-        format!("SELECT {TRUST_EVIDENCE_COLUMNS} FROM trust_evidence WHERE log_index < $1");
-    let mut binds: Vec<&str> = Vec::new();
-    for (column, value) in
-        [("subject", &filter.subject), ("issuer", &filter.issuer), ("kind", &filter.kind)]
-    {
-        if let Some(v) = value {
-            binds.push(v);
-            let _ = write!(sql, " AND {column} = ${}", binds.len() + 1);
-        }
-    }
-    let _ = write!(sql, " ORDER BY log_index DESC LIMIT ${}", binds.len() + 2);
+    let (sql, binds) = list_trust_evidence_sql(filter);
     let mut q = sqlx::query_as::<_, TrustEvidenceRow>(AssertSqlSafe(sql)).bind(before);
     for b in binds {
         q = q.bind(b);
     }
-    // One row more than the page tells whether there is a next page.
-    let rows = q.bind(i64::from(size) + 1).fetch_all(pool).await?;
-    let mut evidence = rows.into_iter().map(trust_evidence).collect::<Result<Vec<_>>>()?;
-    let next_page_token = if evidence.len() > size as usize {
-        evidence.truncate(size as usize);
-        evidence.last().map(|r| r.log_index.to_string())
-    } else {
-        None
-    };
-    Ok(TrustEvidencePage { evidence, next_page_token })
+    let rows = q.bind(trust_evidence_page_rows(page_size)).fetch_all(pool).await?;
+    trust_evidence_page(rows, page_size)
 }
 
 /// In log order, after `after` (exclusive).
@@ -452,19 +416,11 @@ pub(super) async fn scan_trust_evidence(
     after: Option<u64>,
     limit: u32,
 ) -> Result<Vec<TrustEvidenceRecord>> {
-    let after = match after {
-        Some(a) => to_i64(a, "log index")?,
-        None => -1,
-    };
     let limit = limit.clamp(1, MAX_ENTRIES_PER_CALL);
-    let sql = format!(
-        "SELECT {TRUST_EVIDENCE_COLUMNS} FROM trust_evidence WHERE log_index > $1 \
-         ORDER BY log_index LIMIT $2"
-    );
-    let rows: Vec<TrustEvidenceRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(after)
+    let rows: Vec<TrustEvidenceRow> = sqlx::query_as(AssertSqlSafe(scan_trust_evidence_sql()))
+        .bind(scan_after(after)?)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?;
-    rows.into_iter().map(trust_evidence).collect()
+    rows.into_iter().map(trust_evidence_record).collect()
 }

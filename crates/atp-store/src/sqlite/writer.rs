@@ -11,19 +11,20 @@ use super::SqliteConfig;
 use super::audit;
 use super::log_append::{append_leaf, load_frontier};
 use super::read::root_on;
+use super::subject_data;
 use crate::audit::{AuditEntry, StoredAuditBatch};
 use crate::backend::{
     BindingWrite, Frontier, KelAppend, LeaseRow, NodeKey, PURGE_ONCE_SQL, PUT_TRUST_SNAPSHOT_SQL,
     RECORD_ONCE_SQL, StoredList, apply_status_update_rule, check_checkpoint_fits, check_fence,
     lease_decision, now_ms, set_status_rule, status_reference, status_update_reference, to_i64,
-    to_u64, trust_evidence_reference,
+    to_u64,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{
     AppendedEvent, AppliedStatusUpdate, KelHead, NewEvidence, NewSignedStatusUpdate, NewStatusList,
     StatusSlot, StatusUpdate,
 };
-use crate::model::{Lease, NewTrustEvidence, RecordedTrustEvidence};
+use crate::model::{Lease, NewTrustEvidence, RecordedTrustEvidence, SubjectErasure};
 use atp_core::log_entry::{LeafKind, entry_leaf_hash, status_update_data_hash};
 
 /// Where a request's answer goes.
@@ -134,6 +135,10 @@ pub(super) enum WriteOp {
         max_events: u32,
         reply: Reply<Option<StoredAuditBatch>>,
     },
+    EraseSubject {
+        subject: String,
+        reply: Reply<SubjectErasure>,
+    },
 }
 
 impl WriteOp {
@@ -142,6 +147,16 @@ impl WriteOp {
     fn is_bulk(&self) -> bool {
         self.kel_append().is_some()
             || matches!(self, WriteOp::AppendEvidence { .. } | WriteOp::AppendAudit { .. })
+    }
+
+    /// An erasure, alone or audited: its batch ends with a checkpoint that empties the
+    /// write-ahead log, so that no copy of the destroyed key stays in it.
+    fn erases(&self) -> bool {
+        match self {
+            WriteOp::EraseSubject { .. } => true,
+            WriteOp::Audited { op, .. } => op.erases(),
+            _ => false,
+        }
     }
 
     /// A KEL append and its audit events (none when it is not audited).
@@ -180,6 +195,7 @@ impl WriteOp {
             WriteOp::Audited { op, .. } => op.fail(e),
             WriteOp::AppendAudit { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::SealAudit { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::EraseSubject { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -248,6 +264,7 @@ async fn commit_batch(pool: &SqlitePool, batch: Vec<WriteOp>) {
 /// Runs requests in one transaction, each inside its own savepoint, and answers every one.
 async fn commit_isolated(pool: &SqlitePool, batch: Vec<WriteOp>) {
     let n = batch.len();
+    let erases = batch.iter().any(WriteOp::erases);
     let mut tx: Transaction<'static, Sqlite> = match pool.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(e) => {
@@ -299,6 +316,10 @@ async fn commit_isolated(pool: &SqlitePool, batch: Vec<WriteOp>) {
         }
         None => tx.commit().await.map_err(|e| format!("commit: {e}")),
     };
+    if erases && outcome.is_ok() {
+        // Before the answers: an acknowledged erasure leaves no copy of the key in the log.
+        super::subject_data::empty_write_ahead_log(pool).await;
+    }
     if let Err(reason) = &outcome {
         tracing::warn!(requests = n, %reason, "atp-store write batch failed");
     } else {
@@ -399,10 +420,13 @@ async fn apply(
             finish(reply, set_meta(conn, key, value, now).await)
         }
         WriteOp::RecordTrustEvidence { evidence, reply } => {
-            finish(reply, record_trust_evidence(conn, frontier, evidence, now).await)
+            finish(reply, subject_data::record_trust_evidence(conn, frontier, evidence, now).await)
         }
         WriteOp::WriteRoleBindings { kind, bindings, reply } => {
             finish(reply, super::role_bindings::write(conn, frontier, kind, bindings, now).await)
+        }
+        WriteOp::EraseSubject { subject, reply } => {
+            finish(reply, subject_data::erase_subject(conn, frontier, subject, now).await)
         }
     }
 }
@@ -702,52 +726,6 @@ async fn append_evidence(
     .execute(&mut *conn)
     .await?;
     Ok(index)
-}
-
-/// Looks the content hash up inside the write transaction, so that two submissions of the same
-/// body can never both append a leaf.
-async fn record_trust_evidence(
-    conn: &mut SqliteConnection,
-    frontier: &mut Frontier,
-    evidence: NewTrustEvidence,
-    now: i64,
-) -> Result<RecordedTrustEvidence> {
-    let existing: Option<i64> =
-        sqlx::query_scalar("SELECT log_index FROM trust_evidence WHERE content_hash = $1")
-            .bind(evidence.content_hash.as_slice())
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some(index) = existing {
-        return Ok(RecordedTrustEvidence {
-            log_index: to_u64(index, "log index")?,
-            duplicate: true,
-        });
-    }
-    let reference = trust_evidence_reference(&evidence);
-    let index = append_leaf(
-        conn,
-        frontier,
-        LeafKind::Evidence,
-        &evidence.content_hash,
-        Some(reference),
-        now,
-    )
-    .await?;
-    sqlx::query(
-        "INSERT INTO trust_evidence (log_index, content_hash, kind, issuer, subject, created_ms, \
-         evidence_json, stored_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(to_i64(index, "log index")?)
-    .bind(evidence.content_hash.as_slice())
-    .bind(&evidence.kind)
-    .bind(&evidence.issuer)
-    .bind(&evidence.subject)
-    .bind(evidence.created_ms)
-    .bind(&evidence.evidence_json)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(RecordedTrustEvidence { log_index: index, duplicate: false })
 }
 
 async fn set_meta(conn: &mut SqliteConnection, key: String, value: String, now: i64) -> Result<()> {

@@ -8,12 +8,11 @@ use atp_store::backend::{
     BindingWrite, Frontier, KelAppend, LeaseRow, PUT_TRUST_SNAPSHOT_SQL, StoredList,
     apply_status_update_rule, check_checkpoint_fits, check_fence, check_policy_size,
     lease_decision, now_ms, peak_keys, set_status_rule, status_reference, status_update_reference,
-    to_i64, to_u64, trust_evidence_reference,
+    to_i64, to_u64,
 };
 use atp_store::{
     AppendedEvent, AppliedStatusUpdate, KelHead, Lease, NewEvidence, NewSignedStatusUpdate,
-    NewStatusList, NewTrustEvidence, RecordedTrustEvidence, RoleBinding, RoleBindingChange,
-    StatusSlot, StatusUpdate, StoreError,
+    NewStatusList, RoleBinding, RoleBindingChange, StatusSlot, StatusUpdate, StoreError,
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -447,43 +446,6 @@ pub(super) async fn append_evidence(
     .execute(w.conn())
     .await?;
     Ok(index)
-}
-
-/// Looks the content hash up under the write lock, so that two submissions of the same body can
-/// never both append a leaf.
-pub(super) async fn record_trust_evidence(
-    w: &mut Write,
-    evidence: NewTrustEvidence,
-) -> Result<RecordedTrustEvidence> {
-    let existing: Option<i64> =
-        sqlx::query_scalar("SELECT log_index FROM trust_evidence WHERE content_hash = $1")
-            .bind(evidence.content_hash.as_slice())
-            .fetch_optional(w.conn())
-            .await?;
-    if let Some(index) = existing {
-        return Ok(RecordedTrustEvidence {
-            log_index: to_u64(index, "log index")?,
-            duplicate: true,
-        });
-    }
-    let reference = trust_evidence_reference(&evidence);
-    let index = w.append_leaf(LeafKind::Evidence, &evidence.content_hash, Some(reference)).await?;
-    let now = w.now;
-    sqlx::query(
-        "INSERT INTO trust_evidence (log_index, content_hash, kind, issuer, subject, created_ms, \
-         evidence_json, stored_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(to_i64(index, "log index")?)
-    .bind(evidence.content_hash.as_slice())
-    .bind(&evidence.kind)
-    .bind(&evidence.issuer)
-    .bind(&evidence.subject)
-    .bind(evidence.created_ms)
-    .bind(&evidence.evidence_json)
-    .bind(now)
-    .execute(w.conn())
-    .await?;
-    Ok(RecordedTrustEvidence { log_index: index, duplicate: false })
 }
 
 pub(super) async fn set_meta(w: &mut Write, key: &str, value: &str) -> Result<()> {

@@ -49,6 +49,38 @@ impl Backend for Postgres {
             conn.close().await.unwrap();
         })
     }
+
+    fn raw_files(&self) -> Pin<Box<dyn Future<Output = Vec<std::path::PathBuf>> + Send + '_>> {
+        Box::pin(async move {
+            // Committed rows are in the write-ahead log; CHECKPOINT also writes the pages.
+            tokio::task::spawn_blocking(|| server().unwrap().psql("CHECKPOINT"))
+                .await
+                .unwrap()
+                .unwrap();
+            vec![server().unwrap().data_dir()]
+        })
+    }
+
+    fn subject_key<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send + 'a>> {
+        Box::pin(async move {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            let key = sqlx::query_scalar("SELECT data_key FROM subject_keys WHERE subject = $1")
+                .bind(subject)
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+            key
+        })
+    }
+
+    fn shreds_in_place(&self) -> bool {
+        false
+    }
 }
 
 /// `None` outside CI when PostgreSQL is not installed (`PgServer::start` printed a SKIP).

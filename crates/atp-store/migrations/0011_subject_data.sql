@@ -1,0 +1,22 @@
+-- Erasure by crypto-shredding (docs/audit.md, "Erasure").
+--
+-- `subject_keys` holds one 256-bit data key per subject; trust evidence about the subject is
+-- stored only sealed under it (`trust_evidence.sealed_body`, atp_crypto::sealing; such rows
+-- keep `evidence_json` empty). Rows written before this migration keep their plaintext until
+-- their subject is erased. Erasing a subject deletes its key and its evidence and records it in
+-- `erased_subjects`, with the `erasure` log leaf that commits to it; nothing more about an
+-- erased subject is stored.
+CREATE TABLE subject_keys (
+    subject        TEXT    NOT NULL PRIMARY KEY,
+    data_key       BLOB    NOT NULL,
+    created_at_ms  BIGINT  NOT NULL
+);
+
+CREATE TABLE erased_subjects (
+    subject          TEXT    NOT NULL PRIMARY KEY,
+    erased_at_ms     BIGINT  NOT NULL,
+    evidence_erased  BIGINT  NOT NULL,
+    log_index        BIGINT  NOT NULL REFERENCES tlog_leaves (leaf_index)
+);
+
+ALTER TABLE trust_evidence ADD COLUMN sealed_body BLOB;
