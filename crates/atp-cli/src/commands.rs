@@ -130,6 +130,30 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             admin_token(&cli, &agent).await?;
             admin_trust(&agent, c, json).await
         }
+        Command::Admin(AdminCommand::Erase { subject }) => {
+            atp::core::did::validate_did(subject)
+                .map_err(|e| CliError::Usage(format!("{subject:?}: {e}")))?;
+            admin_token(&cli, &agent).await?;
+            let r = agent.erase_subject(subject).await?;
+            let leaf = r.log_receipt.as_ref().map_or(0, |l| l.leaf_index);
+            if json {
+                print_json(&json!({
+                    "subject": r.subject,
+                    "erasedAt": r.erased_at_unix_ms,
+                    "evidenceErased": r.evidence_erased,
+                    "alreadyErased": r.already_erased,
+                    "logIndex": leaf,
+                }));
+            } else if r.already_erased {
+                println!("{} was already erased (log leaf {leaf})", r.subject);
+            } else {
+                println!(
+                    "erased {}: {} piece(s) of evidence destroyed, log leaf {leaf}",
+                    r.subject, r.evidence_erased
+                );
+            }
+            Ok(EXIT_OK)
+        }
         Command::Completions { .. } | Command::Crypto(_) | Command::Login(_) | Command::Logout => {
             unreachable!("handled before connecting")
         }

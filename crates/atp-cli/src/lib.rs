@@ -350,6 +350,14 @@ pub enum AdminCommand {
     /// The node's trust computation.
     #[command(subcommand)]
     Trust(AdminTrustCommand),
+    /// Erase a subject's personal data (GDPR Art. 17) by crypto-shredding: the node destroys
+    /// its data key and the trust evidence about it, logs the erasure and recomputes trust.
+    /// Irreversible; erasing again changes nothing.
+    Erase {
+        /// The subject's DID.
+        #[arg(long)]
+        subject: String,
+    },
 }
 
 /// `atp admin trust …`

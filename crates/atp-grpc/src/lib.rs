@@ -291,6 +291,9 @@ pub mod reasons {
     pub const STATUS_UPDATE_NOT_ISSUER: &str = "STATUS_UPDATE_NOT_ISSUER";
     /// FAILED_PRECONDITION: the change would clear a set revocation entry.
     pub const STATUS_REVOCATION_FINAL: &str = "STATUS_REVOCATION_FINAL";
+    /// FAILED_PRECONDITION: the subject's personal data was erased; nothing more about it is
+    /// stored.
+    pub const SUBJECT_ERASED: &str = "SUBJECT_ERASED";
     /// INVALID_ARGUMENT: an authentication response does not parse exactly.
     pub const SESSION_MALFORMED: &str = "SESSION_MALFORMED";
     /// INVALID_ARGUMENT: an authentication response names another node.
@@ -348,6 +351,7 @@ pub mod reasons {
         STATUS_UPDATE_STALE,
         STATUS_UPDATE_NOT_ISSUER,
         STATUS_REVOCATION_FINAL,
+        SUBJECT_ERASED,
         SESSION_MALFORMED,
         SESSION_WRONG_NODE,
         SESSION_CHALLENGE_UNKNOWN,

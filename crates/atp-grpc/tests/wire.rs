@@ -103,6 +103,13 @@ impl AdminService for AdminDouble {
         Err(Status::unimplemented("not in this double"))
     }
 
+    async fn erase_subject(
+        &self,
+        _request: Request<atp_grpc::v1::EraseSubjectRequest>,
+    ) -> Result<Response<atp_grpc::v1::EraseSubjectResponse>, Status> {
+        Err(Status::unimplemented("not in this double"))
+    }
+
     async fn recompute_trust(
         &self,
         _request: Request<atp_grpc::v1::RecomputeTrustRequest>,

@@ -203,6 +203,18 @@ impl Agent {
         .await
     }
 
+    /// Erases a subject's personal data by crypto-shredding (admin): the node destroys the
+    /// subject's data key and the trust evidence about it, appends an `erasure` leaf, records
+    /// `subject.erased`, and recomputes trust before answering. Idempotent.
+    pub async fn erase_subject(&self, subject: &str) -> Result<v1::EraseSubjectResponse> {
+        let node = self.node();
+        node.call("EraseSubject", |ch| {
+            let req = node.request(v1::EraseSubjectRequest { subject: subject.to_owned() });
+            async move { AdminServiceClient::new(ch).erase_subject(req).await }
+        })
+        .await
+    }
+
     /// The trust model's constants the node computes with, its `[trust]` configuration with
     /// the defaults filled in (admin, or the `viewer` and `operator` roles).
     pub async fn trust_config(&self) -> Result<v1::GetTrustConfigResponse> {

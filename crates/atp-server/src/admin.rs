@@ -1,5 +1,5 @@
 //! `atp.v1.AdminService`: node information (public), the trust-anchor set (admin only,
-//! audited) and the RBAC policy's role bindings (through the authorizer's [`RolePolicy`],
+//! audited), erasure of a subject (admin only, audited) and the RBAC policy's role bindings (through the authorizer's [`RolePolicy`],
 //! kept in the store, audited).
 //!
 //! Admin calls go through the extension seam: the authenticator names the caller, the
@@ -43,6 +43,9 @@ pub const OP_RBAC_BINDINGS_WRITE: &str = "rbac.bindings.write";
 
 /// The operation of `RecomputeTrust`.
 pub const OP_TRUST_RECOMPUTE: &str = "trust.recompute";
+
+/// The operation of `EraseSubject`.
+pub const OP_SUBJECT_ERASE: &str = "subject.erase";
 
 /// The operation of `GetTrustConfig`.
 pub const OP_TRUST_CONFIG_READ: &str = "trust.config.read";
@@ -293,6 +296,38 @@ impl AdminServiceImpl {
         })
     }
 
+    /// Erases in one audited store write, then recomputes the trust snapshot so that the answer
+    /// means the erased evidence no longer counts. A failed recomputation fails the call; the
+    /// erasure stands, and calling again (idempotent) recomputes again.
+    async fn erase_subject(
+        &self,
+        call: &CallInfo,
+        req: pb::EraseSubjectRequest,
+    ) -> Result<pb::EraseSubjectResponse> {
+        let mut admitted = self.state.admit(call, OP_SUBJECT_ERASE, "node").await?;
+        if req.subject.len() > MAX_DID_BYTES {
+            return Err(ServerError::field("subject", "longer than 512 bytes"));
+        }
+        atp_core::did::validate_did(&req.subject)?;
+        let targets = vec![target("did", req.subject.clone())];
+        admitted.record(&self.state, call, EventCode::SubjectErased, targets)?;
+        let write = AuditedWrite::EraseSubject { subject: req.subject };
+        let erasure = self.state.write_audited(write, admitted.into_trail()).await?.erased()?;
+        if !erasure.already_erased {
+            self.state.log_grew.notify_one();
+        }
+        crate::trust_job::recompute_and_share(&self.state).await?;
+        let entry = self.state.store.get_entries(erasure.log_index, 1).await?;
+        let leaf_hash = entry.first().map(|e| e.leaf_hash.to_vec()).unwrap_or_default();
+        Ok(pb::EraseSubjectResponse {
+            subject: erasure.subject,
+            erased_at_unix_ms: erasure.erased_at_ms,
+            evidence_erased: erasure.evidence_erased,
+            already_erased: erasure.already_erased,
+            log_receipt: Some(pb::LogReceipt { leaf_index: erasure.log_index, leaf_hash }),
+        })
+    }
+
     async fn trust_config(&self, call: &CallInfo) -> Result<pb::GetTrustConfigResponse> {
         self.admin_read(call, OP_TRUST_CONFIG_READ).await?;
         let settings = &self.state.settings;
@@ -341,6 +376,16 @@ impl AdminService for AdminServiceImpl {
         const METHOD: &str = "atp.v1.AdminService/GetTrustConfig";
         let call = CallInfo::from_grpc(METHOD, &request);
         let r = self.trust_config(&call).await;
+        Ok(Response::new(r?))
+    }
+
+    async fn erase_subject(
+        &self,
+        request: Request<pb::EraseSubjectRequest>,
+    ) -> std::result::Result<Response<pb::EraseSubjectResponse>, Status> {
+        const METHOD: &str = "atp.v1.AdminService/EraseSubject";
+        let call = CallInfo::from_grpc(METHOD, &request);
+        let r = self.erase_subject(&call, request.into_inner()).await;
         Ok(Response::new(r?))
     }
 

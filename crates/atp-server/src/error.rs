@@ -162,6 +162,7 @@ fn store_reason(e: &StoreError) -> &'static str {
         StoreError::NotFound { what: "status list", .. } => reasons::STATUS_LIST_NOT_FOUND,
         StoreError::StatusUpdateStale { .. } => reasons::STATUS_UPDATE_STALE,
         StoreError::StatusRevocationFinal { .. } => reasons::STATUS_REVOCATION_FINAL,
+        StoreError::SubjectErased { .. } => reasons::SUBJECT_ERASED,
         // The database is out of reach (a lost connection, a failover): retry, here or on
         // another node of the cluster.
         e if e.is_unavailable() => reasons::UNAVAILABLE,
@@ -181,6 +182,7 @@ pub fn grpc_code(reason: &str) -> Code {
         | reasons::TLOG_LEAF_NOT_FOUND => Code::NotFound,
         "TLOG_INDEX_OUT_OF_RANGE" | reasons::TLOG_TREE_SIZE_UNAVAILABLE => Code::OutOfRange,
         reasons::STATUS_REVOCATION_FINAL
+        | reasons::SUBJECT_ERASED
         | reasons::TRUST_ANCHORS_REVISION_MISMATCH
         | reasons::STATUS_LIST_UNAVAILABLE => Code::FailedPrecondition,
         reasons::AUTH_REQUIRED | reasons::AUTH_INVALID => Code::Unauthenticated,

@@ -339,6 +339,8 @@ pub(crate) async fn record_verified_credential(
                 state.log_grew.notify_one();
             }
         }
+        // An erased subject's credentials are not kept: that is the erasure working.
+        Err(atp_store::StoreError::SubjectErased { .. }) => {}
         Err(e) => tracing::warn!("recording credential evidence failed: {e}"),
     }
 }

@@ -42,7 +42,8 @@ use std::time::{Duration, Instant};
 
 use atp_server::ServerError;
 use atp_server::admin::{
-    OP_RBAC_BINDINGS_READ, OP_RBAC_BINDINGS_WRITE, OP_TRUST_CONFIG_READ, OP_TRUST_RECOMPUTE,
+    OP_RBAC_BINDINGS_READ, OP_RBAC_BINDINGS_WRITE, OP_SUBJECT_ERASE, OP_TRUST_CONFIG_READ,
+    OP_TRUST_RECOMPUTE,
 };
 use atp_server::audit_service::OP_AUDIT_READ;
 use atp_server::extensions::{Authorizer, Principal, RolePolicy, SeamFuture};
@@ -131,6 +132,7 @@ pub const ACCESS_TABLE: &[(&str, Access)] = &[
     ),
     ("atp.v1.AdminService/RecomputeTrust", guarded(OP_TRUST_RECOMPUTE, "trust", "compute")),
     ("atp.v1.AdminService/GetTrustConfig", guarded(OP_TRUST_CONFIG_READ, "trust_config", "read")),
+    ("atp.v1.AdminService/EraseSubject", guarded(OP_SUBJECT_ERASE, "subjects", "erase")),
     ("atp.v1.AuditService/ListAuditEvents", guarded(OP_AUDIT_READ, "audit", "read")),
     ("atp.v1.AuditService/ListAuditBatches", guarded(OP_AUDIT_READ, "audit", "read")),
     ("atp.v1.AuditService/HashAuditValue", guarded(OP_AUDIT_READ, "audit", "read")),

@@ -183,6 +183,12 @@ impl v1::admin_service_server::AdminService for Svc {
     ) -> Result<Response<v1::ListRoleBindingsResponse>, Status> {
         Err(Status::unimplemented("hostile"))
     }
+    async fn erase_subject(
+        &self,
+        _: Request<v1::EraseSubjectRequest>,
+    ) -> Result<Response<v1::EraseSubjectResponse>, Status> {
+        Err(Status::unimplemented("hostile"))
+    }
     async fn recompute_trust(
         &self,
         _: Request<v1::RecomputeTrustRequest>,
