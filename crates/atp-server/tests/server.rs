@@ -1,7 +1,7 @@
 //! `atp-server` against real nodes on 127.0.0.1:0 (`atp-test-node`: a temporary SQLite store,
 //! every gRPC service and the HTTP routes on one port), in one test binary so that the crate's
 //! integration tests link the whole stack once rather than once per file (CI time, issue 15):
-//! credentials and their evidence, external status lists, health, the hostile-input table, the
+//! credentials and their evidence, erasure, external status lists, health, the hostile-input table, the
 //! identity lifecycle with log proofs, messages, observation, the rate limit, role bindings, TLS
 //! serving and the trust service. Each former test file is a module under `tests/server/`; the
 //! helpers they share are `common` and `support`.
@@ -13,6 +13,8 @@ mod support;
 mod credential_evidence;
 #[path = "server/credentials.rs"]
 mod credentials;
+#[path = "server/erasure.rs"]
+mod erasure;
 #[path = "server/external_status.rs"]
 mod external_status;
 #[path = "server/health.rs"]

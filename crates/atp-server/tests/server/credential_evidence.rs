@@ -8,7 +8,7 @@ use crate::support::*;
 use atp_grpc::v1 as pb;
 use serde_json::{Value, json};
 
-fn unsigned(subject: &str, valid_until_ms: Option<i64>) -> Value {
+pub(crate) fn unsigned(subject: &str, valid_until_ms: Option<i64>) -> Value {
     let mut vc = json!({
         "@context": ["https://www.w3.org/ns/credentials/v2"],
         "type": ["VerifiableCredential"],
@@ -21,7 +21,7 @@ fn unsigned(subject: &str, valid_until_ms: Option<i64>) -> Value {
     vc
 }
 
-async fn issue(
+pub(crate) async fn issue(
     node: &Node,
     vc: &Value,
     purposes: &[pb::StatusPurpose],
@@ -39,7 +39,7 @@ async fn issue(
     (r.signed_credential_json, r.status_entries)
 }
 
-async fn verify(
+pub(crate) async fn verify(
     node: &Node,
     vc: &[u8],
     policy: pb::ProofPolicy,
@@ -59,7 +59,7 @@ async fn verify(
         .unwrap()
 }
 
-async fn credential_evidence(node: &Node) -> Vec<pb::EvidenceRecord> {
+pub(crate) async fn credential_evidence(node: &Node) -> Vec<pb::EvidenceRecord> {
     atp_server::trust::list_evidence(
         &node.state,
         pb::ListEvidenceRequest {
@@ -73,7 +73,7 @@ async fn credential_evidence(node: &Node) -> Vec<pb::EvidenceRecord> {
     .evidence
 }
 
-async fn level(node: &Node, did: &str) -> (u32, Vec<String>) {
+pub(crate) async fn level(node: &Node, did: &str) -> (u32, Vec<String>) {
     atp_server::trust::recompute_now(&node.state).await.unwrap();
     let r = atp_server::trust::get_trust(&node.state, did).unwrap();
     (r.level, r.gates)

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use atp_core::kel::{self, SignedEvent};
 use atp_crypto::{AlgorithmId, SigningKey};
+use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_grpc::v1::credential_service_client::CredentialServiceClient;
 use atp_grpc::v1::message_service_client::MessageServiceClient;
 use atp_server::{AppState, Extensions, ServerSettings};
@@ -91,6 +92,13 @@ impl Node {
     }
     pub async fn messages(&self) -> MessageServiceClient<Channel> {
         MessageServiceClient::new(self.channel().await)
+    }
+    pub async fn admin(&self) -> AdminServiceClient<Channel> {
+        AdminServiceClient::new(self.channel().await)
+    }
+    /// The node's data directory: its SQLite database and write-ahead log.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._node.data_dir()
     }
     pub async fn log_size(&self) -> u64 {
         self.store.log_size().await.unwrap()
