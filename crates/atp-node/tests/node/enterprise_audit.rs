@@ -2,6 +2,7 @@
 //! OpenID provider (npm `oidc-provider` on loopback) and the node's SQLite store:
 //!
 //! - a scripted stretch of traffic stores exactly the expected events, each code counted;
+//! - an erasure is recorded as `subject.erased` and counted under GDPR Art. 17;
 //! - sensitive fields are keyed hashes, which `HashAuditValue` reproduces for a known value;
 //! - a viewer is refused `ListAuditEvents` (PERMISSION_DENIED) and the refusal is recorded; an
 //!   auditor reads;
@@ -260,6 +261,28 @@ async fn the_trail_records_known_traffic_exactly_verifies_and_names_tampering() 
         Err(atp::Error::Rejected { reason: Some(r), .. }) => assert_eq!(r, "FIELD_INVALID"),
         other => panic!("an unknown framework: {other:?}"),
     }
+
+    // ---- An erasure is audited and reported under GDPR Art. 17 -------------------------
+    agent.set_bearer_token(Some(&admin));
+    let erased = agent.erase_subject(&alice).await.expect("the admin erases a subject");
+    assert!(!erased.already_erased);
+    agent.set_bearer_token(Some(&viewer));
+    let stored = events(&channel, &viewer).await.unwrap();
+    let erasures: Vec<AuditEvent> = stored
+        .iter()
+        .map(|r| AuditEvent::parse(&r.event_json).unwrap())
+        .filter(|e| e.code == "subject.erased")
+        .collect();
+    assert_eq!(erasures.len(), 1);
+    assert!(erasures[0].target.iter().any(|t| t.id == alice), "{:?}", erasures[0]);
+    let gdpr = pb::GetComplianceReportRequest {
+        framework: "gdpr".into(),
+        from_unix_ms: 0,
+        to_unix_ms: 4_000_000_000_000,
+    };
+    let gdpr = period(&agent.compliance_report(gdpr).await.expect("a GDPR report"));
+    let art17 = gdpr["controls"].as_array().unwrap().iter().find(|c| c["id"] == "Art. 17");
+    assert_eq!(art17.expect("the Art. 17 control")["population"], 1);
 
     // ---- Tampering behind the node's back is named --------------------------------------
     let mut conn = db(dir.path()).await;
