@@ -97,6 +97,7 @@ macro_rules! conformance_tests {
             audit::a_change_whose_events_cannot_be_stored_is_not_made,
             audit::sealed_batches_chain_into_the_log,
             audit::event_pages_filter_by_code_time_and_batch,
+            audit::expiry_removes_the_oldest_batches_and_keeps_the_rest_verifiable,
             erasure::erasure_destroys_the_key_and_the_evidence_and_keeps_the_log,
         );
     };

@@ -23,6 +23,8 @@ pub const MAX_AUDIT_ENTRIES_PER_WRITE: usize = 64;
 pub const MAX_AUDIT_BATCH: u32 = 10_000;
 /// The most events or batches one read returns.
 pub const MAX_AUDIT_PAGE: u32 = 1_000;
+/// The most batches one expiry removes the events of (at most 100,000 events per transaction).
+pub const MAX_EXPIRE_BATCHES: u32 = 10;
 
 /// One event ready to store: its canonical JSON, digest, time and code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +131,9 @@ pub struct StoredAuditBatch {
     pub log_index: u64,
     /// When it was sealed (node clock, Unix ms).
     pub sealed_at_ms: i64,
+    /// When retention expired its events (node clock, Unix ms): the batch row stays, so that
+    /// the batches after it still chain on from its head and its leaf still proves it.
+    pub expired_at_ms: Option<i64>,
 }
 
 /// A state change that [`Store::write_audited`](crate::Store::write_audited) makes together
@@ -256,8 +261,17 @@ pub const INSERT_AUDIT_BATCH_SQL: &str = "INSERT INTO audit_batches (batch_numbe
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 /// Batches after `$1`, at most `$2`, in order. Portable.
 pub const LIST_AUDIT_BATCHES_SQL: &str = "SELECT batch_number, first_seq, last_seq, event_count, \
-     previous, head, log_index, sealed_at_ms FROM audit_batches WHERE batch_number > $1 \
-     ORDER BY batch_number LIMIT $2";
+     previous, head, log_index, sealed_at_ms, expired_at_ms FROM audit_batches \
+     WHERE batch_number > $1 ORDER BY batch_number LIMIT $2";
+/// The oldest batches whose events are kept (`$1` at most): number and seal time. Portable.
+pub const UNEXPIRED_AUDIT_BATCHES_SQL: &str = "SELECT batch_number, sealed_at_ms FROM \
+     audit_batches WHERE expired_at_ms IS NULL ORDER BY batch_number LIMIT $1";
+/// Marks the batches up to `$2` expired at `$1`. Portable.
+pub const EXPIRE_AUDIT_BATCHES_SQL: &str = "UPDATE audit_batches SET expired_at_ms = $1 \
+     WHERE expired_at_ms IS NULL AND batch_number <= $2";
+/// Deletes the events of the batches up to `$1`. Portable.
+pub const DELETE_EXPIRED_AUDIT_EVENTS_SQL: &str =
+    "DELETE FROM audit_events WHERE batch IS NOT NULL AND batch <= $1";
 /// Events after `$1` with the optional filters `$2` code, `$3` from, `$4` to, `$5` batch, at most
 /// `$6`, in sequence order. Portable.
 pub const LIST_AUDIT_EVENTS_SQL: &str = "SELECT seq, time_ms, code, body, digest, batch, chain \
@@ -268,7 +282,7 @@ pub const LIST_AUDIT_EVENTS_SQL: &str = "SELECT seq, time_ms, code, body, digest
 /// A stored event row: seq, time, code, body, digest, batch, chain.
 pub type AuditEventRow = (i64, i64, String, Vec<u8>, Vec<u8>, Option<i64>, Option<Vec<u8>>);
 /// A stored batch row, in [`LIST_AUDIT_BATCHES_SQL`]'s column order.
-pub type AuditBatchRow = (i64, i64, i64, i64, Vec<u8>, Vec<u8>, i64, i64);
+pub type AuditBatchRow = (i64, i64, i64, i64, Vec<u8>, Vec<u8>, i64, i64, Option<i64>);
 
 /// Decodes a stored event row.
 pub fn audit_event_record(row: AuditEventRow) -> Result<StoredAuditEvent> {
@@ -294,7 +308,7 @@ pub fn audit_event_record(row: AuditEventRow) -> Result<StoredAuditEvent> {
 /// Decodes a stored batch row.
 pub fn audit_batch_record(row: AuditBatchRow) -> Result<StoredAuditBatch> {
     use crate::backend::{to_hash, to_u64};
-    let (number, first, last, count, previous, head, log_index, sealed_at_ms) = row;
+    let (number, first, last, count, previous, head, log_index, sealed_at_ms, expired_at_ms) = row;
     Ok(StoredAuditBatch {
         batch: AuditBatch {
             number: to_u64(number, "audit batch")?,
@@ -306,7 +320,30 @@ pub fn audit_batch_record(row: AuditBatchRow) -> Result<StoredAuditBatch> {
         },
         log_index: to_u64(log_index, "log index")?,
         sealed_at_ms,
+        expired_at_ms,
     })
+}
+
+/// Which batches an expiry removes the events of: from the oldest kept batch on
+/// ([`UNEXPIRED_AUDIT_BATCHES_SQL`] rows, in order), those sealed before `sealed_before_ms`, up
+/// to the first that was not. Expiry only ever removes the oldest batches, so what remains is
+/// one unbroken chain. The last batch number to expire, or `None` for none.
+pub fn plan_expiry(oldest_kept: &[(i64, i64)], sealed_before_ms: i64) -> Option<i64> {
+    oldest_kept
+        .iter()
+        .take_while(|(_, sealed_at_ms)| *sealed_at_ms < sealed_before_ms)
+        .last()
+        .map(|(number, _)| *number)
+}
+
+/// Refuses an expiry of more than [`MAX_EXPIRE_BATCHES`] (or no) batches at once.
+pub fn check_expiry(max_batches: u32) -> Result<()> {
+    if max_batches == 0 || max_batches > MAX_EXPIRE_BATCHES {
+        return Err(StoreError::InvalidArgument(format!(
+            "an expiry covers 1 to {MAX_EXPIRE_BATCHES} batches, not {max_batches}"
+        )));
+    }
+    Ok(())
 }
 
 /// The next batch: the unsealed events (`(seq, digest)`, in sequence order) chained on from the

@@ -368,4 +368,11 @@ pub trait Store: Send + Sync {
 
     /// The sealed batches after number `after`, at most `limit`, in order.
     fn list_audit_batches(&self, after: u64, limit: u32) -> StoreFuture<'_, Vec<StoredAuditBatch>>;
+
+    /// Retention: deletes the events of the oldest batches sealed before `sealed_before_ms`, at
+    /// most `max_batches` of them (1 to [`crate::audit::MAX_EXPIRE_BATCHES`]), in one
+    /// transaction, and marks those batches expired; the batch rows stay, so what remains still
+    /// verifies. Returns how many batches expired.
+    fn expire_audit_batches(&self, sealed_before_ms: i64, max_batches: u32)
+    -> StoreFuture<'_, u64>;
 }

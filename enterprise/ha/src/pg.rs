@@ -48,7 +48,7 @@ use atp_core::status_list::StatusPurpose;
 use atp_core::tlog::Hash;
 use atp_store::audit::{
     AuditEntry, AuditQuery, AuditedOutcome, AuditedWrite, StoredAuditBatch, StoredAuditEvent,
-    check_audit_entries, check_seal_size,
+    check_audit_entries, check_expiry, check_seal_size,
 };
 use atp_store::backend::subject_data::check_erasure_subject;
 use atp_store::backend::{
@@ -733,5 +733,16 @@ impl Store for PgStore {
 
     fn list_audit_batches(&self, after: u64, limit: u32) -> StoreFuture<'_, Vec<StoredAuditBatch>> {
         Box::pin(self.watch(async move { audit::list_batches(&self.pool(), after, limit).await }))
+    }
+
+    fn expire_audit_batches(
+        &self,
+        sealed_before_ms: i64,
+        max_batches: u32,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(self.watch(async move {
+            check_expiry(max_batches)?;
+            audit::expire(&self.pool(), sealed_before_ms, max_batches).await
+        }))
     }
 }

@@ -226,3 +226,66 @@ pub async fn event_pages_filter_by_code_time_and_batch(backend: &dyn Backend) {
     assert_eq!(code(store.list_audit_batches(0, 0).await), "STORE_INVALID_ARGUMENT");
     store.close().await.unwrap();
 }
+
+/// Retention removes the events of the oldest batches sealed before the horizon, never a later
+/// batch before an earlier one; the batch rows stay, so what remains still verifies.
+pub async fn expiry_removes_the_oldest_batches_and_keeps_the_rest_verifiable(
+    backend: &dyn Backend,
+) {
+    let store = backend.open().await;
+    for n in 0..6 {
+        store
+            .write_audited(AuditedWrite::Nothing, vec![entry(n, EventCode::AdminAction)])
+            .await
+            .unwrap();
+    }
+    let mut sealed = Vec::new();
+    while let Some(batch) = store.seal_audit_batch(2).await.unwrap() {
+        sealed.push(batch);
+    }
+    assert_eq!(sealed.len(), 3);
+    assert_eq!(code(store.expire_audit_batches(0, 0).await), "STORE_INVALID_ARGUMENT");
+    assert_eq!(code(store.expire_audit_batches(0, 11).await), "STORE_INVALID_ARGUMENT");
+    // Nothing is older than the first seal: nothing expires.
+    assert_eq!(store.expire_audit_batches(sealed[0].sealed_at_ms, 10).await.unwrap(), 0);
+    assert_eq!(all_events(store.as_ref()).await.len(), 6);
+
+    // Everything sealed so far is old enough, but one batch per call: the oldest first.
+    let horizon = sealed[2].sealed_at_ms + 1;
+    assert_eq!(store.expire_audit_batches(horizon, 1).await.unwrap(), 1);
+    let events = all_events(store.as_ref()).await;
+    assert_eq!(events.len(), 4);
+    assert!(events.iter().all(|e| e.sealed.unwrap().0 >= 2), "a later batch expired first");
+    let batches = store.list_audit_batches(0, 100).await.unwrap();
+    assert_eq!(batches.len(), 3, "batch rows stay");
+    assert!(batches[0].expired_at_ms.is_some());
+    assert!(batches[1..].iter().all(|b| b.expired_at_ms.is_none()));
+    assert_eq!(batches[0].batch, sealed[0].batch);
+
+    // What remains verifies from the expired batch's head.
+    assert_eq!(batches[1].batch.previous, batches[0].batch.head);
+    for stored in &batches[1..] {
+        let q = AuditQuery { batch: Some(stored.batch.number), ..query(1000) };
+        let events = store.list_audit_events(q).await.unwrap();
+        let rows: Vec<SealedRow<'_>> = events
+            .iter()
+            .map(|e| {
+                let (_, chain) = e.sealed.unwrap();
+                SealedRow { seq: e.seq, body: &e.body, digest: e.digest, chain }
+            })
+            .collect();
+        verify_batch(&stored.batch, &rows).unwrap();
+    }
+    // Unsealed events are never expired; sealing goes on after the expired batches.
+    store
+        .write_audited(AuditedWrite::Nothing, vec![entry(9, EventCode::AdminAction)])
+        .await
+        .unwrap();
+    assert_eq!(store.expire_audit_batches(i64::MAX, 10).await.unwrap(), 2);
+    let events = all_events(store.as_ref()).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].sealed, None);
+    let next = store.seal_audit_batch(10).await.unwrap().unwrap();
+    assert_eq!((next.batch.number, next.batch.previous), (4, sealed[2].batch.head));
+    store.close().await.unwrap();
+}

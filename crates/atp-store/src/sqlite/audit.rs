@@ -8,10 +8,11 @@ const SEAL_ROWS_PER_STATEMENT: usize = 400;
 
 use super::log_append::append_leaf;
 use crate::audit::{
-    AuditBatchRow, AuditEntry, AuditEventRow, AuditQuery, INSERT_AUDIT_BATCH_SQL,
-    INSERT_AUDIT_EVENT_SQL, LAST_AUDIT_BATCH_SQL, LIST_AUDIT_BATCHES_SQL, LIST_AUDIT_EVENTS_SQL,
-    StoredAuditBatch, StoredAuditEvent, UNSEALED_AUDIT_EVENTS_SQL, audit_batch_record,
-    audit_batch_reference, audit_event_record, check_audit_page, plan_seal,
+    AuditBatchRow, AuditEntry, AuditEventRow, AuditQuery, DELETE_EXPIRED_AUDIT_EVENTS_SQL,
+    EXPIRE_AUDIT_BATCHES_SQL, INSERT_AUDIT_BATCH_SQL, INSERT_AUDIT_EVENT_SQL, LAST_AUDIT_BATCH_SQL,
+    LIST_AUDIT_BATCHES_SQL, LIST_AUDIT_EVENTS_SQL, StoredAuditBatch, StoredAuditEvent,
+    UNEXPIRED_AUDIT_BATCHES_SQL, UNSEALED_AUDIT_EVENTS_SQL, audit_batch_record,
+    audit_batch_reference, audit_event_record, check_audit_page, plan_expiry, plan_seal,
 };
 use crate::backend::{Frontier, to_hash, to_i64, to_u64};
 use crate::error::Result;
@@ -98,7 +99,30 @@ pub(super) async fn seal(
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    Ok(Some(StoredAuditBatch { batch, log_index, sealed_at_ms: now }))
+    Ok(Some(StoredAuditBatch { batch, log_index, sealed_at_ms: now, expired_at_ms: None }))
+}
+
+/// Deletes the events of the oldest batches sealed before `sealed_before_ms` and marks them
+/// expired; returns how many batches expired.
+pub(super) async fn expire(
+    conn: &mut SqliteConnection,
+    sealed_before_ms: i64,
+    max_batches: u32,
+    now: i64,
+) -> Result<u64> {
+    let oldest: Vec<(i64, i64)> = sqlx::query_as(UNEXPIRED_AUDIT_BATCHES_SQL)
+        .bind(i64::from(max_batches))
+        .fetch_all(&mut *conn)
+        .await?;
+    let Some(last) = plan_expiry(&oldest, sealed_before_ms) else { return Ok(0) };
+    sqlx::query(DELETE_EXPIRED_AUDIT_EVENTS_SQL).bind(last).execute(&mut *conn).await?;
+    let expired = sqlx::query(EXPIRE_AUDIT_BATCHES_SQL)
+        .bind(now)
+        .bind(last)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(expired)
 }
 
 /// A page of events.

@@ -70,7 +70,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::{
     AuditEntry, AuditQuery, AuditedOutcome, AuditedWrite, StoredAuditBatch, StoredAuditEvent,
-    check_audit_entries, check_seal_size,
+    check_audit_entries, check_expiry, check_seal_size,
 };
 use crate::backend::subject_data::check_erasure_subject;
 use crate::backend::{
@@ -691,6 +691,17 @@ impl Store for SqliteStore {
 
     fn list_audit_batches(&self, after: u64, limit: u32) -> StoreFuture<'_, Vec<StoredAuditBatch>> {
         Box::pin(audit::list_batches(&self.read, after, limit))
+    }
+
+    fn expire_audit_batches(
+        &self,
+        sealed_before_ms: i64,
+        max_batches: u32,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            check_expiry(max_batches)?;
+            self.submit(|reply| WriteOp::ExpireAudit { sealed_before_ms, max_batches, reply }).await
+        })
     }
 }
 

@@ -139,6 +139,11 @@ pub(super) enum WriteOp {
         subject: String,
         reply: Reply<SubjectErasure>,
     },
+    ExpireAudit {
+        sealed_before_ms: i64,
+        max_batches: u32,
+        reply: Reply<u64>,
+    },
 }
 
 impl WriteOp {
@@ -196,6 +201,7 @@ impl WriteOp {
             WriteOp::AppendAudit { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::SealAudit { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::EraseSubject { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::ExpireAudit { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -362,6 +368,9 @@ async fn apply(
         }
         WriteOp::SealAudit { max_events, reply } => {
             finish(reply, audit::seal(conn, frontier, max_events, now).await)
+        }
+        WriteOp::ExpireAudit { sealed_before_ms, max_batches, reply } => {
+            finish(reply, audit::expire(conn, sealed_before_ms, max_batches, now).await)
         }
         WriteOp::AppendKel { req, reply } => {
             finish(reply, append_kel(conn, frontier, req, now).await)

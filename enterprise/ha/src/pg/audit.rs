@@ -11,10 +11,11 @@ use atp_core::audit::batch_data_hash;
 use atp_core::log_entry::LeafKind;
 use atp_store::StoreError;
 use atp_store::audit::{
-    AuditBatchRow, AuditEntry, AuditEventRow, AuditQuery, INSERT_AUDIT_BATCH_SQL,
-    LAST_AUDIT_BATCH_SQL, LIST_AUDIT_BATCHES_SQL, LIST_AUDIT_EVENTS_SQL, StoredAuditBatch,
-    StoredAuditEvent, UNSEALED_AUDIT_EVENTS_SQL, audit_batch_record, audit_batch_reference,
-    audit_event_record, check_audit_page, plan_seal,
+    AuditBatchRow, AuditEntry, AuditEventRow, AuditQuery, DELETE_EXPIRED_AUDIT_EVENTS_SQL,
+    EXPIRE_AUDIT_BATCHES_SQL, INSERT_AUDIT_BATCH_SQL, LAST_AUDIT_BATCH_SQL, LIST_AUDIT_BATCHES_SQL,
+    LIST_AUDIT_EVENTS_SQL, StoredAuditBatch, StoredAuditEvent, UNEXPIRED_AUDIT_BATCHES_SQL,
+    UNSEALED_AUDIT_EVENTS_SQL, audit_batch_record, audit_batch_reference, audit_event_record,
+    check_audit_page, plan_expiry, plan_seal,
 };
 use atp_store::backend::{to_hash, to_i64, to_u64};
 use sqlx::{PgConnection, PgPool};
@@ -103,7 +104,28 @@ pub(super) async fn seal(w: &mut Write, max_events: u32) -> Result<Option<Stored
         .bind(now)
         .execute(w.connection())
         .await?;
-    Ok(Some(StoredAuditBatch { batch, log_index, sealed_at_ms: now }))
+    Ok(Some(StoredAuditBatch { batch, log_index, sealed_at_ms: now, expired_at_ms: None }))
+}
+
+/// Deletes the events of the oldest batches sealed before `sealed_before_ms` and marks them
+/// expired, in one transaction; returns how many batches expired. Two nodes expiring at once
+/// delete the same rows, and only one of them marks each batch.
+pub(super) async fn expire(pool: &PgPool, sealed_before_ms: i64, max_batches: u32) -> Result<u64> {
+    let mut tx = pool.begin().await.map_err(pool_error)?;
+    let oldest: Vec<(i64, i64)> = sqlx::query_as(UNEXPIRED_AUDIT_BATCHES_SQL)
+        .bind(i64::from(max_batches))
+        .fetch_all(&mut *tx)
+        .await?;
+    let Some(last) = plan_expiry(&oldest, sealed_before_ms) else { return Ok(0) };
+    sqlx::query(DELETE_EXPIRED_AUDIT_EVENTS_SQL).bind(last).execute(&mut *tx).await?;
+    let expired = sqlx::query(EXPIRE_AUDIT_BATCHES_SQL)
+        .bind(atp_store::backend::now_ms())
+        .bind(last)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await.map_err(|e| StoreError::WriteFailed(format!("commit: {e}")))?;
+    Ok(expired)
 }
 
 /// A page of events.

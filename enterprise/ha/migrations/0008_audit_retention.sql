@@ -1,0 +1,4 @@
+-- Audit retention (docs/audit.md, "Retention"): when retention removes the events of a batch,
+-- its row stays with the time it expired, so that the batches after it still chain on from its
+-- head and its log leaf still proves it.
+ALTER TABLE audit_batches ADD COLUMN expired_at_ms BIGINT;
