@@ -226,6 +226,7 @@ pub(crate) async fn run(agent: &Agent, command: &AuditCommand, json: bool) -> Re
                     "verified": true,
                     "batches": report.batches,
                     "events": report.events,
+                    "expired_batches": report.expired_batches,
                     "head": hex::encode(report.head),
                     "last_log_index": report.last_log_index,
                 }));
@@ -238,6 +239,14 @@ pub(crate) async fn run(agent: &Agent, command: &AuditCommand, json: bool) -> Re
                 );
                 if let Some(index) = report.last_log_index {
                     let _ = write!(text, ", last leaf {index}");
+                }
+                if report.expired_batches > 0 {
+                    let _ = write!(
+                        text,
+                        "; the events of the oldest {} batch(es) expired under retention \
+                         (heads and leaves verified)",
+                        report.expired_batches
+                    );
                 }
                 println!("{text}");
                 note(json, "events not yet sealed are not covered");

@@ -283,8 +283,10 @@ fn enterprise_edition() -> &'static [EnterpriseFeature] {
                     path.display()
                 );
             }
-            cx.extensions.audit =
-                Arc::new(audit::StoredAuditSink::new(hasher, settings.seal_interval()));
+            cx.extensions.audit = Arc::new(
+                audit::StoredAuditSink::new(hasher, settings.seal_interval())
+                    .with_retention(settings.retention()),
+            );
             tracing::info!(key_file = %path.display(), "audit trail on");
             Ok(())
         })

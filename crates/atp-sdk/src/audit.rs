@@ -19,8 +19,11 @@ const PAGE: u32 = 1000;
 pub struct AuditTrailReport {
     /// Sealed batches verified.
     pub batches: u64,
-    /// Events in them.
+    /// Events in them (those of expired batches included).
     pub events: u64,
+    /// Of the batches, how many retention expired: their events are gone, their heads and log
+    /// leaves verified.
+    pub expired_batches: u64,
     /// The head of the last batch ([`GENESIS`] when none is sealed).
     pub head: Hash,
     /// The last batch's log leaf index, when there is one.
@@ -124,11 +127,17 @@ impl Agent {
     /// batch chained on from the one before, each recomputed from its events with atp-core's
     /// rules ([`verify_batch`], which names the first changed, deleted or moved event), and each
     /// committed by its `audit-batch` leaf in the transparency log, proven against a checkpoint
-    /// the agent verified. Events not yet sealed are not covered.
+    /// the agent verified. Events not yet sealed are not covered. Batches whose events retention
+    /// removed are checked by head and leaf only, and must all come before the kept ones.
     pub async fn verify_audit_trail(&self) -> Result<AuditTrailReport> {
         const OP: &str = "ListAuditBatches";
-        let mut report =
-            AuditTrailReport { batches: 0, events: 0, head: GENESIS, last_log_index: None };
+        let mut report = AuditTrailReport {
+            batches: 0,
+            events: 0,
+            expired_batches: 0,
+            head: GENESIS,
+            last_log_index: None,
+        };
         // The batches sealed when the verification starts; later ones (the node seals the
         // events of this very verification, too) are left to the next run.
         let mut records = Vec::new();
@@ -167,19 +176,32 @@ impl Agent {
                 }
                 .into());
             }
-            let events = self.batch_events(&batch).await?;
-            let rows = events
-                .iter()
-                .map(|e| {
-                    Ok(SealedRow {
-                        seq: e.seq,
-                        body: &e.event_json,
-                        digest: hash("ListAuditEvents", &e.digest)?,
-                        chain: hash("ListAuditEvents", &e.chain)?,
+            if record.expired_at_unix_ms != 0 {
+                // Retention removes the oldest batches only: one expired after a batch whose
+                // events were kept hides a deletion.
+                if report.expired_batches != report.batches {
+                    return Err(Tamper::Batch {
+                        batch: batch.number,
+                        reason: "expired after a batch whose events are kept".into(),
+                    }
+                    .into());
+                }
+                report.expired_batches += 1;
+            } else {
+                let events = self.batch_events(&batch).await?;
+                let rows = events
+                    .iter()
+                    .map(|e| {
+                        Ok(SealedRow {
+                            seq: e.seq,
+                            body: &e.event_json,
+                            digest: hash("ListAuditEvents", &e.digest)?,
+                            chain: hash("ListAuditEvents", &e.chain)?,
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            verify_batch(&batch, &rows)?;
+                    .collect::<Result<Vec<_>>>()?;
+                verify_batch(&batch, &rows)?;
+            }
             let leaf = entry_leaf_hash(LeafKind::AuditBatch, &batch_data_hash(&batch));
             let included = match self.verify_leaf_inclusion(leaf).await {
                 Ok(included) => included,

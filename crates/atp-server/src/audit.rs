@@ -15,6 +15,7 @@
 //! [`AuditSink`]: crate::extensions::AuditSink
 
 use atp_core::audit::{Actor, AuditEvent, Client, EventCode, Outcome, Target, uuid_v7};
+use atp_store::audit::MAX_EXPIRE_BATCHES;
 use atp_store::{AuditEntry, AuditedOutcome, AuditedWrite};
 
 use crate::error::{Result, ServerError};
@@ -279,6 +280,14 @@ pub async fn seal_round(state: &NodeState) -> Result<usize> {
     }
     if sealed > 0 {
         state.log_grew.notify_one();
+    }
+    if let Some(retention) = state.extensions.audit.retention() {
+        let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let horizon = state.now_ms().saturating_sub(keep_ms);
+        let expired = state.store.expire_audit_batches(horizon, MAX_EXPIRE_BATCHES).await?;
+        if expired > 0 {
+            tracing::info!(batches = expired, "audit retention expired the oldest batches");
+        }
     }
     Ok(sealed)
 }

@@ -144,6 +144,7 @@ fn batch_record(b: StoredAuditBatch) -> pb::AuditBatchRecord {
         head: b.batch.head.to_vec(),
         log_index: b.log_index,
         sealed_at_unix_ms: b.sealed_at_ms,
+        expired_at_unix_ms: b.expired_at_ms.unwrap_or(0),
     }
 }
 

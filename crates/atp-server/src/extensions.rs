@@ -403,6 +403,12 @@ pub trait AuditSink: Send + Sync {
         None
     }
 
+    /// How long the stored trail keeps sealed events: older batches expire, oldest first, each
+    /// time the node seals (docs/audit.md, "Retention"). `None`: for ever.
+    fn retention(&self) -> Option<Duration> {
+        None
+    }
+
     /// The keyed hash this sink stores for `value` under `tenant`'s key (`None`: the node's
     /// own), so that an auditor can search for a known value; `None` when the sink hashes
     /// nothing.

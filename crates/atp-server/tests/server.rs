@@ -1,7 +1,7 @@
 //! `atp-server` against real nodes on 127.0.0.1:0 (`atp-test-node`: a temporary SQLite store,
 //! every gRPC service and the HTTP routes on one port), in one test binary so that the crate's
 //! integration tests link the whole stack once rather than once per file (CI time, issue 15):
-//! credentials and their evidence, erasure, external status lists, health, the hostile-input table, the
+//! audit retention, credentials and their evidence, erasure, external status lists, health, the hostile-input table, the
 //! identity lifecycle with log proofs, messages, observation, the rate limit, role bindings, TLS
 //! serving and the trust service. Each former test file is a module under `tests/server/`; the
 //! helpers they share are `common` and `support`.
@@ -9,6 +9,8 @@
 mod common;
 mod support;
 
+#[path = "server/audit_retention.rs"]
+mod audit_retention;
 #[path = "server/credential_evidence.rs"]
 mod credential_evidence;
 #[path = "server/credentials.rs"]

@@ -50,7 +50,14 @@ pub struct AuditConfig {
     pub key_file: Option<std::path::PathBuf>,
     /// How often the trail is sealed into the log, in ms (100 to 60000; default 1000).
     pub seal_interval_ms: Option<u64>,
+    /// How long sealed events are kept, in days (1 to 36500; default: for ever). Whole batches
+    /// expire, oldest first, once sealed longer ago than this; docs/audit.md suggests 2190 (six
+    /// years, HIPAA's retention of documentation).
+    pub retention_days: Option<u32>,
 }
+
+/// The accepted `retention_days`.
+pub const RETENTION_DAYS_RANGE: std::ops::RangeInclusive<u32> = 1..=36_500;
 
 impl AuditConfig {
     /// Checks the values.
@@ -64,7 +71,21 @@ impl AuditConfig {
                 SEAL_INTERVAL_RANGE_MS.end()
             )));
         }
+        if let Some(days) = self.retention_days
+            && !RETENTION_DAYS_RANGE.contains(&days)
+        {
+            return Err(AuditError::Config(format!(
+                "retention_days must be {} to {}, not {days}",
+                RETENTION_DAYS_RANGE.start(),
+                RETENTION_DAYS_RANGE.end()
+            )));
+        }
         Ok(())
+    }
+
+    /// How long sealed events are kept; `None`: for ever.
+    pub fn retention(&self) -> Option<Duration> {
+        self.retention_days.map(|d| Duration::from_secs(u64::from(d) * 86_400))
     }
 
     /// The sealing interval.
@@ -126,12 +147,19 @@ fn mac(key: &[u8]) -> HmacSha256 {
 pub struct StoredAuditSink {
     hasher: KeyedHasher,
     seal_interval: Duration,
+    retention: Option<Duration>,
 }
 
 impl StoredAuditSink {
     /// With the hasher and the sealing interval.
     pub fn new(hasher: KeyedHasher, seal_interval: Duration) -> Self {
-        StoredAuditSink { hasher, seal_interval }
+        StoredAuditSink { hasher, seal_interval, retention: None }
+    }
+
+    /// Expires sealed batches older than `retention` (`None`: keeps every event).
+    pub fn with_retention(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// The event as stored: IP address, user agent and a non-DID user identifier hashed.
@@ -155,6 +183,10 @@ impl AuditSink for StoredAuditSink {
 
     fn seal_interval(&self) -> Option<Duration> {
         Some(self.seal_interval)
+    }
+
+    fn retention(&self) -> Option<Duration> {
+        self.retention
     }
 
     fn hash_value(&self, tenant: Option<&str>, value: &str) -> Option<String> {

@@ -10,6 +10,8 @@
 //!   a credential signed by the node;
 //! - the sealed trail verifies through the SDK (chain, batches, transparency-log inclusion),
 //!   and an edited, a deleted and a moved row, made behind the node's back, are each named;
+//!   so is a batch marked expired after one that is kept, while a retention-style expiry of the
+//!   oldest batch still verifies;
 //! - fail-closed: when the database refuses audit rows, an admin change fails and is not made.
 //!
 //! Without `node` / `node_modules/oidc-provider` the test fails under `CI=true` and is skipped
@@ -119,7 +121,7 @@ async fn the_trail_records_known_traffic_exactly_verifies_and_names_tampering() 
         "[sso]\nissuer = \"{issuer}\"\naudience = \"urn:atp:node\"\nallow_admin_token = false\n\
          [rbac]\nbindings = [\"g, group:atp-admins, role:admin, *\"]\n\
          refresh_interval_seconds = 300\n\
-         [audit]\nseal_interval_ms = 200\n"
+         [audit]\nseal_interval_ms = 200\nretention_days = 2190\n"
     );
     let (_node_proc, channel) = start_node(dir.path(), &config).await;
     let info = AdminServiceClient::new(channel.clone())
@@ -353,6 +355,28 @@ async fn the_trail_records_known_traffic_exactly_verifies_and_names_tampering() 
     swap(&rows[1], seq).execute(&mut conn).await.unwrap();
     swap(&rows[2], next).execute(&mut conn).await.unwrap();
     agent.verify_audit_trail().await.expect("restored, the trail verifies again");
+
+    // ---- Retention: only the oldest batches may lose their events -----------------------
+    let batches: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_batches")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(batches >= 2, "sealed in at least two batches: {batches}");
+    let mark = |batch: i64, at: Option<i64>| {
+        sqlx::query("UPDATE audit_batches SET expired_at_ms = $1 WHERE batch_number = $2")
+            .bind(at)
+            .bind(batch)
+    };
+    // Batch 2 marked expired while batch 1 is kept: named.
+    mark(2, Some(1)).execute(&mut conn).await.unwrap();
+    assert!(matches!(tampered(&agent).await, Tamper::Batch { batch: 2, .. }));
+    mark(2, None).execute(&mut conn).await.unwrap();
+    // What the node's retention does to batch 1: its events go, its row stays, marked.
+    sqlx::query("DELETE FROM audit_events WHERE batch = 1").execute(&mut conn).await.unwrap();
+    mark(1, Some(1)).execute(&mut conn).await.unwrap();
+    let report = agent.verify_audit_trail().await.expect("the rest verifies after expiry");
+    assert_eq!(report.expired_batches, 1);
+    assert_eq!(report.batches, u64::try_from(batches).unwrap());
 
     // ---- Fail-closed: no audit row, no change --------------------------------------------
     sqlx::raw_sql(
