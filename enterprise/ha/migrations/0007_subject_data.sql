@@ -20,3 +20,19 @@ CREATE TABLE erased_subjects (
 );
 
 ALTER TABLE trust_evidence ADD COLUMN sealed_body BYTEA;
+
+-- A node of an older version, still running against this schema, would store evidence in clear
+-- and would not know erasures: the database refuses such rows, so it fails instead.
+CREATE FUNCTION atp_refuse_unsealed_evidence() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.sealed_body IS NULL THEN
+        RAISE EXCEPTION 'trust evidence must be stored sealed (docs/audit.md, Erasure)';
+    END IF;
+    IF EXISTS (SELECT 1 FROM erased_subjects WHERE subject = NEW.subject) THEN
+        RAISE EXCEPTION 'subject % was erased', NEW.subject;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER trust_evidence_sealed BEFORE INSERT ON trust_evidence
+    FOR EACH ROW EXECUTE FUNCTION atp_refuse_unsealed_evidence();

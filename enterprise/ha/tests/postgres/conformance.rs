@@ -91,3 +91,38 @@ async fn fresh() -> Option<Postgres> {
 }
 
 atp_store_conformance::conformance_tests!(fresh());
+
+/// What only this backend needs: a node of an older version, still running against the
+/// migrated schema, cannot store evidence in clear or about an erased subject (the trigger of
+/// migration 0007); the database refuses the row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_refuses_unsealed_evidence_and_erased_subjects() {
+    use sqlx::Connection as _;
+    let Some(backend) = fresh().await else { return };
+    let store = backend.open().await;
+    let erased = atp_store::AuditedWrite::EraseSubject { subject: "did:atp:gone".into() };
+    store.write_audited(erased, Vec::new()).await.unwrap();
+    let leaf = store.log_size().await.unwrap() - 1;
+    let mut conn = sqlx::PgConnection::connect(&backend.url).await.unwrap();
+    let insert = |subject: &'static str, sealed: Option<Vec<u8>>| {
+        sqlx::query(
+            "INSERT INTO trust_evidence (log_index, content_hash, kind, issuer, subject, \
+             created_ms, evidence_json, stored_at_ms, sealed_body) \
+             VALUES ($1, $2, 'Endorsement', 'did:atp:i', $3, 0, '{\"old\":1}', 0, $4)",
+        )
+        .bind(i64::try_from(leaf).unwrap())
+        .bind(vec![7u8; 32])
+        .bind(subject)
+        .bind(sealed)
+    };
+    let e = insert("did:atp:someone", None).execute(&mut conn).await.unwrap_err();
+    assert!(e.to_string().contains("must be stored sealed"), "{e}");
+    let e = insert("did:atp:gone", Some(vec![1; 40])).execute(&mut conn).await.unwrap_err();
+    assert!(e.to_string().contains("was erased"), "{e}");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trust_evidence")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    conn.close().await.unwrap();
+}
