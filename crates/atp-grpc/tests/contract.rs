@@ -42,6 +42,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "AddRoleBinding",
             "RemoveRoleBinding",
             "RecomputeTrust",
+            "EraseSubject",
             "GetTrustConfig",
         ],
     ),

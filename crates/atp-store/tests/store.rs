@@ -131,3 +131,58 @@ async fn pipelined_events_of_one_did_commit_in_one_batch() {
     let backend = LingeringSqlite(TestDir::new("pipelined"));
     log_and_kel::pipelined_events_of_one_did_all_commit(&backend).await;
 }
+
+/// An upgraded store: trust evidence stored in clear before migration 0011 is sealed when the
+/// store opens, reads back the same, and its plaintext leaves the files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_stored_in_clear_before_sealing_is_sealed_at_open() {
+    use sqlx::Connection as _;
+    let dir = TestDir::new("reseal");
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let fork = atp_store::NewEvidence {
+        subject: "did:atp:old".into(),
+        evidence_type: "kel-fork".into(),
+        body: b"fork".to_vec(),
+    };
+    let leaf = store.append_evidence(fork).await.unwrap();
+    store.close().await.unwrap();
+    let marker = format!("old-attribute-{}-{leaf}", std::process::id());
+    let json = format!("{{\"attribute\":\"{marker}\"}}");
+    // As a store of the previous version wrote it: the body in clear, no seal.
+    let url = format!("sqlite://{}", dir.path().join(atp_store::DB_FILE_NAME).display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO trust_evidence (log_index, content_hash, kind, issuer, subject, created_ms, \
+         evidence_json, stored_at_ms) VALUES ($1, $2, 'Endorsement', 'did:atp:i', 'did:atp:old', \
+         0, $3, 0)",
+    )
+    .bind(i64::try_from(leaf).unwrap())
+    .bind(&atp_crypto::sha256(json.as_bytes())[..])
+    .bind(&json)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let on_disk = |needle: &str| {
+        std::fs::read_dir(dir.path()).unwrap().flatten().any(|f| {
+            std::fs::read(f.path())
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+    };
+    assert!(on_disk(&marker), "the search finds the plaintext row");
+
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let all = store.scan_trust_evidence(None, 10).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].evidence_json, json);
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (body, sealed): (String, bool) =
+        sqlx::query_as("SELECT evidence_json, sealed_body IS NOT NULL FROM trust_evidence")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!((body.as_str(), sealed), ("", true));
+    assert!(!on_disk(&marker), "the plaintext is still in the files");
+    store.close().await.unwrap();
+}

@@ -77,7 +77,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub enum ConnectError {
     /// No candidate is a writable primary; why each was passed over, in order.
     NoPrimary(Vec<String>),
-    /// Connected, but the migrations failed.
+    /// Connected, but the migrations, or sealing the evidence stored before them, failed.
     Store(StoreError),
 }
 
@@ -143,6 +143,11 @@ impl PgStore {
             .await
             .map_err(ConnectError::NoPrimary)?;
         MIGRATOR.run(&primary.pool()).await.map_err(|e| ConnectError::Store(e.into()))?;
+        let resealed =
+            subject_data::seal_old_rows(&primary.pool()).await.map_err(ConnectError::Store)?;
+        if resealed > 0 {
+            tracing::info!(rows = resealed, "sealed the trust evidence stored in clear");
+        }
         let primary = Arc::new(primary);
         let appends = batch::spawn(primary.clone());
         let once_records = once::spawn(primary.clone());

@@ -426,7 +426,7 @@ async fn bad_input_gives_one_line_errors_and_documented_exit_codes() {
 /// and time, `admin trust config` prints the constants as a `[trust]` section, and a refused
 /// self-endorsement exits 3 with the node's code.
 #[tokio::test(flavor = "multi_thread")]
-async fn trust_commands_report_the_computation_and_its_constants() {
+async fn trust_commands_report_the_computation_and_its_constants_and_erase() {
     let node = start_node().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -489,6 +489,27 @@ async fn trust_commands_report_the_computation_and_its_constants() {
     let json = atp(&["--agent", "anchor", "--json", "admin", "trust", "config"], d, &env).await;
     let c: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(c["level_thresholds"], serde_json::json!([0.05, 0.25, 0.5, 0.8]), "{c}");
+
+    // Erasure: alice's evidence is destroyed and counted; nothing more about her is accepted;
+    // a second erasure changes nothing; a subject that is not a DID is a usage error.
+    let erase = ["--agent", "anchor", "--json", "admin", "erase", "--subject", alice.as_str()];
+    let erased = atp(&erase, d, &env).await;
+    assert_eq!(erased.code, 0, "{}", erased.stderr);
+    let e: serde_json::Value = serde_json::from_str(&erased.stdout).unwrap();
+    assert_eq!(
+        (e["subject"].as_str(), e["evidenceErased"].as_u64()),
+        (Some(alice.as_str()), Some(1))
+    );
+    assert_eq!(e["alreadyErased"], false, "{e}");
+    let again = atp(&["--agent", "anchor", "--json", "trust", "endorse", &alice], d, &env).await;
+    assert_eq!(again.code, 3, "{}", again.stderr);
+    let err: serde_json::Value = serde_json::from_str(again.stderr.trim()).unwrap();
+    assert_eq!(err["error"]["code"], "SUBJECT_ERASED", "{}", again.stderr);
+    let twice = atp(&erase, d, &env).await;
+    let t: serde_json::Value = serde_json::from_str(&twice.stdout).unwrap();
+    assert_eq!((&t["alreadyErased"], &t["logIndex"]), (&serde_json::json!(true), &e["logIndex"]));
+    let bad = atp(&["--agent", "anchor", "admin", "erase", "--subject", "alice"], d, &env).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
 
     // With a wrong admin token the node refuses both before computing or answering anything.
     std::fs::write(d.join("wrong.token"), "not-the-admin-token").unwrap();

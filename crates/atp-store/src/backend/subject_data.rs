@@ -42,6 +42,25 @@ pub const DELETE_SUBJECT_KEY_SQL: &str = "DELETE FROM subject_keys WHERE subject
 pub const INSERT_ERASURE_SQL: &str = "INSERT INTO erased_subjects (subject, erased_at_ms, \
      evidence_erased, log_index) VALUES ($1, $2, $3, $4)";
 
+/// Rows stored before sealing existed (`$1` at most), in log order: log index, content hash,
+/// subject, plaintext body.
+pub const UNSEALED_EVIDENCE_SQL: &str = "SELECT log_index, content_hash, subject, evidence_json \
+     FROM trust_evidence WHERE sealed_body IS NULL ORDER BY log_index LIMIT $1";
+/// Replaces a row's plaintext body with the sealed one (`$1` sealed, `$2` log index).
+pub const SEAL_EVIDENCE_ROW_SQL: &str =
+    "UPDATE trust_evidence SET evidence_json = '', sealed_body = $1 WHERE log_index = $2";
+/// Rows re-sealed per transaction when a store opens.
+pub const RESEAL_ROWS_PER_TRANSACTION: i64 = 500;
+/// A row of [`UNSEALED_EVIDENCE_SQL`].
+pub type UnsealedRow = (i64, Vec<u8>, String, String);
+
+/// The sealed form of a row stored before sealing existed.
+pub fn reseal(key: &DataKey, row: &UnsealedRow) -> Result<Vec<u8>> {
+    let content_hash = to_hash(row.1.clone(), "content hash")?;
+    key.seal(&sealed_evidence_record(&content_hash), row.3.as_bytes())
+        .map_err(|e| StoreError::WriteFailed(format!("sealing evidence {}: {e}", row.0)))
+}
+
 /// A row of [`ERASED_SUBJECT_SQL`].
 pub type ErasureRow = (String, i64, i64, i64);
 

@@ -187,6 +187,10 @@ impl SqliteStore {
         let write_pool =
             SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         MIGRATOR.run(&write_pool).await?;
+        let resealed = subject_data::seal_old_rows(&write_pool).await?;
+        if resealed > 0 {
+            tracing::info!(rows = resealed, "atp-store sealed the trust evidence stored in clear");
+        }
         let read = SqlitePoolOptions::new()
             .max_connections(config.read_connections.max(1))
             .connect_with(options.pragma("query_only", "ON"))
@@ -714,7 +718,7 @@ mod tests {
     /// The durability settings are in force on the connections (the read pool shares the
     /// writer's options, plus `query_only`).
     #[tokio::test]
-    async fn connections_use_wal_full_sync_and_foreign_keys() {
+    async fn connections_use_wal_full_sync_foreign_keys_and_secure_delete() {
         let dir = std::env::temp_dir().join(format!(
             "atp-store-unit-pragmas-{}-{}",
             std::process::id(),
@@ -730,6 +734,10 @@ mod tests {
             sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
         let ro: i64 = sqlx::query_scalar("PRAGMA query_only").fetch_one(&mut *conn).await.unwrap();
         assert_eq!((mode.as_str(), sync, fk, ro), ("wal", 2, 1, 1)); // synchronous 2 = FULL
+        // Erasure relies on it (docs/audit.md, "Erasure").
+        let secure: i64 =
+            sqlx::query_scalar("PRAGMA secure_delete").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(secure, 1);
         // The read pool cannot write.
         assert!(sqlx::query("DELETE FROM node_meta").execute(&mut *conn).await.is_err());
         drop(conn);

@@ -10,8 +10,9 @@ use super::log_append::append_leaf;
 use crate::backend::subject_data::{
     CLEAR_EVIDENCE_REFERENCES_SQL, DELETE_SUBJECT_EVIDENCE_SQL, DELETE_SUBJECT_KEY_SQL,
     ERASED_SUBJECT_SQL, ErasureRow, INSERT_ERASURE_SQL, INSERT_SEALED_EVIDENCE_SQL,
-    INSERT_SUBJECT_KEY_SQL, SUBJECT_KEY_SQL, erased, erasure_record, erasure_reference,
-    new_data_key, seal_evidence, stored_data_key,
+    INSERT_SUBJECT_KEY_SQL, RESEAL_ROWS_PER_TRANSACTION, SEAL_EVIDENCE_ROW_SQL, SUBJECT_KEY_SQL,
+    UNSEALED_EVIDENCE_SQL, UnsealedRow, erased, erasure_record, erasure_reference, new_data_key,
+    reseal, seal_evidence, stored_data_key,
 };
 use crate::backend::{Frontier, to_i64, to_u64, trust_evidence_reference};
 use crate::error::Result;
@@ -139,5 +140,39 @@ pub(super) async fn empty_write_ahead_log(pool: &SqlitePool) {
             );
         }
         Err(e) => tracing::warn!(error = %e, "atp-store: checkpoint after an erasure failed"),
+    }
+}
+
+/// Seals the trust evidence stored before migration 0011, in transactions of a few hundred
+/// rows, before the writer starts: after an upgrade no body stays in clear (`secure_delete`
+/// zeroes the old cells). Returns how many rows it sealed.
+pub(super) async fn seal_old_rows(pool: &SqlitePool) -> Result<u64> {
+    let mut sealed = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let rows: Vec<UnsealedRow> = sqlx::query_as(UNSEALED_EVIDENCE_SQL)
+            .bind(RESEAL_ROWS_PER_TRANSACTION)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            // The pool's one connection goes back before the checkpoint takes it.
+            tx.rollback().await?;
+            if sealed > 0 {
+                // The write-ahead log still holds the pages as they were, plaintext included.
+                empty_write_ahead_log(pool).await;
+            }
+            return Ok(sealed);
+        }
+        let now = crate::backend::now_ms();
+        for row in &rows {
+            let key = subject_key(&mut tx, &row.2, now).await?;
+            sqlx::query(SEAL_EVIDENCE_ROW_SQL)
+                .bind(reseal(&key, row)?)
+                .bind(row.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        sealed += rows.len() as u64;
     }
 }

@@ -11,8 +11,9 @@ use atp_core::log_entry::LeafKind;
 use atp_store::backend::subject_data::{
     CLEAR_EVIDENCE_REFERENCES_SQL, DELETE_SUBJECT_EVIDENCE_SQL, DELETE_SUBJECT_KEY_SQL, DataKey,
     ERASED_SUBJECT_SQL, ErasureRow, INSERT_ERASURE_SQL, INSERT_SEALED_EVIDENCE_SQL,
-    INSERT_SUBJECT_KEY_SQL, SUBJECT_KEY_SQL, erased, erasure_record, erasure_reference,
-    new_data_key, seal_evidence, stored_data_key,
+    INSERT_SUBJECT_KEY_SQL, RESEAL_ROWS_PER_TRANSACTION, SEAL_EVIDENCE_ROW_SQL, SUBJECT_KEY_SQL,
+    UNSEALED_EVIDENCE_SQL, UnsealedRow, erased, erasure_record, erasure_reference, new_data_key,
+    reseal, seal_evidence, stored_data_key,
 };
 use atp_store::backend::{to_i64, to_u64, trust_evidence_reference};
 use atp_store::{NewTrustEvidence, RecordedTrustEvidence, SubjectErasure};
@@ -107,4 +108,32 @@ pub(super) async fn erase_subject(w: &mut Write, subject: String) -> Result<Subj
         .execute(w.connection())
         .await?;
     erasure_record(row, false)
+}
+
+/// Seals the trust evidence stored before migration 0007, a few hundred rows per transaction
+/// under the log's lock, when a node connects: after an upgrade no body stays in clear in the
+/// live rows (dead tuples keep the old bytes until VACUUM reuses them). Nodes connecting at once
+/// take turns on the lock, and each row is sealed once. Returns how many rows this node sealed.
+pub(super) async fn seal_old_rows(pool: &sqlx::PgPool) -> Result<u64> {
+    let mut sealed = 0;
+    loop {
+        let mut w = Write::begin(pool).await?;
+        let rows: Vec<UnsealedRow> = sqlx::query_as(UNSEALED_EVIDENCE_SQL)
+            .bind(RESEAL_ROWS_PER_TRANSACTION)
+            .fetch_all(w.connection())
+            .await?;
+        if rows.is_empty() {
+            return Ok(sealed);
+        }
+        for row in &rows {
+            let key = subject_key(&mut w, &row.2).await?;
+            sqlx::query(SEAL_EVIDENCE_ROW_SQL)
+                .bind(reseal(&key, row)?)
+                .bind(row.0)
+                .execute(w.connection())
+                .await?;
+        }
+        w.commit().await?;
+        sealed += rows.len() as u64;
+    }
 }

@@ -126,3 +126,52 @@ async fn the_database_refuses_unsealed_evidence_and_erased_subjects() {
     assert_eq!(rows, 0);
     conn.close().await.unwrap();
 }
+
+/// An upgraded database: trust evidence stored in clear before migration 0007 is sealed when a
+/// node connects, and reads back the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_stored_in_clear_before_sealing_is_sealed_at_connect() {
+    use sqlx::Connection as _;
+    let Some(backend) = fresh().await else { return };
+    let store = backend.open().await;
+    let fork = atp_store::NewEvidence {
+        subject: "did:atp:old".into(),
+        evidence_type: "kel-fork".into(),
+        body: b"fork".to_vec(),
+    };
+    let leaf = store.append_evidence(fork).await.unwrap();
+    let json = "{\"attribute\":\"stored before sealing\"}";
+    // As a node of the previous version wrote it (its trigger did not exist yet).
+    let mut conn = sqlx::PgConnection::connect(&backend.url).await.unwrap();
+    sqlx::raw_sql("ALTER TABLE trust_evidence DISABLE TRIGGER trust_evidence_sealed")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO trust_evidence (log_index, content_hash, kind, issuer, subject, created_ms, \
+         evidence_json, stored_at_ms) VALUES ($1, $2, 'Endorsement', 'did:atp:i', 'did:atp:old', \
+         0, $3, 0)",
+    )
+    .bind(i64::try_from(leaf).unwrap())
+    .bind(vec![9u8; 32])
+    .bind(json)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql("ALTER TABLE trust_evidence ENABLE TRIGGER trust_evidence_sealed")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let node = backend.open().await;
+    let all = node.scan_trust_evidence(None, 10).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].evidence_json, json);
+    let (body, sealed): (String, bool) =
+        sqlx::query_as("SELECT evidence_json, sealed_body IS NOT NULL FROM trust_evidence")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((body.as_str(), sealed), ("", true));
+    conn.close().await.unwrap();
+}
