@@ -21,6 +21,10 @@ CREATE TABLE erased_subjects (
 
 ALTER TABLE trust_evidence ADD COLUMN sealed_body BYTEA;
 
+-- The rows stored in clear before this migration, which the store seals when it opens: without
+-- it every start would scan the whole table to find none.
+CREATE INDEX trust_evidence_unsealed ON trust_evidence (log_index) WHERE sealed_body IS NULL;
+
 -- A node of an older version, still running against this schema, would store evidence in clear
 -- and would not know erasures: the database refuses such rows, so it fails instead.
 CREATE FUNCTION atp_refuse_unsealed_evidence() RETURNS trigger LANGUAGE plpgsql AS $$

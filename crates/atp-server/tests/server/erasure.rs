@@ -19,6 +19,12 @@ fn on_disk(dir: &std::path::Path, needle: &[u8]) -> bool {
     })
 }
 
+/// `EraseSubject` of `subject` with the admin token.
+async fn erase(node: &Node, subject: &str) -> Result<pb::EraseSubjectResponse, tonic::Status> {
+    let request = bearer(pb::EraseSubjectRequest { subject: subject.to_owned() });
+    node.admin().await.erase_subject(request).await.map(tonic::Response::into_inner)
+}
+
 #[tokio::test]
 async fn an_erased_subject_loses_its_credential_and_leaves_no_plaintext() {
     let node = start().await;
@@ -52,13 +58,7 @@ async fn an_erased_subject_loses_its_credential_and_leaves_no_plaintext() {
 
     let size_before = node.log_size().await;
     let root_before = node.store.root_at(size_before).await.unwrap();
-    let erased = node
-        .admin()
-        .await
-        .erase_subject(bearer(pb::EraseSubjectRequest { subject: bob.did.clone() }))
-        .await
-        .unwrap()
-        .into_inner();
+    let erased = erase(&node, &bob.did).await.unwrap();
     assert_eq!((erased.subject.as_str(), erased.evidence_erased), (bob.did.as_str(), 1));
     assert!(!erased.already_erased);
     let receipt = erased.log_receipt.unwrap();
@@ -89,24 +89,13 @@ async fn an_erased_subject_loses_its_credential_and_leaves_no_plaintext() {
     assert!(!on_disk(node.data_dir(), email.as_bytes()));
 
     // Again: nothing changes, the first erasure is answered.
-    let again = node
-        .admin()
-        .await
-        .erase_subject(bearer(pb::EraseSubjectRequest { subject: bob.did.clone() }))
-        .await
-        .unwrap()
-        .into_inner();
+    let again = erase(&node, &bob.did).await.unwrap();
     assert!(again.already_erased);
     assert_eq!(again.erased_at_unix_ms, erased.erased_at_unix_ms);
     assert_eq!(node.log_size().await, size);
 
     // Not a DID: refused with the DID rule's code.
-    let err = node
-        .admin()
-        .await
-        .erase_subject(bearer(pb::EraseSubjectRequest { subject: "bob@example.test".into() }))
-        .await
-        .unwrap_err();
+    let err = erase(&node, "bob@example.test").await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert_eq!(reason(&err), "DID_INVALID");
     assert_eq!(node.log_size().await, size);
