@@ -376,7 +376,12 @@ async fn the_trail_records_known_traffic_exactly_verifies_and_names_tampering() 
     mark(1, Some(1)).execute(&mut conn).await.unwrap();
     let report = agent.verify_audit_trail().await.expect("the rest verifies after expiry");
     assert_eq!(report.expired_batches, 1);
-    assert_eq!(report.batches, u64::try_from(batches).unwrap());
+    // The node keeps sealing every 200 ms (the verifications are audited too), so later
+    // batches may exist by now; every batch counted above must still be there.
+    assert!(
+        report.batches >= u64::try_from(batches).unwrap(),
+        "every batch is still listed: {report:?} (at least {batches})"
+    );
 
     // ---- Fail-closed: no audit row, no change --------------------------------------------
     sqlx::raw_sql(
