@@ -1,5 +1,7 @@
 //! The commands that act as an agent, through the SDK.
 
+use std::path::{Path, PathBuf};
+
 use atp::{Agent, AgentOptions, StatusAction, StatusPurpose};
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -26,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             let Command::Crypto(c) = cli.command else { unreachable!("matched above") };
             return crate::crypto_cmd::run(c, json);
         }
+        Command::Log(LogCommand::Evidence { file }) => return log_evidence(file, json),
         Command::Login(args) => return crate::login::login(&cli, args).await,
         Command::Logout => return crate::login::logout(&cli).await,
         _ => {}
@@ -453,8 +456,12 @@ fn node_refused(e: atp::Error) -> CliError {
 async fn log(agent: &Agent, command: &LogCommand, json: bool) -> Result<u8, CliError> {
     let b64 = |h: &[u8]| base64::engine::general_purpose::STANDARD.encode(h);
     match command {
-        LogCommand::Checkpoint => {
-            let cp = agent.verified_checkpoint().await?;
+        LogCommand::Checkpoint { out, evidence } => {
+            let (cp, signed) =
+                agent.verified_checkpoint_note().await.map_err(|e| keep_evidence(e.into(), evidence))?;
+            if let Some(path) = out {
+                write_output(Some(path), signed.as_bytes(), false)?;
+            }
             if json {
                 print_json(
                     &json!({"origin": cp.origin, "size": cp.size, "rootHash": b64(&cp.root_hash), "verified": true}),
@@ -464,12 +471,32 @@ async fn log(agent: &Agent, command: &LogCommand, json: bool) -> Result<u8, CliE
                 note(
                     json,
                     &format!(
-                        "{} checkpoint signed by the node's key (Ed25519 and ML-DSA-65 lines)",
+                        "{} checkpoint signed by the node's key (Ed25519 and ML-DSA-65 lines), \
+                         consistent with the largest one this agent verified",
                         paint("verified", Colour::Green)
                     ),
                 );
             }
         }
+        LogCommand::Gossip { file, evidence } => {
+            let text = String::from_utf8(read_input(Some(file))?)
+                .map_err(|_| CliError::Usage(format!("{}: not UTF-8", file.display())))?;
+            let (own, peer) = agent
+                .gossip_checkpoint(&text)
+                .await
+                .map_err(|e| keep_evidence(refused(e), evidence))?;
+            if json {
+                print_json(&json!({"consistent": true, "own": own.size, "peer": peer.size}));
+            } else {
+                println!(
+                    "{}: this agent's tree of {} leaves and the other client's of {} are one log",
+                    paint("consistent", Colour::Green),
+                    own.size,
+                    peer.size
+                );
+            }
+        }
+        LogCommand::Evidence { .. } => unreachable!("checked offline before connecting"),
         LogCommand::Prove { did } => {
             let events = match did {
                 Some(d) => {
@@ -523,6 +550,65 @@ async fn log(agent: &Agent, command: &LogCommand, json: bool) -> Result<u8, CliE
                 println!("{} {} {}", paint("verified", Colour::Green), cp.origin, cp.size);
             }
         }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Writes the evidence a split view produced (to `path`, or stdout), then fails as the SDK
+/// error would (exit 3).
+fn keep_evidence(e: CliError, path: &Option<PathBuf>) -> CliError {
+    let CliError::Sdk(atp::Error::LogInconsistent(evidence)) = &e else { return e };
+    let written = evidence
+        .to_json()
+        .map_err(|j| CliError::Usage(j.to_string()))
+        .and_then(|bytes| write_output(Some(path.as_deref().unwrap_or(Path::new("-"))), &bytes, false));
+    match written {
+        Ok(()) => {
+            if let Some(p) = path {
+                eprintln!("evidence written to {}", p.display());
+            }
+            e
+        }
+        Err(w) => w,
+    }
+}
+
+/// `atp log evidence FILE`: checks log evidence with nothing but the file.
+fn log_evidence(file: &Path, json: bool) -> Result<u8, CliError> {
+    use atp::core::log_evidence::{LogEvidence, Misbehaviour};
+    let bytes = read_input(Some(file))?;
+    let invalid = |e: atp::core::CoreError| CliError::Invalid {
+        code: e.code().to_owned(),
+        message: e.to_string(),
+    };
+    let evidence = LogEvidence::from_json(&bytes).map_err(invalid)?;
+    let (found, earlier, later) = evidence.verify().map_err(invalid)?;
+    let (kind, text) = match found {
+        Misbehaviour::Fork { size } => (
+            "fork",
+            format!("proven: the node signed two different trees of {size} leaves"),
+        ),
+        Misbehaviour::Unproven { went_backwards, .. } => (
+            if went_backwards { "went-backwards" } else { "no-consistency-proof" },
+            format!(
+                "the node signed trees of {} and {} leaves{} and gave no valid consistency proof \
+                 between them; ask it (or any copy of the log) for one: a forked log cannot \
+                 produce it",
+                earlier.size,
+                later.size,
+                if went_backwards { " in that order (its log went backwards)" } else { "" },
+            ),
+        ),
+    };
+    if json {
+        print_json(&json!({
+            "verified": true, "misbehaviour": kind, "nodeDid": evidence.node_did,
+            "origin": earlier.origin, "earlierSize": earlier.size, "laterSize": later.size,
+            "observed": evidence.observed,
+        }));
+    } else {
+        println!("{} {}: {text}", paint("evidence verified", Colour::Green), evidence.node_did);
+        println!("observed: {}", evidence.observed);
     }
     Ok(EXIT_OK)
 }

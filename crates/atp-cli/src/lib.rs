@@ -316,8 +316,31 @@ pub enum SeverityArg {
 /// `atp log …`
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
-    /// Fetch the latest checkpoint and verify it (both signature lines, the node's key).
-    Checkpoint,
+    /// Fetch the latest checkpoint and verify it (both signature lines, the node's key) and
+    /// that it extends the largest one this agent verified before (kept in $ATP_HOME).
+    Checkpoint {
+        /// Also write the signed note here (to compare with another client: `atp log gossip`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where to write the evidence if the node's log is inconsistent (default: stdout).
+        #[arg(long)]
+        evidence: Option<PathBuf>,
+    },
+    /// Compare a checkpoint another client saw with this agent's view of the log: one tree
+    /// must extend the other. A split view exits 3 and writes the evidence.
+    Gossip {
+        /// The other client's signed note (`atp log checkpoint --out`); `-` reads stdin.
+        file: PathBuf,
+        /// Where to write the evidence of a split view (default: stdout).
+        #[arg(long)]
+        evidence: Option<PathBuf>,
+    },
+    /// Check log evidence offline, without a node: the node's key event log, both signed
+    /// checkpoints, and what they prove.
+    Evidence {
+        /// The evidence file (`atp log gossip --evidence`); `-` reads stdin.
+        file: PathBuf,
+    },
     /// Prove that key events are in the log (default: all of this agent's events).
     Prove {
         /// Another DID whose events to prove.

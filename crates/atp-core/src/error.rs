@@ -429,6 +429,10 @@ pub enum CoreError {
         /// The algorithm of the bad line.
         algorithm: &'static str,
     },
+    /// Log evidence (two checkpoints that cannot both be true) does not verify or proves
+    /// nothing.
+    #[error("invalid log evidence: {0}")]
+    LogEvidence(String),
     // --- end: tlog/checkpoint ---
     // --- section: evidence/trust-proof ---
     /// Trust evidence is structurally invalid (docs/protocol.md Part G).
@@ -614,6 +618,7 @@ impl CoreError {
             CoreError::CheckpointVerifierKey(_) => "CHECKPOINT_VERIFIER_KEY_MALFORMED",
             CoreError::CheckpointSignatureMissing { .. } => "CHECKPOINT_SIGNATURE_MISSING",
             CoreError::CheckpointSignatureInvalid { .. } => "CHECKPOINT_SIGNATURE_INVALID",
+            CoreError::LogEvidence(_) => "LOG_EVIDENCE_INVALID",
             // end codes: tlog/checkpoint
             // codes: evidence/trust-proof
             CoreError::EvidenceMalformed(_) => "EVIDENCE_MALFORMED",

@@ -17,6 +17,7 @@ pub mod evidence;
 pub mod jcs;
 pub mod kel;
 pub mod log_entry;
+pub mod log_evidence;
 pub mod replay;
 pub mod session;
 pub mod status_list;

@@ -165,6 +165,8 @@ struct NodeIdentity {
     log_origin: String,
     ed25519: VerifierKey,
     mldsa65: VerifierKey,
+    /// The node's key event log, verified: it authenticates log evidence offline.
+    kel: Vec<SignedEvent>,
 }
 
 /// The agent's own identity: its log and its two keys.
@@ -233,7 +235,7 @@ pub struct Agent {
     replay: InMemoryReplayCache,
     options: AgentOptions,
     node_identity: tokio::sync::Mutex<Option<NodeIdentity>>,
-    checkpoint: tokio::sync::Mutex<Option<Checkpoint>>,
+    checkpoint: tokio::sync::Mutex<Option<log::SeenCheckpoint>>,
     pub(crate) trust_levels: crate::trust_cache::TrustLevelCache,
 }
 

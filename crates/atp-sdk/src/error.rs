@@ -39,6 +39,13 @@ pub enum Error {
         /// What was wrong.
         detail: String,
     },
+    /// The node showed two views of its transparency log that cannot both be true: a fork, a
+    /// log that shrank, an older checkpoint replayed, or a consistency proof that does not
+    /// verify. The evidence holds both signed checkpoints and the node's key event log, and
+    /// verifies offline ([`atp_core::log_evidence::LogEvidence::verify`]). Code
+    /// `NODE_MISBEHAVED`.
+    #[error("the node's transparency log is inconsistent: {}", .0.observed)]
+    LogInconsistent(Box<atp_core::log_evidence::LogEvidence>),
     /// A protocol rule refused the input (an envelope, a KEL event, a credential, …).
     #[error("{0}")]
     Protocol(#[from] CoreError),
@@ -90,7 +97,7 @@ impl Error {
         match self {
             Error::NodeUnreachable { .. } => "NODE_UNREACHABLE",
             Error::Rejected { reason, .. } => reason.as_deref().unwrap_or("NODE_ERROR"),
-            Error::NodeMisbehaved { .. } => "NODE_MISBEHAVED",
+            Error::NodeMisbehaved { .. } | Error::LogInconsistent(_) => "NODE_MISBEHAVED",
             Error::Protocol(e) => e.code(),
             Error::Crypto(e) => e.code(),
             Error::InvalidAgentName(_) => "AGENT_NAME_INVALID",

@@ -157,7 +157,6 @@ impl AgentDir {
 
     /// Writes the log atomically (temporary file, fsync, rename).
     pub(crate) fn write_kel(&self, events: &[SignedEvent]) -> Result<()> {
-        use std::io::Write as _;
         let path = self.kel_path();
         let mut text = String::from("[");
         for (i, e) in events.iter().enumerate() {
@@ -168,17 +167,61 @@ impl AgentDir {
             text.push_str(&e.to_json()?);
         }
         text.push_str("\n]\n");
-        let tmp = self.dir.join(".kel.json.tmp");
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            if let Ok(d) = std::fs::File::open(&self.dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        };
-        write().map_err(|e| Error::home(&path, e))
+        write_atomically(&self.dir, &path, text.as_bytes())
     }
+
+    /// Where the largest checkpoint this agent verified of the log `origin` is kept: one file
+    /// per log, named by the SHA-256 of the origin (an origin may hold any character).
+    fn checkpoint_path(&self, origin: &str) -> PathBuf {
+        use sha2::Digest as _;
+        let name = hex::encode(sha2::Sha256::digest(origin.as_bytes()));
+        self.dir.join("checkpoints").join(format!("{name}.note"))
+    }
+
+    /// The checkpoint note kept for `origin`, if any (its signatures are checked by the caller).
+    pub(crate) fn read_checkpoint(&self, origin: &str) -> Result<Option<String>> {
+        use std::io::Read as _;
+        let path = self.checkpoint_path(origin);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::home(&path, e)),
+        };
+        let max = atp_core::checkpoint::MAX_NOTE_BYTES as u64;
+        let mut text = Vec::new();
+        file.take(max + 1).read_to_end(&mut text).map_err(|e| Error::home(&path, e))?;
+        if text.len() as u64 > max {
+            return Err(Error::home(&path, "file too large"));
+        }
+        String::from_utf8(text).map(Some).map_err(|_| Error::home(&path, "not UTF-8"))
+    }
+
+    /// Keeps `note` as the largest checkpoint verified of `origin` (atomically).
+    pub(crate) fn write_checkpoint(&self, origin: &str, note: &str) -> Result<()> {
+        let path = self.checkpoint_path(origin);
+        let dir = self.dir.join("checkpoints");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::home(&dir, e))?;
+        write_atomically(&dir, &path, note.as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` in `dir` through a temporary file, fsync and rename, so that a
+/// crash leaves the old file or the new one, never half of one.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(path.file_name().unwrap_or_default());
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    };
+    write().map_err(|e| Error::home(path, e))
 }

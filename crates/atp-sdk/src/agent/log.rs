@@ -2,6 +2,7 @@
 
 use super::*;
 use atp_core::log_entry::{self, LeafKind};
+use atp_core::log_evidence::LogEvidence;
 use atp_core::tlog;
 use atp_grpc::v1::admin_service_client::AdminServiceClient;
 use atp_grpc::v1::log_service_client::LogServiceClient;
@@ -45,6 +46,7 @@ impl Agent {
             ed25519: VerifierKey::new(&info.log_origin, ed).map_err(bad)?,
             mldsa65: VerifierKey::new(&info.log_origin, mldsa).map_err(bad)?,
             log_origin: info.log_origin,
+            kel: events,
         };
         *cached = Some(id.clone());
         Ok(id)
@@ -56,9 +58,17 @@ impl Agent {
     }
 
     /// Fetches the latest checkpoint and verifies it: both signature lines under the node's
-    /// current key, the expected origin, and consistency (RFC 9162) with the last checkpoint
-    /// this agent verified, so that a node cannot rewrite or roll back its log unnoticed.
+    /// current key, the expected origin, and consistency (RFC 9162) with the largest checkpoint
+    /// this agent verified before, so that a node cannot rewrite or roll back its log
+    /// unnoticed. That checkpoint is kept in the agent's home (docs/protocol.md §E4), so the
+    /// check holds across restarts.
     pub async fn verified_checkpoint(&self) -> Result<Checkpoint> {
+        Ok(self.verified_checkpoint_note().await?.0)
+    }
+
+    /// [`Agent::verified_checkpoint`], with the signed note itself (to keep, or to compare with
+    /// another client through [`Agent::gossip_checkpoint`]).
+    pub async fn verified_checkpoint_note(&self) -> Result<(Checkpoint, String)> {
         const OP: &str = "GetCheckpoint";
         let id = self.node_identity().await?;
         let node = &self.node;
@@ -68,9 +78,9 @@ impl Agent {
                 async move { LogServiceClient::new(ch).get_checkpoint(req).await }
             })
             .await?;
-        let note = std::str::from_utf8(&response.checkpoint_note)
+        let note = String::from_utf8(response.checkpoint_note)
             .map_err(|_| Error::misbehaved(OP, "the checkpoint is not UTF-8"))?;
-        let checkpoint = atp_core::checkpoint::verify_note_with(note, &id.ed25519, &id.mldsa65)
+        let checkpoint = atp_core::checkpoint::verify_note_with(&note, &id.ed25519, &id.mldsa65)
             .map_err(|e| Error::misbehaved(OP, e))?;
         if checkpoint.origin != id.log_origin {
             return Err(Error::misbehaved(
@@ -78,16 +88,40 @@ impl Agent {
                 format!("origin {:?} is not the node's log", checkpoint.origin),
             ));
         }
+        let seen = SeenCheckpoint { checkpoint, note };
         let mut last = self.checkpoint.lock().await;
-        if let Some(prev) = last.as_ref() {
-            self.check_consistency(prev, &checkpoint).await?;
+        if last.is_none() {
+            *last = self.remembered_checkpoint(&id)?;
         }
-        *last = Some(checkpoint.clone());
-        Ok(checkpoint)
+        if let Some(prev) = last.as_ref() {
+            self.check_consistency(&id, prev, &seen).await?;
+        }
+        let grew = last.as_ref().is_none_or(|p| seen.checkpoint.size > p.checkpoint.size);
+        if grew {
+            self.dir.write_checkpoint(&memory_key(&id), &seen.note)?;
+            *last = Some(seen.clone());
+        }
+        Ok((seen.checkpoint, seen.note))
+    }
+
+    /// The checkpoint kept in the agent's home for this node's log, verified again under the
+    /// node's current key: a file that does not verify is refused, never silently replaced.
+    fn remembered_checkpoint(&self, id: &NodeIdentity) -> Result<Option<SeenCheckpoint>> {
+        let Some(note) = self.dir.read_checkpoint(&memory_key(id))? else { return Ok(None) };
+        let checkpoint = atp_core::checkpoint::verify_note_with(&note, &id.ed25519, &id.mldsa65)
+            .ok()
+            .filter(|c| c.origin == id.log_origin)
+            .ok_or_else(|| {
+                Error::home(
+                    self.dir.path().join("checkpoints"),
+                    "the checkpoint kept for this node does not verify under the node's key",
+                )
+            })?;
+        Ok(Some(SeenCheckpoint { checkpoint, note }))
     }
 
     /// Verifies a checkpoint note obtained elsewhere (a file, a witness) against the node's
-    /// keys and log origin, without fetching anything but the node's identity.
+    /// keys and origin. Consistency with this agent's view is [`Agent::gossip_checkpoint`].
     pub async fn verify_checkpoint_note(&self, note: &str) -> Result<Checkpoint> {
         let id = self.node_identity().await?;
         let checkpoint = atp_core::checkpoint::verify_note_with(note, &id.ed25519, &id.mldsa65)?;
@@ -100,21 +134,65 @@ impl Agent {
         Ok(checkpoint)
     }
 
-    async fn check_consistency(&self, old: &Checkpoint, new: &Checkpoint) -> Result<()> {
-        const OP: &str = "GetConsistencyProof";
-        if new.size < old.size {
-            return Err(Error::misbehaved(
-                OP,
-                format!("the log shrank from {} to {}", old.size, new.size),
-            ));
+    /// Compares a checkpoint another client saw (`peer_note`) with this agent's own latest
+    /// view of the log: both must be signed by the node, and one tree must extend the other
+    /// (same size and root, or a consistency proof from the node). A split view is
+    /// [`Error::LogInconsistent`], whose evidence verifies offline. Returns both checkpoints,
+    /// this agent's first.
+    pub async fn gossip_checkpoint(&self, peer_note: &str) -> Result<(Checkpoint, Checkpoint)> {
+        let peer = self.verify_checkpoint_note(peer_note).await?;
+        let (own, own_note) = self.verified_checkpoint_note().await?;
+        let id = self.node_identity().await?;
+        let own_seen = SeenCheckpoint { checkpoint: own.clone(), note: own_note };
+        let peer_seen = SeenCheckpoint { checkpoint: peer.clone(), note: peer_note.to_owned() };
+        let (older, newer) = if peer.size <= own.size {
+            (&peer_seen, &own_seen)
+        } else {
+            (&own_seen, &peer_seen)
+        };
+        self.prove_extends(&id, older, newer, "gossip").await?;
+        Ok((own, peer))
+    }
+
+    /// Checks that `new`, seen after `old`, extends it; otherwise the evidence of both.
+    async fn check_consistency(
+        &self,
+        id: &NodeIdentity,
+        old: &SeenCheckpoint,
+        new: &SeenCheckpoint,
+    ) -> Result<()> {
+        if new.checkpoint.size < old.checkpoint.size {
+            let observed = format!(
+                "the log shrank from {} to {} leaves (an older checkpoint replayed, or a log cut \
+                 short)",
+                old.checkpoint.size, new.checkpoint.size
+            );
+            return Err(inconsistent(id, old, new, None, observed));
         }
-        if old.size == 0 || old.size == new.size {
-            let ok = old.size == 0 || old.root_hash == new.root_hash;
-            return if ok {
-                Ok(())
-            } else {
-                Err(Error::misbehaved(OP, "two roots for one tree size"))
-            };
+        self.prove_extends(id, old, new, "checkpoint").await
+    }
+
+    /// Checks that the tree of `small` is a prefix of the tree of `large` (`small.size ≤
+    /// large.size`); otherwise the evidence of both. A node that does not answer the proof
+    /// request is an error of its own, and nothing is learnt.
+    async fn prove_extends(
+        &self,
+        id: &NodeIdentity,
+        small: &SeenCheckpoint,
+        large: &SeenCheckpoint,
+        context: &str,
+    ) -> Result<()> {
+        const OP: &str = "GetConsistencyProof";
+        let (old, new) = (&small.checkpoint, &large.checkpoint);
+        if old.size == new.size {
+            if old.root_hash == new.root_hash {
+                return Ok(());
+            }
+            let observed = format!("{context}: two roots for tree size {}", old.size);
+            return Err(inconsistent(id, small, large, None, observed));
+        }
+        if old.size == 0 {
+            return Ok(());
         }
         let node = &self.node;
         let proof = node
@@ -126,9 +204,23 @@ impl Agent {
                 async move { LogServiceClient::new(ch).get_consistency_proof(req).await }
             })
             .await?;
-        let path = hashes(OP, &proof.consistency_path)?;
-        tlog::verify_consistency(old.size, new.size, &old.root_hash, &new.root_hash, &path)
-            .map_err(|e| Error::misbehaved(OP, e))
+        let Ok(path) = hashes(OP, &proof.consistency_path) else {
+            let observed = format!(
+                "{context}: the consistency proof from {} to {} leaves is malformed",
+                old.size, new.size
+            );
+            return Err(inconsistent(id, small, large, None, observed));
+        };
+        match tlog::verify_consistency(old.size, new.size, &old.root_hash, &new.root_hash, &path) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let observed = format!(
+                    "{context}: the tree of {} leaves does not extend the tree of {}: {e}",
+                    new.size, old.size
+                );
+                Err(inconsistent(id, small, large, Some(&path), observed))
+            }
+        }
     }
 
     /// Verifies that a key event is in the node's transparency log: the SDK computes the leaf
@@ -186,4 +278,30 @@ impl Agent {
             return Ok(VerifiedInclusion { leaf_index: proof.leaf_index, leaf_hash, checkpoint });
         }
     }
+}
+
+/// A checkpoint this agent verified, with the note the node signed.
+#[derive(Clone, Debug)]
+pub(super) struct SeenCheckpoint {
+    checkpoint: Checkpoint,
+    note: String,
+}
+
+/// What names the kept checkpoint: the node's DID and its log's origin, so that a node reset
+/// under a new identity (or a configured origin reused) never meets another node's memory.
+fn memory_key(id: &NodeIdentity) -> String {
+    format!("{}\n{}", id.did, id.log_origin)
+}
+
+/// The evidence that the node signed `earlier` and then `later`, which cannot both be true.
+fn inconsistent(
+    id: &NodeIdentity,
+    earlier: &SeenCheckpoint,
+    later: &SeenCheckpoint,
+    path: Option<&[tlog::Hash]>,
+    observed: String,
+) -> Error {
+    let evidence =
+        LogEvidence::new(&id.did, id.kel.clone(), &earlier.note, &later.note, path, observed);
+    Error::LogInconsistent(Box::new(evidence))
 }

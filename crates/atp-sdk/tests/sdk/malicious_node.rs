@@ -2,7 +2,9 @@
 //! wrong (a key of the wrong size, another DID's log, a checkpoint signed by someone else, an
 //! inclusion proof that does not match, a trust proof edited, signed by someone else, about
 //! another DID or expired). The SDK must refuse each with `NODE_MISBEHAVED`, never trust it and
-//! never panic.
+//! never panic. Then a node that lies about its log: it shrinks it, replays an older checkpoint
+//! to a restarted client, answers a wrong consistency proof, and shows two clients two forks;
+//! each lie yields evidence that verifies offline.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
@@ -10,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use atp::Agent;
 use atp::core::checkpoint::{Checkpoint, sign_note};
 use atp::core::kel::{self, SignedEvent};
+use atp::core::log_evidence::{LogEvidence, Misbehaviour};
+use atp::core::tlog;
 use atp::core::trust_proof::{TrustClaims, issue_trust_proof};
 use atp::crypto::{AlgorithmId, SigningKey};
 use atp::grpc::v1;
@@ -40,6 +44,17 @@ enum Lie {
     ExpiredTrustProof,
     /// A trust proof that is not JSON.
     GarbageTrustProof,
+    /// Checkpoints and consistency proofs of [`Hostile::view`], a real Merkle tree.
+    Log,
+}
+
+/// The log the hostile node shows under [`Lie::Log`]: the first `size` of `leaves`, and a
+/// consistency proof computed over `leaves` (or one with a flipped byte).
+#[derive(Clone, Default)]
+struct LogView {
+    leaves: Vec<[u8; 32]>,
+    size: u64,
+    bad_proof: bool,
 }
 
 /// The score the hostile node signs (and, edited, claims).
@@ -52,6 +67,7 @@ struct Hostile {
     node_did: String,
     peer: (String, Vec<SignedEvent>),
     other: Vec<SignedEvent>,
+    view: Mutex<LogView>,
 }
 
 fn incept() -> (String, Vec<SignedEvent>, SigningKey) {
@@ -229,7 +245,14 @@ impl v1::log_service_server::LogService for Svc {
             &self.node_key
         };
         let (mldsa, ed) = signer.components().unwrap();
-        let note = sign_note(&Checkpoint::new(ORIGIN, 4, [7u8; 32]), ORIGIN, ed, mldsa).unwrap();
+        let checkpoint = if *self.lie.lock().unwrap() == Lie::Log {
+            let view = self.view.lock().unwrap();
+            let size = usize::try_from(view.size).unwrap();
+            Checkpoint::new(ORIGIN, view.size, tlog::root_from_leaf_hashes(&view.leaves[..size]))
+        } else {
+            Checkpoint::new(ORIGIN, 4, [7u8; 32])
+        };
+        let note = sign_note(&checkpoint, ORIGIN, ed, mldsa).unwrap();
         Ok(Response::new(v1::GetCheckpointResponse { checkpoint_note: note.into_bytes() }))
     }
     async fn get_inclusion_proof(
@@ -250,9 +273,23 @@ impl v1::log_service_server::LogService for Svc {
     }
     async fn get_consistency_proof(
         &self,
-        _: Request<v1::GetConsistencyProofRequest>,
+        r: Request<v1::GetConsistencyProofRequest>,
     ) -> Result<Response<v1::GetConsistencyProofResponse>, Status> {
-        Err(Status::unimplemented("hostile"))
+        let r = r.into_inner();
+        let view = self.view.lock().unwrap().clone();
+        let second = usize::try_from(r.second_tree_size).unwrap().min(view.leaves.len());
+        let Ok(mut path) = tlog::consistency_proof(r.first_tree_size, &view.leaves[..second])
+        else {
+            return Err(Status::invalid_argument("hostile: sizes out of range"));
+        };
+        if view.bad_proof {
+            path[0][0] ^= 1;
+        }
+        Ok(Response::new(v1::GetConsistencyProofResponse {
+            first_tree_size: r.first_tree_size,
+            second_tree_size: r.second_tree_size,
+            consistency_path: path.iter().map(|h| h.to_vec()).collect(),
+        }))
     }
     async fn get_entries(
         &self,
@@ -315,8 +352,8 @@ impl v1::trust_service_server::TrustService for Svc {
     }
 }
 
-#[tokio::test]
-async fn hostile_node_answers_are_refused_as_node_misbehaved() {
+/// Starts the hostile node on 127.0.0.1; returns its state and URL.
+async fn start_hostile() -> (Arc<Hostile>, String, String, SigningKey) {
     let (node_did, node_kel, node_key) = incept();
     let (peer_did, peer_kel, peer_key) = incept();
     let (_, other, _) = incept();
@@ -327,6 +364,7 @@ async fn hostile_node_answers_are_refused_as_node_misbehaved() {
         node_did,
         peer: (peer_did.clone(), peer_kel),
         other,
+        view: Mutex::new(LogView::default()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -337,11 +375,20 @@ async fn hostile_node_answers_are_refused_as_node_misbehaved() {
         .add_service(v1::trust_service_server::TrustServiceServer::new(Svc(hostile.clone())))
         .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
     tokio::spawn(server);
+    (hostile, url, peer_did, peer_key)
+}
 
+async fn client(url: &str, home: &std::path::Path) -> Agent {
+    let mut opts = atp::AgentOptions::new(url);
+    opts.home = Some(home.to_path_buf());
+    Agent::connect_with(opts, "victim").await.unwrap()
+}
+
+#[tokio::test]
+async fn hostile_node_answers_are_refused_as_node_misbehaved() {
+    let (hostile, url, peer_did, peer_key) = start_hostile().await;
     let home = tempfile::tempdir().unwrap();
-    let mut opts = atp::AgentOptions::new(&url);
-    opts.home = Some(home.path().to_path_buf());
-    let me = Agent::connect_with(opts, "victim").await.unwrap();
+    let me = client(&url, home.path()).await;
 
     // An envelope genuinely from the peer, addressed to the victim.
     let env = atp::core::envelope::Envelope::new(
@@ -390,6 +437,113 @@ async fn hostile_node_answers_are_refused_as_node_misbehaved() {
         let err = me.trust(&me.did()).await.unwrap_err();
         assert_eq!(err.code(), "NODE_MISBEHAVED", "{lie:?}: {err}");
     }
+}
+
+/// The evidence in a `LogInconsistent` error, after a round trip through its JSON file.
+fn evidence_of(err: atp::Error) -> LogEvidence {
+    assert_eq!(err.code(), "NODE_MISBEHAVED", "{err}");
+    let atp::Error::LogInconsistent(evidence) = err else { panic!("not log evidence: {err}") };
+    LogEvidence::from_json(&evidence.to_json().unwrap()).unwrap()
+}
+
+fn leaves(tag: u8, n: usize) -> Vec<[u8; 32]> {
+    (0..n).map(|i| tlog::leaf_hash(&[tag, u8::try_from(i).unwrap()])).collect()
+}
+
+#[tokio::test]
+async fn a_node_that_lies_about_its_log_is_caught_with_evidence_that_verifies_offline() {
+    let (hostile, url, _, _) = start_hostile().await;
+    *hostile.lie.lock().unwrap() = Lie::Log;
+    // Fork B shares the first 6 leaves of A and differs after.
+    let tree_a = leaves(0xA, 16);
+    let mut tree_b = tree_a[..6].to_vec();
+    tree_b.extend(leaves(0xB, 10));
+    let show = |leaves: &[[u8; 32]], size: u64, bad_proof: bool| {
+        *hostile.view.lock().unwrap() = LogView { leaves: leaves.to_vec(), size, bad_proof };
+    };
+    let (home1, home2, home3) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    show(&tree_a, 8, false);
+    let one = client(&url, home1.path()).await;
+    assert_eq!(one.verified_checkpoint().await.unwrap().size, 8);
+
+    // Honest growth: the consistency proof from 8 to 12 verifies.
+    show(&tree_a, 12, false);
+    let (a12, a12_note) = one.verified_checkpoint_note().await.unwrap();
+    assert_eq!(a12.size, 12);
+
+    // The log shrinks.
+    show(&tree_a, 10, false);
+    let evidence = evidence_of(one.verified_checkpoint().await.unwrap_err());
+    let (found, earlier, later) = evidence.verify().unwrap();
+    assert_eq!(found, Misbehaviour::Unproven { smaller: 10, larger: 12, went_backwards: true });
+    assert_eq!((earlier.size, later.size), (12, 10));
+
+    // A correct checkpoint with a wrong consistency proof: refused, and the proof is in the
+    // evidence (it does not verify, which is why it proves nothing in the node's favour).
+    show(&tree_a, 16, true);
+    let evidence = evidence_of(one.verified_checkpoint().await.unwrap_err());
+    assert!(evidence.consistency_path.is_some());
+    let (found, ..) = evidence.verify().unwrap();
+    assert_eq!(found, Misbehaviour::Unproven { smaller: 12, larger: 16, went_backwards: false });
+    // The same checkpoint with the right proof is accepted: the refusal was the proof's fault.
+    show(&tree_a, 16, false);
+    assert_eq!(one.verified_checkpoint().await.unwrap().size, 16);
+    show(&tree_a, 12, false);
+    drop(one);
+
+    // An older checkpoint replayed to a restarted client: its memory survived in its home.
+    let one = client(&url, home1.path()).await;
+    let evidence = evidence_of(one.verified_checkpoint().await.unwrap_err());
+    assert_eq!(evidence.verify().unwrap().0, Misbehaviour::Unproven {
+        smaller: 12,
+        larger: 16,
+        went_backwards: true,
+    });
+    drop(one);
+    let fresh = tempfile::tempdir().unwrap();
+    let one = client(&url, fresh.path()).await;
+    assert_eq!(one.verified_checkpoint().await.unwrap(), a12, "a fresh client has no memory");
+
+    // A split view: client two sees fork B at the same size. Gossip proves the fork offline.
+    show(&tree_b, 12, false);
+    let two = client(&url, home2.path()).await;
+    let (b12, b12_note) = two.verified_checkpoint_note().await.unwrap();
+    assert_ne!(b12.root_hash, a12.root_hash);
+    show(&tree_a, 12, false);
+    let err = one.gossip_checkpoint(&b12_note).await.unwrap_err();
+    let evidence = evidence_of(err);
+    assert_eq!(evidence.verify().unwrap().0, Misbehaviour::Fork { size: 12 });
+    // Fork B grown to 14: the node can give no proof from A's 12 to B's 14.
+    show(&tree_b, 14, false);
+    let (_, b14_note) = two.verified_checkpoint_note().await.unwrap();
+    show(&tree_a, 12, false);
+    let evidence = evidence_of(one.gossip_checkpoint(&b14_note).await.unwrap_err());
+    assert_eq!(evidence.verify().unwrap().0, Misbehaviour::Unproven {
+        smaller: 12,
+        larger: 14,
+        went_backwards: false,
+    });
+
+    // Evidence that proves nothing is refused: one tree twice, and an edited note.
+    let mut nothing = evidence.clone();
+    nothing.later = a12_note.clone();
+    nothing.earlier = a12_note.clone();
+    assert_eq!(nothing.verify().unwrap_err().code(), "LOG_EVIDENCE_INVALID");
+    let mut forged = evidence.clone();
+    forged.later = forged.later.replacen("\n14\n", "\n15\n", 1);
+    assert_eq!(forged.verify().unwrap_err().code(), "CHECKPOINT_SIGNATURE_INVALID");
+    let mut other_node = evidence;
+    other_node.node_kel = incept().1;
+    assert!(other_node.verify().is_err(), "the KEL must be the node DID's");
+
+    // Control: a client that saw A at 10 gossips with client one's A at 12: one log.
+    show(&tree_a, 10, false);
+    let three = client(&url, home3.path()).await;
+    let (_, a10_note) = three.verified_checkpoint_note().await.unwrap();
+    show(&tree_a, 12, false);
+    let (own, peer) = one.gossip_checkpoint(&a10_note).await.unwrap();
+    assert_eq!((own.size, peer.size), (12, 10));
 }
 
 fn now_ms() -> i64 {
