@@ -457,8 +457,10 @@ async fn log(agent: &Agent, command: &LogCommand, json: bool) -> Result<u8, CliE
     let b64 = |h: &[u8]| base64::engine::general_purpose::STANDARD.encode(h);
     match command {
         LogCommand::Checkpoint { out, evidence } => {
-            let (cp, signed) =
-                agent.verified_checkpoint_note().await.map_err(|e| keep_evidence(e.into(), evidence))?;
+            let (cp, signed) = agent
+                .verified_checkpoint_note()
+                .await
+                .map_err(|e| keep_evidence(e.into(), evidence))?;
             if let Some(path) = out {
                 write_output(Some(path), signed.as_bytes(), false)?;
             }
@@ -558,10 +560,10 @@ async fn log(agent: &Agent, command: &LogCommand, json: bool) -> Result<u8, CliE
 /// error would (exit 3).
 fn keep_evidence(e: CliError, path: &Option<PathBuf>) -> CliError {
     let CliError::Sdk(atp::Error::LogInconsistent(evidence)) = &e else { return e };
-    let written = evidence
-        .to_json()
-        .map_err(|j| CliError::Usage(j.to_string()))
-        .and_then(|bytes| write_output(Some(path.as_deref().unwrap_or(Path::new("-"))), &bytes, false));
+    let written =
+        evidence.to_json().map_err(|j| CliError::Usage(j.to_string())).and_then(|bytes| {
+            write_output(Some(path.as_deref().unwrap_or(Path::new("-"))), &bytes, false)
+        });
     match written {
         Ok(()) => {
             if let Some(p) = path {
@@ -584,10 +586,9 @@ fn log_evidence(file: &Path, json: bool) -> Result<u8, CliError> {
     let evidence = LogEvidence::from_json(&bytes).map_err(invalid)?;
     let (found, earlier, later) = evidence.verify().map_err(invalid)?;
     let (kind, text) = match found {
-        Misbehaviour::Fork { size } => (
-            "fork",
-            format!("proven: the node signed two different trees of {size} leaves"),
-        ),
+        Misbehaviour::Fork { size } => {
+            ("fork", format!("proven: the node signed two different trees of {size} leaves"))
+        }
         Misbehaviour::Unproven { went_backwards, .. } => (
             if went_backwards { "went-backwards" } else { "no-consistency-proof" },
             format!(

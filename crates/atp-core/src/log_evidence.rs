@@ -91,7 +91,8 @@ impl LogEvidence {
 
     /// Parses an evidence file (JSON).
     pub fn from_json(bytes: &[u8]) -> Result<Self, CoreError> {
-        serde_json::from_slice(bytes).map_err(|e| CoreError::LogEvidence(format!("not evidence: {e}")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| CoreError::LogEvidence(format!("not evidence: {e}")))
     }
 
     /// The evidence as pretty JSON.
@@ -111,8 +112,10 @@ impl LogEvidence {
             return Err(invalid("the node's key event log is too long"));
         }
         let state = KeyEventLog::default().verify_did(&self.node_did, &self.node_kel)?;
-        let (mldsa, ed) =
-            state.current_key.components().ok_or_else(|| invalid("the node key is not composite"))?;
+        let (mldsa, ed) = state
+            .current_key
+            .components()
+            .ok_or_else(|| invalid("the node key is not composite"))?;
         let origin = crate::checkpoint::SignedNote::parse(&self.earlier)?;
         let origin = Checkpoint::parse_body(&origin.text)?.origin;
         let ed = VerifierKey::new(&origin, ed)?;

@@ -522,3 +522,66 @@ async fn trust_commands_report_the_computation_and_its_constants_and_erase() {
         assert_eq!(err["error"]["code"], "AUTH_INVALID", "{command}: {}", out.stderr);
     }
 }
+
+/// Log evidence for a node key made here: a fork (two roots for tree size 3) signed by it.
+fn fork_evidence() -> atp::core::log_evidence::LogEvidence {
+    use atp::core::checkpoint::{Checkpoint, sign_note};
+    use atp::crypto::{AlgorithmId, SigningKey};
+    let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let next = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let icp = atp::core::kel::incept(&key, next.public_key_ref(), vec![], "2026-01-01T00:00:00Z")
+        .unwrap();
+    let did = format!("did:atp:{}", icp.event.scid().unwrap());
+    let (mldsa, ed) = key.components().unwrap();
+    let origin = "fork.example/log";
+    let note = |root| sign_note(&Checkpoint::new(origin, 3, root), origin, ed, mldsa).unwrap();
+    atp::core::log_evidence::LogEvidence::new(
+        &did,
+        vec![icp],
+        &note([1; 32]),
+        &note([2; 32]),
+        None,
+        "test: two roots for tree size 3",
+    )
+}
+
+#[tokio::test]
+async fn log_checkpoints_are_kept_gossiped_and_evidence_checks_offline() {
+    let node = start_node().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    let env = [("ATP_NODE", node.url.as_str()), ("ATP_HOME", home.to_str().unwrap())];
+
+    // Agent one keeps its checkpoint; agent two gossips it against its own view: one log.
+    let saved = atp(&["log", "checkpoint", "--out", "one.note"], d, &env).await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    assert!(std::fs::read_to_string(d.join("one.note")).unwrap().contains("\n— "));
+    let kept = std::fs::read_dir(home.join("agents/default/checkpoints")).unwrap().count();
+    assert_eq!(kept, 1, "the agent keeps the checkpoint it verified");
+    let two = [env[0], env[1], ("ATP_AGENT", "two")];
+    let gossip = atp(&["--json", "log", "gossip", "one.note"], d, &two).await;
+    assert_eq!(gossip.code, 0, "{}", gossip.stderr);
+    let v: serde_json::Value = serde_json::from_str(&gossip.stdout).unwrap();
+    assert_eq!(v["consistent"], true, "{v}");
+
+    // Evidence checks offline: the node is not needed (nothing listens at port 1).
+    let evidence = fork_evidence();
+    std::fs::write(d.join("fork.json"), evidence.to_json().unwrap()).unwrap();
+    let offline = [("ATP_NODE", "http://127.0.0.1:1"), env[1]];
+    let checked = atp(&["--json", "log", "evidence", "fork.json"], d, &offline).await;
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    let v: serde_json::Value = serde_json::from_str(&checked.stdout).unwrap();
+    assert_eq!((v["misbehaviour"].as_str(), v["earlierSize"].as_u64()), (Some("fork"), Some(3)));
+    // One edited byte: the signature no longer verifies (exit 1, with the code).
+    let mut edited = evidence.clone();
+    edited.later = edited.later.replacen("\n3\n", "\n4\n", 1);
+    std::fs::write(d.join("edited.json"), edited.to_json().unwrap()).unwrap();
+    let refused = atp(&["log", "evidence", "edited.json"], d, &offline).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("CHECKPOINT_SIGNATURE_INVALID"), "{}", refused.stderr);
+    // A note of another log is not gossip about this node's log.
+    std::fs::write(d.join("other.note"), &evidence.earlier).unwrap();
+    let other = atp(&["log", "gossip", "other.note"], d, &env).await;
+    assert_ne!(other.code, 0, "{}", other.stdout);
+}

@@ -82,6 +82,7 @@ fn every_variant() -> Vec<CoreError> {
         CoreError::CheckpointVerifierKey("x"),
         CoreError::CheckpointSignatureMissing { algorithm: "x" },
         CoreError::CheckpointSignatureInvalid { algorithm: "x" },
+        CoreError::LogEvidence(s()),
         CoreError::EvidenceMalformed(s()),
         CoreError::EvidenceTooLarge { what: "x", limit: 0, actual: 1 },
         CoreError::EvidenceSelf(s()),
@@ -167,6 +168,7 @@ fn every_variant() -> Vec<CoreError> {
             | CoreError::CheckpointVerifierKey(_)
             | CoreError::CheckpointSignatureMissing { .. }
             | CoreError::CheckpointSignatureInvalid { .. }
+            | CoreError::LogEvidence(_)
             | CoreError::EvidenceMalformed(_)
             | CoreError::EvidenceTooLarge { .. }
             | CoreError::EvidenceSelf(_)

@@ -145,11 +145,8 @@ impl Agent {
         let id = self.node_identity().await?;
         let own_seen = SeenCheckpoint { checkpoint: own.clone(), note: own_note };
         let peer_seen = SeenCheckpoint { checkpoint: peer.clone(), note: peer_note.to_owned() };
-        let (older, newer) = if peer.size <= own.size {
-            (&peer_seen, &own_seen)
-        } else {
-            (&own_seen, &peer_seen)
-        };
+        let (older, newer) =
+            if peer.size <= own.size { (&peer_seen, &own_seen) } else { (&own_seen, &peer_seen) };
         self.prove_extends(&id, older, newer, "gossip").await?;
         Ok((own, peer))
     }

@@ -495,11 +495,10 @@ async fn a_node_that_lies_about_its_log_is_caught_with_evidence_that_verifies_of
     // An older checkpoint replayed to a restarted client: its memory survived in its home.
     let one = client(&url, home1.path()).await;
     let evidence = evidence_of(one.verified_checkpoint().await.unwrap_err());
-    assert_eq!(evidence.verify().unwrap().0, Misbehaviour::Unproven {
-        smaller: 12,
-        larger: 16,
-        went_backwards: true,
-    });
+    assert_eq!(
+        evidence.verify().unwrap().0,
+        Misbehaviour::Unproven { smaller: 12, larger: 16, went_backwards: true }
+    );
     drop(one);
     let fresh = tempfile::tempdir().unwrap();
     let one = client(&url, fresh.path()).await;
@@ -519,11 +518,10 @@ async fn a_node_that_lies_about_its_log_is_caught_with_evidence_that_verifies_of
     let (_, b14_note) = two.verified_checkpoint_note().await.unwrap();
     show(&tree_a, 12, false);
     let evidence = evidence_of(one.gossip_checkpoint(&b14_note).await.unwrap_err());
-    assert_eq!(evidence.verify().unwrap().0, Misbehaviour::Unproven {
-        smaller: 12,
-        larger: 14,
-        went_backwards: false,
-    });
+    assert_eq!(
+        evidence.verify().unwrap().0,
+        Misbehaviour::Unproven { smaller: 12, larger: 14, went_backwards: false }
+    );
 
     // Evidence that proves nothing is refused: one tree twice, and an edited note.
     let mut nothing = evidence.clone();
