@@ -571,7 +571,11 @@ fn keep_evidence(e: CliError, path: &Option<PathBuf>) -> CliError {
             }
             e
         }
-        Err(w) => w,
+        Err(w) => {
+            // Both matter: the node misbehaved, and its evidence could not be kept.
+            eprintln!("{e}");
+            w
+        }
     }
 }
 
@@ -585,31 +589,34 @@ fn log_evidence(file: &Path, json: bool) -> Result<u8, CliError> {
     };
     let evidence = LogEvidence::from_json(&bytes).map_err(invalid)?;
     let (found, earlier, later) = evidence.verify().map_err(invalid)?;
-    let (kind, text) = match found {
-        Misbehaviour::Fork { size } => {
-            ("fork", format!("proven: the node signed two different trees of {size} leaves"))
-        }
-        Misbehaviour::Unproven { went_backwards, .. } => (
-            if went_backwards { "went-backwards" } else { "no-consistency-proof" },
-            format!(
-                "the node signed trees of {} and {} leaves{} and gave no valid consistency proof \
-                 between them; ask it (or any copy of the log) for one: a forked log cannot \
-                 produce it",
-                earlier.size,
-                later.size,
-                if went_backwards { " in that order (its log went backwards)" } else { "" },
+    // `observed` is the reporter's free text: printed without control characters, bounded.
+    let observed: String =
+        evidence.observed.chars().filter(|c| !c.is_control()).take(1_000).collect();
+    let Misbehaviour::Fork { size } = found else {
+        // Unresolved evidence is not proof: anyone can pair two honest checkpoints and leave
+        // the proof out, and the order is only the reporter's word.
+        return Err(CliError::Invalid {
+            code: "LOG_EVIDENCE_UNRESOLVED".into(),
+            message: format!(
+                "not proof: both checkpoints are signed by {} (trees of {} and {} leaves), but \
+                 whether one extends the other needs a consistency proof; ask the node, or any \
+                 copy of its log, for one: a forked log cannot produce it (reported: {observed})",
+                evidence.node_did, earlier.size, later.size
             ),
-        ),
+        });
     };
     if json {
         print_json(&json!({
-            "verified": true, "misbehaviour": kind, "nodeDid": evidence.node_did,
-            "origin": earlier.origin, "earlierSize": earlier.size, "laterSize": later.size,
-            "observed": evidence.observed,
+            "verified": true, "misbehaviour": "fork", "nodeDid": evidence.node_did,
+            "origin": earlier.origin, "size": size, "observed": observed,
         }));
     } else {
-        println!("{} {}: {text}", paint("evidence verified", Colour::Green), evidence.node_did);
-        println!("observed: {}", evidence.observed);
+        println!(
+            "{} {}: the node signed two different trees of {size} leaves (a fork)",
+            paint("proven", Colour::Green),
+            evidence.node_did
+        );
+        println!("reported: {observed}");
     }
     Ok(EXIT_OK)
 }

@@ -73,7 +73,8 @@ impl CliError {
             CliError::Sdk(e) => match e {
                 atp::Error::NodeUnreachable { .. }
                 | atp::Error::Rejected { .. }
-                | atp::Error::NodeMisbehaved { .. } => EXIT_NODE,
+                | atp::Error::NodeMisbehaved { .. }
+                | atp::Error::LogInconsistent(_) => EXIT_NODE,
                 atp::Error::Home { .. } | atp::Error::Deactivated { .. } => EXIT_LOCAL,
                 atp::Error::Protocol(_) | atp::Error::Crypto(_) | atp::Error::AuditTampered(_) => {
                     EXIT_INVALID
@@ -207,4 +208,19 @@ pub(crate) fn spinner(message: &str) -> indicatif::ProgressBar {
     bar.set_message(message.to_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(100));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_view_exits_as_a_node_refusal() {
+        let evidence =
+            atp::core::log_evidence::LogEvidence::new("did:atp:x", vec![], "a", "b", None, "t");
+        let e = CliError::Sdk(atp::Error::LogInconsistent(Box::new(evidence)));
+        assert_eq!((e.exit_code(), e.code().as_str()), (crate::EXIT_NODE, "NODE_MISBEHAVED"));
+        let plain = CliError::Sdk(atp::Error::InvalidArgument("x".into()));
+        assert_ne!(plain.exit_code(), crate::EXIT_NODE);
+    }
 }

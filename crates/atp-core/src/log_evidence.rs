@@ -1,10 +1,10 @@
 //! Evidence that a node showed two views of its transparency log that cannot both be true
-//! (docs/protocol.md §E6): two checkpoint notes the node signed, and the node's own key event
+//! (docs/protocol.md §E4): two checkpoint notes the node signed, and the node's own key event
 //! log, so that anyone can check the evidence offline, with nothing but this file.
 //!
 //! - **Proven** ([`Misbehaviour::Fork`]): two checkpoints of one tree size with different
 //!   roots. An honest log has one tree per size, so the pair alone proves a fork.
-//! - **Unresolved** ([`Misbehaviour::Unproven`]): checkpoints of different sizes for which the
+//! - **Unresolved, not proof** ([`Misbehaviour::Unproven`]): checkpoints of different sizes for which the
 //!   node gave no valid consistency proof (it shrank its log, replayed an older checkpoint, or
 //!   sent a proof that does not verify). The later tree may still be an extension of the
 //!   earlier one; anyone can settle it by asking for the consistency proof, which a forked log
@@ -20,8 +20,11 @@ use crate::tlog;
 
 /// The `type` member of every evidence file.
 pub const LOG_EVIDENCE_TYPE: &str = "atp-log-evidence/1";
-/// The most key events an evidence file may carry (the node's whole log).
-pub const MAX_EVIDENCE_KEL_EVENTS: usize = 1024;
+/// The most key events an evidence file may carry: as many as a key event log may hold, so a
+/// node cannot make evidence against it unverifiable by padding its own log.
+pub const MAX_EVIDENCE_KEL_EVENTS: usize = crate::kel::MAX_EVENTS;
+/// The largest evidence file parsed: room for a full key event log and two notes.
+pub const MAX_EVIDENCE_BYTES: usize = 96 << 20;
 /// The most hashes in an evidence file's consistency path (a proof for any u64 tree size has at
 /// most 2 × 64).
 pub const MAX_EVIDENCE_PATH: usize = 128;
@@ -63,7 +66,9 @@ pub enum Misbehaviour {
         smaller: u64,
         /// The larger tree size.
         larger: u64,
-        /// True when the smaller tree was the one seen later: the log went backwards.
+        /// True when the smaller tree is the one labelled `later`: the log went backwards,
+        /// *as the reporter tells it*. The order is not signed, so this is a claim, and
+        /// unresolved evidence is never proof by itself.
         went_backwards: bool,
     },
 }
@@ -91,6 +96,12 @@ impl LogEvidence {
 
     /// Parses an evidence file (JSON).
     pub fn from_json(bytes: &[u8]) -> Result<Self, CoreError> {
+        if bytes.len() > MAX_EVIDENCE_BYTES {
+            return Err(CoreError::LogEvidence(format!(
+                "{} bytes, more than the {MAX_EVIDENCE_BYTES}-byte limit",
+                bytes.len()
+            )));
+        }
         serde_json::from_slice(bytes)
             .map_err(|e| CoreError::LogEvidence(format!("not evidence: {e}")))
     }
@@ -156,9 +167,9 @@ impl LogEvidence {
                 return Err(invalid("the consistency proof verifies: the trees are consistent"));
             }
         }
-        // A tree of size 0 is a prefix of every tree: no misbehaviour unless it went backwards.
+        // A tree of size 0 is a prefix of every tree, whichever order a reporter claims.
         let went_backwards = later.size < earlier.size;
-        if small.size == 0 && !went_backwards {
+        if small.size == 0 {
             return Err(invalid("an empty tree is consistent with every tree"));
         }
         let misbehaviour =

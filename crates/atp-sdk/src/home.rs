@@ -209,9 +209,13 @@ impl AgentDir {
 /// crash leaves the old file or the new one, never half of one.
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
+    // One temporary file per process and write: two processes on one agent never interleave
+    // their bytes in one file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(path.file_name().unwrap_or_default());
-    tmp_name.push(".tmp");
+    tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
     let tmp = dir.join(tmp_name);
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

@@ -20,8 +20,10 @@
 //!   within bounds), both signature components and replay; it asks the node only for the log.
 //!   [`Agent::resolve`] builds DID documents from verified logs, [`Agent::verify_inclusion`]
 //!   checks log proofs against checkpoints signed by the node's key, and
-//!   [`Agent::verified_checkpoint`] checks consistency with the last checkpoint seen. A node
-//!   answer that does not verify is [`Error::NodeMisbehaved`], never a panic.
+//!   [`Agent::verified_checkpoint`] checks consistency with the largest checkpoint verified
+//!   before (kept in the agent's home). A node answer that does not verify is
+//!   [`Error::NodeMisbehaved`], or [`Error::LogInconsistent`] with offline-verifiable evidence
+//!   when the node's log views conflict; never a panic.
 //! - **Lifecycle:** [`Agent::rotate`], [`Agent::deactivate`]; credentials:
 //!   [`Agent::issue_credential`], [`Agent::verify_credential`]; sessions:
 //!   [`Agent::authenticate`].

@@ -523,8 +523,9 @@ async fn trust_commands_report_the_computation_and_its_constants_and_erase() {
     }
 }
 
-/// Log evidence for a node key made here: a fork (two roots for tree size 3) signed by it.
-fn fork_evidence() -> atp::core::log_evidence::LogEvidence {
+/// Log evidence for a node key made here: checkpoints of `sizes` (with different roots) signed
+/// by it; equal sizes are a fork.
+fn signed_evidence(sizes: (u64, u64)) -> atp::core::log_evidence::LogEvidence {
     use atp::core::checkpoint::{Checkpoint, sign_note};
     use atp::crypto::{AlgorithmId, SigningKey};
     let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
@@ -534,14 +535,15 @@ fn fork_evidence() -> atp::core::log_evidence::LogEvidence {
     let did = format!("did:atp:{}", icp.event.scid().unwrap());
     let (mldsa, ed) = key.components().unwrap();
     let origin = "fork.example/log";
-    let note = |root| sign_note(&Checkpoint::new(origin, 3, root), origin, ed, mldsa).unwrap();
+    let note =
+        |size, root| sign_note(&Checkpoint::new(origin, size, root), origin, ed, mldsa).unwrap();
     atp::core::log_evidence::LogEvidence::new(
         &did,
         vec![icp],
-        &note([1; 32]),
-        &note([2; 32]),
+        &note(sizes.0, [1; 32]),
+        &note(sizes.1, [2; 32]),
         None,
-        "test: two roots for tree size 3",
+        "test: two trees\u{1b}[31m",
     )
 }
 
@@ -566,13 +568,19 @@ async fn log_checkpoints_are_kept_gossiped_and_evidence_checks_offline() {
     assert_eq!(v["consistent"], true, "{v}");
 
     // Evidence checks offline: the node is not needed (nothing listens at port 1).
-    let evidence = fork_evidence();
+    let evidence = signed_evidence((3, 3));
     std::fs::write(d.join("fork.json"), evidence.to_json().unwrap()).unwrap();
     let offline = [("ATP_NODE", "http://127.0.0.1:1"), env[1]];
     let checked = atp(&["--json", "log", "evidence", "fork.json"], d, &offline).await;
     assert_eq!(checked.code, 0, "{}", checked.stderr);
     let v: serde_json::Value = serde_json::from_str(&checked.stdout).unwrap();
-    assert_eq!((v["misbehaviour"].as_str(), v["earlierSize"].as_u64()), (Some("fork"), Some(3)));
+    assert_eq!((v["misbehaviour"].as_str(), v["size"].as_u64()), (Some("fork"), Some(3)));
+    assert_eq!(v["observed"], "test: two trees[31m", "control characters are not printed");
+    // Two signed trees of different sizes without a proof are not proof (exit 1).
+    std::fs::write(d.join("sizes.json"), signed_evidence((3, 5)).to_json().unwrap()).unwrap();
+    let unresolved = atp(&["log", "evidence", "sizes.json"], d, &offline).await;
+    assert_eq!(unresolved.code, 1, "{}", unresolved.stderr);
+    assert!(unresolved.stderr.contains("LOG_EVIDENCE_UNRESOLVED"), "{}", unresolved.stderr);
     // One edited byte: the signature no longer verifies (exit 1, with the code).
     let mut edited = evidence.clone();
     edited.later = edited.later.replacen("\n3\n", "\n4\n", 1);
@@ -583,5 +591,6 @@ async fn log_checkpoints_are_kept_gossiped_and_evidence_checks_offline() {
     // A note of another log is not gossip about this node's log.
     std::fs::write(d.join("other.note"), &evidence.earlier).unwrap();
     let other = atp(&["log", "gossip", "other.note"], d, &env).await;
-    assert_ne!(other.code, 0, "{}", other.stdout);
+    assert_eq!(other.code, 1, "{}", other.stderr);
+    assert!(other.stderr.contains("CHECKPOINT_SIGNATURE"), "{}", other.stderr);
 }

@@ -71,6 +71,9 @@ impl Agent {
     pub async fn verified_checkpoint_note(&self) -> Result<(Checkpoint, String)> {
         const OP: &str = "GetCheckpoint";
         let id = self.node_identity().await?;
+        // Held across the fetch: two concurrent calls on one agent could otherwise commit
+        // their answers out of order and mistake the log's growth for a shrink.
+        let mut last = self.checkpoint.lock().await;
         let node = &self.node;
         let response = node
             .call(OP, |ch| {
@@ -89,7 +92,6 @@ impl Agent {
             ));
         }
         let seen = SeenCheckpoint { checkpoint, note };
-        let mut last = self.checkpoint.lock().await;
         if last.is_none() {
             *last = self.remembered_checkpoint(&id)?;
         }
@@ -98,7 +100,13 @@ impl Agent {
         }
         let grew = last.as_ref().is_none_or(|p| seen.checkpoint.size > p.checkpoint.size);
         if grew {
-            self.dir.write_checkpoint(&memory_key(&id), &seen.note)?;
+            // Another process on this agent may have kept a larger one meanwhile; never
+            // replace it with a smaller one (each write is atomic, so the file always holds a
+            // whole note).
+            let kept = self.remembered_checkpoint(&id)?;
+            if kept.as_ref().is_none_or(|k| k.checkpoint.size < seen.checkpoint.size) {
+                self.dir.write_checkpoint(&memory_key(&id), &seen.note)?;
+            }
             *last = Some(seen.clone());
         }
         Ok((seen.checkpoint, seen.note))

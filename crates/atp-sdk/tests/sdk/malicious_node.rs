@@ -446,6 +446,15 @@ fn evidence_of(err: atp::Error) -> LogEvidence {
     LogEvidence::from_json(&evidence.to_json().unwrap()).unwrap()
 }
 
+/// The tree size of the checkpoint kept in `home` for the agent `victim`.
+fn kept_size(home: &std::path::Path) -> u64 {
+    let dir = home.join("agents/victim/checkpoints");
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "one kept checkpoint: {files:?}");
+    let note = std::fs::read_to_string(&files[0]).unwrap();
+    note.lines().nth(1).unwrap().parse().unwrap()
+}
+
 fn leaves(tag: u8, n: usize) -> Vec<[u8; 32]> {
     (0..n).map(|i| tlog::leaf_hash(&[tag, u8::try_from(i).unwrap()])).collect()
 }
@@ -478,6 +487,7 @@ async fn a_node_that_lies_about_its_log_is_caught_with_evidence_that_verifies_of
     let (found, earlier, later) = evidence.verify().unwrap();
     assert_eq!(found, Misbehaviour::Unproven { smaller: 10, larger: 12, went_backwards: true });
     assert_eq!((earlier.size, later.size), (12, 10));
+    assert_eq!(kept_size(home1.path()), 12, "a refused checkpoint is not kept");
 
     // A correct checkpoint with a wrong consistency proof: refused, and the proof is in the
     // evidence (it does not verify, which is why it proves nothing in the node's favour).
@@ -486,9 +496,11 @@ async fn a_node_that_lies_about_its_log_is_caught_with_evidence_that_verifies_of
     assert!(evidence.consistency_path.is_some());
     let (found, ..) = evidence.verify().unwrap();
     assert_eq!(found, Misbehaviour::Unproven { smaller: 12, larger: 16, went_backwards: false });
+    assert_eq!(kept_size(home1.path()), 12, "a refused checkpoint is not kept");
     // The same checkpoint with the right proof is accepted: the refusal was the proof's fault.
     show(&tree_a, 16, false);
     assert_eq!(one.verified_checkpoint().await.unwrap().size, 16);
+    assert_eq!(kept_size(home1.path()), 16);
     show(&tree_a, 12, false);
     drop(one);
 
