@@ -39,8 +39,14 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The workspace root (where `README.md`, `proto/` and `node_modules/` are), for tests that
 /// read the repository's files or run its scripts.
+///
+/// Two levels above the manifest of the package under test (cargo sets `CARGO_MANIFEST_DIR`
+/// when it runs a test); the path compiled into this crate is only the fallback, since cargo
+/// may reuse this crate's build from a clone at another path (see `atp_test_vectors`).
 pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), Into::into);
+    manifest.join("../..")
 }
 
 /// A fresh composite (ML-DSA-65 + Ed25519) signing key.

@@ -8,11 +8,18 @@
 //! except under `CI=true`, where it panics so that CI can never pass without the vectors.
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The workspace root (two levels above this crate's manifest).
+/// The workspace root: two levels above the manifest of the package under test.
+///
+/// Cargo sets `CARGO_MANIFEST_DIR` when it runs a test, and every package sits two levels
+/// down (`crates/*`, `enterprise/*`). The value compiled into this crate is only the fallback:
+/// cargo may reuse this crate's build from a clone at another path that shared the target
+/// directory, and then the compiled-in path names that other clone (a CI run failed so).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest.join("../..")
 }
 
 fn in_ci() -> bool {
