@@ -216,7 +216,7 @@ pub struct SignedNote {
 }
 
 /// A signed-note key name: non-empty, no Unicode whitespace, no `+`, no control characters.
-fn check_key_name(name: &str) -> Result<(), CoreError> {
+pub fn check_key_name(name: &str) -> Result<(), CoreError> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+') {
         return Err(CoreError::CheckpointKeyName);
     }

@@ -433,6 +433,19 @@ pub enum CoreError {
     /// nothing.
     #[error("invalid log evidence: {0}")]
     LogEvidence(String),
+    /// A witness request (C2SP tlog-witness `add-checkpoint`) is malformed, or its old size
+    /// exceeds the checkpoint's.
+    #[error("malformed witness request: {0}")]
+    WitnessRequestMalformed(&'static str),
+    /// The old size of a witness request is not the size the witness last cosigned.
+    #[error("the witness last cosigned a tree of {latest} leaves")]
+    WitnessOldSize {
+        /// The size last cosigned (0: never).
+        latest: u64,
+    },
+    /// A checkpoint is not consistent with what the witness last cosigned.
+    #[error("inconsistent with the witness's view of the log: {0}")]
+    WitnessInconsistent(&'static str),
     // --- end: tlog/checkpoint ---
     // --- section: evidence/trust-proof ---
     /// Trust evidence is structurally invalid (docs/protocol.md Part G).
@@ -619,6 +632,9 @@ impl CoreError {
             CoreError::CheckpointSignatureMissing { .. } => "CHECKPOINT_SIGNATURE_MISSING",
             CoreError::CheckpointSignatureInvalid { .. } => "CHECKPOINT_SIGNATURE_INVALID",
             CoreError::LogEvidence(_) => "LOG_EVIDENCE_INVALID",
+            CoreError::WitnessRequestMalformed(_) => "WITNESS_REQUEST_MALFORMED",
+            CoreError::WitnessOldSize { .. } => "WITNESS_OLD_SIZE_MISMATCH",
+            CoreError::WitnessInconsistent(_) => "WITNESS_INCONSISTENT",
             // end codes: tlog/checkpoint
             // codes: evidence/trust-proof
             CoreError::EvidenceMalformed(_) => "EVIDENCE_MALFORMED",

@@ -27,5 +27,6 @@ pub mod trust_proof;
 pub mod trust_snapshot;
 pub mod vc;
 mod wire;
+pub mod witness;
 
 pub use error::CoreError;

@@ -30,3 +30,5 @@ mod tlog;
 mod trust_proof;
 #[path = "protocol_core/vc.rs"]
 mod vc;
+#[path = "protocol_core/witness.rs"]
+mod witness;

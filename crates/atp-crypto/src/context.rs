@@ -20,11 +20,13 @@ pub enum SigningContext {
     StatusList,
     /// Trust evidence (endorsements, receipts, incident reports).
     Evidence,
+    /// Witness cosignatures on transparency-log checkpoints (the ML-DSA line).
+    Cosignature,
 }
 
 impl SigningContext {
     /// Every context, for tests and documentation.
-    pub const ALL: [SigningContext; 7] = [
+    pub const ALL: [SigningContext; 8] = [
         SigningContext::Kel,
         SigningContext::Envelope,
         SigningContext::Checkpoint,
@@ -32,6 +34,7 @@ impl SigningContext {
         SigningContext::Session,
         SigningContext::StatusList,
         SigningContext::Evidence,
+        SigningContext::Cosignature,
     ];
 
     /// The context string bytes, e.g. `atp/kel/v1`.
@@ -49,6 +52,7 @@ impl SigningContext {
             SigningContext::Session => "atp/session/v1",
             SigningContext::StatusList => "atp/status-list/v1",
             SigningContext::Evidence => "atp/evidence/v1",
+            SigningContext::Cosignature => "atp/cosignature/v1",
         }
     }
 }

@@ -37,6 +37,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("atp-sdk", &["atp-core", "atp-crypto", "atp-grpc"]),
     ("atp-cli", &["atp-sdk", "atp-core", "atp-crypto", "atp-grpc"]),
+    // The witness: an independent party, so it depends on the pure rules only, never on the
+    // node's server or store.
+    ("atp-witness", &["atp-core", "atp-crypto"]),
     // The load generator: a gRPC client of the node; starts a real node in-process in its tests.
     ("atp-bench", &["atp-server", "atp-store", "atp-grpc", "atp-core", "atp-crypto"]),
     // Test support: locates ../shared/vectors. Usable only as a dev-dependency (TEST_SUPPORT).

@@ -83,6 +83,9 @@ fn every_variant() -> Vec<CoreError> {
         CoreError::CheckpointSignatureMissing { algorithm: "x" },
         CoreError::CheckpointSignatureInvalid { algorithm: "x" },
         CoreError::LogEvidence(s()),
+        CoreError::WitnessRequestMalformed("x"),
+        CoreError::WitnessOldSize { latest: 0 },
+        CoreError::WitnessInconsistent("x"),
         CoreError::EvidenceMalformed(s()),
         CoreError::EvidenceTooLarge { what: "x", limit: 0, actual: 1 },
         CoreError::EvidenceSelf(s()),
@@ -169,6 +172,9 @@ fn every_variant() -> Vec<CoreError> {
             | CoreError::CheckpointSignatureMissing { .. }
             | CoreError::CheckpointSignatureInvalid { .. }
             | CoreError::LogEvidence(_)
+            | CoreError::WitnessRequestMalformed(_)
+            | CoreError::WitnessOldSize { .. }
+            | CoreError::WitnessInconsistent(_)
             | CoreError::EvidenceMalformed(_)
             | CoreError::EvidenceTooLarge { .. }
             | CoreError::EvidenceSelf(_)
