@@ -234,3 +234,57 @@ fn cosignatures_verify_with_both_lines_and_fail_after_any_change() {
     assert!(verify_cosignature(&flipped, &cosigner).is_err(), "one flipped signature bit");
     assert!(cosign(&checkpoint(&leaves), WITNESS, 0, &witness).is_err(), "time 0");
 }
+
+/// Both cosignature lines checked by an independent implementation: Python `cryptography`
+/// (OpenSSL) recomputes the key IDs and the signed message from the spec and verifies the
+/// Ed25519 signature and the ML-DSA-65 one with its context.
+#[test]
+fn python_cryptography_verifies_both_cosignature_lines() {
+    let Some(python) = atp_test_vectors::python_with(
+        "from cryptography.hazmat.primitives.asymmetric import mldsa",
+        "`cryptography` (ML-DSA)",
+    ) else {
+        return;
+    };
+    let witness = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let (mldsa, ed) = witness.components().unwrap();
+    let leaves = tree(3);
+    let lines = cosign(&checkpoint(&leaves), WITNESS, 1_765_000_000, &witness).unwrap();
+    let script = r#"
+import base64, hashlib, sys
+from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
+name, ed_pk, ml_pk, body, lines = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3]), sys.argv[4], sys.argv[5]
+def key_id(ty, pk):
+    return hashlib.sha256(name.encode() + b"\n" + ty + pk).digest()[:4]
+ids = {key_id(b"\x04", ed_pk): "ed25519", key_id(b"\xffatp-mldsa65-cosignature", ml_pk): "mldsa65"}
+seen = set()
+for line in lines.splitlines():
+    prefix = "\u2014 " + name + " "
+    assert line.startswith(prefix), line
+    raw = base64.b64decode(line[len(prefix):], validate=True)
+    kind = ids[raw[:4]]
+    stamp = int.from_bytes(raw[4:12], "big")
+    message = b"cosignature/v1\ntime %d\n" % stamp + body.encode()
+    if kind == "ed25519":
+        ed25519.Ed25519PublicKey.from_public_bytes(ed_pk).verify(raw[12:], message)
+    else:
+        mldsa.MLDSA65PublicKey.from_public_bytes(ml_pk).verify(raw[12:], message, b"atp/cosignature/v1")
+    seen.add(kind)
+assert seen == {"ed25519", "mldsa65"}, seen
+print("ok")
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, WITNESS])
+        .arg(hex::encode(ed.public_key().as_bytes()))
+        .arg(hex::encode(mldsa.public_key().as_bytes()))
+        .arg(checkpoint(&leaves).to_body().unwrap())
+        .arg(&lines)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stdout == b"ok\n",
+        "python refused the cosignature:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
