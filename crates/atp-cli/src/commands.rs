@@ -539,17 +539,35 @@ async fn log(agent: &Agent, command: &LogCommand, json: bool) -> Result<u8, CliE
                 }
             }
         }
-        LogCommand::Verify { file } => {
+        LogCommand::Verify { file, witnesses } => {
+            let policy = witnesses
+                .as_deref()
+                .map(|p| atp::read_witness_policy(p).map_err(|e| CliError::Usage(e.to_string())))
+                .transpose()?;
             let note_bytes = read_input(Some(file))?;
             let text = String::from_utf8(note_bytes)
                 .map_err(|_| CliError::Usage(format!("{}: not UTF-8", file.display())))?;
             let cp = agent.verify_checkpoint_note(&text).await.map_err(refused)?;
+            let cosigned = match &policy {
+                Some(policy) => {
+                    Some(policy.check(&text).map_err(|e| refused(atp::Error::Protocol(e)))?)
+                }
+                None => None,
+            };
             if json {
-                print_json(
-                    &json!({"origin": cp.origin, "size": cp.size, "rootHash": b64(&cp.root_hash), "verified": true}),
-                );
+                print_json(&json!({
+                    "origin": cp.origin, "size": cp.size, "rootHash": b64(&cp.root_hash),
+                    "verified": true, "witnesses": cosigned,
+                }));
             } else {
                 println!("{} {} {}", paint("verified", Colour::Green), cp.origin, cp.size);
+                if let (Some(n), Some(policy)) = (cosigned, &policy) {
+                    println!(
+                        "cosigned by {n} of {} witnesses (quorum {})",
+                        policy.witnesses().len(),
+                        policy.quorum()
+                    );
+                }
             }
         }
     }

@@ -347,10 +347,16 @@ pub enum LogCommand {
         #[arg(long)]
         did: Option<String>,
     },
-    /// Verify a checkpoint note from a file against the node's keys.
+    /// Verify a checkpoint note from a file against the node's keys (and, with --witnesses,
+    /// its witness cosignatures against a k-of-n policy).
     Verify {
         /// The signed note; `-` reads stdin.
         file: PathBuf,
+        /// A witness policy file (`quorum <k>`, then `witness <vkey> <vkey>` lines); the note
+        /// must carry valid cosignatures from at least k of them. `ATP_WITNESSES` applies the
+        /// same policy to every command.
+        #[arg(long)]
+        witnesses: Option<PathBuf>,
     },
 }
 

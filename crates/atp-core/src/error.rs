@@ -446,6 +446,19 @@ pub enum CoreError {
     /// A checkpoint is not consistent with what the witness last cosigned.
     #[error("inconsistent with the witness's view of the log: {0}")]
     WitnessInconsistent(&'static str),
+    /// A witness policy is invalid.
+    #[error("invalid witness policy: {0}")]
+    WitnessPolicyInvalid(String),
+    /// A checkpoint has fewer valid witness cosignatures than the policy's quorum.
+    #[error(
+        "the checkpoint has valid cosignatures from {valid} witnesses; the policy needs {quorum}"
+    )]
+    WitnessQuorum {
+        /// Witnesses with a valid cosignature.
+        valid: usize,
+        /// The policy's quorum.
+        quorum: usize,
+    },
     // --- end: tlog/checkpoint ---
     // --- section: evidence/trust-proof ---
     /// Trust evidence is structurally invalid (docs/protocol.md Part G).
@@ -635,6 +648,8 @@ impl CoreError {
             CoreError::WitnessRequestMalformed(_) => "WITNESS_REQUEST_MALFORMED",
             CoreError::WitnessOldSize { .. } => "WITNESS_OLD_SIZE_MISMATCH",
             CoreError::WitnessInconsistent(_) => "WITNESS_INCONSISTENT",
+            CoreError::WitnessPolicyInvalid(_) => "WITNESS_POLICY_INVALID",
+            CoreError::WitnessQuorum { .. } => "WITNESS_QUORUM_NOT_MET",
             // end codes: tlog/checkpoint
             // codes: evidence/trust-proof
             CoreError::EvidenceMalformed(_) => "EVIDENCE_MALFORMED",

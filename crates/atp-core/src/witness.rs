@@ -340,3 +340,88 @@ pub fn verify_cosignature(note: &str, cosigner: &CosignerKey) -> Result<u64, Cor
     }
     time.ok_or(CoreError::CheckpointSignatureMissing { algorithm: "Ed25519" })
 }
+
+/// The most witnesses a policy names.
+pub const MAX_POLICY_WITNESSES: usize = 32;
+
+/// A client's witness policy: a checkpoint counts only with valid cosignatures (both lines)
+/// from at least `quorum` of `witnesses`.
+///
+/// Text form (a file, `ATP_WITNESSES`): a `quorum <k>` line, then one line per witness,
+/// `witness <Ed25519 vkey> <ML-DSA-65 vkey>` ([`CosignerKey::vkeys`]); blank lines and lines
+/// starting with `#` are ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessPolicy {
+    quorum: usize,
+    witnesses: Vec<CosignerKey>,
+}
+
+impl WitnessPolicy {
+    /// `quorum` of `witnesses`: 1 ≤ quorum ≤ witnesses ≤ [`MAX_POLICY_WITNESSES`], names
+    /// distinct.
+    pub fn new(quorum: usize, witnesses: Vec<CosignerKey>) -> Result<Self, CoreError> {
+        let bad = |m: String| CoreError::WitnessPolicyInvalid(m);
+        if witnesses.len() > MAX_POLICY_WITNESSES {
+            return Err(bad(format!("more than {MAX_POLICY_WITNESSES} witnesses")));
+        }
+        if quorum == 0 || quorum > witnesses.len() {
+            return Err(bad(format!("quorum {quorum} of {} witnesses", witnesses.len())));
+        }
+        let mut names: Vec<&str> = witnesses.iter().map(CosignerKey::name).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(bad("a witness is listed twice".into()));
+        }
+        Ok(Self { quorum, witnesses })
+    }
+
+    /// Parses the text form.
+    pub fn parse(text: &str) -> Result<Self, CoreError> {
+        let bad = |m: String| CoreError::WitnessPolicyInvalid(m);
+        let mut quorum = None;
+        let mut witnesses = Vec::new();
+        for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["quorum", k] if quorum.is_none() => {
+                    quorum = Some(k.parse().map_err(|_| bad(format!("line {n}: bad quorum")))?);
+                }
+                ["witness", a, b] => witnesses.push(
+                    CosignerKey::from_vkeys(a, b).map_err(|e| bad(format!("line {n}: {e}")))?,
+                ),
+                _ => {
+                    return Err(bad(format!(
+                        "line {n}: expected `quorum <k>` once or `witness <vkey> <vkey>`"
+                    )));
+                }
+            }
+            if witnesses.len() > MAX_POLICY_WITNESSES {
+                return Err(bad(format!("more than {MAX_POLICY_WITNESSES} witnesses")));
+            }
+        }
+        Self::new(quorum.ok_or_else(|| bad("no `quorum <k>` line".into()))?, witnesses)
+    }
+
+    /// The quorum.
+    pub fn quorum(&self) -> usize {
+        self.quorum
+    }
+
+    /// The witnesses.
+    pub fn witnesses(&self) -> &[CosignerKey] {
+        &self.witnesses
+    }
+
+    /// Counts the witnesses with a valid cosignature on `note` (the checkpoint's own lines
+    /// are checked elsewhere); fewer than the quorum is `WITNESS_QUORUM_NOT_MET`.
+    pub fn check(&self, note: &str) -> Result<usize, CoreError> {
+        let valid = self.witnesses.iter().filter(|w| verify_cosignature(note, w).is_ok()).count();
+        if valid < self.quorum {
+            return Err(CoreError::WitnessQuorum { valid, quorum: self.quorum });
+        }
+        Ok(valid)
+    }
+}

@@ -61,6 +61,11 @@ pub struct AgentOptions {
     /// proof's expiry); this bounds how stale a level reported with an envelope can be. The
     /// number of senders kept is [`AgentOptions::resolution_cache_capacity`].
     pub trust_cache_ttl: Duration,
+    /// A k-of-n witness policy (docs/protocol.md §E5): when set, a checkpoint counts only
+    /// with valid cosignatures from at least its quorum of witnesses, and one below is refused
+    /// with `WITNESS_QUORUM_NOT_MET` (nothing is kept). `None` (the default) trusts the node's
+    /// own signature lines and this agent's consistency checks alone.
+    pub witnesses: Option<atp_core::witness::WitnessPolicy>,
 }
 
 impl std::fmt::Debug for AgentOptions {
@@ -100,11 +105,13 @@ impl AgentOptions {
             pinned_node_did: None,
             inclusion_wait: Duration::from_secs(15),
             trust_cache_ttl: Duration::from_secs(60),
+            witnesses: None,
         }
     }
 
     /// [`AgentOptions::new`] plus the environment: `ATP_HOME`, `ATP_TLS_CA` (a PEM file of the
-    /// nodes' CA) and `ATP_KEY_PASSPHRASE`.
+    /// nodes' CA), `ATP_KEY_PASSPHRASE` and `ATP_WITNESSES` (a witness policy file,
+    /// [`atp_core::witness::WitnessPolicy::parse`]).
     pub fn from_env(endpoints: &str) -> Result<Self> {
         let mut options = AgentOptions::new(endpoints);
         if let Some(path) = std::env::var_os("ATP_TLS_CA").filter(|p| !p.is_empty()) {
@@ -114,6 +121,9 @@ impl AgentOptions {
             })?;
             options.node.ca_certificate_pem = Some(pem);
         }
+        if let Some(path) = std::env::var_os("ATP_WITNESSES").filter(|p| !p.is_empty()) {
+            options.witnesses = Some(read_witness_policy(std::path::Path::new(&path))?);
+        }
         if let Ok(pass) = std::env::var("ATP_KEY_PASSPHRASE")
             && !pass.is_empty()
         {
@@ -121,6 +131,23 @@ impl AgentOptions {
         }
         Ok(options)
     }
+}
+
+/// Reads a witness policy file (at most 64 KiB).
+pub fn read_witness_policy(path: &std::path::Path) -> Result<atp_core::witness::WitnessPolicy> {
+    use std::io::Read as _;
+    const MAX_POLICY_BYTES: u64 = 64 * 1024;
+    let invalid = |detail: String| {
+        Error::InvalidArgument(format!("witness policy {}: {detail}", path.display()))
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_POLICY_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| invalid(e.to_string()))?;
+    if text.len() as u64 > MAX_POLICY_BYTES {
+        return Err(invalid("larger than 64 KiB".into()));
+    }
+    Ok(atp_core::witness::WitnessPolicy::parse(&text)?)
 }
 
 /// A verified envelope: what [`Agent::open`] returns.

@@ -46,6 +46,7 @@ mod trust_cache;
 
 pub use agent::{
     Agent, AgentOptions, DEFAULT_CONTENT_TYPE, Opened, SessionToken, VerifiedInclusion,
+    read_witness_policy,
 };
 pub use audit::AuditTrailReport;
 pub use client::{NodeOptions, RetryPolicy};

@@ -567,6 +567,38 @@ async fn log_checkpoints_are_kept_gossiped_and_evidence_checks_offline() {
     let v: serde_json::Value = serde_json::from_str(&gossip.stdout).unwrap();
     assert_eq!(v["consistent"], true, "{v}");
 
+    // A 2-of-3 witness policy: the node's note alone is refused; cosigned by two, verified.
+    let note = std::fs::read_to_string(d.join("one.note")).unwrap();
+    let body = atp::core::checkpoint::SignedNote::parse(&note).unwrap().text;
+    let checkpoint = atp::core::checkpoint::Checkpoint::parse_body(&body).unwrap();
+    let mut policy = String::from("quorum 2\n");
+    let mut cosigned = note.clone();
+    for i in 0..3 {
+        let key =
+            atp::crypto::SigningKey::generate(atp::crypto::AlgorithmId::MlDsa65Ed25519).unwrap();
+        let name = format!("witness.test/w{i}");
+        let [ed, ml] = atp::core::witness::CosignerKey::from_composite(&name, key.public_key_ref())
+            .unwrap()
+            .vkeys();
+        policy.push_str(&format!("witness {ed} {ml}\n"));
+        if i > 0 {
+            cosigned.push_str(&atp::core::witness::cosign(&checkpoint, &name, 1, &key).unwrap());
+        }
+    }
+    std::fs::write(d.join("policy"), policy).unwrap();
+    std::fs::write(d.join("cosigned.note"), cosigned).unwrap();
+    let alone = atp(&["log", "verify", "one.note", "--witnesses", "policy"], d, &env).await;
+    assert_eq!(alone.code, 1, "{}", alone.stderr);
+    assert!(alone.stderr.contains("WITNESS_QUORUM_NOT_MET"), "{}", alone.stderr);
+    let quorum =
+        atp(&["--json", "log", "verify", "cosigned.note", "--witnesses", "policy"], d, &env).await;
+    assert_eq!(quorum.code, 0, "{}", quorum.stderr);
+    let v: serde_json::Value = serde_json::from_str(&quorum.stdout).unwrap();
+    assert_eq!(v["witnesses"], 2, "{v}");
+    std::fs::write(d.join("bad-policy"), "quorum 4\n").unwrap();
+    let bad = atp(&["log", "verify", "cosigned.note", "--witnesses", "bad-policy"], d, &env).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+
     // Evidence checks offline: the node is not needed (nothing listens at port 1).
     let evidence = signed_evidence((3, 3));
     std::fs::write(d.join("fork.json"), evidence.to_json().unwrap()).unwrap();

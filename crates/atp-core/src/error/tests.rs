@@ -86,6 +86,8 @@ fn every_variant() -> Vec<CoreError> {
         CoreError::WitnessRequestMalformed("x"),
         CoreError::WitnessOldSize { latest: 0 },
         CoreError::WitnessInconsistent("x"),
+        CoreError::WitnessPolicyInvalid(s()),
+        CoreError::WitnessQuorum { valid: 0, quorum: 1 },
         CoreError::EvidenceMalformed(s()),
         CoreError::EvidenceTooLarge { what: "x", limit: 0, actual: 1 },
         CoreError::EvidenceSelf(s()),
@@ -175,6 +177,8 @@ fn every_variant() -> Vec<CoreError> {
             | CoreError::WitnessRequestMalformed(_)
             | CoreError::WitnessOldSize { .. }
             | CoreError::WitnessInconsistent(_)
+            | CoreError::WitnessPolicyInvalid(_)
+            | CoreError::WitnessQuorum { .. }
             | CoreError::EvidenceMalformed(_)
             | CoreError::EvidenceTooLarge { .. }
             | CoreError::EvidenceSelf(_)

@@ -5,8 +5,8 @@
 use atp_core::checkpoint::{Checkpoint, SignedNote, VerifierKey, sign_note};
 use atp_core::tlog::{self, Hash};
 use atp_core::witness::{
-    AddCheckpoint, Cosigned, CosignerKey, MAX_PROOF_LINES, check_add_checkpoint, cosign,
-    verify_cosignature,
+    AddCheckpoint, Cosigned, CosignerKey, MAX_PROOF_LINES, WitnessPolicy, check_add_checkpoint,
+    cosign, verify_cosignature,
 };
 use atp_crypto::{AlgorithmId, PublicKey, SigningKey};
 use base64::Engine;
@@ -287,4 +287,68 @@ print("ok")
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_policy_counts_distinct_witnesses_with_both_valid_lines() {
+    let log = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let keys: Vec<SigningKey> =
+        (0..3).map(|_| SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap()).collect();
+    let names = ["w.example/0", "w.example/1", "w.example/2"];
+    let cosigners: Vec<CosignerKey> = keys
+        .iter()
+        .zip(names)
+        .map(|(k, n)| CosignerKey::from_composite(n, k.public_key_ref()).unwrap())
+        .collect();
+    let text = format!(
+        "# three witnesses, any two\nquorum 2\n\n{}",
+        cosigners
+            .iter()
+            .map(|c| {
+                let [ed, ml] = c.vkeys();
+                format!("witness {ed} {ml}\n")
+            })
+            .collect::<String>()
+    );
+    let policy = WitnessPolicy::parse(&text).unwrap();
+    assert_eq!((policy.quorum(), policy.witnesses().len()), (2, 3));
+
+    let leaves = tree(4);
+    let signed = note(&log, &leaves);
+    let lines = |i: usize| cosign(&checkpoint(&leaves), names[i], 1_765_000_000, &keys[i]).unwrap();
+    let check = |note: String| policy.check(&note).map_err(|e| e.code().to_owned());
+    assert_eq!(check(signed.clone()), Err("WITNESS_QUORUM_NOT_MET".into()));
+    assert_eq!(check(format!("{signed}{}", lines(0))), Err("WITNESS_QUORUM_NOT_MET".into()));
+    assert_eq!(check(format!("{signed}{}{}", lines(0), lines(2))), Ok(2));
+    assert_eq!(check(format!("{signed}{}{}{}", lines(0), lines(1), lines(2))), Ok(3));
+    // One witness twice is one witness (and a repeated key makes its lines ambiguous).
+    assert_eq!(
+        check(format!("{signed}{}{}", lines(0), lines(0))),
+        Err("WITNESS_QUORUM_NOT_MET".into())
+    );
+    // Lines under witness 1's name by another key do not count for witness 1.
+    let impostor = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let forged = cosign(&checkpoint(&leaves), names[1], 1_765_000_000, &impostor).unwrap();
+    assert_eq!(
+        check(format!("{signed}{}{forged}", lines(0))),
+        Err("WITNESS_QUORUM_NOT_MET".into())
+    );
+
+    let [ed0, ml0] = cosigners[0].vkeys();
+    for (what, bad) in [
+        ("no quorum line", format!("witness {ed0} {ml0}\n")),
+        ("quorum 0", format!("quorum 0\nwitness {ed0} {ml0}\n")),
+        ("quorum above the witnesses", format!("quorum 2\nwitness {ed0} {ml0}\n")),
+        ("a witness twice", format!("quorum 1\nwitness {ed0} {ml0}\nwitness {ml0} {ed0}\n")),
+        ("two quorum lines", format!("quorum 1\nquorum 1\nwitness {ed0} {ml0}\n")),
+        ("a checkpoint key, not a cosigner key", {
+            let (_, ed) = log.components().unwrap();
+            let vk = VerifierKey::new("w.example/0", ed.public_key()).unwrap().to_vkey();
+            format!("quorum 1\nwitness {vk} {ml0}\n")
+        }),
+        ("an unknown word", "quorum 1\nwitnesses a b\n".to_owned()),
+    ] {
+        let err = WitnessPolicy::parse(&bad).unwrap_err();
+        assert_eq!(err.code(), "WITNESS_POLICY_INVALID", "{what}: {err}");
+    }
 }

@@ -91,6 +91,9 @@ impl Agent {
                 format!("origin {:?} is not the node's log", checkpoint.origin),
             ));
         }
+        if let Some(policy) = &self.options.witnesses {
+            policy.check(&note)?;
+        }
         let seen = SeenCheckpoint { checkpoint, note };
         if last.is_none() {
             *last = self.remembered_checkpoint(&id)?;
@@ -138,6 +141,9 @@ impl Agent {
                 "the checkpoint's origin {:?} is not the node's log {:?}",
                 checkpoint.origin, id.log_origin
             )));
+        }
+        if let Some(policy) = &self.options.witnesses {
+            policy.check(note)?;
         }
         Ok(checkpoint)
     }

@@ -55,6 +55,8 @@ struct LogView {
     leaves: Vec<[u8; 32]>,
     size: u64,
     bad_proof: bool,
+    /// Witnesses (name, key) whose cosignatures the node attaches to its checkpoint.
+    cosigners: Vec<(String, Arc<SigningKey>)>,
 }
 
 /// The score the hostile node signs (and, edited, claims).
@@ -252,7 +254,14 @@ impl v1::log_service_server::LogService for Svc {
         } else {
             Checkpoint::new(ORIGIN, 4, [7u8; 32])
         };
-        let note = sign_note(&checkpoint, ORIGIN, ed, mldsa).unwrap();
+        let mut note = sign_note(&checkpoint, ORIGIN, ed, mldsa).unwrap();
+        if *self.lie.lock().unwrap() == Lie::Log {
+            for (name, key) in &self.view.lock().unwrap().cosigners {
+                note.push_str(
+                    &atp::core::witness::cosign(&checkpoint, name, 1_765_000_000, key).unwrap(),
+                );
+            }
+        }
         Ok(Response::new(v1::GetCheckpointResponse { checkpoint_note: note.into_bytes() }))
     }
     async fn get_inclusion_proof(
@@ -468,7 +477,8 @@ async fn a_node_that_lies_about_its_log_is_caught_with_evidence_that_verifies_of
     let mut tree_b = tree_a[..6].to_vec();
     tree_b.extend(leaves(0xB, 10));
     let show = |leaves: &[[u8; 32]], size: u64, bad_proof: bool| {
-        *hostile.view.lock().unwrap() = LogView { leaves: leaves.to_vec(), size, bad_proof };
+        *hostile.view.lock().unwrap() =
+            LogView { leaves: leaves.to_vec(), size, bad_proof, cosigners: vec![] };
     };
     let (home1, home2, home3) =
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -554,6 +564,51 @@ async fn a_node_that_lies_about_its_log_is_caught_with_evidence_that_verifies_of
     show(&tree_a, 12, false);
     let (own, peer) = one.gossip_checkpoint(&a10_note).await.unwrap();
     assert_eq!((own.size, peer.size), (12, 10));
+}
+
+#[tokio::test]
+async fn a_witness_policy_refuses_checkpoints_below_its_quorum() {
+    use atp::core::witness::{CosignerKey, WitnessPolicy};
+    let (hostile, url, _, _) = start_hostile().await;
+    *hostile.lie.lock().unwrap() = Lie::Log;
+    let witnesses: Vec<(String, Arc<SigningKey>)> = (0..3)
+        .map(|i| {
+            let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+            (format!("witness.test/w{i}"), Arc::new(key))
+        })
+        .collect();
+    let keys: Vec<CosignerKey> = witnesses
+        .iter()
+        .map(|(n, k)| CosignerKey::from_composite(n, k.public_key_ref()).unwrap())
+        .collect();
+    let tree = leaves(0xC, 8);
+    let show = |size: u64, cosigners: &[(String, Arc<SigningKey>)]| {
+        *hostile.view.lock().unwrap() =
+            LogView { leaves: tree.clone(), size, bad_proof: false, cosigners: cosigners.to_vec() };
+    };
+    let home = tempfile::tempdir().unwrap();
+    let mut opts = atp::AgentOptions::new(&url);
+    opts.home = Some(home.path().to_path_buf());
+    opts.witnesses = Some(WitnessPolicy::new(2, keys).unwrap());
+    let me = Agent::connect_with(opts, "victim").await.unwrap();
+
+    // No cosignature, then one: below the quorum, refused, and nothing is kept.
+    for cosigners in [&witnesses[..0], &witnesses[..1]] {
+        show(4, cosigners);
+        let err = me.verified_checkpoint().await.unwrap_err();
+        assert_eq!(err.code(), "WITNESS_QUORUM_NOT_MET", "{} cosigners: {err}", cosigners.len());
+    }
+    assert!(!home.path().join("agents/victim/checkpoints").exists(), "nothing kept");
+    // Lines under witness 1's name by an impostor's key do not count.
+    let impostor = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    show(4, &[witnesses[0].clone(), (witnesses[1].0.clone(), Arc::new(impostor))]);
+    assert_eq!(me.verified_checkpoint().await.unwrap_err().code(), "WITNESS_QUORUM_NOT_MET");
+    // Two of three: accepted, and so is growth cosigned by the other two.
+    show(4, &witnesses[..2]);
+    assert_eq!(me.verified_checkpoint().await.unwrap().size, 4);
+    show(8, &witnesses[1..]);
+    assert_eq!(me.verified_checkpoint().await.unwrap().size, 8);
+    assert_eq!(kept_size(home.path()), 8);
 }
 
 fn now_ms() -> i64 {
