@@ -464,12 +464,15 @@ async fn log(agent: &Agent, command: &LogCommand, json: bool) -> Result<u8, CliE
             if let Some(path) = out {
                 write_output(Some(path), signed.as_bytes(), false)?;
             }
+            let [ed_vkey, mldsa_vkey] = agent.checkpoint_verifier_keys().await?;
             if json {
-                print_json(
-                    &json!({"origin": cp.origin, "size": cp.size, "rootHash": b64(&cp.root_hash), "verified": true}),
-                );
+                print_json(&json!({
+                    "origin": cp.origin, "size": cp.size, "rootHash": b64(&cp.root_hash),
+                    "verified": true, "ed25519": ed_vkey, "mldsa65": mldsa_vkey,
+                }));
             } else {
                 println!("{} {} {}", cp.origin, cp.size, b64(&cp.root_hash));
+                println!("ed25519 = \"{ed_vkey}\"\nmldsa65 = \"{mldsa_vkey}\"");
                 note(
                     json,
                     &format!(

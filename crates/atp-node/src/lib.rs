@@ -501,6 +501,7 @@ fn server_settings(config: &NodeConfig) -> atp_server::ServerSettings {
         checkpoint_interval: config.checkpoint_interval,
         trust_recompute_interval: config.trust.recompute_interval,
         trust_proof_ttl_secs: i64::try_from(config.trust.proof_ttl.as_secs()).unwrap_or(i64::MAX),
+        witnesses: config.witnesses.clone(),
         ..atp_server::ServerSettings::default()
     }
 }

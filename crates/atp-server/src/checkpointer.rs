@@ -106,6 +106,7 @@ async fn sign_under(state: &AppState, lease: Option<atp_store::Lease>) -> Result
 /// the next round tries again. A final checkpoint is signed on shutdown.
 pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
     let interval = state.settings.checkpoint_interval;
+    let mut witness_sizes = crate::witnesses::WitnessSizes::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -114,6 +115,17 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
         }
         if let Err(e) = sign_now(&state).await {
             tracing::error!(error = %e, "signing a checkpoint failed");
+        }
+        // After the checkpoint is stored and served: a slow witness delays no one.
+        if !state.settings.witnesses.is_empty()
+            && let Err(e) = crate::witnesses::collect(
+                &*state.store,
+                &state.settings.witnesses,
+                &mut witness_sizes,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "collecting witness cosignatures failed");
         }
     }
     if let Err(e) = sign_now(&state).await {

@@ -38,6 +38,7 @@ pub mod state;
 pub mod tls;
 pub mod trust;
 pub mod trust_job;
+pub mod witnesses;
 
 pub use error::ServerError;
 pub use extensions::Extensions;

@@ -144,10 +144,20 @@ impl LogService for LogServiceImpl {
         &self,
         _request: Request<pb::GetCheckpointRequest>,
     ) -> std::result::Result<Response<pb::GetCheckpointResponse>, Status> {
-        let r = latest_checkpoint(&self.state)
-            .await
-            .map(|cp| pb::GetCheckpointResponse { checkpoint_note: cp.note.into_bytes() });
-        Ok(Response::new(r?))
+        let latest = latest_checkpoint(&self.state).await?;
+        // The note with its witness cosignatures, while it is the latest checkpoint's.
+        let cosigned = match self.state.settings.witnesses.is_empty() {
+            true => None,
+            false => self
+                .state
+                .store
+                .get_meta(crate::witnesses::COSIGNED_CHECKPOINT_META)
+                .await
+                .map_err(ServerError::from)?
+                .filter(|note| note.starts_with(&latest.note)),
+        };
+        let note = cosigned.unwrap_or(latest.note);
+        Ok(Response::new(pb::GetCheckpointResponse { checkpoint_note: note.into_bytes() }))
     }
 
     async fn get_inclusion_proof(

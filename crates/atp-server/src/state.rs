@@ -62,6 +62,8 @@ pub struct ServerSettings {
     /// NOT_SERVING, so that load balancers move traffic away first ([`crate::health`]). Zero
     /// for a node without a load balancer.
     pub drain_grace: Duration,
+    /// The witnesses asked to cosign each new checkpoint ([`crate::witnesses`]); empty: none.
+    pub witnesses: Vec<crate::witnesses::WitnessTarget>,
 }
 
 /// How a node's cached key event logs ([`KelCache`]) stay equal to its store's (docs/ha.md,
@@ -110,6 +112,7 @@ impl Default for ServerSettings {
             singleton_lease: None,
             replay_through_store: false,
             drain_grace: Duration::ZERO,
+            witnesses: Vec::new(),
         }
     }
 }

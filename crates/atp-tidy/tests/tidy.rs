@@ -56,8 +56,13 @@ const TEST_SUPPORT: &[&str] = &["atp-test-vectors", "atp-test-node", "atp-store-
 
 /// Upward dev-dependencies allowed only so that tests start a real node in-process (the SDK and
 /// the CLI are tested against the real server, which they never depend on otherwise).
-const NODE_TEST_HARNESS: &[(&str, &[&str])] =
-    &[("atp-sdk", &["atp-server", "atp-store"]), ("atp-cli", &["atp-server", "atp-store"])];
+/// The witness's tests start a real node that collects its cosignatures, and an SDK client that
+/// requires them.
+const NODE_TEST_HARNESS: &[(&str, &[&str])] = &[
+    ("atp-sdk", &["atp-server", "atp-store"]),
+    ("atp-cli", &["atp-server", "atp-store"]),
+    ("atp-witness", &["atp-server", "atp-sdk"]),
+];
 
 /// Workspace members outside the layer table (test-only tooling). Nothing may depend on them.
 const EXEMPT: &[&str] = &["atp-tidy"];

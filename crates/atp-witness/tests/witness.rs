@@ -200,3 +200,85 @@ async fn a_witness_cosigns_growth_refuses_every_lie_and_survives_kill_9() {
     let (status, _, text) = post(&w.url, request(&log_key, &tree, 12, 20).to_body()).await;
     assert_eq!(status, 200, "{text}");
 }
+
+/// A witness served in process on `listener`, following `logs`.
+fn serve(
+    listener: tokio::net::TcpListener,
+    data: &Path,
+    name: &str,
+    logs: Vec<atp_witness::LogConfig>,
+) -> tokio::task::JoinHandle<()> {
+    let config = atp_witness::WitnessConfig { name: name.to_owned(), logs };
+    let witness = std::sync::Arc::new(atp_witness::Witness::open(&config, data).unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, atp_witness::router(witness)).await.unwrap();
+    })
+}
+
+#[tokio::test]
+async fn a_node_collects_a_quorum_while_a_witness_is_down_and_clients_require_it() {
+    use atp_core::witness::WitnessPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    // Each witness's key first (opened with no logs), then the node with the three targets.
+    let mut listeners = Vec::new();
+    let mut targets = Vec::new();
+    let mut cosigners = Vec::new();
+    for i in 0..3 {
+        let data = dir.path().join(format!("w{i}"));
+        let name = format!("witness.test/w{i}");
+        let config = atp_witness::WitnessConfig { name: name.clone(), logs: vec![] };
+        let cosigner = atp_witness::Witness::open(&config, &data).unwrap().cosigner().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        targets.push(atp_server::witnesses::WitnessTarget::new(&url, cosigner.clone()).unwrap());
+        cosigners.push(cosigner);
+        listeners.push((listener, data, name));
+    }
+    let mut options = atp_test_node::NodeOptions::default();
+    options.settings.witnesses = targets;
+    let node = atp_test_node::TestNode::start_with(options).await;
+    let (ed, ml) = atp_server::checkpointer::verifier_keys(&node.state).unwrap();
+    let logs = vec![atp_witness::LogConfig {
+        origin: node.state.log_origin.clone(),
+        ed25519: ed.to_vkey(),
+        mldsa65: ml.to_vkey(),
+    }];
+    // Witness 2 stays down: its port is closed.
+    let (w2, _, _) = listeners.pop().unwrap();
+    drop(w2);
+    let _served: Vec<_> = listeners
+        .into_iter()
+        .map(|(listener, data, name)| serve(listener, &data, &name, logs.clone()))
+        .collect();
+
+    // A client requiring 2 of the 3 gets cosigned checkpoints as the log grows.
+    let home = tempfile::tempdir().unwrap();
+    let mut opts = atp::AgentOptions::new(&node.url);
+    opts.home = Some(home.path().to_path_buf());
+    opts.witnesses = Some(WitnessPolicy::new(2, cosigners.clone()).unwrap());
+    let agent = atp::Agent::connect_with(opts, "client").await.unwrap();
+    let size_after_connect = node.state.store.log_size().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let cosigned = loop {
+        match agent.verified_checkpoint().await {
+            Ok(cp) if cp.size >= size_after_connect => break cp,
+            Ok(_) => {}
+            Err(e) => assert_eq!(e.code(), "WITNESS_QUORUM_NOT_MET", "{e}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no 2-of-3 quorum within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(cosigned.size >= size_after_connect);
+    // Every event of the agent is provably in a cosigned tree.
+    let event = agent.key_event_log()[0].clone();
+    agent.verify_inclusion(&event).await.unwrap();
+
+    // A client requiring all three is refused: witness 2 is down.
+    let mut strict = atp::AgentOptions::new(&node.url);
+    let strict_home = tempfile::tempdir().unwrap();
+    strict.home = Some(strict_home.path().to_path_buf());
+    strict.witnesses = Some(WitnessPolicy::new(3, cosigners).unwrap());
+    let strict = atp::Agent::connect_with(strict, "strict").await.unwrap();
+    let err = strict.verified_checkpoint().await.unwrap_err();
+    assert_eq!(err.code(), "WITNESS_QUORUM_NOT_MET", "{err}");
+}

@@ -558,6 +558,11 @@ async fn log_checkpoints_are_kept_gossiped_and_evidence_checks_offline() {
     // Agent one keeps its checkpoint; agent two gossips it against its own view: one log.
     let saved = atp(&["log", "checkpoint", "--out", "one.note"], d, &env).await;
     assert_eq!(saved.code, 0, "{}", saved.stderr);
+    // The two verifier keys a witness's [[log]] table needs, as TOML lines.
+    let origin = saved.stdout.split(' ').next().unwrap().to_owned();
+    for (key, line) in ["ed25519", "mldsa65"].iter().zip(saved.stdout.lines().skip(1)) {
+        assert!(line.starts_with(&format!("{key} = \"{origin}+")), "{line}");
+    }
     assert!(std::fs::read_to_string(d.join("one.note")).unwrap().contains("\n— "));
     let kept = std::fs::read_dir(home.join("agents/default/checkpoints")).unwrap().count();
     assert_eq!(kept, 1, "the agent keeps the checkpoint it verified");

@@ -27,6 +27,9 @@ pub(super) struct FileConfig {
     #[serde(rename = "limits")]
     pub(super) limits_table: toml::Table,
     pub(super) trust: FileTrust,
+    /// `[[witness]]`: the witnesses asked to cosign each checkpoint.
+    #[serde(rename = "witness")]
+    pub(super) witnesses: Vec<FileWitness>,
     /// The defaults with `[limits]` applied. Filled by [`read_file`], never by serde.
     #[serde(skip)]
     pub(super) limits: Limits,
@@ -43,6 +46,15 @@ pub(super) struct FileTls {
     pub(super) self_signed: Option<bool>,
     pub(super) require_pq: Option<bool>,
     pub(super) client_ca: Option<PathBuf>,
+}
+
+/// One `[[witness]]`: its URL and the two cosigner verifier keys it prints at start.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileWitness {
+    pub(super) url: String,
+    pub(super) ed25519: String,
+    pub(super) mldsa65: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

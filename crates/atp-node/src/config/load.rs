@@ -170,8 +170,29 @@ impl NodeConfig {
             unknown_env,
             trust: file.trust.merge(),
             enterprise: EnterpriseSections(file.enterprise),
+            witnesses: witness_targets(file.witnesses)?,
         };
         config.validate()?;
         Ok(config)
     }
+}
+
+/// `[[witness]]` entries as the server's targets: the URL and both keys checked here, so that a
+/// typo stops the node at start instead of failing every round.
+fn witness_targets(
+    witnesses: Vec<super::file::FileWitness>,
+) -> Result<Vec<atp_server::witnesses::WitnessTarget>, NodeError> {
+    let invalid = |reason: String| NodeError::InvalidConfig { option: "witness".into(), reason };
+    if witnesses.len() > atp_server::witnesses::MAX_WITNESSES {
+        return Err(invalid(format!("at most {} witnesses", atp_server::witnesses::MAX_WITNESSES)));
+    }
+    witnesses
+        .into_iter()
+        .map(|w| {
+            let cosigner = atp_core::witness::CosignerKey::from_vkeys(&w.ed25519, &w.mldsa65)
+                .map_err(|e| invalid(format!("{}: {e}", w.url)))?;
+            atp_server::witnesses::WitnessTarget::new(&w.url, cosigner)
+                .map_err(|e| invalid(e.to_string()))
+        })
+        .collect()
 }

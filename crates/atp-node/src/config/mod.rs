@@ -100,6 +100,9 @@ pub struct NodeConfig {
     /// with [`NodeError::EnterpriseRequired`]); [`crate::build_extensions`] parses them with the
     /// enterprise crate's own configuration type.
     pub enterprise: EnterpriseSections,
+    /// The witnesses asked to cosign each checkpoint (`[[witness]]` in the file only;
+    /// docs/operations.md "Witnesses"). Default: none.
+    pub witnesses: Vec<atp_server::witnesses::WitnessTarget>,
 }
 
 /// The raw enterprise sections of the configuration file, by section name.
@@ -222,6 +225,7 @@ impl Default for NodeConfig {
             unknown_env: Vec::new(),
             trust: TrustSettings::default(),
             enterprise: EnterpriseSections::default(),
+            witnesses: Vec::new(),
         }
     }
 }

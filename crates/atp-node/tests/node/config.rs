@@ -846,3 +846,36 @@ fn every_limit_is_documented_and_read_in_precedence_order() {
         assert_eq!(flag_over_env.limits, from_flag.limits, "{}: flag over variable", spec.key);
     }
 }
+
+/// `[[witness]]`: the URL and both cosigner keys are checked at load, so a typo stops the node.
+#[test]
+fn witness_tables_are_checked_when_the_node_starts() {
+    use atp_crypto::{AlgorithmId, SigningKey};
+    let key = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).expect("key");
+    let cosigner =
+        atp_core::witness::CosignerKey::from_composite("w.example/1", key.public_key_ref())
+            .expect("cosigner");
+    let [ed, ml] = cosigner.vkeys();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = |url: &str, ed: &str, ml: &str| {
+        format!("[[witness]]\nurl = \"{url}\"\ned25519 = \"{ed}\"\nmldsa65 = \"{ml}\"\n")
+    };
+    let good = write_config(dir.path(), "good.toml", &table("http://127.0.0.1:7381", &ed, &ml));
+    let c = load_ok(&["--config", good.to_str().expect("utf-8")], &[]);
+    assert_eq!(c.witnesses.len(), 1);
+    assert_eq!(c.witnesses[0].cosigner, cosigner);
+    assert!(NodeConfig::default().witnesses.is_empty(), "no witnesses by default");
+    let mut broken_ed = ed.clone();
+    broken_ed.pop();
+    for (what, text) in [
+        ("https (not built)", table("https://w.example", &ed, &ml)),
+        ("no host", table("http:///x", &ed, &ml)),
+        ("a broken key", table("http://127.0.0.1:1", &broken_ed, &ml)),
+        ("the same key twice", table("http://127.0.0.1:1", &ed, &ed)),
+        ("nine witnesses", table("http://127.0.0.1:1", &ed, &ml).repeat(9)),
+    ] {
+        let path = write_config(dir.path(), "bad.toml", &text);
+        let e = load_err(&["--config", path.to_str().expect("utf-8")], &[]);
+        assert!(e.to_string().contains("witness"), "{what}: {e}");
+    }
+}

@@ -52,6 +52,14 @@ impl Agent {
         Ok(id)
     }
 
+    /// The node's checkpoint verifier keys, Ed25519 then ML-DSA-65, as C2SP verifier key
+    /// strings (`<origin>+<key ID>+<key>`): derived from the node's verified key event log,
+    /// they are what a witness is configured with (docs/operations.md "Witnesses").
+    pub async fn checkpoint_verifier_keys(&self) -> Result<[String; 2]> {
+        let id = self.node_identity().await?;
+        Ok([id.ed25519.to_vkey(), id.mldsa65.to_vkey()])
+    }
+
     /// The node's DID (verified against its own key event log).
     pub async fn node_did(&self) -> Result<String> {
         Ok(self.node_identity().await?.did)
