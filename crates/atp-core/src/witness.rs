@@ -330,7 +330,7 @@ pub fn verify_cosignature(note: &str, cosigner: &CosignerKey) -> Result<u64, Cor
             .split_at_checked(8)
             .ok_or(CoreError::CheckpointSignatureLine("a cosignature has no timestamp"))?;
         let stamp = u64::from_be_bytes(stamp.try_into().unwrap_or_default());
-        if stamp == 0 || time.is_some_and(|t| t != stamp) {
+        if stamp == 0 || stamp > i64::MAX as u64 || time.is_some_and(|t| t != stamp) {
             return Err(CoreError::CheckpointSignatureInvalid { algorithm });
         }
         let message = cosigned_message(&checkpoint, stamp)?;
@@ -339,6 +339,31 @@ pub fn verify_cosignature(note: &str, cosigner: &CosignerKey) -> Result<u64, Cor
         time = Some(stamp);
     }
     time.ok_or(CoreError::CheckpointSignatureMissing { algorithm: "Ed25519" })
+}
+
+/// From a witness's `answer` to `add-checkpoint` on `checkpoint_note`, exactly the two lines
+/// of `cosigner`, rebuilt from their decoded bytes and verified; anything else in the answer
+/// (other lines, a copy of a log line, junk) is dropped, so a witness can add to a note only
+/// its own cosignature.
+pub fn cosignature_lines(
+    checkpoint_note: &str,
+    answer: &str,
+    cosigner: &CosignerKey,
+) -> Result<String, CoreError> {
+    let parsed = SignedNote::parse(&format!("{checkpoint_note}{answer}"))?;
+    let mut lines = String::new();
+    for key_id in [cosigner.ed25519_id, cosigner.mldsa65_id] {
+        let mut matching =
+            parsed.signatures.iter().filter(|s| s.name == cosigner.name && s.key_id == key_id);
+        let (Some(line), None) = (matching.next(), matching.next()) else {
+            return Err(CoreError::CheckpointSignatureLine(
+                "the answer does not hold exactly one line per cosigner key",
+            ));
+        };
+        lines.push_str(&line.to_line());
+    }
+    verify_cosignature(&format!("{checkpoint_note}{lines}"), cosigner)?;
+    Ok(lines)
 }
 
 /// The most witnesses a policy names.
@@ -367,10 +392,15 @@ impl WitnessPolicy {
         if quorum == 0 || quorum > witnesses.len() {
             return Err(bad(format!("quorum {quorum} of {} witnesses", witnesses.len())));
         }
+        // Distinct names and distinct keys: the signed message does not name the witness, so
+        // one key listed under two names would let one cosignature count twice.
         let mut names: Vec<&str> = witnesses.iter().map(CosignerKey::name).collect();
+        let mut keys: Vec<&[u8]> =
+            witnesses.iter().flat_map(|w| [w.ed25519.as_bytes(), w.mldsa65.as_bytes()]).collect();
         names.sort_unstable();
-        if names.windows(2).any(|w| w[0] == w[1]) {
-            return Err(bad("a witness is listed twice".into()));
+        keys.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) || keys.windows(2).any(|w| w[0] == w[1]) {
+            return Err(bad("a witness (a name or a key) is listed twice".into()));
         }
         Ok(Self { quorum, witnesses })
     }

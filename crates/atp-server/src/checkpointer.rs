@@ -106,7 +106,18 @@ async fn sign_under(state: &AppState, lease: Option<atp_store::Lease>) -> Result
 /// the next round tries again. A final checkpoint is signed on shutdown.
 pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
     let interval = state.settings.checkpoint_interval;
-    let mut witness_sizes = crate::witnesses::WitnessSizes::default();
+    // Witnesses are asked in a task of their own: a slow one never delays a checkpoint.
+    let (stop_witnesses, witnesses_stopped) = tokio::sync::oneshot::channel::<()>();
+    if !state.settings.witnesses.is_empty() {
+        tokio::spawn(crate::witnesses::run(
+            state.store.clone(),
+            state.settings.witnesses.clone(),
+            interval,
+            async {
+                let _ = witnesses_stopped.await;
+            },
+        ));
+    }
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -116,18 +127,8 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
         if let Err(e) = sign_now(&state).await {
             tracing::error!(error = %e, "signing a checkpoint failed");
         }
-        // After the checkpoint is stored and served: a slow witness delays no one.
-        if !state.settings.witnesses.is_empty()
-            && let Err(e) = crate::witnesses::collect(
-                &*state.store,
-                &state.settings.witnesses,
-                &mut witness_sizes,
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "collecting witness cosignatures failed");
-        }
     }
+    drop(stop_witnesses);
     if let Err(e) = sign_now(&state).await {
         tracing::warn!(error = %e, "signing the final checkpoint failed");
     }

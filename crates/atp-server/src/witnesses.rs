@@ -13,10 +13,11 @@
 //! are reached over plain HTTP (a loopback or private network); TLS to witnesses is not built.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use atp_core::checkpoint::{Checkpoint, SignedNote};
-use atp_core::witness::{AddCheckpoint, CosignerKey, verify_cosignature};
+use atp_core::witness::{AddCheckpoint, CosignerKey, cosignature_lines, verify_cosignature};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use atp_store::Store;
@@ -48,7 +49,10 @@ impl WitnessTarget {
             .strip_prefix("http://")
             .ok_or_else(|| ServerError::internal(format!("witness URL {url:?}: only http://")))?;
         let authority = rest.split('/').next().unwrap_or_default();
-        if authority.is_empty() || authority.contains('@') {
+        let port = authority.rsplit_once(':').and_then(|(host, port)| {
+            (!host.is_empty() && !host.contains('@')).then(|| port.parse::<u16>().ok()).flatten()
+        });
+        if port.is_none() {
             return Err(ServerError::internal(format!("witness URL {url:?}: no host:port")));
         }
         Ok(Self { url: url.trim_end_matches('/').to_owned(), cosigner })
@@ -60,11 +64,37 @@ impl WitnessTarget {
 #[derive(Debug, Default)]
 pub struct WitnessSizes(HashMap<String, u64>);
 
-/// Asks the witnesses that have not cosigned the latest checkpoint; stores the note with every
-/// valid cosignature. Returns how many witnesses have cosigned it. Failures of single
-/// witnesses are logged and skipped.
+/// Collects cosignatures every `interval` until `shutdown` completes, in a task of its own, so
+/// that a slow witness never holds up the signing of checkpoints.
+pub async fn run(
+    store: Arc<dyn Store>,
+    targets: Vec<WitnessTarget>,
+    interval: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut sizes = WitnessSizes::default();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(interval) => {}
+        }
+        tokio::select! {
+            () = &mut shutdown => break,
+            r = collect(&store, &targets, &mut sizes) => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "collecting witness cosignatures failed");
+                }
+            }
+        }
+    }
+}
+
+/// Asks, all at once, the witnesses that have not cosigned the latest checkpoint; stores the
+/// note with every valid cosignature. Returns how many witnesses have cosigned it. Failures
+/// of single witnesses are logged and skipped.
 pub async fn collect(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     targets: &[WitnessTarget],
     sizes: &mut WitnessSizes,
 ) -> Result<usize> {
@@ -74,42 +104,53 @@ pub async fn collect(
     let checkpoint = Checkpoint::parse_body(&SignedNote::parse(&latest.note)?.text)?;
     let before = note.len();
     let mut cosigned = 0;
+    let mut asks = tokio::task::JoinSet::new();
     for target in targets {
         if verify_cosignature(&note, &target.cosigner).is_ok() {
             cosigned += 1;
             continue;
         }
-        match ask(store, target, &latest.note, &checkpoint, sizes).await {
+        let old = sizes.0.get(&target.url).copied().unwrap_or(0);
+        let (store, target, node_note, checkpoint) =
+            (store.clone(), target.clone(), latest.note.clone(), checkpoint.clone());
+        asks.spawn(async move {
+            let answer = ask(&*store, &target, &node_note, &checkpoint, old).await;
+            (target, answer)
+        });
+    }
+    while let Some(joined) = asks.join_next().await {
+        let Ok((target, answer)) = joined else { continue };
+        let lines = answer.and_then(|(answer, size)| {
+            sizes.0.insert(target.url.clone(), size);
+            Ok(cosignature_lines(&latest.note, &answer, &target.cosigner)?)
+        });
+        match lines {
             Ok(lines) => {
-                let with = format!("{note}{lines}");
-                match verify_cosignature(&with, &target.cosigner) {
-                    Ok(_) => {
-                        note = with;
-                        cosigned += 1;
-                        sizes.0.insert(target.url.clone(), checkpoint.size);
-                    }
-                    Err(e) => tracing::warn!(witness = %target.url, error = %e,
-                        "a witness answered a cosignature that does not verify; ignored"),
-                }
+                note.push_str(&lines);
+                cosigned += 1;
             }
             Err(e) => tracing::warn!(witness = %target.url, error = %e, "no cosignature"),
         }
     }
-    if note.len() != before {
+    // Stored only if it still extends the latest checkpoint (another node of a cluster may
+    // have signed a newer one meanwhile) and fits in one metadata value.
+    let still_latest = store.latest_checkpoint().await?.is_some_and(|cp| cp.note == latest.note);
+    if note.len() != before && still_latest && note.len() <= atp_store::model::MAX_META_VALUE_BYTES
+    {
         store.set_meta(COSIGNED_CHECKPOINT_META.to_owned(), note).await?;
     }
     Ok(cosigned)
 }
 
-/// One `add-checkpoint` exchange with `target`, retried once from the size a 409 names.
+/// One `add-checkpoint` exchange with `target` from `old`, retried once from the size a 409
+/// names. Returns the answer and the size the witness has now cosigned.
 async fn ask(
     store: &dyn Store,
     target: &WitnessTarget,
     node_note: &str,
     checkpoint: &Checkpoint,
-    sizes: &mut WitnessSizes,
-) -> Result<String> {
-    let mut old = sizes.0.get(&target.url).copied().unwrap_or(0);
+    mut old: u64,
+) -> Result<(String, u64)> {
     for _ in 0..2 {
         if old > checkpoint.size {
             return Err(ServerError::internal(format!(
@@ -125,15 +166,15 @@ async fn ask(
         let body = AddCheckpoint { old_size: old, proof, note: node_note.to_owned() }.to_body();
         let (status, answer) = post(&format!("{}/add-checkpoint", target.url), &body).await?;
         match status {
-            200 => return Ok(answer),
+            200 => return Ok((answer, checkpoint.size)),
             409 => {
                 old = answer.trim_end().parse().map_err(|_| {
                     ServerError::internal(format!("a 409 without a size: {answer:?}"))
                 })?;
-                sizes.0.insert(target.url.clone(), old);
             }
             other => {
-                let first = answer.lines().next().unwrap_or_default();
+                let first: String =
+                    answer.lines().next().unwrap_or_default().chars().take(200).collect();
                 return Err(ServerError::internal(format!("HTTP {other}: {first}")));
             }
         }
@@ -175,5 +216,18 @@ async fn post(url: &str, body: &str) -> Result<(u16, String)> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| fail("answer", &"no status"))?;
+    let mut length = None;
+    for line in head.lines().skip(1) {
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        match name.trim().to_ascii_lowercase().as_str() {
+            "transfer-encoding" => return Err(fail("answer", &"a transfer encoding (not read)")),
+            "content-length" => length = value.trim().parse::<usize>().ok(),
+            _ => {}
+        }
+    }
+    let answer = match length {
+        Some(n) => answer.get(..n).ok_or_else(|| fail("answer", &"shorter than its length"))?,
+        None => answer,
+    };
     Ok((status, answer.to_owned()))
 }

@@ -35,6 +35,8 @@ use serde::{Deserialize, Serialize};
 pub const KEY_FILE: &str = "witness.key";
 /// The directory of per-log state files in the data directory.
 pub const STATE_DIR: &str = "state";
+/// The lock file that keeps a second witness process off the same data directory.
+pub const LOCK_FILE: &str = "witness.lock";
 /// The largest request body: a note at its limit, 63 proof lines and the old size line.
 pub const MAX_BODY_BYTES: usize = atp_core::checkpoint::MAX_NOTE_BYTES + 64 * 64;
 /// The most logs one witness follows.
@@ -142,6 +144,9 @@ pub struct Witness {
     key: SigningKey,
     logs: HashMap<String, LogKeys>,
     state_dir: PathBuf,
+    /// Held (an exclusive lock) while the witness lives: two processes on one state could
+    /// each cosign one side of a fork.
+    _lock: std::fs::File,
     /// What was last cosigned per log (loaded on first use). Held across the check and the
     /// write, so that check-then-store is atomic.
     cosigned: tokio::sync::Mutex<HashMap<String, Option<Cosigned>>>,
@@ -183,10 +188,34 @@ impl Witness {
                 return Err(WitnessError::Config(format!("log {:?} is listed twice", log.origin)));
             }
         }
+        let state_err = |path: &Path, e: &dyn std::fmt::Display| WitnessError::State {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| state_err(data_dir, &e))?;
+        let lock_path = data_dir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| state_err(&lock_path, &e))?;
+        lock.try_lock()
+            .map_err(|e| state_err(&lock_path, &format!("another witness uses it: {e}")))?;
         let state_dir = data_dir.join(STATE_DIR);
-        std::fs::create_dir_all(&state_dir)
-            .map_err(|e| WitnessError::State { path: state_dir.clone(), detail: e.to_string() })?;
         let key_path = data_dir.join(KEY_FILE);
+        // A key without its state would cosign any tree from size 0 again: refused.
+        if key_path.exists() && !state_dir.is_dir() {
+            return Err(state_err(
+                &state_dir,
+                &"missing while the key exists: this witness forgot what it cosigned; retire it \
+                  (a new name and key), never restart it without its state",
+            ));
+        }
+        std::fs::create_dir_all(&state_dir).map_err(|e| state_err(&state_dir, &e))?;
+        std::fs::File::open(data_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| state_err(data_dir, &e))?;
         let key = if key_path.exists() {
             atp_crypto::keyfile::read(&key_path, None)?
         } else {
@@ -204,6 +233,7 @@ impl Witness {
             key,
             logs,
             state_dir,
+            _lock: lock,
             cosigned: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -213,10 +243,25 @@ impl Witness {
         Ok(CosignerKey::from_composite(&self.name, self.key.public_key_ref())?)
     }
 
-    /// Handles one `add-checkpoint` body at `now` (POSIX seconds): checks it against the
-    /// log's keys and what was last cosigned, stores the new state durably, and returns the
-    /// two cosignature lines.
-    pub async fn add_checkpoint(&self, body: &[u8], now: u64) -> Result<String, WitnessError> {
+    /// Handles one `add-checkpoint` body: checks it against the log's keys and what was last
+    /// cosigned, stores the new state durably, and returns the two cosignature lines, dated
+    /// by the system clock read after the state is stored.
+    pub async fn add_checkpoint(&self, body: &[u8]) -> Result<String, WitnessError> {
+        self.add_checkpoint_at(body, || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        })
+        .await
+    }
+
+    /// [`Witness::add_checkpoint`] with the clock given (POSIX seconds; read under the lock,
+    /// after the state is stored).
+    pub async fn add_checkpoint_at(
+        &self,
+        body: &[u8],
+        clock: impl Fn() -> u64,
+    ) -> Result<String, WitnessError> {
         let request = AddCheckpoint::parse(body)?;
         let origin = atp_core::witness::note_origin(&request.note)?;
         let keys =
@@ -236,6 +281,7 @@ impl Witness {
             self.store(&origin, next)?;
             cosigned.insert(origin.clone(), Some(next));
         }
+        let now = clock();
         drop(cosigned);
         Ok(cosign(&checkpoint, &self.name, now, &self.key)?)
     }
@@ -296,10 +342,7 @@ pub fn router(witness: Arc<Witness>) -> Router {
 }
 
 async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    match witness.add_checkpoint(&body, now).await {
+    match witness.add_checkpoint(&body).await {
         Ok(lines) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], lines)
             .into_response(),
         Err(WitnessError::Protocol(CoreError::WitnessOldSize { latest })) => (

@@ -192,13 +192,30 @@ async fn a_witness_cosigns_growth_refuses_every_lie_and_survives_kill_9() {
     // kill -9, restart: the state survived, and the witness still refuses to go backwards.
     w.child.start_kill().unwrap();
     w.child.wait().await.unwrap();
-    let w = start(&config, &data).await;
+    let mut w = start(&config, &data).await;
     let (status, _, text) = post(&w.url, request(&log_key, &tree, 8, 10).to_body()).await;
     assert_eq!((status, text.as_str()), (409, "12\n"));
     let (status, _, text) = post(&w.url, request(&log_key, &fork, 12, 20).to_body()).await;
     assert_eq!(status, 422, "{text}");
     let (status, _, text) = post(&w.url, request(&log_key, &tree, 12, 20).to_body()).await;
     assert_eq!(status, 200, "{text}");
+
+    // A witness whose state is gone but whose key is not refuses to start: it would cosign
+    // anything from size 0 again.
+    w.child.start_kill().unwrap();
+    w.child.wait().await.unwrap();
+    std::fs::remove_dir_all(data.join("state")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atp-witness"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("forgot what it cosigned"), "{stderr}");
 }
 
 /// A witness served in process on `listener`, following `logs`.
@@ -229,7 +246,11 @@ async fn a_node_collects_a_quorum_while_a_witness_is_down_and_clients_require_it
         let config = atp_witness::WitnessConfig { name: name.clone(), logs: vec![] };
         let cosigner = atp_witness::Witness::open(&config, &data).unwrap().cosigner().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        // Witness 2 is down: port 1, where nothing listens (a closed port stays closed).
+        let url = match i {
+            2 => "http://127.0.0.1:1".to_owned(),
+            _ => format!("http://{}", listener.local_addr().unwrap()),
+        };
         targets.push(atp_server::witnesses::WitnessTarget::new(&url, cosigner.clone()).unwrap());
         cosigners.push(cosigner);
         listeners.push((listener, data, name));
@@ -243,13 +264,17 @@ async fn a_node_collects_a_quorum_while_a_witness_is_down_and_clients_require_it
         ed25519: ed.to_vkey(),
         mldsa65: ml.to_vkey(),
     }];
-    // Witness 2 stays down: its port is closed.
-    let (w2, _, _) = listeners.pop().unwrap();
-    drop(w2);
+    listeners.pop();
+    let data0 = listeners[0].1.clone();
     let _served: Vec<_> = listeners
         .into_iter()
         .map(|(listener, data, name)| serve(listener, &data, &name, logs.clone()))
         .collect();
+    // A second witness on a running witness's data directory is refused: two processes on one
+    // state could each cosign one side of a fork.
+    let config = atp_witness::WitnessConfig { name: "witness.test/w0".into(), logs: logs.clone() };
+    let second = atp_witness::Witness::open(&config, &data0).unwrap_err();
+    assert_eq!(second.code(), "WITNESS_STATE", "{second}");
 
     // A client requiring 2 of the 3 gets cosigned checkpoints as the log grows.
     let home = tempfile::tempdir().unwrap();

@@ -352,3 +352,31 @@ fn a_policy_counts_distinct_witnesses_with_both_valid_lines() {
         assert_eq!(err.code(), "WITNESS_POLICY_INVALID", "{what}: {err}");
     }
 }
+
+#[test]
+fn only_a_witness_s_own_two_lines_are_taken_from_its_answer() {
+    use atp_core::witness::cosignature_lines;
+    let log = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let witness = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let cosigner = CosignerKey::from_composite(WITNESS, witness.public_key_ref()).unwrap();
+    let leaves = tree(6);
+    let signed = note(&log, &leaves);
+    let lines = cosign(&checkpoint(&leaves), WITNESS, 1_765_000_000, &witness).unwrap();
+    // Extra lines around the witness's own: a copy of a log line and another "witness".
+    let log_line = signed.lines().last().unwrap();
+    let other = SigningKey::generate(AlgorithmId::MlDsa65Ed25519).unwrap();
+    let other = cosign(&checkpoint(&leaves), "other.example/w", 1_765_000_000, &other).unwrap();
+    let answer = format!("{log_line}\n{lines}{other}");
+    let kept = cosignature_lines(&signed, &answer, &cosigner).unwrap();
+    assert_eq!(kept, lines, "exactly the witness's two lines, nothing else");
+    // One line missing, or one line twice: refused.
+    let first = lines.lines().next().unwrap();
+    assert!(cosignature_lines(&signed, &format!("{first}\n"), &cosigner).is_err());
+    assert!(cosignature_lines(&signed, &format!("{lines}{first}\n"), &cosigner).is_err());
+    // Lines for another checkpoint: refused.
+    assert!(cosignature_lines(&note(&log, &tree(7)), &lines, &cosigner).is_err());
+    // One key under two names in a policy: refused (the message does not name the witness).
+    let renamed = CosignerKey::from_composite("w.example/alias", witness.public_key_ref()).unwrap();
+    let err = WitnessPolicy::new(1, vec![cosigner, renamed]).unwrap_err();
+    assert_eq!(err.code(), "WITNESS_POLICY_INVALID");
+}

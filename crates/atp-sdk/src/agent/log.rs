@@ -258,7 +258,17 @@ impl Agent {
         const OP: &str = "GetInclusionProof";
         let deadline = Instant::now() + self.options.inclusion_wait;
         loop {
-            let checkpoint = self.verified_checkpoint().await?;
+            let checkpoint = match self.verified_checkpoint().await {
+                Ok(cp) => cp,
+                // A checkpoint signed a moment ago waits for its witnesses' cosignatures.
+                Err(Error::Protocol(CoreError::WitnessQuorum { .. }))
+                    if Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let node = &self.node;
             let result = node
                 .call(OP, |ch| {
