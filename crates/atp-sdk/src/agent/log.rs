@@ -113,9 +113,9 @@ impl Agent {
         if grew {
             // Another process on this agent may have kept a larger one meanwhile; never
             // replace it with a smaller one (each write is atomic, so the file always holds a
-            // whole note).
-            let kept = self.remembered_checkpoint(&id)?;
-            if kept.as_ref().is_none_or(|k| k.checkpoint.size < seen.checkpoint.size) {
+            // whole note). Only its size matters here: its signatures are checked whenever
+            // it is loaded, so they are not verified again on every growth.
+            if self.kept_size(&id)?.is_none_or(|size| size < seen.checkpoint.size) {
                 self.dir.write_checkpoint(&memory_key(&id), &seen.note)?;
             }
             *last = Some(seen.clone());
@@ -137,6 +137,17 @@ impl Agent {
                 )
             })?;
         Ok(Some(SeenCheckpoint { checkpoint, note }))
+    }
+
+    /// The tree size of the checkpoint kept in the agent's home for this node's log, read
+    /// without checking its signatures.
+    fn kept_size(&self, id: &NodeIdentity) -> Result<Option<u64>> {
+        let Some(note) = self.dir.read_checkpoint(&memory_key(id))? else { return Ok(None) };
+        let size = atp_core::checkpoint::SignedNote::parse(&note)
+            .and_then(|n| Checkpoint::parse_body(&n.text))
+            .map_err(|e| Error::home(self.dir.path().join("checkpoints"), e))?
+            .size;
+        Ok(Some(size))
     }
 
     /// Verifies a checkpoint note obtained elsewhere (a file, a witness) against the node's
